@@ -1,0 +1,34 @@
+"""vidsift: answer questions about long videos and live streams with a video MLLM under a
+fixed visual-token budget.
+
+Curated public API; heavy submodules (models, FAISS, decoders) load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "VidsiftError": "vidsift.errors",
+    "VideoInfo": "vidsift.frames.types",
+    "FrameBatch": "vidsift.frames.types",
+    "DecodeReport": "vidsift.frames.types",
+    "Budget": "vidsift.selectors.types",
+    "FrameScores": "vidsift.selectors.types",
+    "TokenPlan": "vidsift.selectors.types",
+    "VisualTokens": "vidsift.pipeline.types",
+    "Answer": "vidsift.pipeline.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vidsift' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
+
+__all__ = ["__version__", *_LAZY]

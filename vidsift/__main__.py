@@ -1,0 +1,5 @@
+"""``python -m vidsift`` runs the CLI."""
+
+from .cli.app import main
+
+main()

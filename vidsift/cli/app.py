@@ -1,0 +1,83 @@
+"""The typer application, global flags (``--version``, ``--debug``) and error handling.
+
+Each command lives in its own module under ``vidsift/cli/`` and exposes ``register(app)``.
+Errors caused by input print one line ``error: <input>: <reason>`` to stderr and exit 1;
+usage errors exit 2 (click); ``--debug`` (or ``VIDSIFT_DEBUG=1``) shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from ..errors import VidsiftError
+
+COMMANDS = ("info", "plan", "ask", "stream", "bench", "eval", "batch")
+
+app = typer.Typer(
+    name="vidsift",
+    help="Answer questions about long videos and live streams with a video MLLM under a fixed visual-token budget.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vidsift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    if debug:
+        os.environ["VIDSIFT_DEBUG"] = "1"
+
+
+for _name in COMMANDS:
+    if importlib.util.find_spec(f"vidsift.cli.{_name}") is not None:
+        importlib.import_module(f"vidsift.cli.{_name}").register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (what ``main`` passes to ``sys.exit``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("VIDSIFT_DEBUG") == "1"
+    try:
+        app(args=argv, prog_name="vidsift", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except VidsiftError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: still one line unless --debug
+        if debug:
+            raise
+        print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

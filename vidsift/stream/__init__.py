@@ -1,0 +1,1 @@
+"""Live sources and a rolling visual-token memory for streaming question answering."""
