@@ -1,4 +1,4 @@
-"""Offline building blocks for tests: a byte-level BPE tokenizer with chosen special tokens.
+"""An offline byte-level BPE tokenizer with chosen special tokens, for random checkpoints.
 
 No network: the vocabulary is the 256 byte tokens (GPT-2 byte-to-unicode map) plus the
 family's special tokens, with no merges. It saves and loads with ``save_pretrained`` /
