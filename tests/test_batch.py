@@ -1,0 +1,118 @@
+"""vidsift batch: manifests, resumable JSONL, error isolation, local engine (in-process and
+process pool) and the CLI, with a small deterministic answerer standing in for a model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidsift.batch import Job
+from vidsift.batch import ResultsFile, WorkerSpec, build_engine, read_manifest, run_batch
+from vidsift.errors import ConfigError
+
+ANSWERER = "test_batch:echo_answerer"
+
+
+def echo_answerer(spec: WorkerSpec):
+    """Answers from the video file's bytes: deterministic, fails on missing files."""
+    import hashlib
+
+    def answer(video: str, question: str, **overrides):
+        data = Path(video).read_bytes()
+        digest = hashlib.sha1(data + question.encode()).hexdigest()[:8]
+        return {"answer": f"{digest}:{overrides.get('budget', spec.budget)}", "plan": None,
+                "stats": {"bytes": len(data)}}
+
+    return answer
+
+
+@pytest.fixture()
+def videos(tmp_path: Path) -> Path:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mkv", "c.webm"):
+        (folder / name).write_bytes(name.encode() * 10)
+    (folder / "notes.txt").write_text("not a video")
+    return folder
+
+
+def test_folder_manifest_needs_question_and_lists_videos(videos: Path) -> None:
+    with pytest.raises(ConfigError, match="--question"):
+        read_manifest(videos)
+    jobs = read_manifest(videos, question="what happens?")
+    assert [j.id for j in jobs] == ["a.mp4", "b.mkv", "c.webm"]
+    assert all(Path(j.video).is_absolute() and j.question == "what happens?" for j in jobs)
+
+
+def test_jsonl_and_csv_manifests(videos: Path, tmp_path: Path) -> None:
+    jl = tmp_path / "m.jsonl"
+    jl.write_text('{"video": "clips/a.mp4", "question": "q1", "id": "x", "lang": "en"}\n\n'
+                  '{"video": "clips/b.mkv", "question": "q2"}\n')
+    jobs = read_manifest(jl)
+    assert [j.id for j in jobs] == ["x", "b.mkv#3"]
+    assert jobs[0].video == str(videos / "a.mp4") and jobs[0].meta == {"lang": "en"}
+    cs = tmp_path / "m.csv"
+    cs.write_text("video,question,topic\nclips/a.mp4,q1,cats\nclips/c.webm,,dogs\n")
+    with pytest.raises(ConfigError, match="line 3: missing 'question'"):
+        read_manifest(cs)
+    jobs = read_manifest(cs, question="default q")
+    assert [j.question for j in jobs] == ["q1", "default q"] and jobs[1].meta == {"topic": "dogs"}
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('{"video": "a.mp4", "question": "q", "id": 1}\n{"video": "b.mp4", "question": "q", "id": 1}\n', "duplicate job id"),
+    ("not json\n", "line 1: not JSON"),
+    ('{"question": "q"}\n', "missing 'video'"),
+])
+def test_bad_manifests_say_why(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=reason) as err:
+        read_manifest(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_results_file_skips_torn_lines_and_retries_errors(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a", "error": null}\n{"id": "b", "error": "boom"}\n{"id": "c", "err')
+    res = ResultsFile(path)
+    assert res.done_ids() == {"a"} and res.done_ids(retry_errors=False) == {"a", "b"}
+    res.append({"id": "b", "error": None})
+    assert res.done_ids() == {"a", "b"}
+    assert [r["id"] for r in res.records()] == ["a", "b", "b"]
+
+
+def test_run_batch_records_failures_and_resumes(videos: Path, tmp_path: Path) -> None:
+    jobs = read_manifest(videos, question="q")
+    jobs.append(Job(id="missing", video=str(videos / "nope.mp4"), question="q"))
+    spec = WorkerSpec(model="", answerer=ANSWERER, budget="25%")
+    out = tmp_path / "answers.jsonl"
+    summary = run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert (summary.ok, summary.failed, summary.skipped) == (3, 1, 0)
+    records = ResultsFile(out).latest()
+    assert records["missing"]["error"].startswith("FileNotFoundError") and records["missing"]["answer"] is None
+    assert records["a.mp4"]["answer"].endswith(":25%") and records["a.mp4"]["stats"] == {"bytes": 50}
+    # resume: the three answered jobs are skipped, the failed one is retried (and fails again)
+    again = run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert (again.ok, again.failed, again.skipped) == (0, 1, 3)
+
+
+def test_process_pool_gives_the_same_answers(videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    jobs = read_manifest(videos, question="q")
+    spec = WorkerSpec(model="", answerer=ANSWERER)
+    one = {r["id"]: r["answer"] for r in build_engine("local").map(spec, jobs)}
+    two = {r["id"]: r for r in build_engine("local", workers=2).map(spec, jobs)}
+    assert {k: r["answer"] for k, r in two.items()} == one
+    assert all(r["error"] is None for r in two.values())
+
+
+def test_engine_choice_is_validated() -> None:
+    with pytest.raises(ConfigError, match="choose one of: local, ray"):
+        build_engine("spark")
+    with pytest.raises(ConfigError, match="only the ray engine"):
+        build_engine("local", address="auto")

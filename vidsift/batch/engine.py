@@ -1,0 +1,106 @@
+"""Engine selection (``--engine local|ray``) and `run_batch`: jobs in, resumable JSONL out.
+
+An engine is anything with ``map(spec, jobs) -> Iterator[record]`` yielding one record per job
+as it finishes (`LocalEngine`, `RayEngine`). `run_batch` skips jobs already answered in the
+output file, streams the rest through the engine, appends each record the moment it arrives and
+shows a progress bar. `vidsift eval` runs on the same function.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+from ..errors import ConfigError
+from .manifest import Job
+from .results import ResultsFile
+from .worker import WorkerSpec, resolve_model
+
+ENGINES = ("local", "ray")
+
+
+class Engine(Protocol):
+    def map(self, spec: WorkerSpec, jobs: Iterable[Job]) -> Iterable[dict[str, Any]]: ...
+
+
+def build_engine(name: str, *, workers: int | None = None, address: str | None = None, cpus_per_worker: int = 1) -> Engine:
+    if name == "local":
+        if address:
+            raise ConfigError("--address", "only the ray engine joins a cluster")
+        from .local import LocalEngine
+
+        return LocalEngine(workers=workers or 1)
+    if name == "ray":
+        from .ray_engine import RayEngine
+
+        return RayEngine(workers=workers, address=address, cpus_per_worker=cpus_per_worker)
+    raise ConfigError(name, f"unknown engine; choose one of: {', '.join(ENGINES)}")
+
+
+@dataclass
+class BatchSummary:
+    """What one `run_batch` call did."""
+
+    total: int
+    skipped: int
+    ok: int
+    failed: int
+    wall_s: float
+    out: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | Path | None = None,
+              resume: bool = True, progress: bool = True,
+              on_record: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
+    """Answer ``jobs`` with ``engine``; append records to ``out`` (JSONL), skipping finished ones."""
+    results = ResultsFile(out) if out is not None else None
+    done = results.done_ids() if (results is not None and resume) else set()
+    todo = [job for job in jobs if job.id not in done]
+    if todo and not spec.answerer:
+        spec = WorkerSpec(**{**spec.to_dict(), "model": resolve_model(spec.model)})
+    ok = failed = 0
+    start = time.perf_counter()
+    bar = _progress(progress, len(todo))
+    try:
+        for record in engine.map(spec, todo) if todo else ():
+            if results is not None:
+                results.append(record)
+            if record.get("error"):
+                failed += 1
+            else:
+                ok += 1
+            if on_record is not None:
+                on_record(record)
+            bar.advance()
+    finally:
+        bar.close()
+    return BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo), ok=ok, failed=failed,
+                        wall_s=round(time.perf_counter() - start, 3), out=None if out is None else str(out))
+
+
+class _progress:
+    """A rich progress bar on stderr (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self._bar = None
+        if enabled and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+            self._task = self._bar.add_task("jobs", total=total)
+            self._bar.start()
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
