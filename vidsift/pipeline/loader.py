@@ -1,0 +1,191 @@
+"""Loading a video MLLM checkpoint into the right `ModelAdapter`.
+
+``load_adapter`` accepts a local folder, a Hub id (the local Hub cache is tried first, so it
+works offline once downloaded) or ``random:<arch>`` (a random-weight checkpoint of a named
+architecture, built once under ``~/.cache/vidsift/random/<arch>`` so everything runs with no
+network). It never runs remote code and only loads safetensors weights. Every failure is one
+`ModelError` line naming the model and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from ..errors import ConfigError, ModelError
+from .adapters import ADAPTERS, ModelAdapter
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+_PREPROCESSOR_FILES = ("video_preprocessor_config.json", "preprocessor_config.json")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else must be a valid torch device."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(device, "unknown device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(device, "CUDA is not available on this machine; use --device cpu")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+    """``"auto"`` -> bfloat16 on CUDA (float16 without bf16 support), float32 on CPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device is not None and device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ConfigError(dtype, f"unknown dtype; choose one of: auto, {', '.join(_DTYPES)}") from None
+
+
+def random_checkpoint(arch: str, *, cache_dir: str | Path | None = None) -> Path:
+    """Path of a random-weight checkpoint of ``arch``, built (atomically) on first use."""
+    from .archs import build_checkpoint, names
+
+    if arch not in names():
+        raise ModelError(f"random:{arch}", f"unknown architecture; choose one of: {', '.join(names())}")
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsift" / "random"
+    target = root / arch
+    if (target / "config.json").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=root))
+    try:
+        build_checkpoint(arch, tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """A fast reachability probe, so an offline machine fails in seconds, not after 25 s of retries."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") != 1 or os.path.exists(name)
+
+
+def _resolve_source(model: str) -> tuple[str, bool]:
+    """-> (path or Hub id, local_files_only). Raises ModelError for missing paths and offline ids."""
+    if model.startswith("random:"):
+        return str(random_checkpoint(model.split(":", 1)[1])), True
+    expanded = os.path.expanduser(model)
+    if _looks_like_path(model):
+        path = Path(expanded)
+        if not path.exists():
+            raise ModelError(model, "no such file or directory")
+        if not path.is_dir():
+            raise ModelError(model, "not a model folder (expected a directory with config.json)")
+        if not (path / "config.json").is_file():
+            raise ModelError(model, "not a model folder (no config.json)")
+        return str(path), True
+    from transformers.utils import cached_file
+
+    try:
+        if cached_file(model, "config.json", local_files_only=True, _raise_exceptions_for_missing_entries=False):
+            return model, True
+    except Exception:  # noqa: BLE001 - malformed ids etc. fall through to the online attempt
+        pass
+    if not _hub_reachable():
+        raise ModelError(model, f"not found locally and the Hub is unreachable; download it with `hf download {model}` or pass a local folder")
+    return model, False
+
+
+def read_preprocessor(source: str, *, local_files_only: bool = True) -> dict[str, Any]:
+    """The checkpoint's video (else image) preprocessor settings as a dict ({} when absent)."""
+    from transformers.utils import cached_file
+
+    def load(name: str) -> dict[str, Any] | None:
+        try:
+            found = cached_file(source, name, local_files_only=local_files_only, _raise_exceptions_for_missing_entries=False)
+        except Exception:  # noqa: BLE001
+            return None
+        if not found:
+            return None
+        with open(found, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    for name in _PREPROCESSOR_FILES:
+        data = load(name)
+        if data is not None:
+            return data
+    processor = load("processor_config.json") or {}
+    return dict(processor.get("video_processor") or processor.get("image_processor") or {})
+
+
+def _adapter_class(model: str, config: Any) -> type[ModelAdapter]:
+    for name in ADAPTERS.names():
+        cls = ADAPTERS.get(name)
+        if cls.matches(config):
+            return cls
+    model_type = getattr(config, "model_type", "?")
+    if not any(hasattr(config, key) for key in ("vision_config", "vision_tower", "visual")):
+        raise ModelError(model, f"not a vision-language model (model_type {model_type!r}); vidsift needs a video MLLM")
+    families = ", ".join(sorted(t for n in ADAPTERS.names() for t in ADAPTERS.get(n).model_types)) or "none installed"
+    raise ModelError(model, f"unsupported model family {model_type!r}; supported model types: {families}")
+
+
+def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.device = "auto",
+                 dtype: str | torch.dtype = "auto", attn_implementation: str | None = None) -> ModelAdapter:
+    """Load a checkpoint (folder, Hub id or ``random:<arch>``) and wrap it in its family's adapter."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+
+    model = str(model_id_or_path)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    source, local_only = _resolve_source(model)
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+    except ValueError as err:  # unknown model_type, or a config that needs remote code
+        raise ModelError(model, f"unsupported or unknown model type ({str(err).splitlines()[0]})") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(model, f"cannot read config.json ({str(err).splitlines()[0]})") from None
+    adapter_cls = _adapter_class(model, config)
+    model_cls = adapter_cls.model_class() if hasattr(adapter_cls, "model_class") else AutoModelForImageTextToText
+    kwargs: dict[str, Any] = dict(config=config, dtype=torch_dtype, local_files_only=local_only, use_safetensors=True)
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        net = model_cls.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(model, f"cannot load weights or tokenizer ({str(err).splitlines()[0]})") from None
+    net = net.to(dev).eval()
+    return adapter_cls(net, tokenizer, read_preprocessor(source, local_files_only=local_only))
