@@ -1,0 +1,93 @@
+"""SigLIP-tower helpers shared by the LLaVA-OneVision and SmolVLM2 adapters.
+
+Both families put frames through a SigLIP vision tower at one fixed square size:
+
+- `frames_to_pixels`: resize + rescale + normalise with PIL and torch from the checkpoint's
+  ``preprocessor_config.json`` values (no torchvision, which HF video processors need).
+- `capture_layer_input`: a reversible forward pre-hook that records what enters one encoder
+  layer (removed on exit, never patches a class).
+- `attention_received`: encoder saliency of every patch = the attention it receives in that
+  layer, averaged over heads and queries (the "[CLS]-free" attention score used by
+  VisionZip / FasterVLM-style pruners for SigLIP towers, which have no [CLS] token).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ...errors import ConfigError
+
+# PIL resample ids equal the ``resample`` ints HF writes into preprocessor_config.json.
+_RESAMPLE = {int(r): r for r in Image.Resampling}
+
+
+def frames_to_pixels(data: np.ndarray, *, height: int, width: int, preprocessor: dict[str, Any],
+                     default_resample: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """uint8 frames (N, H, W, 3) -> normalised pixels (N, 3, height, width) for the vision tower."""
+    resample = int(preprocessor.get("resample", default_resample))
+    if resample not in _RESAMPLE:
+        raise ConfigError(f"resample={resample}", f"unknown PIL resample; choose one of: {sorted(_RESAMPLE)}")
+    do_resize = preprocessor.get("do_resize", True)
+    out = np.empty((data.shape[0], height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(data):
+        if frame.shape[:2] == (height, width) or not do_resize:
+            if frame.shape[:2] != (height, width):
+                raise ConfigError("do_resize=false", f"frame is {frame.shape[1]}x{frame.shape[0]}, the vision tower needs {width}x{height}")
+            out[i] = frame
+        else:
+            out[i] = np.asarray(Image.fromarray(frame).resize((width, height), resample=_RESAMPLE[resample]))
+    pixels = torch.from_numpy(out).to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)  # (N, 3, H, W)
+    if preprocessor.get("do_rescale", True):
+        pixels = pixels * float(preprocessor.get("rescale_factor", 1 / 255))
+    if preprocessor.get("do_normalize", True):
+        mean = torch.tensor(preprocessor.get("image_mean", [0.5, 0.5, 0.5]), dtype=torch.float32, device=device)
+        std = torch.tensor(preprocessor.get("image_std", [0.5, 0.5, 0.5]), dtype=torch.float32, device=device)
+        pixels = (pixels - mean[:, None, None]) / std[:, None, None]
+    return pixels.to(dtype)
+
+
+@contextmanager
+def capture_layer_input(layer: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Record the ``hidden_states`` entering ``layer`` on every call; the hook is removed on exit."""
+    seen: list[torch.Tensor] = []
+
+    def hook(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        seen.append(args[0] if args else kwargs["hidden_states"])
+
+    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def attention_received(layer: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Mean attention each patch receives in a SigLIP encoder ``layer``.
+
+    hidden: (N, P, C) input of the layer -> (N, P) float32, each row sums to 1. Computed one
+    frame at a time from the layer's own layer_norm1 / q_proj / k_proj (no attention maps are
+    requested from the model, so SDPA / flash attention stay on).
+    """
+    attn = layer.self_attn
+    out = torch.empty(hidden.shape[:2], dtype=torch.float32, device=hidden.device)
+    for i in range(hidden.shape[0]):
+        x = layer.layer_norm1(hidden[i : i + 1])  # (1, P, C)
+        q = attn.q_proj(x).float().view(1, -1, attn.num_heads, attn.head_dim).transpose(1, 2)  # (1, h, P, d)
+        k = attn.k_proj(x).float().view(1, -1, attn.num_heads, attn.head_dim).transpose(1, 2)
+        probs = torch.softmax(q @ k.transpose(-1, -2) * attn.scale, dim=-1)  # (1, h, P, P)
+        out[i] = probs.mean(dim=(1, 2))[0]
+    return out
+
+
+def feature_layer_index(vision_feature_layer: int | list[int], n_layers: int) -> int | None:
+    """Index of the encoder layer whose output is ``hidden_states[vision_feature_layer]``
+    (the deepest one for a list), or None when that is the embedding output."""
+    layer = max(vision_feature_layer) if isinstance(vision_feature_layer, (list, tuple)) else vision_feature_layer
+    k = layer % (n_layers + 1)
+    return None if k == 0 else k - 1
