@@ -1,0 +1,148 @@
+"""`StreamMemory`: the rolling visual-token memory of a stream, bounded by a token budget.
+
+Each encoded temporal group (a frame, or a Qwen2.5-VL frame pair) becomes a `MemoryEntry`.
+On arrival its tokens that repeat the previous entry are dropped (`TemporalDedup`); when the
+memory holds more than ``budget`` tokens the `EvictionPolicy` removes the least useful ones.
+Both operations report exactly which flat token indices left, so an incremental KV cache can
+drop the same rows from every layer and stay consistent with the memory. Memory use is
+bounded by the budget however long the stream runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..pipeline.types import VisualTokens
+from .dtd import TemporalDedup
+from .evict import EvictionPolicy
+
+
+@dataclass
+class MemoryEntry:
+    """One temporal group in memory. embeds (T, D); coords long (T, 3) (t, h, w) in the group's
+    full LLM grid; size float (T,); grid_thw long (3,); t_s the stream time (seconds)."""
+
+    entry_id: int
+    t_s: float
+    pts_seconds: float
+    index: int
+    grid_thw: torch.Tensor
+    embeds: torch.Tensor
+    coords: torch.Tensor
+    size: torch.Tensor
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.embeds.shape[0])
+
+
+@dataclass
+class AddResult:
+    """What `StreamMemory.add` did: the entry appended (None if every token was redundant),
+    the flat indices evicted (sorted, before the append), tokens dropped by dedup."""
+
+    entry: MemoryEntry | None
+    evicted: torch.Tensor
+    deduped: int
+
+
+@dataclass(kw_only=True)
+class StreamMemory:
+    """Memory of at most ``budget`` visual tokens (ordered by time)."""
+
+    budget: int
+    dedup: TemporalDedup = field(default_factory=TemporalDedup)
+    policy: EvictionPolicy = field(default_factory=EvictionPolicy)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise ConfigError("budget", f"must be an integer >= 1 visual tokens, got {self.budget!r}")
+        self.entries: list[MemoryEntry] = []
+        self.query: torch.Tensor | None = None  # (D,) standing-query embedding for relevance
+        self._next_id = 0
+        self.lock = threading.RLock()
+        self.stats = {"tokens_in": 0, "tokens_deduped": 0, "tokens_evicted": 0, "entries_in": 0}
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(e.n_tokens for e in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def span_s(self) -> tuple[float, float] | None:
+        return (self.entries[0].t_s, self.entries[-1].t_s) if self.entries else None
+
+    def add(self, tokens: VisualTokens, *, t_s: float) -> AddResult:
+        """Append group 0 of ``tokens`` at stream time ``t_s`` (dedup against the newest entry),
+        then evict until the memory fits the budget; the evicted indices refer to the flat
+        token order *including* the new entry (it sits at the end)."""
+        if tokens.n_groups != 1:
+            raise ValueError(f"StreamMemory.add takes one group at a time, got {tokens.n_groups}")
+        with self.lock:
+            embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
+            self.stats["tokens_in"] += embeds.shape[0]
+            self.stats["entries_in"] += 1
+            deduped = 0
+            if self.entries:
+                prev = self.entries[-1]
+                keep, absorb = self.dedup(embeds, coords, prev.embeds, prev.coords)
+                dropped = ~keep
+                if dropped.any():
+                    prev.size.index_add_(0, absorb[dropped], size[dropped])
+                    deduped = int(dropped.sum())
+                    embeds, coords, size = embeds[keep], coords[keep], size[keep]
+            self.stats["tokens_deduped"] += deduped
+            if embeds.shape[0] == 0:
+                return AddResult(None, torch.empty(0, dtype=torch.long), deduped)
+            entry = MemoryEntry(self._next_id, float(t_s), float(tokens.pts_seconds[0]), int(tokens.index[0]),
+                                tokens.grid_thw[0].clone(), embeds, coords, size)
+            self._next_id += 1
+            self.entries.append(entry)
+            evicted = self._evict()
+            return AddResult(entry if entry in self.entries else None, evicted, deduped)
+
+    def _evict(self) -> torch.Tensor:
+        if self.n_tokens <= self.budget:
+            return torch.empty(0, dtype=torch.long)
+        embeds = [e.embeds for e in self.entries]
+        score, partner = self.policy.scores(embeds, [e.coords for e in self.entries],
+                                            [e.t_s for e in self.entries], self.query)
+        evict = self.policy.select(score, self.budget)  # (E,) sorted flat indices
+        gone = torch.zeros(score.numel(), dtype=torch.bool)
+        gone[evict] = True
+        sizes = torch.cat([e.size for e in self.entries])  # (N,)
+        if self.policy.merge:
+            target = partner[evict]
+            ok = target >= 0
+            ok[ok.clone()] = ~gone[target[ok]]
+            sizes.index_add_(0, target[ok], sizes[evict[ok]])
+        start, kept_entries = 0, []
+        for e in self.entries:
+            keep = ~gone[start:start + e.n_tokens]
+            e.size = sizes[start:start + e.n_tokens][keep]
+            e.embeds, e.coords = e.embeds[keep], e.coords[keep]
+            start += keep.numel()
+            if e.n_tokens:
+                kept_entries.append(e)
+        self.entries = kept_entries
+        self.stats["tokens_evicted"] += int(evict.numel())
+        return evict
+
+    def as_visual_tokens(self) -> VisualTokens | None:
+        """The whole memory as `VisualTokens` (one group per entry) for re-prefilling adapters."""
+        with self.lock:
+            if not self.entries:
+                return None
+            es = self.entries
+            return VisualTokens(
+                embeds=[e.embeds for e in es], coords=[e.coords for e in es], size=[e.size for e in es],
+                grid_thw=torch.stack([e.grid_thw for e in es]),
+                pts_seconds=np.array([e.t_s for e in es], dtype=np.float64),
+                index=np.array([e.index for e in es], dtype=np.int64),
+            )
