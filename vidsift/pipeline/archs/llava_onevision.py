@@ -77,7 +77,8 @@ def _build(path: Path, *, seed: int, text: dict, vision: dict, dtype: torch.dtyp
 def tiny_llava_onevision(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.float32,
            text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-                     num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True),
+                     num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
+                     initializer_range=0.2),
            vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                        image_size=98, patch_size=14, vision_use_head=False))
 
