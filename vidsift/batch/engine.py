@@ -56,8 +56,12 @@ class BatchSummary:
 
 def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | Path | None = None,
               resume: bool = True, progress: bool = True,
-              on_record: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
-    """Answer ``jobs`` with ``engine``; append records to ``out`` (JSONL), skipping finished ones."""
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> BatchSummary:
+    """Answer ``jobs`` with ``engine``; append records to ``out`` (JSONL), skipping finished ones.
+
+    ``transform`` edits each record before it is written (eval adds the extracted choice);
+    ``on_record`` sees it after."""
     results = ResultsFile(out) if out is not None else None
     done = results.done_ids() if (results is not None and resume) else set()
     todo = [job for job in jobs if job.id not in done]
@@ -68,6 +72,8 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     bar = _progress(progress, len(todo))
     try:
         for record in engine.map(spec, todo) if todo else ():
+            if transform is not None:
+                record = transform(record)
             if results is not None:
                 results.append(record)
             if record.get("error"):

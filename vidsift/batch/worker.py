@@ -69,9 +69,15 @@ def resolve_model(model: str, *, seed: int = 0) -> str:
     """``random:ARCH`` -> a cached random-weight checkpoint folder (built once); else unchanged."""
     if not model.startswith("random:"):
         return model
+    arch = model.split(":", 1)[1]
+    try:  # the pipeline's loader owns the cache when it is there: share it
+        from ..pipeline.loader import random_checkpoint
+    except ImportError:
+        random_checkpoint = None
+    if random_checkpoint is not None and seed == 0:
+        return str(random_checkpoint(arch))
     from ..pipeline.archs import build_checkpoint, names
 
-    arch = model.split(":", 1)[1]
     if arch not in names():
         raise ConfigError(model, f"unknown architecture; choose one of: {', '.join(names())}")
     target = cache_dir() / "random" / f"{arch}-seed{seed}"

@@ -1,0 +1,46 @@
+"""Loaders for public video multiple-choice benchmarks, registered by name.
+
+``load_dataset("videomme", root)`` -> list of `EvalItem`. Each loader's module docstring gives
+the folder layout it expects (the one the official release unpacks to); a file path instead of
+a folder is also accepted (its folder is then searched for the videos).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import ConfigError
+from ...registry import Registry
+from ..items import EvalItem
+
+DATASETS: Registry = Registry("dataset")
+
+def load_dataset(name: str, root: str | Path, *, limit: int | None = None, **options) -> list[EvalItem]:
+    """Items of dataset ``name`` under ``root`` (the first ``limit`` when given)."""
+    loader = DATASETS.get(name)
+    path = Path(root)
+    if not path.exists():
+        raise ConfigError(root, "no such dataset folder or file")
+    items = loader(path, **options)
+    if not items:
+        raise ConfigError(root, f"no {name} questions found (see vidsift/eval/README.md for the layout)")
+    seen: set[str] = set()
+    for item in items:
+        if item.qid in seen:
+            raise ConfigError(root, f"duplicate question id {item.qid!r}")
+        seen.add(item.qid)
+    return items[:limit] if limit else items
+
+
+def files(root: Path, patterns: tuple[str, ...], *, subdirs: tuple[str, ...] = ("", "json")) -> list[Path]:
+    """Annotation files: ``root`` itself, or matches of ``patterns`` in ``root``/``subdirs``."""
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for sub in subdirs:
+        for pattern in patterns:
+            found.extend(sorted((root / sub).glob(pattern)))
+    return list(dict.fromkeys(found))
+
+
+from . import mlvu, mvbench, nextqa, videomme  # noqa: E402,F401  (register the loaders)
