@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval_data import MAKERS, make_videomme
+from test_eval_data import MAKERS, make_videomme
 from vidsift.batch import ResultsFile, WorkerSpec, build_engine
 from vidsift.errors import ConfigError
 from vidsift.eval import MCPrompt, extract_choice, load_dataset, parse_settings, run_eval
