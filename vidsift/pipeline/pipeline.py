@@ -1,0 +1,297 @@
+"""`Pipeline`: ask a video MLLM questions about a video under a visual-token budget.
+
+    pipe = Pipeline.from_pretrained("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", budget="25%")
+    answer = pipe.ask("match.mp4", "Who scores the first goal?")
+    answer.text, answer.plan, answer.stats
+
+One question runs: open the video -> sample candidate frames (cached per video + sampling) ->
+score them and plan frames and tokens per frame (``plan_frames``, budget resolved against the
+full video's tokens) -> encode ONLY the planned frames (cached per video + frame indices, so
+several questions on one video encode once) -> merge each group down to its planned count
+(``reduce_tokens``) -> build the prompt -> enter the prefill pruners and cache presses ->
+generate. With an unlimited budget and no pruning nothing is dropped or merged, and the answer
+equals the vanilla model's on the same frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import math
+import os
+from collections import OrderedDict
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..frames.types import FrameBatch
+from ..registry import parse_spec
+from ..selectors.types import Budget, TokenPlan
+from .adapters.base import ModelAdapter
+from .stats import StatsRecorder, kv_cache_bytes
+from .types import Answer, VisualTokens
+
+PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
+ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "prune", "kv", "max_new_tokens")
+DEFAULTS: dict[str, Any] = {"fps": 1.0, "max_frames": 64, "scorer": "uniform", "max_new_tokens": 64}
+
+
+class _LRU(OrderedDict):
+    """A tiny least-recently-used cache (per pipeline: never shared between pipelines)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def lookup(self, key: Any) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return None
+
+    def store(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+def as_budget(budget: Budget | int | float | str | None) -> Budget:
+    """A `Budget` from a Budget, a token count, a fraction, ``"25%"`` or a preset name."""
+    if isinstance(budget, Budget):
+        return budget
+    if isinstance(budget, str) and budget.strip() and not budget.strip()[0].isdigit() and budget.strip() not in ("", "all"):
+        presets = _presets()
+        if budget in presets:
+            return Budget(**presets[budget])
+        if presets:
+            raise ConfigError(budget, f"unknown preset; choose one of: {', '.join(sorted(presets))}, or a token count / fraction")
+    return Budget.parse(budget)
+
+
+def _presets() -> dict[str, dict[str, Any]]:
+    try:
+        from .presets import PRESETS
+    except ImportError:
+        return {}
+    return dict(PRESETS)
+
+
+def _video_key(video: str | os.PathLike | FrameBatch) -> tuple:
+    if isinstance(video, FrameBatch):
+        digest = hashlib.blake2b(np.ascontiguousarray(video.data).data, digest_size=16)
+        digest.update(video.index.tobytes())
+        return ("frames", digest.hexdigest())
+    path = Path(video)
+    try:
+        st = path.stat()
+    except OSError:
+        return ("path", str(video))  # let the decoder raise its own error
+    return ("path", str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def group_targets(tokens: VisualTokens, plan: TokenPlan) -> list[int]:
+    """Planned tokens per encoded group: plan tokens are per *frame*, groups may span several
+    frames (Qwen2-VL / Qwen2.5-VL temporal pairs). Each group gets the sum over the planned frames
+    it covers (group g covers frame indices in [index[g], index[g + 1])), capped at what it has."""
+    starts = np.asarray(tokens.index, dtype=np.int64)  # (G,) first frame index of each group
+    owner = np.searchsorted(starts, plan.indices, side="right") - 1  # (K,) group of each frame
+    want = np.bincount(np.clip(owner, 0, None), weights=[f.tokens for f in plan.frames], minlength=len(starts))
+    return [min(int(round(w)), have) for w, have in zip(want, tokens.tokens_per_group)]
+
+
+class Pipeline:
+    """A loaded model adapter plus default budget and plan options; answers questions."""
+
+    def __init__(self, adapter: ModelAdapter, *, budget: Budget | int | float | str | None = None,
+                 name: str = "", **plan_defaults: Any) -> None:
+        unknown = sorted(set(plan_defaults) - set(ASK_OPTIONS))
+        if unknown:
+            raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
+        self.adapter = adapter
+        self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
+        self.budget = as_budget(budget)
+        self.defaults = {**DEFAULTS, **plan_defaults}
+        self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
+        self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
+        self._scorers: dict[str, Any] = {}
+        self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
+        from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
+
+    @classmethod
+    def from_pretrained(cls, model_id_or_path: str | os.PathLike, *, device: str = "auto", dtype: str = "auto",
+                        attn_implementation: str | None = None, budget: Budget | int | float | str | None = None,
+                        **plan_defaults: Any) -> "Pipeline":
+        """Load a checkpoint (folder, Hub id, or ``random:<arch>``) and wrap it in a Pipeline."""
+        from .loader import load_adapter
+
+        adapter = load_adapter(model_id_or_path, device=device, dtype=dtype, attn_implementation=attn_implementation)
+        return cls(adapter, budget=budget, name=str(model_id_or_path), **plan_defaults)
+
+    # -- options --------------------------------------------------------------------------------
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - set(ASK_OPTIONS))
+        if unknown:
+            raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
+        opts = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        budget = as_budget(opts.pop("budget")) if "budget" in opts else self.budget
+        extra = {k: opts.pop(k) for k in ("prune", "kv") if k in opts}
+        opts["budget"] = dataclasses.replace(budget, **extra) if extra else budget
+        if opts["budget"].max_frames is not None and "max_frames" not in overrides:
+            opts["max_frames"] = opts["budget"].max_frames
+        if int(opts["max_new_tokens"]) < 1:
+            raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
+        return opts
+
+    def _scorer(self, spec: Any) -> Any:
+        """Build a scorer once per spec; members that need the model (``mllm``) get this adapter."""
+        if not isinstance(spec, str):
+            return spec
+        if spec not in self._scorers:
+            from ..selectors.base import SCORERS, load_members
+
+            load_members()
+            name, _ = parse_spec(spec)
+            factory = SCORERS.get(name)
+            fields = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
+            self._scorers[spec] = SCORERS.build(spec, **({"adapter": self.adapter} if "adapter" in fields else {}))
+        return self._scorers[spec]
+
+    def _members(self, budget: Budget) -> dict[str, list[Any]]:
+        """Prefill pruners (``budget.prune``) and cache presses (``budget.kv``), built from specs."""
+        members: dict[str, list[Any]] = {"prune": [], "kv": []}
+        for kind, spec, module, what in (("prune", budget.prune, "prune", "PRUNERS"), ("kv", budget.kv, "press", "PRESSES")):
+            if not spec:
+                continue
+            try:
+                registry = getattr(importlib.import_module(f"vidsift.pipeline.{module}"), what)
+            except (ImportError, AttributeError):
+                raise ConfigError(spec, f"{'prefill pruners' if kind == 'prune' else 'cache presses'} are not available in this install") from None
+            members[kind] = registry.build_many(spec)
+        return members
+
+    # -- stages ---------------------------------------------------------------------------------
+    def candidates(self, video: str | os.PathLike | FrameBatch, **overrides: Any) -> FrameBatch:
+        """The sampled candidate frames of ``video`` (decoded once per video + sampling)."""
+        opts = self._options(overrides)
+        return self._sample(video, opts)[0]
+
+    def _sample(self, video: Any, opts: dict[str, Any]) -> tuple[FrameBatch, tuple]:
+        sampling = tuple(opts.get(k) for k in ("fps", "max_frames", "start_s", "end_s"))
+        key = (_video_key(video), sampling)
+        cached = self._candidates.lookup(key)
+        if cached is not None:
+            return cached, key
+        if isinstance(video, FrameBatch):
+            frames = video
+        else:
+            from ..frames import open_video, sample
+
+            reader = open_video(video)
+            try:
+                frames = sample(reader, fps=opts.get("fps"), max_frames=opts.get("max_frames"),
+                                start_s=opts.get("start_s"), end_s=opts.get("end_s"))
+            finally:
+                close = getattr(reader, "close", None)
+                if close is not None:
+                    close()
+        if len(frames) == 0:
+            raise ConfigError(str(video), "no frames were sampled (check --start/--end and the video)")
+        return self._candidates.store(key, frames), key
+
+    def _encode(self, key: tuple, frames: FrameBatch) -> VisualTokens:
+        ekey = (key, tuple(int(i) for i in frames.index))
+        cached = self._encoded.lookup(ekey)
+        if cached is not None:
+            return cached
+        self.encode_calls += 1
+        return self._encoded.store(ekey, self.adapter.encode(frames))
+
+    def plan(self, video: Any, question: str | None = None, **overrides: Any) -> TokenPlan:
+        """Only the plan (no encoding, no generation)."""
+        opts = self._options(overrides)
+        candidates, _ = self._sample(video, opts)
+        return self._plan(candidates, question, opts, str(video) if not isinstance(video, FrameBatch) else "<frames>", None)[0]
+
+    def _plan(self, candidates: FrameBatch, question: str | None, opts: dict[str, Any], video: str,
+              rec: StatsRecorder | None) -> tuple[TokenPlan, int, int]:
+        from ..selectors import plan_frames
+
+        h, w = candidates.data.shape[1:3]
+        tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
+        full = int(math.ceil(tpf * len(candidates) - 1e-9))
+        budget_tokens = opts["budget"].resolve(full)
+        scorer = self._scorer(opts["scorer"])
+        rec = rec or StatsRecorder()
+        with rec.stage("score"):
+            scores = scorer.score(candidates, question)
+        kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
+        with rec.stage("select"):
+            plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, k=opts.get("frames"),
+                               scorer=scorer, video=video, scores=scores, **kwargs)
+        plan.settings.setdefault("merger", opts.get("merger") or "tome")
+        plan.settings.setdefault("temporal", opts.get("temporal"))
+        return plan, full, budget_tokens
+
+    # -- questions ------------------------------------------------------------------------------
+    def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:
+        """Answer one question about ``video`` (a path, or already decoded frames)."""
+        if not isinstance(question, str) or not question.strip():
+            raise ConfigError(repr(question), "the question must be a non-empty string")
+        opts = self._options(overrides)
+        adapter = self.adapter
+        rec = StatsRecorder(adapter.device)
+        with rec.stage("decode"):
+            candidates, key = self._sample(video, opts)
+        label = "<frames>" if isinstance(video, FrameBatch) else str(video)
+        plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
+
+        pos = np.searchsorted(candidates.index, plan.indices)  # plan frame -> candidate position
+        chosen = candidates[pos]
+        with rec.stage("encode"):
+            tokens = self._encode(key, chosen)
+        encoded = tokens.n_tokens
+        with rec.stage("reduce"):
+            if budget_tokens < full:
+                from ..selectors import reduce_tokens
+
+                targets = group_targets(tokens, plan)
+                if targets != tokens.tokens_per_group or opts.get("temporal"):
+                    tokens = reduce_tokens(tokens, targets, merger=opts.get("merger") or "tome", temporal=opts.get("temporal"))
+        with rec.stage("build"):
+            inputs = adapter.build_inputs(tokens, question)
+        members = self._members(opts["budget"])
+        with ExitStack() as stack:
+            member_stats = {kind: [(m, stack.enter_context(m.session(adapter, inputs))) for m in ms] for kind, ms in members.items()}
+            if "past_key_values" not in inputs.kwargs:
+                from transformers import DynamicCache
+
+                inputs.kwargs["past_key_values"] = DynamicCache(config=adapter.model.config.get_text_config())
+            streamer = rec.streamer()
+            new_ids = adapter.generate(inputs, max_new_tokens=int(opts["max_new_tokens"]), streamer=streamer)
+        rec.record_generation(streamer, int(new_ids.shape[1]))
+        text = adapter.decode(new_ids)[0].strip()
+        rec.set(
+            model=self.name, frames_candidates=len(candidates), frames_planned=len(plan.frames),
+            tokens_full=full, tokens_budget=budget_tokens, tokens_planned=plan.total_tokens,
+            tokens_encoded=encoded, tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len,
+            kv_bytes=kv_cache_bytes(inputs.kwargs.get("past_key_values")), encode_calls=self.encode_calls,
+            **{kind: [{"method": getattr(m, "name", type(m).__name__), **dict(s)} for m, s in pairs]
+               for kind, pairs in member_stats.items() if pairs},
+        )
+        return Answer(text=text, plan=plan, stats=rec.finish())
+
+    def ask_many(self, video: str | os.PathLike | FrameBatch, questions: Sequence[str], **overrides: Any) -> list[Answer]:
+        """Answer several questions about one video: frames decode once, and planned frames
+        encode once for every plan they appear in."""
+        if isinstance(questions, str):
+            raise ConfigError(repr(questions), "ask_many takes a list of questions; use ask() for one")
+        return [self.ask(video, q, **overrides) for q in questions]
+
+    def __repr__(self) -> str:
+        return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget})"

@@ -1,0 +1,176 @@
+"""``mllm``: frame relevance as the video MLLM's own P("yes") (QuoTA).
+
+QuoTA (Luo et al., 2025, "QuoTA: Query-oriented Token Assignment via CoT Query Decouple for Long
+Video Comprehension", https://arxiv.org/abs/2503.08689) asks the LVLM itself, frame by frame,
+whether the frame is relevant to the query, and uses the probability of "yes" as the frame's
+importance for token assignment. With ``decouple=True`` the model first rewrites the question
+into the visual cues it needs (QuoTA's chain-of-thought query decoupling); each frame is scored
+against every cue and keeps the best.
+
+score_i = P(yes) / (P(yes) + P(no)) of the first answer token, summed over the tokenizer's
+spellings of yes/no (ids shared by both words are ignored), in [0, 1].
+
+Frames are encoded alone (a one-frame clip, exactly what the model would see), the LLM prompts
+of a chunk of ``batch_size`` frames are stacked into one forward pass (all have the same length),
+and results are cached per (frame content, prompt) on this scorer, which is bound to one model.
+Features returned for diversity selection are the frames' mean visual embeddings, L2-normalised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError
+from ...frames.types import FrameBatch
+from ...selectors.base import SCORERS
+from ...selectors.types import FrameScores
+from ..types import ModelInputs, VisualTokens
+
+_YES = ("yes", "Yes", "YES", " yes", " Yes")
+_NO = ("no", "No", "NO", " no", " No")
+_CUES_PROMPT = ("List the visual cues (objects, people, actions, scene text) a frame must show to answer "
+                "this question, one short phrase per line: {question}")
+
+
+def _stack(items: list[Any], *, key: str = "") -> Any:
+    """Stack per-frame model kwargs into one batch (same prompt length): batch-first tensors on
+    dim 0, M-RoPE ``position_ids`` (3|4, 1, L) on dim 1, tuples of per-clip features concatenated."""
+    first = items[0]
+    if isinstance(first, torch.Tensor):
+        if key == "position_ids" and first.ndim == 3:
+            return torch.cat(items, dim=1)
+        return torch.cat(items, dim=0)
+    if isinstance(first, (tuple, list)):
+        return type(first)(x for item in items for x in item)
+    if hasattr(first, "to_tuple") and hasattr(first, "keys"):  # transformers ModelOutput (a dict too)
+        return type(first)(**{k: _stack([it[k] for it in items], key=k) for k in first.keys()})
+    if isinstance(first, dict):
+        return {k: _stack([it[k] for it in items], key=k) for k in first}
+    if all(item == first for item in items):
+        return first
+    raise TypeError(f"cannot batch model input {key!r}")
+
+
+@SCORERS.register("mllm")
+@dataclass
+class MllmScorer:
+    """QuoTA relevance: P("yes") to "Is this frame relevant to: <question>?" per frame.
+
+    adapter:    the loaded `ModelAdapter` (the Pipeline passes its own)
+    decouple:   first turn the question into visual cues and score frames against each cue
+    batch_size: frames per stacked LLM forward
+    max_cues:   cues kept from the decoupling answer
+    prompt:     the per-frame question; ``{question}`` is replaced by the question or cue
+    """
+
+    name: ClassVar[str] = "mllm"
+    needs_query: ClassVar[bool] = True
+
+    adapter: Any = None
+    decouple: bool = False
+    batch_size: int = 8
+    max_cues: int = 4
+    prompt: str = "Is this frame relevant to: {question}? Answer yes or no."
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+    _cues: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size}", "must be an int >= 1")
+        if isinstance(self.max_cues, bool) or not isinstance(self.max_cues, int) or self.max_cues < 1:
+            raise ConfigError(f"max_cues={self.max_cues}", "must be an int >= 1")
+        if "{question}" not in self.prompt:
+            raise ConfigError(f"prompt={self.prompt!r}", "must contain {question}")
+        self.calls = 0  # LLM forward passes run (cache misses), for tests and stats
+
+    # -- public ---------------------------------------------------------------------------------
+    def score(self, frames: FrameBatch, query: str | None) -> FrameScores:
+        if self.adapter is None:
+            raise ConfigError("mllm", "this scorer needs a loaded model: use it through Pipeline or `vidsift ask --scorer mllm`")
+        if not query or not str(query).strip():
+            raise ConfigError("mllm", "this scorer needs a question")
+        cues = self.cues(query) if self.decouple else [query]
+        hashes = [hashlib.blake2b(np.ascontiguousarray(f).data, digest_size=16).hexdigest() for f in frames.data]
+        per_cue = np.stack([self._score_prompt(frames, hashes, self.prompt.format(question=c)) for c in cues])  # (C, N)
+        feats = np.stack([self._cache[("feat", h)] for h in hashes]) if len(frames) else None
+        return FrameScores(scores=np.clip(per_cue.max(axis=0), 0.0, 1.0), features=feats, scorer="mllm")
+
+    def cues(self, question: str) -> list[str]:
+        """The visual cues the model says the question needs (cached per question)."""
+        if question not in self._cues:
+            text = self._generate_text(_CUES_PROMPT.format(question=question), max_new_tokens=48)
+            cues = []
+            for line in re.split(r"[\n;]+", text):
+                cue = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s*", "", line).strip(" .,:")
+                if cue and cue.lower() not in (c.lower() for c in cues):
+                    cues.append(cue)
+            self._cues[question] = [question, *cues[: self.max_cues]]
+        return self._cues[question]
+
+    # -- internals ------------------------------------------------------------------------------
+    def _score_prompt(self, frames: FrameBatch, hashes: list[str], prompt: str) -> np.ndarray:
+        missing = [i for i, h in enumerate(hashes) if (h, prompt) not in self._cache]
+        for lo in range(0, len(missing), self.batch_size):
+            chunk = missing[lo : lo + self.batch_size]
+            inputs = [self._frame_inputs(frames[i], hashes[i], prompt) for i in chunk]
+            for i, p in zip(chunk, self._p_yes(inputs)):
+                self._cache[(hashes[i], prompt)] = float(p)
+        return np.array([self._cache[(h, prompt)] for h in hashes], dtype=np.float32)  # (N,)
+
+    def _frame_inputs(self, frame: FrameBatch, digest: str, prompt: str) -> ModelInputs:
+        tokens = self._cache.get(("tokens", digest))
+        if tokens is None:
+            tokens: VisualTokens = self.adapter.encode(frame)
+            mean = torch.cat(tokens.embeds).float().mean(0)  # (D,)
+            self._cache[("feat", digest)] = (mean / mean.norm().clamp_min(1e-12)).cpu().numpy()
+            self._cache[("tokens", digest)] = tokens
+        return self.adapter.build_inputs(tokens, prompt)
+
+    @torch.no_grad()
+    def _p_yes(self, inputs: list[ModelInputs]) -> list[float]:
+        model = self.adapter.model
+        run = lambda kw: model(**kw, use_cache=False, logits_to_keep=1).logits[:, -1]  # noqa: E731  (B, V)
+        logits = None
+        if len(inputs) > 1:
+            try:
+                logits = run(_stack([dict(x.kwargs) for x in inputs]))
+                self.calls += 1
+            except Exception:  # noqa: BLE001 - a family whose inputs do not stack: one by one below
+                logits = None
+        if logits is None:
+            logits = torch.cat([run(dict(x.kwargs)) for x in inputs])
+            self.calls += len(inputs)
+        probs = logits.float().softmax(-1)  # (B, V)
+        yes, no = self._answer_ids()
+        p_yes, p_no = probs[:, yes].sum(-1), probs[:, no].sum(-1)  # (B,)
+        total = p_yes + p_no
+        return torch.where(total > 0, p_yes / total.clamp_min(1e-30), torch.full_like(total, 0.5)).tolist()
+
+    def _answer_ids(self) -> tuple[list[int], list[int]]:
+        if ("ids",) not in self._cache:
+            tok = self.adapter.tokenizer
+            first = lambda words: {tok.encode(w, add_special_tokens=False)[0] for w in words}  # noqa: E731
+            yes, no = first(_YES), first(_NO)
+            self._cache[("ids",)] = (sorted(yes - no), sorted(no - yes))
+        return self._cache[("ids",)]
+
+    def _generate_text(self, prompt: str, *, max_new_tokens: int) -> str:
+        tok, model = self.adapter.tokenizer, self.adapter.model
+        text = prompt
+        if getattr(tok, "chat_template", None):
+            for content in ([{"type": "text", "text": prompt}], prompt):
+                try:
+                    text = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True)
+                    break
+                except Exception:  # noqa: BLE001 - templates differ in the content format they accept
+                    continue
+        enc = tok(text, return_tensors="pt").to(self.adapter.device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+        return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
