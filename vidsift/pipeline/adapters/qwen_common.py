@@ -1,0 +1,308 @@
+"""What Qwen2-VL, Qwen2.5-VL and Qwen3-VL share: preprocessing and the M-RoPE prompt layout.
+
+Preprocessing (`QwenPreprocess`) replaces the HF video processor (it needs torchvision): smart
+resize to multiples of ``patch_size * merge_size`` within [min_pixels, max_pixels], PIL bicubic,
+rescale + normalise, pad an odd frame count by repeating the last frame, and patchify into the
+flat layout the vision tower's ``Conv3d`` patch embedding expects (transformers 5.23
+``Qwen2VLVideoProcessor.patchify``: order (t, h/m, w/m, m, m) x (C, tp, p, p)). After the merger
+the LLM tokens of a temporal patch are in raster order over the (h/m, w/m) grid.
+
+Prompt layout (`QwenAdapterBase.build_inputs`): the family lays the prompt out as pieces (text,
+or one group's placeholders). We first build the FULL layout (every group at its full grid),
+run the model's own ``get_rope_index`` on it (with ``mm_token_type_ids``: without it 5.23 falls
+back to 1D positions), then keep only the kept tokens' columns: each kept (or merged) token takes
+the column of its coords (h, w) in its group, so its M-RoPE position is exactly the one it had in
+the full layout. ``position_ids`` is [4, B, L]: row 0 the plain 1D index 0..L-1 (5.23 uses it
+only to build the causal mask; gaps would read as packed sequences), rows 1-3 M-RoPE.
+
+Verified in transformers 5.23:
+- ``forward(mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=(feats,))})``
+  concatenates ``pooler_output`` and scatters it into the ``video_token_id`` placeholders (count
+  checked) without running the tower; ``generate`` drops ``mm_encoder_outputs`` after prefill
+  (``MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL``).
+- With ``position_ids`` in the generate kwargs, ``_update_model_kwargs_for_generation`` extends
+  every row by ``last + 1`` per new token; the vanilla path does the same with the positions it
+  computed itself, so decoding continues identically (``rope_deltas`` is never consulted).
+- ``get_rope_index`` starts the text after a video at ``start + max(h, w)`` (LLM grid), not at
+  ``max(position) + 1``; we never re-derive this, we take whatever it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ...errors import ConfigError
+from ...frames.types import FrameBatch
+from ..types import ModelInputs, VisualTokens
+from .base import ModelAdapter
+
+_RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
+
+
+def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen's resize rule: both sides multiples of ``factor``, area within [min, max], aspect kept."""
+    if min(height, width) <= 0:
+        raise ConfigError(f"{width}x{height}", "frame size must be positive")
+    if max(height, width) / min(height, width) > 200:
+        raise ConfigError(f"{width}x{height}", "aspect ratio must be below 200")
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+@dataclass(frozen=True)
+class QwenPreprocess:
+    """Preprocessing settings read from ``preprocessor_config.json`` / ``video_preprocessor_config.json``.
+
+    Accepts both spellings: ``min_pixels``/``max_pixels`` (Qwen2/2.5-VL) and
+    ``size: {shortest_edge, longest_edge}`` (pixel areas, Qwen3-VL and 5.x saves).
+    """
+
+    patch_size: int
+    temporal_patch_size: int
+    merge_size: int
+    min_pixels: int
+    max_pixels: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    rescale: float
+    normalize: bool
+    resample: int
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, vision_config: Any) -> "QwenPreprocess":
+        size = d.get("size") or {}
+        patch = int(d.get("patch_size") or vision_config.patch_size)
+        merge = int(d.get("merge_size") or vision_config.spatial_merge_size)
+        out = cls(
+            patch_size=patch,
+            temporal_patch_size=int(d.get("temporal_patch_size") or vision_config.temporal_patch_size),
+            merge_size=merge,
+            min_pixels=int(d.get("min_pixels") or size.get("shortest_edge") or (patch * merge) ** 2),
+            max_pixels=int(d.get("max_pixels") or size.get("longest_edge") or 768 * (patch * merge) ** 2),
+            mean=tuple(d.get("image_mean", (0.48145466, 0.4578275, 0.40821073))),
+            std=tuple(d.get("image_std", (0.26862954, 0.26130258, 0.27577711))),
+            rescale=float(d.get("rescale_factor", 1 / 255)) if d.get("do_rescale", True) else 1.0,
+            normalize=bool(d.get("do_normalize", True)),
+            resample=int(d.get("resample", 3)),
+        )
+        if out.resample not in _RESAMPLE:
+            raise ConfigError(f"resample={out.resample}", f"unknown PIL resample; choose one of: {sorted(_RESAMPLE)}")
+        if out.patch_size != vision_config.patch_size or out.merge_size != vision_config.spatial_merge_size or \
+                out.temporal_patch_size != vision_config.temporal_patch_size:
+            raise ConfigError("preprocessor_config.json", "patch_size/merge_size/temporal_patch_size disagree with the model's vision_config")
+        if not 0 < out.min_pixels <= out.max_pixels:
+            raise ConfigError(f"min_pixels={out.min_pixels},max_pixels={out.max_pixels}", "need 0 < min_pixels <= max_pixels")
+        return out
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * self.merge_size
+
+    def target_size(self, height: int, width: int, *, max_pixels: int | None = None) -> tuple[int, int]:
+        """Resized (height, width) for a frame; ``max_pixels`` lowers the cap (the budget's resolution)."""
+        cap = self.max_pixels if max_pixels is None else max(min(max_pixels, self.max_pixels), self.factor ** 2)
+        return smart_resize(height, width, factor=self.factor, min_pixels=min(self.min_pixels, cap), max_pixels=cap)
+
+    def __call__(self, data: np.ndarray, *, max_pixels: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 frames (N, H, W, 3) -> flat patches (G*gh*gw, C*tp*p*p) float32 and grid (1, 3) = (G, gh, gw)."""
+        n, h, w, _ = data.shape
+        rh, rw = self.target_size(h, w, max_pixels=max_pixels)
+        frames = np.stack([f if f.shape[:2] == (rh, rw) else
+                           np.asarray(Image.fromarray(f).resize((rw, rh), resample=_RESAMPLE[self.resample])) for f in data])
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() * self.rescale  # (N, C, H, W)
+        if self.normalize:
+            x = (x - torch.tensor(self.mean)[:, None, None]) / torch.tensor(self.std)[:, None, None]
+        tp, p, m = self.temporal_patch_size, self.patch_size, self.merge_size
+        if pad := -n % tp:  # odd count: repeat the last frame, as HF does
+            x = torch.cat([x, x[-1:].expand(pad, -1, -1, -1)])
+        gt, gh, gw = x.shape[0] // tp, rh // p, rw // p
+        x = x.view(gt, tp, 3, gh // m, m, p, gw // m, m, p)
+        x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (gt, gh/m, gw/m, m, m, C, tp, p, p)
+        return x.reshape(gt * gh * gw, 3 * tp * p * p), torch.tensor([[gt, gh, gw]])
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One stretch of the prompt: text, or the placeholders of group ``group``.
+
+    ``owner`` ties a text piece to a group (Qwen3-VL timestamps and vision markers): it is dropped
+    from the pruned prompt when that group keeps no token.
+    """
+
+    text: str | None = None
+    group: int | None = None
+    owner: int | None = None
+
+
+class QwenAdapterBase(ModelAdapter):
+    """Shared encode / build_inputs / vanilla_inputs for the Qwen-VL families (see module docstring)."""
+
+    system_prompt: ClassVar[str | None] = "You are a helpful assistant."
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any]) -> None:
+        super().__init__(model, tokenizer, preprocessor)
+        cfg = model.config
+        self.pre = QwenPreprocess.from_dict(preprocessor, vision_config=cfg.vision_config)
+        self.video_token_id = int(cfg.video_token_id)
+        self.merge = int(cfg.vision_config.spatial_merge_size)
+        self._text_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def model_class(cls, config: Any = None) -> type:
+        from transformers import AutoModelForImageTextToText
+
+        return AutoModelForImageTextToText
+
+    # -- sizes ------------------------------------------------------------------------------------
+    def tokens_per_frame(self, height: int, width: int) -> float:
+        rh, rw = self.pre.target_size(height, width)
+        return (rh // self.pre.factor) * (rw // self.pre.factor) / self.pre.temporal_patch_size
+
+    # -- vision -----------------------------------------------------------------------------------
+    def _group_pts(self, pts: np.ndarray) -> np.ndarray:
+        """Time of each temporal patch from its frames' times (N padded to a multiple of tp)."""
+        return pts.reshape(-1, self.pre.temporal_patch_size)[:, 0].copy()
+
+    def _pixels(self, frames: FrameBatch, max_pixels: int | None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        if len(frames) == 0:
+            raise ConfigError("frames", "no frames to encode")
+        pixels, grid = self.pre(frames.data, max_pixels=max_pixels)
+        tp = self.pre.temporal_patch_size
+        pts = np.concatenate([frames.pts_seconds, np.repeat(frames.pts_seconds[-1:], -len(frames) % tp)])
+        return pixels.to(self.device), grid.to(self.device), self._group_pts(pts)
+
+    def _vision(self, pixels: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        out = self.model.model.get_video_features(pixels, grid, return_dict=True)
+        deep = getattr(out, "deepstack_features", None)
+        return out.pooler_output[0], None if deep is None else [d[0] for d in deep]  # (G*h*w, D)
+
+    @torch.no_grad()
+    def encode(self, frames: FrameBatch, *, max_pixels: int | None = None) -> VisualTokens:
+        """Vision tower on these frames only (one call, as the stock path) -> one group per temporal patch.
+
+        ``max_pixels`` lowers the per-frame pixel cap (fewer tokens per frame)."""
+        pixels, grid, gpts = self._pixels(frames, max_pixels)
+        feats, deep = self._vision(pixels, grid)
+        g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
+        hh, ww = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        hw = torch.stack([hh.flatten(), ww.flatten()], -1)  # (h*w, 2) raster order
+        split = lambda x: list(x.reshape(g, h * w, -1).unbind(0))  # noqa: E731
+        tp = self.pre.temporal_patch_size
+        first = np.arange(0, len(frames), tp)
+        return VisualTokens(
+            embeds=split(feats),
+            coords=[torch.cat([torch.full((h * w, 1), t), hw], 1) for t in range(g)],
+            size=[torch.ones(h * w) for _ in range(g)],
+            grid_thw=torch.tensor([[1, h, w]] * g),
+            pts_seconds=gpts, index=frames.index[first].copy(),
+            deepstack=None if deep is None else [list(lv) for lv in zip(*[split(d) for d in deep])],
+        )
+
+    # -- prompt -----------------------------------------------------------------------------------
+    def _ids(self, text: str) -> list[int]:
+        if text not in self._text_cache:
+            self._text_cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._text_cache[text]
+
+    def _head(self) -> str:
+        system = f"<|im_start|>system\n{self.system_prompt}<|im_end|>\n" if self.system_prompt else ""
+        return f"{system}<|im_start|>user\n"
+
+    @staticmethod
+    def _tail(question: str) -> str:
+        return f"{question}<|im_end|>\n<|im_start|>assistant\n"
+
+    def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
+        raise NotImplementedError
+
+    def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:
+        """Extra ``get_rope_index`` / forward kwargs of the full layout (video_grid_thw, ...)."""
+        raise NotImplementedError
+
+    def _adjust_positions(self, pos: torch.Tensor, cols: list[torch.Tensor], grids: torch.Tensor,
+                          pts_seconds: np.ndarray) -> torch.Tensor:
+        """Hook to rewrite full-layout M-RoPE positions (3, L) given each group's columns."""
+        return pos
+
+    def _layout(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str, keep: list[bool] | None = None):
+        """Full-layout ids (L,), mm_token_type_ids (L,), columns of each group (h*w,), kept text columns."""
+        ids: list[int] = []
+        group_cols: list[torch.Tensor] = [torch.empty(0, dtype=torch.long)] * len(grids)
+        text_cols: list[int] = []
+        for piece in self._pieces(grids, pts_seconds, question):
+            start = len(ids)
+            if piece.group is not None:
+                n = int(grids[piece.group].prod())
+                ids.extend([self.video_token_id] * n)
+                group_cols[piece.group] = torch.arange(start, start + n)
+            else:
+                ids.extend(self._ids(piece.text))
+                if keep is None or piece.owner is None or keep[piece.owner]:
+                    text_cols.extend(range(start, len(ids)))
+        ids_t = torch.tensor(ids)
+        return ids_t, (ids_t == self.video_token_id).long() * 2, group_cols, text_cols
+
+    def _full_positions(self, grids: torch.Tensor, pts: np.ndarray, question: str, keep: list[bool] | None = None):
+        ids, types, group_cols, text_cols = self._layout(grids, pts, question, keep)
+        rope_kwargs = self._rope_kwargs(grids, pts)
+        pos, _ = self.model.model.get_rope_index(ids[None], mm_token_type_ids=types[None], **rope_kwargs)
+        return ids, types, self._adjust_positions(pos[:, 0], group_cols, grids, pts), group_cols, text_cols, rope_kwargs
+
+    def build_inputs(self, tokens: VisualTokens, question: str) -> ModelInputs:
+        if tokens.n_tokens == 0:
+            raise ConfigError("tokens", "no visual tokens to put in the prompt")
+        grids = tokens.grid_thw[:, 1:].cpu()  # (G, 2) full LLM grid of each group
+        keep = [n > 0 for n in tokens.tokens_per_group]
+        ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, tokens.pts_seconds, question, keep)
+        vis_cols = [cols[c[:, 1].cpu() * int(g[1]) + c[:, 2].cpu()] for cols, c, g in zip(group_cols, tokens.coords, grids)]
+        cols = torch.cat([torch.tensor(text_cols, dtype=torch.long), *vis_cols])
+        is_vis = torch.cat([torch.zeros(len(text_cols), dtype=torch.bool), torch.ones(len(cols) - len(text_cols), dtype=torch.bool)])
+        # order by full-layout column; visual tokens at the same column (merged) keep their given order
+        order = torch.sort(cols, stable=True).indices
+        cols, is_vis = cols[order], is_vis[order]
+        dev = self.device
+        input_ids = ids[cols][None].to(dev)  # visual columns already hold video_token_id
+        L = input_ids.shape[1]
+        position_ids = torch.cat([torch.arange(L)[None], pos[:, cols]])[:, None].to(dev)  # (4, 1, L)
+        embeds = torch.cat(tokens.embeds)  # (T, D) in group order
+        vis_order = order[is_vis] - len(text_cols)  # index into the concatenated tokens, in prompt order
+        feats = embeds[vis_order.to(embeds.device)]
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "position_ids": position_ids,
+            "mm_encoder_outputs": {"video": self._encoder_output(feats, tokens, vis_order)},
+        }
+        return ModelInputs(kwargs=kwargs, visual_mask=input_ids == self.video_token_id)
+
+    def _encoder_output(self, feats: torch.Tensor, tokens: VisualTokens, vis_order: torch.Tensor):
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        return BaseModelOutputWithPooling(pooler_output=(feats,))
+
+    def vanilla_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
+        pixels, grid, gpts = self._pixels(frames, None)
+        g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
+        grids = torch.tensor([[h, w]] * g)
+        ids, types, _, _, _, rope_kwargs = self._full_positions(grids, gpts, question)
+        dev = self.device
+        out = {"input_ids": ids[None].to(dev), "attention_mask": torch.ones(1, len(ids), dtype=torch.long, device=dev),
+               "mm_token_type_ids": types[None].to(dev), "pixel_values_videos": pixels,
+               "video_grid_thw": grid}
+        out.update({k: v.to(dev) for k, v in rope_kwargs.items() if k != "video_grid_thw"})
+        return out
