@@ -87,6 +87,7 @@ class DecodeReport:
     warnings: list[str] = field(default_factory=list)
     last_pts_s: float | None = None
     expected_duration_s: float | None = None
+    missing_indices: list[int] = field(default_factory=list)  # frames asked for that did not decode
 
     @property
     def missing_frames(self) -> int:

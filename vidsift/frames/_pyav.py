@@ -1,0 +1,164 @@
+"""PyAV decoding backend (the reference): frames by index via keyframe seeks, errors captured per packet.
+
+The decoder keeps its position between calls, so consecutive reads (``iter_chunks``) continue
+decoding instead of seeking back. FFmpeg's own error messages (concealed macroblocks, broken NAL
+units) are captured per packet: the frames from such a packet to the next keyframe are marked
+suspect in the :class:`~vidsift.frames.types.DecodeReport`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import av
+import av.logging
+import numpy as np
+
+from ._probe import FrameIndex
+
+SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
+
+
+def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
+    """Decoded frame -> uint8 (H, W, 3) RGB in display orientation (rotated ``k_ccw`` x 90 degrees CCW)."""
+    if out_size is not None:
+        img = frame.to_ndarray(format="rgb24", width=out_size[0], height=out_size[1])
+    else:
+        img = frame.to_ndarray(format="rgb24")
+    if k_ccw:
+        img = np.ascontiguousarray(np.rot90(img, k=k_ccw))
+    return img
+
+
+class PyAVDecoder:
+    """Decodes frames by presentation-order index from one open container."""
+
+    name = "pyav"
+
+    def __init__(self, container, stream, index: FrameIndex, *, k_ccw: int, out_size: tuple[int, int] | None,
+                 on_error: Callable[[int, str], None], on_suspect: Callable[[int], None]) -> None:
+        self.container, self.stream, self.index = container, stream, index
+        self.k_ccw, self.out_size = k_ccw, out_size
+        self.on_error, self.on_suspect = on_error, on_suspect
+        self._gen: Iterator | None = None
+        self._pending = None
+        self._pos = -1  # index of the last frame the generator produced
+
+    # ------------------------------------------------------------------ positioning
+    def _seek(self, i: int) -> None:
+        """Position the decoder so the next frames start at or before frame ``i``."""
+        self._gen = None
+        target = int(self.index.pts[self.index.keyframe_before(i)]) if len(self.index) else 0
+        try:
+            self.container.seek(target, backward=True, any_frame=False, stream=self.stream)
+        except av.FFmpegError:
+            self.container.seek(0)  # unseekable: restart from the beginning
+        self._gen = self._frames()
+        self._pending = None
+        self._pos = -1
+
+    def _frames(self) -> Iterator[tuple[int, object]]:
+        last = -1
+        try:
+            for packet in self.container.demux(self.stream):
+                err = None
+                with av.logging.Capture(local=False) as logs:
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError as e:
+                        frames, err = [], (getattr(e, "strerror", None) or str(e))
+                bad = [m for (lvl, _, m) in logs if lvl <= av.logging.ERROR]
+                if err or bad:
+                    guess = self.index.index_of(packet.pts) if packet.pts is not None else last + 1
+                    self.on_error(guess, (err or bad[0]).strip())
+                for frame in frames:
+                    idx = last + 1
+                    if frame.pts is not None:
+                        j = int(np.searchsorted(self.index.pts, frame.pts))
+                        if j < len(self.index) and self.index.pts[j] == frame.pts:
+                            idx = j
+                    if getattr(frame, "is_corrupt", False):
+                        self.on_suspect(idx)
+                    last = idx
+                    yield idx, frame
+        except av.FFmpegError as e:  # the demuxer gave up (truncated / garbage tail)
+            self.on_error(last + 1, f"demuxing stopped: {getattr(e, 'strerror', None) or e}")
+
+    # ------------------------------------------------------------------ reading
+    def _next(self):
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        item = next(self._gen, None) if self._gen is not None else None
+        if item is None:
+            self._gen, self._pos = None, 1 << 62  # end of stream: any later target needs a seek
+        return item
+
+    def _seek_for(self, t: int) -> None:
+        """Seek so that decoding resumes at or before frame ``t``; retries earlier keyframes on overshoot."""
+        first = t
+        for attempt in range(4):
+            self._seek(first)
+            item = next(self._gen, None)
+            if item is None or item[0] <= t or first == 0:
+                self._pending = item
+                if item is None:
+                    self._gen, self._pos = None, 1 << 62
+                return
+            kf = self.index.keyframe_before(first)
+            first = self.index.keyframe_before(max(kf - 1, 0)) if attempt < 2 else 0
+
+    def read(self, targets: np.ndarray) -> dict[int, np.ndarray]:
+        """Decode frames ``targets`` (sorted unique indices < len(index)); undecodable ones are left out."""
+        out: dict[int, np.ndarray] = {}
+        wanted = set(int(x) for x in targets)
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)
+        try:
+            i = 0
+            while i < len(targets):
+                t = int(targets[i])
+                if self._gen is None or t <= self._pos or self.index.keyframe_before(t) - self._pos > SEEK_GAP:
+                    self._seek_for(t)
+                while self._pos < t:
+                    item = self._next()
+                    if item is None:
+                        break
+                    idx, frame = item
+                    self._pos = idx
+                    if idx in wanted and idx not in out:
+                        out[idx] = to_rgb(frame, self.k_ccw, self.out_size)
+                i += 1
+                while i < len(targets) and int(targets[i]) <= self._pos:
+                    i += 1
+        finally:
+            av.logging.set_level(level)
+        return out
+
+    def keyframes(self, path: str) -> Iterator[tuple[int, np.ndarray]]:
+        """Keyframe-only pass on a fresh container (``skip_frame="NONKEY"``, only key packets sent)."""
+        container = av.open(path)
+        try:
+            stream = container.streams[self.stream.index]
+            stream.codec_context.skip_frame = "NONKEY"
+            stream.thread_type = "AUTO"
+            for packet in container.demux(stream):
+                if packet.size and not packet.is_keyframe:
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError as e:
+                    self.on_error(self.index.index_of(packet.pts) if packet.pts is not None else 0, str(e))
+                    continue
+                for frame in frames:
+                    if frame.pts is None:
+                        continue
+                    yield self.index.index_of(frame.pts), to_rgb(frame, self.k_ccw, self.out_size)
+        except av.FFmpegError as e:
+            self.on_error(len(self.index), f"demuxing stopped: {e}")
+        finally:
+            container.close()
+
+    def close(self) -> None:
+        self._gen = None
+        self.container.close()
