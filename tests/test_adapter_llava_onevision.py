@@ -1,0 +1,137 @@
+"""LLaVA-OneVision adapter on a tiny random checkpoint saved to disk and loaded back with from_pretrained.
+
+Equivalence: with every token kept, encode -> build_inputs (mm_encoder_outputs) gives bit-identical
+logits and greedy tokens to the stock pixel_values_videos path. Reduced token sets produce exactly
+that many placeholders, and the LLM sees exactly the kept embeddings (plus the one newline).
+"""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoTokenizer
+
+from vidsift.errors import ConfigError
+from vidsift.frames.types import FrameBatch
+from vidsift.pipeline.adapters import ADAPTERS
+from vidsift.pipeline.adapters.llava_onevision import LlavaOnevisionAdapter
+from vidsift.pipeline.archs import build_checkpoint, names
+from vidsift.pipeline.archs.llava_onevision import SPECIALS
+
+QUESTION = "What is the rider doing?"
+
+
+def real_frames(path: str, n: int = 4, stride: int = 20) -> FrameBatch:
+    """n frames of a real clip (every ``stride``-th), with their real pts."""
+    data, pts = [], []
+    with av.open(path) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % stride == 0:
+                data.append(frame.to_ndarray(format="rgb24"))
+                pts.append(float(frame.time))
+            if len(data) == n:
+                break
+    return FrameBatch(np.stack(data), np.array(pts), np.arange(n) * stride)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return build_checkpoint("tiny-llava-onevision", tmp_path_factory.mktemp("llava") / "ckpt", seed=0)
+
+
+@pytest.fixture(scope="module")
+def adapter(ckpt):
+    config = AutoConfig.from_pretrained(ckpt)
+    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
+    model = cls.model_class().from_pretrained(ckpt).eval()
+    preprocessor = json.loads((ckpt / "video_preprocessor_config.json").read_text())
+    return cls(model, AutoTokenizer.from_pretrained(ckpt), preprocessor)
+
+
+@pytest.fixture(scope="module")
+def frames(bikes_path):
+    return real_frames(bikes_path)
+
+
+def test_arch_checkpoint_is_consistent(ckpt, adapter):
+    assert {"tiny-llava-onevision", "llava-onevision-0.5b", "llava-video-7b"} <= set(names())
+    assert isinstance(adapter, LlavaOnevisionAdapter)
+    n_params = sum(p.numel() for p in adapter.model.parameters())
+    assert 100_000 < n_params < 500_000
+    tok, cfg = adapter.tokenizer, adapter.model.config
+    assert cfg.video_token_id == tok.convert_tokens_to_ids("<video>")
+    assert cfg.image_token_id == tok.convert_tokens_to_ids("<image>")
+    assert all(len(tok.encode(s)) == 1 for s in SPECIALS)
+    image_pre = json.loads((ckpt / "preprocessor_config.json").read_text())
+    assert image_pre["size"] == {"height": 98, "width": 98} and image_pre["image_mean"] == [0.5, 0.5, 0.5]
+
+
+def test_encode_shapes_coords_saliency(adapter, frames):
+    tokens = adapter.encode(frames)
+    assert tokens.n_groups == 4 and tokens.tokens_per_group == [16] * 4  # 7x7 patches -> ceil(7/2)^2
+    assert adapter.tokens_per_frame(272, 640) == 16.0
+    assert tokens.embeds[0].shape == (16, adapter.model.config.text_config.hidden_size)
+    assert tokens.grid_thw.tolist() == [[1, 4, 4]] * 4
+    assert tokens.coords[2][5].tolist() == [2, 1, 1]
+    np.testing.assert_array_equal(tokens.pts_seconds, frames.pts_seconds)
+    assert tokens.saliency is not None and all(s.shape == (16,) and (s > 0).all() for s in tokens.saliency)
+
+
+def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
+    inputs = adapter.build_inputs(adapter.encode(frames), QUESTION)
+    vanilla = adapter.vanilla_inputs(frames, QUESTION)
+    assert torch.equal(inputs.input_ids, vanilla["input_ids"])
+    assert int(inputs.visual_mask.sum()) == 64  # the trailing newline is structural, not visual
+    with torch.no_grad():
+        ours = adapter.model(**inputs.kwargs).logits
+        ref = adapter.model(**vanilla).logits
+    assert torch.equal(ours, ref)
+    new = adapter.generate(inputs, max_new_tokens=10)
+    ref_new = adapter.model.generate(**vanilla, max_new_tokens=10, do_sample=False)[:, vanilla["input_ids"].shape[1]:]
+    assert torch.equal(new, ref_new) and new.shape[1] > 0
+    assert len(set(new[0].tolist())) > 1  # the random model is not degenerate
+
+
+def test_reduced_tokens_shorten_the_prompt_exactly(adapter, frames):
+    full = adapter.encode(frames)
+    reduced = full.select([0, 2, 3]).keep([torch.tensor([0, 5, 15]), torch.arange(16), torch.tensor([], dtype=torch.long)])
+    inputs = adapter.build_inputs(reduced, QUESTION)
+    ids = inputs.input_ids[0]
+    assert int((ids == adapter.video_token_id).sum()) == reduced.n_tokens + 1 == 20
+    assert int(inputs.visual_mask.sum()) == 19
+    # the LLM sees exactly the kept embeddings, then the newline: rebuild inputs_embeds by hand
+    embed = adapter.model.get_input_embeddings()(inputs.input_ids)  # (1, L, D)
+    slots = (ids == adapter.video_token_id).nonzero()[:, 0]
+    manual = embed.clone()
+    manual[0, slots] = torch.cat([*reduced.embeds, adapter.model.model.image_newline[None]])
+    with torch.no_grad():
+        ours = adapter.model(**inputs.kwargs).logits
+        ref = adapter.model(inputs_embeds=manual, attention_mask=inputs.kwargs["attention_mask"]).logits
+    assert torch.equal(ours, ref)
+    assert adapter.generate(inputs, max_new_tokens=4).shape == (1, 4)
+    full_len = adapter.build_inputs(full, QUESTION).prompt_len
+    assert full_len - inputs.prompt_len == full.n_tokens - reduced.n_tokens
+
+
+def test_bad_input_raises_one_line_errors(adapter, frames):
+    with pytest.raises(ConfigError, match="no frames"):
+        adapter.encode(frames[np.array([], dtype=int)])
+    with pytest.raises(ConfigError, match="98x98"):
+        LlavaOnevisionAdapter(adapter.model, adapter.tokenizer, {"size": {"height": 384, "width": 384}})
+    with pytest.raises(ConfigError, match="chunk_frames"):
+        LlavaOnevisionAdapter(adapter.model, adapter.tokenizer, {}, chunk_frames=0)
+
+
+def test_chunked_encode_matches_and_saliency_can_be_off(adapter, frames):
+    one = adapter.encode(frames)
+    chunked = LlavaOnevisionAdapter(adapter.model, adapter.tokenizer, adapter.preprocessor, saliency=False, chunk_frames=3)
+    two = chunked.encode(frames)
+    assert two.saliency is None
+    for a, b in zip(one.embeds, two.embeds):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    hooks = adapter.model.model.vision_tower.encoder.layers[-1]._forward_pre_hooks
+    assert len(hooks) == 0  # the saliency hook is removed after encode

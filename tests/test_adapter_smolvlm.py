@@ -1,0 +1,139 @@
+"""SmolVLM2 adapter on a tiny random checkpoint saved to disk and loaded back with from_pretrained.
+
+Equivalence: with every token kept, encode -> build_inputs (mm_encoder_outputs) gives bit-identical
+logits and greedy tokens to the stock pixel_values path. Reduced token sets produce exactly that many
+``<image>`` placeholders, frames keep their real timestamps in the text, and the LLM sees exactly
+the kept embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoTokenizer
+
+from vidsift.errors import ConfigError
+from vidsift.frames.types import FrameBatch
+from vidsift.pipeline.adapters import ADAPTERS
+from vidsift.pipeline.adapters.smolvlm import SmolVLMAdapter
+from vidsift.pipeline.adapters.smolvlm_words import number_words
+from vidsift.pipeline.archs import build_checkpoint, names
+from vidsift.pipeline.archs.smolvlm import SPECIALS
+
+QUESTION = "Where does the bike go?"
+
+
+def real_frames(path: str, n: int = 4, stride: int = 20) -> FrameBatch:
+    data = []
+    with av.open(path) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % stride == 0:
+                data.append(frame.to_ndarray(format="rgb24"))
+            if len(data) == n:
+                break
+    # irregular keyframe times (seconds), as a keyframe selector would pick them
+    return FrameBatch(np.stack(data), np.array([0.4, 1.9, 7.25, 65.0]), np.array([10, 47, 181, 1625]))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return build_checkpoint("tiny-smolvlm2", tmp_path_factory.mktemp("smolvlm") / "ckpt", seed=0)
+
+
+@pytest.fixture(scope="module")
+def adapter(ckpt):
+    config = AutoConfig.from_pretrained(ckpt)
+    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
+    model = cls.model_class().from_pretrained(ckpt).eval()
+    preprocessor = json.loads((ckpt / "preprocessor_config.json").read_text())
+    return cls(model, AutoTokenizer.from_pretrained(ckpt), preprocessor)
+
+
+@pytest.fixture(scope="module")
+def frames(bikes_path):
+    return real_frames(bikes_path)
+
+
+def test_arch_checkpoint_is_consistent(ckpt, adapter):
+    assert {"tiny-smolvlm2", "smolvlm2-500m", "smolvlm2-2.2b"} <= set(names())
+    assert isinstance(adapter, SmolVLMAdapter) and adapter.model.config.model_type == "smolvlm"
+    n_params = sum(p.numel() for p in adapter.model.parameters())
+    assert 100_000 < n_params < 500_000
+    tok, cfg = adapter.tokenizer, adapter.model.config
+    assert cfg.image_token_id == tok.convert_tokens_to_ids("<image>")
+    assert cfg.text_config.eos_token_id == tok.convert_tokens_to_ids("<end_of_utterance>")
+    assert all(len(tok.encode(s)) == 1 for s in SPECIALS)
+    assert json.loads((ckpt / "processor_config.json").read_text())["image_seq_len"] == 9
+    assert adapter.decoder_layers is adapter.model.model.text_model.layers
+
+
+def test_encode_shapes_coords_saliency(adapter, frames):
+    tokens = adapter.encode(frames)
+    assert tokens.tokens_per_group == [9] * 4  # 96/16 = 6x6 patches, pixel shuffle 2 -> 3x3
+    assert adapter.tokens_per_frame(272, 640) == 9.0
+    assert tokens.grid_thw.tolist() == [[1, 3, 3]] * 4
+    assert tokens.coords[3][7].tolist() == [3, 2, 1]
+    assert all(s.shape == (9,) and (s > 0).all() for s in tokens.saliency)
+
+
+def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
+    inputs = adapter.build_inputs(adapter.encode(frames), QUESTION)
+    vanilla = adapter.vanilla_inputs(frames, QUESTION)
+    assert torch.equal(inputs.input_ids, vanilla["input_ids"])
+    assert int(inputs.visual_mask.sum()) == 36
+    with torch.no_grad():
+        ours = adapter.model(**inputs.kwargs).logits
+        ref = adapter.model(**vanilla).logits
+    assert torch.equal(ours, ref)
+    new = adapter.generate(inputs, max_new_tokens=10)
+    ref_new = adapter.model.generate(**vanilla, max_new_tokens=10, do_sample=False)[:, vanilla["input_ids"].shape[1]:]
+    assert torch.equal(new, ref_new) and new.shape[1] > 0
+    assert len(set(new[0].tolist())) > 1
+
+
+def test_prompt_layout_and_real_timestamps(adapter, frames):
+    text = adapter.tokenizer.decode(adapter.build_inputs(adapter.encode(frames), QUESTION).input_ids[0])
+    assert text.startswith("<|im_start|>User: You are provided the following series of four frames from a 0:01:05 [H:MM:SS] video.\n")
+    stamps = [line.split(":<")[0] for line in text.split("\nFrame from ")[1:]]
+    assert stamps == ["00:00", "00:01", "00:07", "01:05"]
+    one = "<fake_token_around_image><global-img>" + "<image>" * 9 + "<fake_token_around_image>"
+    assert text.count(one) == 4
+    assert text.endswith(f"\n\n{QUESTION}<end_of_utterance>\nAssistant:")
+
+
+def test_reduced_tokens_shorten_the_prompt_exactly(adapter, frames):
+    full = adapter.encode(frames)
+    reduced = full.select([1, 2, 3]).keep([torch.tensor([0, 4, 8]), torch.tensor([], dtype=torch.long), torch.arange(9)])
+    inputs = adapter.build_inputs(reduced, QUESTION)
+    ids = inputs.input_ids[0]
+    assert int((ids == adapter.image_token_id).sum()) == reduced.n_tokens == 12 == int(inputs.visual_mask.sum())
+    text = adapter.tokenizer.decode(ids)
+    assert "series of two frames" in text and "Frame from 00:07" not in text  # an emptied frame leaves the prompt
+    assert "Frame from 00:01:" in text and "Frame from 01:05:" in text
+    embed = adapter.model.get_input_embeddings()(inputs.input_ids)
+    manual = embed.clone()
+    manual[0, ids == adapter.image_token_id] = torch.cat(reduced.embeds)
+    with torch.no_grad():
+        ours = adapter.model(**inputs.kwargs).logits
+        ref = adapter.model(inputs_embeds=manual, attention_mask=inputs.kwargs["attention_mask"]).logits
+    assert torch.equal(ours, ref)
+    assert adapter.generate(inputs, max_new_tokens=4).shape == (1, 4)
+
+
+def test_bad_input_raises_one_line_errors(adapter, frames):
+    with pytest.raises(ConfigError, match="no frames"):
+        adapter.encode(frames[np.array([], dtype=int)])
+    with pytest.raises(ConfigError, match="multiple of"):
+        SmolVLMAdapter(adapter.model, adapter.tokenizer, {"max_image_size": {"longest_edge": 100}})
+    with pytest.raises(ConfigError, match="resample"):
+        SmolVLMAdapter(adapter.model, adapter.tokenizer, {"resample": 42}).encode(frames)
+
+
+@pytest.mark.parametrize("n, words", [(0, "zero"), (7, "seven"), (21, "twenty-one"), (64, "sixty-four"),
+                                      (101, "one hundred and one"), (1000, "one thousand"), (2_000_000, "2000000")])
+def test_number_words(n, words):
+    assert number_words(n) == words
