@@ -1,0 +1,122 @@
+"""``vidsift ask VIDEO QUESTION``: answer one question about a video under a visual-token budget.
+
+Prints the answer, then a short plan/stats summary; ``--json`` prints
+``{"answer", "plan", "stats"}`` instead. The default model is LLaVA-OneVision 0.5B
+(``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``, the smallest supported real checkpoint with a
+committed adapter); it must be downloaded first (``hf download ...``). ``--model random:<arch>``
+builds a random-weight checkpoint of a named architecture once (under
+``~/.cache/vidsift/random/<arch>``) so the command runs fully offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+import typer
+
+DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def resolve_budget(budget: Optional[str], preset: Optional[str], prune: Optional[str], kv: Optional[str]) -> Any:
+    """Budget from ``--preset`` (base) then ``--budget``, ``--prune``, ``--kv`` (overrides)."""
+    from ..errors import ConfigError
+    from ..pipeline.pipeline import _presets
+    from ..selectors.types import Budget
+
+    base = Budget()
+    if preset:
+        presets = _presets()
+        if preset not in presets:
+            raise ConfigError(preset, f"unknown preset; choose one of: {', '.join(sorted(presets)) or '(none installed)'}")
+        base = Budget(**presets[preset])
+    changes: dict[str, Any] = {}
+    if budget is not None:
+        size = Budget.parse(budget)
+        changes.update(tokens=size.tokens, fraction=size.fraction)
+    if prune is not None:
+        changes["prune"] = None if prune.lower() in ("none", "off") else prune
+    if kv is not None:
+        changes["kv"] = None if kv.lower() in ("none", "off") else kv
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def _summary(answer: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s, plan = answer.stats, answer.plan
+    console = Console()
+    console.print(answer.text or "[dim](empty answer)[/dim]")
+    t = s.get("time_s", {})
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_row("model", str(s.get("model", "")))
+    table.add_row("frames", f"{s.get('frames_planned')} of {s.get('frames_candidates')} candidates"
+                  + (f" ({plan.settings.get('selector', '')})" if plan and plan.settings.get("selector") else ""))
+    table.add_row("visual tokens", f"full {s.get('tokens_full')} -> budget {s.get('tokens_budget')} -> planned "
+                  f"{s.get('tokens_planned')} -> in prompt {s.get('tokens_in_prompt')} (prompt {s.get('prompt_len')})")
+    table.add_row("time", "  ".join(f"{k} {v:.3f}s" for k, v in t.items() if v) + f"  | TTFT {s.get('ttft_s', 0):.3f}s")
+    rate = s.get("decode_tokens_per_s")
+    table.add_row("generation", f"{s.get('new_tokens')} new tokens" + (f", {rate:.1f} tok/s" if rate else ""))
+    mem = f"KV cache {s.get('kv_bytes', 0) / 2**20:.2f} MiB, peak RSS {s.get('peak_rss_bytes', 0) / 2**20:.0f} MiB"
+    if s.get("peak_cuda_bytes"):
+        mem += f", peak CUDA {s['peak_cuda_bytes'] / 2**20:.0f} MiB"
+    table.add_row("memory", mem)
+    for kind in ("prune", "kv"):
+        for member in s.get(kind, []):
+            table.add_row(kind, ", ".join(f"{k}={v}" for k, v in member.items()))
+    Console(stderr=False).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ask")
+    def ask(
+        video: str = typer.Argument(..., help="Video file path or URL."),
+        question: str = typer.Argument(..., help="The question to answer."),
+        model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a fraction (0.25) or a percentage (25%). Default: all."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64)."),
+        frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to select (default: the planner decides)."),
+        start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
+        end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
+        scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true])."),
+        selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
+        allocator: Optional[str] = typer.Option(None, "--allocator", help="Budget allocator spec (proportional, uniform)."),
+        merger: Optional[str] = typer.Option(None, "--merger", help="Token merger spec (tome, adjacent, ...)."),
+        temporal: Optional[str] = typer.Option(None, "--temporal", help="Temporal merger spec (e.g. temporal:threshold=0.9)."),
+        prune: Optional[str] = typer.Option(None, "--prune", help="Prefill pruner spec, e.g. fastv:k=2,keep=0.5."),
+        kv: Optional[str] = typer.Option(None, "--kv", help="KV cache press spec, e.g. snapkv:ratio=0.25."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset (--budget/--prune/--kv override its fields)."),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate at most."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+        dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
+        attn: Optional[str] = typer.Option(None, "--attn", help="attn_implementation (sdpa, eager, flash_attention_2)."),
+        as_json: bool = typer.Option(False, "--json", help="Print {answer, plan, stats} as JSON."),
+    ) -> None:
+        """Answer a question about a video with a video MLLM under a visual-token budget."""
+        from transformers.utils import logging as hf_logging
+
+        from ..pipeline.pipeline import Pipeline
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        plan_budget = resolve_budget(budget, preset, prune, kv)
+        pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn, budget=plan_budget)
+        overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
+                         selector=selector, allocator=allocator, merger=merger, temporal=temporal,
+                         max_new_tokens=max_new_tokens)
+        answer = pipe.ask(video, question, **{k: v for k, v in overrides.items() if v is not None})
+        if as_json:
+            typer.echo(json.dumps(answer.to_dict(), default=_jsonable))
+        else:
+            _summary(answer)
