@@ -1,0 +1,32 @@
+"""Drop every visual token after layer L (ToDRE stage 2).
+
+Li et al., "ToDRE: Visual Token Pruning via Diversity and Task Awareness for Efficient Large
+Vision-Language Models" (stage 2: once the text has absorbed the visual information in the
+middle layers, the visual tokens are removed entirely), https://arxiv.org/abs/2505.18757
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from . import PRUNERS
+from .base import PrefillPruner, check_layer
+
+
+@PRUNERS.register("drop_after")
+@dataclass
+class DropAfter(PrefillPruner):
+    """Layers >= ``layer`` see no visual token at all (their caches hold text only).
+
+    layer: first decoder layer without visual tokens.
+    """
+
+    layer: int = 16
+    name: ClassVar[str] = "drop_after"
+
+    def __post_init__(self) -> None:
+        check_layer("layer", self.layer)
+
+    def schedule(self, n_layers: int) -> dict[int, float]:
+        return {self.layer: 0.0}
