@@ -78,12 +78,12 @@ class StreamMemory:
     def span_s(self) -> tuple[float, float] | None:
         return (self.entries[0].t_s, self.entries[-1].t_s) if self.entries else None
 
-    def add(self, tokens: VisualTokens, *, t_s: float) -> AddResult:
-        """Append group 0 of ``tokens`` at stream time ``t_s`` (dedup against the newest entry),
-        then evict until the memory fits the budget; the evicted indices refer to the flat
-        token order *including* the new entry (it sits at the end)."""
+    def push(self, tokens: VisualTokens, *, t_s: float) -> tuple[MemoryEntry | None, int]:
+        """Append group 0 of ``tokens`` at stream time ``t_s`` after dropping the tokens that
+        repeat the newest entry (DTD). Returns the new entry (None if every token was
+        redundant) and how many tokens were dropped. Does not evict: call `evict` next."""
         if tokens.n_groups != 1:
-            raise ValueError(f"StreamMemory.add takes one group at a time, got {tokens.n_groups}")
+            raise ValueError(f"StreamMemory.push takes one group at a time, got {tokens.n_groups}")
         with self.lock:
             embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
             self.stats["tokens_in"] += embeds.shape[0]
@@ -99,11 +99,23 @@ class StreamMemory:
                     embeds, coords, size = embeds[keep], coords[keep], size[keep]
             self.stats["tokens_deduped"] += deduped
             if embeds.shape[0] == 0:
-                return AddResult(None, torch.empty(0, dtype=torch.long), deduped)
+                return None, deduped
             entry = MemoryEntry(self._next_id, float(t_s), float(tokens.pts_seconds[0]), int(tokens.index[0]),
                                 tokens.grid_thw[0].clone(), embeds, coords, size)
             self._next_id += 1
             self.entries.append(entry)
+            return entry, deduped
+
+    def evict(self) -> torch.Tensor:
+        """Evict until the memory fits the budget; returns the sorted flat indices (in the token
+        order before eviction) that left, so a KV cache can drop the same rows."""
+        with self.lock:
+            return self._evict()
+
+    def add(self, tokens: VisualTokens, *, t_s: float) -> AddResult:
+        """`push` then `evict` (the evicted indices count the new entry's tokens at the end)."""
+        with self.lock:
+            entry, deduped = self.push(tokens, t_s=t_s)
             evicted = self._evict()
             return AddResult(entry if entry in self.entries else None, evicted, deduped)
 
