@@ -19,6 +19,7 @@ _LAZY = {
     "Budget": "vidsift.selectors.types",
     "FrameScores": "vidsift.selectors.types",
     "TokenPlan": "vidsift.selectors.types",
+    "plan": "vidsift.selectors.planner",
     "VisualTokens": "vidsift.pipeline.types",
     "Answer": "vidsift.pipeline.types",
 }

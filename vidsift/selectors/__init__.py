@@ -1,5 +1,47 @@
-"""Deciding, before the LLM runs, which frames and how many visual tokens each deserves."""
+"""Deciding, before the LLM runs, which frames and how many visual tokens each deserves.
 
+Registries (``vidsift.registry.Registry``; build members from specs or pass instances):
+
+- ``SCORERS``     ``uniform``, ``clip`` (CLIP/SigLIP), ``text`` (subtitles), ``mllm`` (QuoTA, from the
+  pipeline). ``RelevanceScorer.score(frames: FrameBatch, query: str | None) -> FrameScores``;
+  attributes ``name``, ``needs_query``. ``SCORERS.build("clip:model=/path")``.
+- ``SELECTORS``   ``uniform``, ``topk``, ``kcenter`` (ToDRE), ``maxmin`` (DivPrune), ``kmeans`` (FAISS),
+  ``mmr``. ``KeyframeSelector.select(features (N, F), scores (N,), k) -> unique sorted int64 indices``.
+- ``MERGERS``     spatial ``tome``, ``adjacent`` (MustDrop), ``saliency`` (HiRED/VisionZip), ``diverse``
+  (DivPrune): ``reduce(embeds (T, D), size (T,), target, *, coords, saliency) -> Reduction``;
+  temporal ``temporal`` (DyCoke/EVS/DTD): ``apply(tokens: VisualTokens) -> VisualTokens``.
+- ``ALLOCATORS``  ``proportional`` (QuoTA, relevance**alpha), ``uniform``:
+  ``allocate(scores (K,), budget, *, floor, cap) -> int (K,)`` summing exactly to min(budget, K*cap).
+
+Functions:
+
+- ``plan_frames(candidates, query=None, *, budget_tokens, tokens_per_frame, k=None, scorer="uniform",
+  selector="kcenter", allocator="proportional", video="", scores=None) -> TokenPlan`` (pure planning)
+- ``plan(video, query=None, *, budget=None, fps=None, max_frames=None, frames=None, scorer=...,
+  selector=..., allocator=..., tokens_per_frame=196) -> TokenPlan`` (decodes, then plans; ``vidsift.plan``)
+- ``reduce_tokens(tokens, per_group, *, merger="tome", temporal=None) -> VisualTokens``
+- ``segment_scenes(features) -> labels``, ``frame_features(frames) -> (N, F)``,
+  ``split_budget``, ``tokens_to_resolution`` / ``resolution_to_tokens`` (budget as resolution per frame).
+"""
+
+from __future__ import annotations
+
+from .base import (
+    ALLOCATORS, MERGERS, SCORERS, SELECTORS, BudgetAllocator, KeyframeSelector, Reduction, RelevanceScorer,
+    TokenMerger, load_members,
+)
+from .budget import resolution_to_tokens, split_budget, tokens_to_resolution
+from .features import FEATURE_CACHE, frame_features
+from .planner import plan, plan_frames, plan_video, scorer_spec
+from .reduce import reduce_tokens
+from .segments import ensure_coverage, segment_scenes
 from .types import Budget, FrameScores, PlannedFrame, TokenPlan
 
-__all__ = ["Budget", "FrameScores", "PlannedFrame", "TokenPlan"]
+load_members()
+
+__all__ = [
+    "ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "Budget", "BudgetAllocator", "FEATURE_CACHE", "FrameScores",
+    "KeyframeSelector", "PlannedFrame", "Reduction", "RelevanceScorer", "TokenMerger", "TokenPlan",
+    "ensure_coverage", "frame_features", "load_members", "plan", "plan_frames", "plan_video", "reduce_tokens",
+    "resolution_to_tokens", "scorer_spec", "segment_scenes", "split_budget", "tokens_to_resolution",
+]

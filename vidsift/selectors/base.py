@@ -1,0 +1,128 @@
+"""Protocols and name registries for the selector stage.
+
+Four extension points, each a ``Registry`` whose members are small dataclasses built from a
+spec string (``SELECTORS.build("mmr:weight=0.7")``) or passed in already built:
+
+SCORERS     RelevanceScorer   ``score(frames, query) -> FrameScores``
+SELECTORS   KeyframeSelector  ``select(features (N, F), scores (N,), k) -> indices`` unique, sorted
+MERGERS     TokenMerger       ``reduce(embeds (T, D), size (T,), target, *, coords, saliency) -> Reduction``
+                              (spatial), or ``apply(tokens) -> tokens`` (temporal, across groups)
+ALLOCATORS  BudgetAllocator   ``allocate(scores (K,), budget, *, floor, cap) -> int (K,)``
+
+Members register on import; :func:`load_members` imports every member module once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..frames.types import FrameBatch
+from ..registry import Registry
+from .types import FrameScores
+
+SCORERS: Registry = Registry("scorer")
+SELECTORS: Registry = Registry("selector")
+MERGERS: Registry = Registry("merger")
+ALLOCATORS: Registry = Registry("allocator")
+
+_MEMBER_MODULES = (
+    "scorer_uniform", "scorer_clip", "scorer_text",
+    "select_uniform", "select_topk", "select_kcenter", "select_maxmin", "select_kmeans", "select_mmr",
+    "merge_tome", "merge_adjacent", "merge_saliency", "merge_diverse", "merge_temporal",
+    "alloc_proportional", "alloc_uniform",
+)
+_loaded = False
+
+
+def load_members() -> None:
+    """Import every member module so its ``@REGISTRY.register`` runs (idempotent)."""
+    global _loaded
+    if _loaded:
+        return
+    for name in _MEMBER_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    _loaded = True
+
+
+@runtime_checkable
+class RelevanceScorer(Protocol):
+    """Scores candidate frames by relevance to a query (all equal when it needs none)."""
+
+    name: str
+    needs_query: bool
+
+    def score(self, frames: FrameBatch, query: str | None) -> FrameScores: ...
+
+
+@runtime_checkable
+class KeyframeSelector(Protocol):
+    """Picks ``min(k, N)`` unique frame indices, returned sorted (time order)."""
+
+    name: str
+
+    def select(self, features: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BudgetAllocator(Protocol):
+    """Splits a token budget over chosen frames; the result sums exactly to ``min(budget, K * cap)``."""
+
+    name: str
+
+    def allocate(self, scores: np.ndarray, budget: int, *, floor: int, cap: int) -> np.ndarray: ...
+
+
+@dataclass
+class Reduction:
+    """The result of reducing one group of tokens (ToMe style).
+
+    keep:   long (T',) sorted indices of the surviving (representative) tokens in the input
+    embeds: (T', D) size-weighted means of everything each survivor absorbed
+    size:   (T',) summed sizes (``size.sum()`` equals the input's)
+    source: long (T,) which output row each input token went to
+    """
+
+    keep: torch.Tensor
+    embeds: torch.Tensor
+    size: torch.Tensor
+    source: torch.Tensor
+
+
+@runtime_checkable
+class TokenMerger(Protocol):
+    """Reduces the tokens of one group (frame) to exactly ``target`` tokens (``kind == "spatial"``)."""
+
+    name: str
+    kind: str
+
+    def reduce(self, embeds: torch.Tensor, size: torch.Tensor, target: int, *,
+               coords: torch.Tensor | None = None, saliency: torch.Tensor | None = None) -> Reduction: ...
+
+
+def check_k(k: Any, n: int) -> int:
+    """``k`` clipped to ``n``; bad values raise ValueError."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be an int >= 0, got {k!r}")
+    return int(min(int(k), n))
+
+
+def check_select_inputs(features: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert ``features`` (N, F) and ``scores`` (N,) to contiguous float32."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    scores = np.asarray(scores, dtype=np.float32)
+    if features.ndim != 2:
+        raise ValueError(f"features must be (N, F), got shape {features.shape}")
+    if scores.shape != (features.shape[0],):
+        raise ValueError(f"scores must be (N,) with N={features.shape[0]}, got shape {scores.shape}")
+    if not (np.isfinite(features).all() and np.isfinite(scores).all()):
+        raise ValueError("features and scores must be finite")
+    return features, scores
+
+
+def as_sorted(indices: Any) -> np.ndarray:
+    return np.unique(np.asarray(indices, dtype=np.int64))

@@ -1,0 +1,193 @@
+"""Planning: from candidate frames and a query to a :class:`TokenPlan` under one token budget.
+
+``plan_frames`` is pure planning on already-decoded candidates:
+
+1. score     relevance per frame (a scorer spec or instance; or ``scores`` given by the caller)
+2. features  the scorer's features, else the model-free descriptors (thumbnail + colour histogram)
+3. segment   scenes from adjacent-frame similarity (FastVID DySeg)
+4. select    k keyframes (a selector), then every scene keeps at least one frame when k allows
+5. allocate  tokens per chosen frame (an allocator), each <= ceil(tokens_per_frame), summing to
+             ``min(budget, k * ceil(tokens_per_frame))``
+
+``plan`` decodes candidates from a video file with :mod:`vidsift.frames` and calls ``plan_frames``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..frames.types import FrameBatch
+from .base import ALLOCATORS, SCORERS, SELECTORS, load_members
+from .features import frame_features
+from .segments import ensure_coverage, segment_scenes
+from .types import Budget, FrameScores, PlannedFrame, TokenPlan
+
+DEFAULT_MAX_CANDIDATES = 128  # frames sampled for planning when neither fps nor max_frames is given
+PLAN_MAX_PIXELS = 640 * 360  # planning decodes candidates downscaled to at most this many pixels
+
+
+def scorer_spec(text: str) -> str:
+    """CLI shorthand ``clip:/path/to/ckpt`` -> ``clip:model=/path/to/ckpt`` (specs with ``=`` pass through)."""
+    name, sep, rest = text.partition(":")
+    if sep and rest and "=" not in rest:
+        return f"{name}:model={rest}"
+    return text
+
+
+def _label(member: Any, spec: Any) -> str:
+    return spec if isinstance(spec, str) else getattr(member, "name", type(member).__name__)
+
+
+def _call_scorer(scorer: Any, frames: FrameBatch, query: str | None, video: str) -> FrameScores:
+    try:
+        accepts_video = "video" in inspect.signature(scorer.score).parameters
+    except (TypeError, ValueError):
+        accepts_video = False
+    if accepts_video:
+        return scorer.score(frames, query, video=video or None)
+    return scorer.score(frames, query)
+
+
+def default_k(n: int, budget_tokens: int, tokens_per_frame: float, min_fraction: float) -> int:
+    """Frames to keep: all if the budget covers them at full size, else as many as fit at
+    ``min_fraction`` of a frame's tokens (at least 1, at most one token each)."""
+    full = math.ceil(tokens_per_frame - 1e-9)
+    if budget_tokens >= n * full:
+        return n
+    return int(max(1, min(n, budget_tokens, math.floor(budget_tokens / (tokens_per_frame * min_fraction)))))
+
+
+def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_tokens: int, tokens_per_frame: float,
+                k: int | None = None, scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
+                video: str = "", scores: FrameScores | None = None, min_fraction: float = 0.5, floor_tokens: int = 1,
+                coverage: bool | None = None, scene_threshold: float = 0.85) -> TokenPlan:
+    """Choose frames of ``candidates`` and tokens per frame so the total stays within ``budget_tokens``.
+
+    coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the
+    ``uniform`` selector, which stays a plain baseline).
+    """
+    load_members()
+    times: dict[str, float] = {}
+    n = len(candidates)
+    if n == 0:
+        raise ConfigError(video or "frames", "no candidate frames to plan")
+    if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, (int, np.integer)) or budget_tokens < 1:
+        raise ConfigError("budget", f"budget_tokens must be an int >= 1, got {budget_tokens!r}")
+    if not isinstance(tokens_per_frame, (int, float, np.number)) or not tokens_per_frame > 0:
+        raise ConfigError("tokens_per_frame", f"must be > 0, got {tokens_per_frame!r}")
+    if not 0 < min_fraction <= 1:
+        raise ConfigError("min_fraction", f"must be in (0, 1], got {min_fraction!r}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        raise ConfigError(f"frames={k!r}", "must be an int >= 1")
+    full = math.ceil(float(tokens_per_frame) - 1e-9)
+    budget_tokens = int(budget_tokens)
+    scorer_m = SCORERS.build(scorer)
+    selector_m = SELECTORS.build(selector)
+    allocator_m = ALLOCATORS.build(allocator)
+
+    t0 = time.perf_counter()
+    if scores is None:
+        scores = _call_scorer(scorer_m, candidates, query, video)
+    if len(scores) != n:
+        raise ValueError(f"scores hold {len(scores)} frames for {n} candidates")
+    times["score"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    features = scores.features if scores.features is not None else frame_features(candidates)  # (N, F)
+    times["features"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    segments = segment_scenes(features, threshold=scene_threshold)  # (N,)
+    n_segments = int(segments.max()) + 1
+    times["segment"] = time.perf_counter() - t0
+
+    want = default_k(n, budget_tokens, float(tokens_per_frame), min_fraction) if k is None else min(int(k), n)
+    want = min(want, budget_tokens)  # every chosen frame gets at least one token
+    t0 = time.perf_counter()
+    chosen = np.asarray(selector_m.select(features, scores.scores, want), dtype=np.int64)
+    if coverage is None:
+        coverage = getattr(selector_m, "name", "") != "uniform"
+    if coverage:
+        chosen = ensure_coverage(chosen, segments, scores.scores)
+    times["select"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    floor = min(int(floor_tokens), full)
+    tokens = allocator_m.allocate(scores.scores[chosen], budget_tokens, floor=floor, cap=full)  # (K,)
+    times["allocate"] = time.perf_counter() - t0
+
+    frames = [PlannedFrame(index=int(candidates.index[i]), pts_seconds=float(candidates.pts_seconds[i]),
+                           score=float(scores.scores[i]), tokens=int(t)) for i, t in zip(chosen, tokens) if t > 0]
+    frames.sort(key=lambda f: (f.pts_seconds, f.index))
+    covered = len(set(segments[chosen].tolist()))
+    settings = {
+        "scorer": _label(scorer_m, scorer) if scores.scorer == getattr(scorer_m, "name", None) else scores.scorer,
+        "selector": _label(selector_m, selector), "allocator": _label(allocator_m, allocator),
+        "tokens_per_frame": float(tokens_per_frame), "frames": k, "min_fraction": min_fraction,
+        "floor_tokens": floor, "coverage": bool(coverage), "scene_threshold": scene_threshold, "query": query,
+    }
+    stats = {
+        "time_s": {key: round(v, 6) for key, v in times.items()},
+        "n_candidates": n, "n_segments": n_segments, "segments_covered": covered, "n_selected": len(frames),
+        "tokens_full": n * full, "tokens_selected_full": len(chosen) * full, "tokens_planned": int(sum(f.tokens for f in frames)),
+    }
+    return TokenPlan(video=video, budget=budget_tokens, frames=frames, settings=settings, stats=stats)
+
+
+def sample_candidates(video: str | os.PathLike, *, fps: float | None = None, max_frames: int | None = None,
+                      start_s: float | None = None, end_s: float | None = None,
+                      max_pixels: int | None = PLAN_MAX_PIXELS) -> FrameBatch:
+    """Decode the candidate frames of ``video`` for planning (downscaled to ``max_pixels``)."""
+    from ..frames import open_video, sample
+
+    if fps is None and max_frames is None:
+        max_frames = DEFAULT_MAX_CANDIDATES
+    with open_video(video, max_pixels=max_pixels, downscale=max_pixels is not None) as reader:
+        frames = sample(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s)
+    if len(frames) == 0:
+        raise ConfigError(str(video), "no frames were sampled (check fps, start and end)")
+    return frames
+
+
+def plan_video(video: str | os.PathLike, query: str | None = None, *, budget: Budget | int | str | None = None,
+               fps: float | None = None, max_frames: int | None = None, frames: int | None = None,
+               scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
+               tokens_per_frame: float = 196, **options: Any) -> tuple[TokenPlan, FrameBatch]:
+    """:func:`plan` that also returns the decoded candidate frames (for contact sheets)."""
+    b = budget if isinstance(budget, Budget) else Budget.parse(budget)
+    if max_frames is None and b.max_frames is not None and frames is None:
+        frames = b.max_frames
+    t0 = time.perf_counter()
+    candidates = sample_candidates(video, fps=fps, max_frames=max_frames)
+    decode_s = time.perf_counter() - t0
+    full_tokens = len(candidates) * math.ceil(float(tokens_per_frame) - 1e-9)
+    if b.max_frames is not None:
+        frames = min(frames or b.max_frames, b.max_frames)
+    if isinstance(scorer, str):
+        scorer = scorer_spec(scorer)
+    result = plan_frames(candidates, query, budget_tokens=b.resolve(full_tokens), tokens_per_frame=tokens_per_frame,
+                         k=frames, scorer=scorer, selector=selector, allocator=allocator, video=str(video), **options)
+    result.stats["time_s"] = {"decode": round(decode_s, 6), **result.stats["time_s"]}
+    result.settings.update({"fps": fps, "max_frames": max_frames, "budget_spec": None if budget is None else str(budget)})
+    return result, candidates
+
+
+def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget | int | str | None = None,
+         fps: float | None = None, max_frames: int | None = None, frames: int | None = None,
+         scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
+         tokens_per_frame: float = 196, **options: Any) -> TokenPlan:
+    """Plan which frames of ``video`` a video LLM should see and how many tokens each gets.
+
+    budget: a :class:`Budget`, a token count (``2048``), a fraction (``0.25``, ``"25%"``) or None
+    (unlimited: every candidate frame at full size). fps / max_frames: candidate sampling (default:
+    128 frames spread over the video). frames: how many keyframes (default: from the budget).
+    """
+    return plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
+                      selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame, **options)[0]

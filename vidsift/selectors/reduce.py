@@ -1,0 +1,62 @@
+"""``reduce_tokens``: bring every group of visual tokens down to its planned token count.
+
+An optional temporal pass (``temporal="temporal:threshold=0.9"``) first removes tokens that repeat
+the same grid position of the previous kept group; then each group is reduced by a spatial merger
+(``tome``, ``adjacent``, ``saliency``, ``diverse``) to exactly ``per_group[g]`` tokens (never more;
+a group that already has fewer stays as it is). Kept tokens stay in their original order with the
+coords of their representative token; merged ones carry size-weighted mean embeddings and summed
+sizes. With ``per_group`` equal to the current counts and no temporal pass the input is returned
+unchanged (the very same object).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .base import MERGERS, TokenMerger, load_members
+
+if TYPE_CHECKING:  # pipeline.types imports selectors.types: no import cycle at runtime
+    from ..pipeline.types import VisualTokens
+
+
+def _build(spec, kind: str, flag: str):
+    load_members()
+    member = MERGERS.build(spec)
+    if getattr(member, "kind", None) != kind:
+        raise ConfigError(spec if isinstance(spec, str) else getattr(member, "name", spec),
+                          f"not a {kind} merger; {flag} takes one of: "
+                          + ", ".join(n for n in MERGERS.names() if MERGERS.get(n).kind == kind))
+    return member
+
+
+def reduce_tokens(tokens: VisualTokens, per_group: list[int] | np.ndarray, *, merger: str | TokenMerger = "tome",
+                  temporal: str | None = None) -> VisualTokens:
+    """Reduce group g of ``tokens`` to ``min(per_group[g], T_g)`` tokens (after the optional temporal pass)."""
+    targets = [int(t) for t in np.asarray(per_group).reshape(-1)]
+    if len(targets) != tokens.n_groups:
+        raise ValueError(f"per_group has {len(targets)} entries for {tokens.n_groups} groups")
+    if any(t < 1 for t in targets):
+        raise ValueError(f"per_group entries must be >= 1, got {min(targets)}")
+    spatial = _build(merger, "spatial", "merger")
+    if temporal is not None:
+        tokens = _build(temporal, "temporal", "temporal").apply(tokens)
+    counts = tokens.tokens_per_group
+    if all(t >= c for t, c in zip(targets, counts)):
+        return tokens
+    keep, embeds, sizes = [], [], []
+    for g, (t, c) in enumerate(zip(targets, counts)):
+        if t >= c:
+            keep.append(torch.arange(c))
+            embeds.append(tokens.embeds[g])
+            sizes.append(tokens.size[g])
+            continue
+        sal = None if tokens.saliency is None else tokens.saliency[g]
+        red = spatial.reduce(tokens.embeds[g], tokens.size[g], t, coords=tokens.coords[g], saliency=sal)
+        keep.append(red.keep)
+        embeds.append(red.embeds)
+        sizes.append(red.size.to(tokens.size[g].dtype))
+    return tokens.keep(keep, size=sizes, embeds=embeds)
