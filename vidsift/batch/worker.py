@@ -105,20 +105,14 @@ def _load_factory(path: str) -> Callable[[WorkerSpec], AnswerFn]:
 
 
 def pipeline_answerer(spec: WorkerSpec) -> AnswerFn:
-    """The default answerer: a `Pipeline` loaded once, asked once per job."""
-    from ..pipeline import Pipeline
-    from ..selectors.types import Budget
+    """The default answerer: a `Pipeline` loaded once, asked once per job. Budgets (the spec's
+    and per-job ``budget`` overrides) are token counts, fractions, ``"25%"`` or preset names."""
+    from ..pipeline.pipeline import Pipeline
 
-    kwargs: dict[str, Any] = dict(spec.options)
-    if spec.device != "auto":
-        kwargs["device"] = spec.device
-    if spec.dtype != "auto":
-        kwargs["dtype"] = spec.dtype
-    pipe = Pipeline.from_pretrained(resolve_model(spec.model), budget=Budget.parse(spec.budget), **kwargs)
+    pipe = Pipeline.from_pretrained(resolve_model(spec.model), device=spec.device, dtype=spec.dtype,
+                                    budget=spec.budget, **spec.options)
 
     def answer(video: str, question: str, **overrides: Any) -> Any:
-        if "budget" in overrides and not hasattr(overrides["budget"], "resolve"):
-            overrides["budget"] = Budget.parse(overrides["budget"])
         overrides.setdefault("max_new_tokens", spec.max_new_tokens)
         return pipe.ask(video, question, **overrides)
 

@@ -1,0 +1,213 @@
+"""`run_bench`: every setting (budgets, presets) against the full-token run on one video.
+
+Method: the pipeline's decode and encode caches are cleared before every run, so each run pays
+every stage; ``warmup`` unmeasured runs per setting come first; then ``repeat`` rounds run
+the settings interleaved (round-robin, so drift hits all settings alike). Each metric is the
+median over rounds. Ratios compare each setting with the ``full`` setting (unlimited budget, no
+pruning) measured in the same process. Overhead = decode + score + select + reduce (merge)
+time, as a share of the setting's total.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import ConfigError
+from .flops import FlopModel
+from .memory import PeakMemory
+
+OVERHEAD_STAGES = ("decode", "score", "select", "reduce")
+
+
+@dataclass(frozen=True)
+class BenchSetting:
+    """A named set of ``ask`` overrides; ``full`` is the unlimited-budget reference."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None) -> list[BenchSetting]:
+    """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first."""
+    settings = [BenchSetting("full", {"budget": "all"})]
+    for b in (budgets or "").split(","):
+        b = b.strip()
+        if not b or b in ("100%", "1", "1.0", "all", "full"):
+            continue
+        from ..selectors.types import Budget
+
+        Budget.parse(b)  # validate early: one-line error before any model work
+        settings.append(BenchSetting(b, {"budget": b}))
+    for p in (presets or "").split(","):
+        if p.strip():
+            settings.append(BenchSetting(f"preset:{p.strip()}", {"budget": p.strip()}))
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise ConfigError(",".join(names), "a setting is listed twice")
+    return settings
+
+
+def _clear_caches(pipe: Any) -> None:
+    clear = getattr(pipe, "clear_cache", None)
+    if callable(clear):
+        clear()
+        return
+    for name in ("_candidates", "_encoded"):
+        cache = getattr(pipe, name, None)
+        if cache is not None:
+            cache.clear()
+
+
+def _median(values: list[Any]) -> Any:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+@dataclass
+class BenchReport:
+    """Median metrics per setting plus ratios to ``full``; ``to_dict`` is the JSON output."""
+
+    model: str
+    video: str
+    device: str
+    frames: int
+    repeat: int
+    warmup: int
+    rows: list[dict[str, Any]]
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("model", "video", "device", "frames", "repeat", "warmup", "environment", "rows")}
+
+
+def _summarise(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    stages = sorted({k for r in runs for k in r["stats"].get("time_s", {})})
+    stats0 = runs[0]["stats"]
+    row: dict[str, Any] = {
+        "setting": name, "budget": overrides.get("budget"),
+        "tokens_full": stats0.get("tokens_full"), "tokens_budget": stats0.get("tokens_budget"),
+        "tokens_encoded": stats0.get("tokens_encoded"), "tokens_in_prompt": stats0.get("tokens_in_prompt"),
+        "prompt_len": stats0.get("prompt_len"), "frames_candidates": stats0.get("frames_candidates"),
+        "frames_planned": stats0.get("frames_planned"), "new_tokens": stats0.get("new_tokens"),
+        "time_s": {s: _median([r["stats"]["time_s"].get(s) for r in runs]) for s in stages},
+        "total_s": _median([r["wall_s"] for r in runs]),
+        "ttft_s": _median([r["stats"].get("ttft_s") for r in runs]),
+        "decode_tokens_per_s": _median([r["stats"].get("decode_tokens_per_s") for r in runs]),
+        "kv_bytes": _median([r["stats"].get("kv_bytes") for r in runs]),
+        "peak_mem_bytes": _median([r["peak_rss_bytes"] for r in runs]),
+        "peak_cuda_bytes": _median([r["peak_cuda_bytes"] for r in runs]),
+        "flops": runs[0]["flops"],
+        "answer": runs[0]["answer"],
+        "runs": len(runs),
+    }
+    overhead = sum(row["time_s"].get(s) or 0.0 for s in OVERHEAD_STAGES)
+    row["overhead_s"] = overhead
+    row["overhead_share"] = overhead / row["total_s"] if row["total_s"] else None
+    return row
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    full = rows[0]
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return a / b if a is not None and b not in (None, 0) else None
+
+    for row in rows:
+        row["vs_full"] = {
+            "ttft_speedup": ratio(full["ttft_s"], row["ttft_s"]),
+            "total_speedup": ratio(full["total_s"], row["total_s"]),
+            "kv_ratio": ratio(row["kv_bytes"], full["kv_bytes"]),
+            "mem_ratio": ratio(row["peak_mem_bytes"], full["peak_mem_bytes"]),
+            "cuda_mem_ratio": ratio(row["peak_cuda_bytes"], full["peak_cuda_bytes"]),
+            "flops_ratio": ratio(row["flops"]["total"], full["flops"]["total"]),
+            "tokens_ratio": ratio(row["tokens_in_prompt"], full["tokens_in_prompt"]),
+        }
+
+
+def run_bench(pipe: Any, video: str, *, question: str = "What happens in this video?",
+              settings: list[BenchSetting] | None = None, repeat: int = 3, warmup: int = 1,
+              frames: int | None = 32, max_new_tokens: int = 16, extra: dict[str, Any] | None = None,
+              on_run: Callable[[str, int], None] | None = None) -> BenchReport:
+    """Measure ``pipe.ask(video, question)`` under each setting; see the module docstring."""
+    if repeat < 1:
+        raise ConfigError("--repeat", f"must be >= 1, got {repeat}")
+    if warmup < 0:
+        raise ConfigError("--warmup", f"must be >= 0, got {warmup}")
+    if frames is not None and frames < 1:
+        raise ConfigError("--frames", f"must be >= 1, got {frames}")
+    settings = settings or parse_bench_settings()
+    if settings[0].name != "full":
+        settings = [BenchSetting("full", {"budget": "all"}), *settings]
+    base: dict[str, Any] = {"max_new_tokens": max_new_tokens, **(extra or {})}
+    if frames is not None:
+        duration = _duration(video)
+        # exactly ``frames`` candidates, evenly spread: a sampling rate that yields more, capped
+        base.setdefault("max_frames", frames)
+        base.setdefault("fps", max(frames / max(duration, 1e-6), 1e-3) * 1.0001)
+    device = getattr(getattr(pipe, "adapter", None), "device", "cpu")
+    flop_model = FlopModel.from_model(pipe.adapter.model) if hasattr(pipe, "adapter") else None
+
+    def one(setting: BenchSetting) -> dict[str, Any]:
+        _clear_caches(pipe)
+        start = time.perf_counter()
+        with PeakMemory(device) as mem:
+            answer = pipe.ask(video, question, **{**base, **setting.overrides})
+        wall = time.perf_counter() - start
+        stats = dict(answer.stats)
+        flops = flop_model.estimate(prompt_len=stats.get("prompt_len") or 0, new_tokens=stats.get("new_tokens") or 0,
+                                    tokens_encoded=stats.get("tokens_encoded") or 0,
+                                    frames_encoded=stats.get("frames_planned") or 1) if flop_model else {"total": None}
+        return {"stats": stats, "wall_s": wall, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
+                "flops": flops, "answer": answer.text}
+
+    for setting in settings:
+        for i in range(warmup):
+            if on_run:
+                on_run(f"warm-up {setting.name}", i)
+            one(setting)
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in settings}
+    for i in range(repeat):
+        for setting in settings:
+            if on_run:
+                on_run(setting.name, i)
+            runs[setting.name].append(one(setting))
+    rows = [_summarise(s.name, s.overrides, runs[s.name]) for s in settings]
+    _ratios(rows)
+    return BenchReport(model=str(getattr(pipe, "name", "?")), video=str(video), device=str(device),
+                       frames=int(rows[0].get("frames_candidates") or (frames or 0)), repeat=repeat, warmup=warmup,
+                       rows=rows, environment=_environment(pipe))
+
+
+def _duration(video: str) -> float:
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            if container.duration:
+                return container.duration / 1_000_000
+            stream = container.streams.video[0]
+            return float(stream.duration * stream.time_base) if stream.duration else 0.0
+    except (av.error.FFmpegError, IndexError, OSError) as err:
+        raise ConfigError(video, f"cannot read the video ({err})") from None
+
+
+def _environment(pipe: Any) -> dict[str, Any]:
+    import os
+    import platform
+
+    import torch
+    import transformers
+
+    model = getattr(getattr(pipe, "adapter", None), "model", None)
+    env = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    if model is not None:
+        env["params"] = int(sum(p.numel() for p in model.parameters()))
+        env["dtype"] = str(next(model.parameters()).dtype)
+        env["family"] = getattr(pipe.adapter, "family", None)
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
