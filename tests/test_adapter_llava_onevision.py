@@ -135,3 +135,17 @@ def test_chunked_encode_matches_and_saliency_can_be_off(adapter, frames):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     hooks = adapter.model.model.vision_tower.encoder.layers[-1]._forward_pre_hooks
     assert len(hooks) == 0  # the saliency hook is removed after encode
+
+
+@pytest.mark.parametrize("spec, published", [("ONEVISION_05B", 893_675_552), ("VIDEO_7B", 8_030_807_584)])
+def test_full_size_archs_match_published_parameter_counts(spec, published):
+    """llava-onevision-qwen2-0.5b-ov-hf (894 M) and LLaVA-Video-7B-Qwen2-hf (8.03 B), on the meta device."""
+    from transformers import LlavaOnevisionForConditionalGeneration
+
+    from vidsift.pipeline.archs import llava_onevision as arch
+
+    config, tok = arch.make_config(**getattr(arch, spec))
+    assert config.video_token_id == tok.convert_tokens_to_ids("<video>")
+    with torch.device("meta"):
+        model = LlavaOnevisionForConditionalGeneration(config)
+    assert sum(p.numel() for p in model.parameters()) == published

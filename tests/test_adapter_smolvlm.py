@@ -137,3 +137,17 @@ def test_bad_input_raises_one_line_errors(adapter, frames):
                                       (101, "one hundred and one"), (1000, "one thousand"), (2_000_000, "2000000")])
 def test_number_words(n, words):
     assert number_words(n) == words
+
+
+@pytest.mark.parametrize("spec, published, seq_len", [("SMOLVLM2_500M", 507_482_304, 64), ("SMOLVLM2_22B", 2_246_784_880, 81)])
+def test_full_size_archs_match_published_parameter_counts(spec, published, seq_len):
+    """SmolVLM2-500M-Video-Instruct (507 M, 64 tokens/frame) and SmolVLM2-2.2B-Instruct (2.25 B, 81), on meta."""
+    from transformers import SmolVLMForConditionalGeneration
+
+    from vidsift.pipeline.archs import smolvlm as arch
+
+    config, _ = arch.make_config(**getattr(arch, spec))
+    with torch.device("meta"):
+        model = SmolVLMForConditionalGeneration(config)
+    assert sum(p.numel() for p in model.parameters()) == published
+    assert model.model.image_seq_len == seq_len

@@ -37,8 +37,9 @@ def _pinpoints(side: int) -> list[list[int]]:
     return [[side * i, side * j] for i in range(1, 7) for j in range(1, 7)]
 
 
-def _build(path: Path, *, seed: int, text: dict, vision: dict, dtype: torch.dtype) -> None:
-    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
+def make_config(*, text: dict, vision: dict):
+    """(LlavaOnevisionConfig, tokenizer) with the config's token ids pointing into the tokenizer."""
+    from transformers import LlavaOnevisionConfig
 
     tok = byte_tokenizer(SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=CHAT_TEMPLATE)
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
@@ -52,6 +53,15 @@ def _build(path: Path, *, seed: int, text: dict, vision: dict, dtype: torch.dtyp
         vision_feature_layer=-1, vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
         image_grid_pinpoints=_pinpoints(side), tie_word_embeddings=text.get("tie_word_embeddings", False),
     )
+    return config, tok
+
+
+def _build(path: Path, *, seed: int, text: dict, vision: dict, dtype: torch.dtype) -> None:
+    from transformers import LlavaOnevisionForConditionalGeneration
+
+    config, tok = make_config(text=text, vision=vision)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
+    side = vision["image_size"]
     torch.manual_seed(seed)
     model = LlavaOnevisionForConditionalGeneration._from_config(config, dtype=dtype)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
@@ -73,27 +83,31 @@ def _build(path: Path, *, seed: int, text: dict, vision: dict, dtype: torch.dtyp
         (path / name).write_text(json.dumps(data, indent=2))
 
 
-@ARCHS.register("tiny-llava-onevision")
-def tiny_llava_onevision(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.float32,
-           text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+TINY = dict(text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
                      num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
                      initializer_range=0.2),
-           vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                       image_size=98, patch_size=14, vision_use_head=False))
+            vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        image_size=98, patch_size=14, vision_use_head=False))
+ONEVISION_05B = dict(vision=_SIGLIP_SO400M,
+                     text=dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                               num_key_value_heads=2, max_position_embeddings=32768, max_window_layers=24,
+                               vocab_size=152000, tie_word_embeddings=True))
+VIDEO_7B = dict(vision=_SIGLIP_SO400M,
+                text=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                          num_key_value_heads=4, max_position_embeddings=32768, max_window_layers=28,
+                          vocab_size=152128, tie_word_embeddings=False))
+
+
+@ARCHS.register("tiny-llava-onevision")
+def tiny_llava_onevision(path: Path, *, seed: int = 0) -> None:
+    _build(path, seed=seed, dtype=torch.float32, **TINY)
 
 
 @ARCHS.register("llava-onevision-0.5b")
 def llava_onevision_05b(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.bfloat16, vision=_SIGLIP_SO400M,
-           text=dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                     num_key_value_heads=2, max_position_embeddings=32768, max_window_layers=24,
-                     vocab_size=152000, tie_word_embeddings=True))
+    _build(path, seed=seed, dtype=torch.bfloat16, **ONEVISION_05B)
 
 
 @ARCHS.register("llava-video-7b")
 def llava_video_7b(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.bfloat16, vision=_SIGLIP_SO400M,
-           text=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                     num_key_value_heads=4, max_position_embeddings=32768, max_window_layers=28,
-                     vocab_size=152128, tie_word_embeddings=False))
+    _build(path, seed=seed, dtype=torch.bfloat16, **VIDEO_7B)

@@ -33,9 +33,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def _build(path: Path, *, seed: int, text: dict, vision: dict, scale: int, longest_edge: int,
-           dtype: torch.dtype) -> None:
-    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+def make_config(*, text: dict, vision: dict, scale: int, longest_edge: int):
+    """(SmolVLMConfig, tokenizer) with the config's token ids pointing into the tokenizer."""
+    from transformers import SmolVLMConfig
 
     tok = byte_tokenizer(SPECIALS, eos="<end_of_utterance>", pad="<|im_end|>", chat_template=CHAT_TEMPLATE)
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
@@ -44,6 +44,15 @@ def _build(path: Path, *, seed: int, text: dict, vision: dict, scale: int, longe
     text.setdefault("vocab_size", len(tok))
     config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=scale,
                            image_token_id=ids["<image>"], pad_token_id=ids["<|im_end|>"], tie_word_embeddings=False)
+    return config, tok
+
+
+def _build(path: Path, *, seed: int, text: dict, vision: dict, scale: int, longest_edge: int,
+           dtype: torch.dtype) -> None:
+    from transformers import SmolVLMForConditionalGeneration
+
+    config, tok = make_config(text=text, vision=vision, scale=scale, longest_edge=longest_edge)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration._from_config(config, dtype=dtype)
     model.generation_config.eos_token_id = ids["<end_of_utterance>"]
@@ -66,28 +75,33 @@ def _build(path: Path, *, seed: int, text: dict, vision: dict, scale: int, longe
         (path / name).write_text(json.dumps(data, indent=2))
 
 
+TINY = dict(scale=2, longest_edge=96,
+            text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=4096, rope_theta=100000.0, initializer_range=0.2),
+            vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        image_size=96, patch_size=16))
+SMOLVLM2_500M = dict(scale=4, longest_edge=512,
+                     text=dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                               num_key_value_heads=5, max_position_embeddings=8192, rope_theta=100000.0, vocab_size=49280),
+                     vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                                 image_size=512, patch_size=16))
+SMOLVLM2_22B = dict(scale=3, longest_edge=384,
+                    text=dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
+                              num_key_value_heads=32, max_position_embeddings=16384, rope_theta=130000.0, vocab_size=49280),
+                    vision=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+                                image_size=384, patch_size=14))
+
+
 @ARCHS.register("tiny-smolvlm2")
 def tiny_smolvlm2(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.float32, scale=2, longest_edge=96,
-           text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-                     num_key_value_heads=2, max_position_embeddings=4096, rope_theta=100000.0, initializer_range=0.2),
-           vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                       image_size=96, patch_size=16))
+    _build(path, seed=seed, dtype=torch.float32, **TINY)
 
 
 @ARCHS.register("smolvlm2-500m")
 def smolvlm2_500m(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.bfloat16, scale=4, longest_edge=512,
-           text=dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-                     num_key_value_heads=5, max_position_embeddings=8192, rope_theta=100000.0, vocab_size=49280),
-           vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                       image_size=512, patch_size=16))
+    _build(path, seed=seed, dtype=torch.bfloat16, **SMOLVLM2_500M)
 
 
 @ARCHS.register("smolvlm2-2.2b")
 def smolvlm2_22b(path: Path, *, seed: int = 0) -> None:
-    _build(path, seed=seed, dtype=torch.bfloat16, scale=3, longest_edge=384,
-           text=dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
-                     num_key_value_heads=32, max_position_embeddings=16384, rope_theta=130000.0, vocab_size=49280),
-           vision=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
-                       image_size=384, patch_size=14))
+    _build(path, seed=seed, dtype=torch.bfloat16, **SMOLVLM2_22B)
