@@ -1,0 +1,38 @@
+"""``vidsift batch MANIFEST``: answer a folder of videos (+ --question) or a JSONL/CSV manifest of
+video + question, locally or on Ray, into resumable JSONL (answer, plan, stats per job)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("batch")
+    def batch(
+        manifest: str = typer.Argument(..., help="A folder of videos, or a .jsonl/.csv file with video and question columns."),
+        model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH."),
+        question: Optional[str] = typer.Option(None, "--question", "-q", help="The question for a folder (or rows without one)."),
+        out: str = typer.Option("answers.jsonl", "--out", "-o", help="JSONL output; finished jobs in it are skipped."),
+        engine: str = typer.Option("local", "--engine", help="local or ray."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Model replicas (ray default: one per GPU, else 1)."),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto, ray://host:10001)."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual-token budget: 2048, 0.25, 25% or a preset."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+        dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate per answer."),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip jobs already answered in --out."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    ) -> None:
+        """Answer many questions about many videos; a failing video is recorded and skipped."""
+        from ..batch import WorkerSpec, build_engine, read_manifest, run_batch
+
+        jobs = read_manifest(manifest, question=question)
+        spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens)
+        summary = run_batch(jobs, spec, engine=build_engine(engine, workers=workers, address=address),
+                            out=out, resume=resume, progress=progress)
+        typer.echo(json.dumps(summary.to_dict()))
+        if summary.failed:
+            typer.echo(f"{summary.failed} job(s) failed; see 'error' in {out}", err=True)
