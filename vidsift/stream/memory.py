@@ -22,7 +22,7 @@ from .dtd import TemporalDedup
 from .evict import EvictionPolicy
 
 
-@dataclass
+@dataclass(eq=False)
 class MemoryEntry:
     """One temporal group in memory. embeds (T, D); coords long (T, 3) (t, h, w) in the group's
     full LLM grid; size float (T,); grid_thw long (3,); t_s the stream time (seconds)."""

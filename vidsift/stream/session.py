@@ -1,0 +1,302 @@
+"""`StreamSession`: ask questions about a live source while it runs, under a visual-token budget.
+
+A capture thread keeps the source's latest frame; a worker samples frames at ``fps`` (stream
+time), encodes them as they arrive (``adapter.encode``, one temporal group at a time), pushes
+them into the `StreamMemory` (dedup + eviction to the budget) and extends the memory's KV cache
+(`IncrementalCache`; `ReprefillAnswerer` for families without one). ``ask()`` answers from the
+memory at any moment; ``query`` + ``every_s`` asks a standing question periodically.
+Everything observable comes out of ``events()`` as dicts::
+
+    {"event": "answer", "t": 12.5, "question": ..., "answer": ..., "memory_tokens": 480, "latency_s": 0.04}
+    {"event": "stalled" | "resumed" | "disconnected" | "reconnected" | "ended" | "error", "t": ..., ...}
+
+Stream time ``t`` is seconds since the session started (wall clock for live sources, so it
+survives reconnects; pts for sources read at full speed, which makes accelerated soaks exact).
+
+    with StreamSession(adapter, "lavfi:testsrc2=size=320x240:rate=30", budget=512, fps=1) as s:
+        print(s.ask("what is on screen?").text)
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, SourceError
+from ..frames.types import FrameBatch
+from ..pipeline.adapters.base import ModelAdapter
+from .capture import Capture
+from .dtd import TemporalDedup
+from .evict import EvictionPolicy
+from .kvcache import IncrementalCache, ReprefillAnswerer, supports_incremental
+from .memory import StreamMemory
+from .sources import LiveSource, open_source
+
+
+@dataclass
+class StreamAnswer:
+    """An answer and the stream time (seconds) of the newest frame it saw."""
+
+    t: float
+    question: str
+    text: str
+    memory_tokens: int
+    latency_s: float
+    ttft_s: float
+    new_tokens: int
+    mode: str
+
+    def to_event(self) -> dict[str, Any]:
+        return {"event": "answer", "t": round(self.t, 3), "question": self.question, "answer": self.text,
+                "memory_tokens": self.memory_tokens, "latency_s": round(self.latency_s, 4)}
+
+
+def _group_size(adapter: ModelAdapter) -> int:
+    pre = getattr(adapter, "pre", None)
+    n = getattr(pre, "temporal_patch_size", None) or (adapter.preprocessor or {}).get("temporal_patch_size") or 1
+    return max(1, int(n))
+
+
+class StreamSession:
+    """A running stream with a bounded memory. See the module docstring.
+
+    budget: visual tokens kept in memory. fps: frames sampled per second of stream time.
+    query / every_s: standing question asked every ``every_s`` stream seconds (query also
+    steers eviction by relevance). duration_s: stop after this much stream time.
+    incremental: use the incremental KV cache (None: when the family supports it).
+    max_side: downscale source frames (pixels of the longer side) before encoding.
+    stall_s / reconnect / give_up_s: watchdog and reconnect behaviour of the capture.
+    """
+
+    def __init__(self, adapter: ModelAdapter, source: str | LiveSource, *, budget: int = 1024, fps: float = 1.0,
+                 query: str | None = None, every_s: float | None = None, duration_s: float | None = None,
+                 max_new_tokens: int = 32, incremental: bool | None = None, realtime: bool | None = None,
+                 dedup: float = 0.95, policy: EvictionPolicy | None = None, max_side: int | None = 448,
+                 stall_s: float = 3.0, reconnect: bool = True, give_up_s: float | None = None,
+                 open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, chunk_tokens: int = 512,
+                 max_events: int = 10_000) -> None:
+        if fps <= 0:
+            raise ConfigError("fps", f"must be > 0 frames per second, got {fps}")
+        if every_s is not None and (every_s <= 0 or not query):
+            raise ConfigError("every", "needs a --query and a period > 0 seconds")
+        if duration_s is not None and duration_s <= 0:
+            raise ConfigError("duration", f"must be > 0 seconds, got {duration_s}")
+        if max_new_tokens < 1:
+            raise ConfigError("max_new_tokens", f"must be >= 1, got {max_new_tokens}")
+        self.adapter = adapter
+        if isinstance(source, LiveSource):
+            self.source = source
+        else:
+            self.source = open_source(source, realtime=realtime, max_side=max_side,
+                                      open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
+        self.fps, self.query, self.every_s, self.duration_s = fps, query, every_s, duration_s
+        self.max_new_tokens = max_new_tokens
+        self.memory = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup),
+                                   policy=policy or EvictionPolicy())
+        if incremental is None:
+            incremental = supports_incremental(adapter)
+        self.cache = IncrementalCache(adapter, chunk_tokens=chunk_tokens) if incremental else None
+        self.reprefill = None if incremental else ReprefillAnswerer(adapter)
+        self.mode = "incremental" if incremental else "reprefill"
+        self.group_size = _group_size(adapter)
+        self.capture = Capture(self.source, reconnect=reconnect, stall_s=stall_s, give_up_s=give_up_s,
+                               on_event=self._capture_event)
+        self._lock = threading.RLock()  # the model, memory and cache
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_events)
+        self._event_cond = threading.Condition()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._t_last = 0.0
+        self._start_wall = 0.0
+        self._counts = {"frames_seen": 0, "frames_kept": 0, "groups": 0, "answers": 0, "encode_s": 0.0}
+        self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
+        self.error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "StreamSession":
+        """Open the source (a `SourceError` here is immediate) and start ingesting."""
+        if self._worker is not None:
+            return self
+        if self.query:
+            self._set_query(self.query)
+        with self._lock:
+            if self.cache is not None:
+                self.cache.reset()
+        self.capture.start()
+        self._start_wall = time.monotonic()
+        self._worker = threading.Thread(target=self._run, name="vidsift-stream", daemon=True)
+        self._worker.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self.capture.stop()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(10)
+        self._done.set()
+        with self._event_cond:
+            self._event_cond.notify_all()
+
+    def __enter__(self) -> "StreamSession":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the stream ends (duration reached, source ended); True if it did."""
+        return self._done.wait(timeout_s)
+
+    # -- events ------------------------------------------------------------------------------
+    def _emit(self, event: dict[str, Any]) -> None:
+        event.setdefault("t", round(self.stream_time(), 3))
+        with self._event_cond:
+            self._events.append(event)
+            self._event_cond.notify_all()
+
+    def _capture_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "ended":  # the worker reports the end itself, once
+            self._emit(event)
+
+    def events(self, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield events as they happen until the session is done (or ``timeout_s`` passes idle)."""
+        while True:
+            with self._event_cond:
+                while not self._events and not self._done.is_set():
+                    if not self._event_cond.wait(timeout_s) and timeout_s is not None:
+                        return
+                if not self._events:
+                    return
+                event = self._events.popleft()
+            yield event
+
+    def stream_time(self) -> float:
+        return self._t_last
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot for status lines: stream time, frames seen/kept, memory vs budget, rates."""
+        cap = self.capture.stats
+        rate = 0.0
+        if len(self._rate) >= 2 and self._rate[-1][0] > self._rate[0][0]:
+            rate = (self._rate[-1][1] - self._rate[0][1]) / (self._rate[-1][0] - self._rate[0][0])
+        return {"t": round(self._t_last, 3), **self._counts, "memory_tokens": self.memory.n_tokens,
+                "budget": self.memory.budget, "entries": len(self.memory), "fps_sustained": round(rate, 3),
+                "frames_dropped": cap.frames_dropped, "reconnects": cap.reconnects, "stalls": cap.stalls,
+                "stalled": cap.stalled, "connected": cap.connected, "mode": self.mode,
+                "tokens_deduped": self.memory.stats["tokens_deduped"],
+                "tokens_evicted": self.memory.stats["tokens_evicted"],
+                "cache_tokens": None if self.cache is None else self.cache.length}
+
+    # -- questions ---------------------------------------------------------------------------
+    def _set_query(self, text: str) -> None:
+        emb = self.adapter.model.get_input_embeddings()
+        ids = self.adapter.tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            self.memory.query = emb(torch.tensor(ids, device=self.adapter.device)).float().mean(0).cpu()
+
+    def ask(self, question: str, *, max_new_tokens: int | None = None) -> StreamAnswer:
+        """Answer from the memory as it is now (the ingest pauses for the question's duration)."""
+        question = question.strip()
+        if not question:
+            raise ConfigError("question", "empty question")
+        start = time.perf_counter()
+        with self._lock:
+            t = self._t_last
+            n = max_new_tokens or self.max_new_tokens
+            if self.cache is not None:
+                reply = self.cache.answer(question, max_new_tokens=n)
+            else:
+                reply = self.reprefill.answer(self.memory, question, max_new_tokens=n)
+            tokens = self.memory.n_tokens
+        answer = StreamAnswer(t, question, reply.text, tokens, time.perf_counter() - start, reply.ttft_s,
+                              reply.new_tokens, self.mode)
+        self._counts["answers"] += 1
+        self._emit(answer.to_event())
+        return answer
+
+    # -- ingest ------------------------------------------------------------------------------
+    def _ingest(self, frames: list[tuple[np.ndarray, float, int]]) -> None:
+        batch = FrameBatch(np.stack([f[0] for f in frames]), np.array([f[1] for f in frames]),
+                           np.array([f[2] for f in frames]))
+        t0 = time.perf_counter()
+        tokens = self.adapter.encode(batch)
+        with self._lock:
+            for g in range(tokens.n_groups):
+                group = tokens.select([g])
+                entry, _ = self.memory.push(group, t_s=float(group.pts_seconds[0]))
+                if entry is not None and self.cache is not None:
+                    self.cache.append(entry)
+                evicted = self.memory.evict()
+                if self.cache is not None:
+                    self.cache.drop(evicted)
+            self._counts["groups"] += tokens.n_groups
+        self._counts["encode_s"] += time.perf_counter() - t0
+
+    def _frame_time(self, frame: Any, first_pts: float | None) -> float:
+        if self.source.live or first_pts is None or frame.pts_seconds != frame.pts_seconds:
+            return frame.wall_s - self._start_wall
+        return frame.pts_seconds - first_pts
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as err:  # noqa: BLE001 - report, never die silently
+            self.error = f"{type(err).__name__}: {err}"
+            self._emit({"event": "error", "error": self.error})
+        finally:
+            self._done.set()
+            self.capture.stop(timeout_s=2)
+            with self._event_cond:
+                self._event_cond.notify_all()
+
+    def _loop(self) -> None:
+        step = 1.0 / self.fps
+        next_sample, next_query = 0.0, self.every_s
+        pending: list[tuple[np.ndarray, float, int]] = []
+        first_pts: float | None = None
+        while not self._stop.is_set():
+            frame = self.capture.get(timeout_s=0.2)
+            if frame is None:
+                if self.capture.ended:
+                    break
+                if self.source.live and self.duration_s is not None and \
+                        time.monotonic() - self._start_wall >= self.duration_s:
+                    break
+                continue
+            if first_pts is None and frame.pts_seconds == frame.pts_seconds:
+                first_pts = frame.pts_seconds
+            t = self._frame_time(frame, first_pts)
+            if self.duration_s is not None and t >= self.duration_s:
+                break
+            self._counts["frames_seen"] += 1
+            self._t_last = max(self._t_last, t)
+            if t + 1e-6 >= next_sample:
+                next_sample += step
+                if next_sample <= t:  # fell behind (a slow encode, a stall): skip the missed slots
+                    next_sample = t + step
+                if pending and pending[-1][0].shape != frame.rgb.shape:
+                    pending = []  # the source changed size (reconnect): never pair mismatched frames
+                pending.append((frame.rgb, t, self._counts["frames_seen"] - 1))
+                self._counts["frames_kept"] += 1
+                if len(pending) == self.group_size:
+                    self._ingest(pending)
+                    pending = []
+                    self._rate.append((time.monotonic(), self._counts["frames_kept"]))
+            if next_query is not None and t >= next_query:
+                while next_query <= t:
+                    next_query += self.every_s
+                self.ask(self.query)
+        if pending:
+            self._ingest(pending)
+        self._emit({"event": "ended", **({"error": self.capture.stats.error} if self.capture.stats.error else {})})
