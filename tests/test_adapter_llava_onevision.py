@@ -149,3 +149,16 @@ def test_full_size_archs_match_published_parameter_counts(spec, published):
     with torch.device("meta"):
         model = LlavaOnevisionForConditionalGeneration(config)
     assert sum(p.numel() for p in model.parameters()) == published
+
+
+def test_time_instruction_writes_real_frame_times(adapter, frames):
+    timed = LlavaOnevisionAdapter(adapter.model, adapter.tokenizer, adapter.preprocessor, time_instruction=True)
+    tokens = timed.encode(frames)
+    keep = [torch.arange(16), torch.tensor([], dtype=torch.long), torch.arange(4), torch.arange(2)]
+    text = timed.tokenizer.decode(timed.build_inputs(tokens.keep(keep), QUESTION, duration_s=10.0).input_ids[0])
+    shown = ",".join(f"{t:.2f}s" for t in frames.pts_seconds[[0, 2, 3]])
+    assert f"The video lasts for 10.00 seconds, and 3 frames are uniformly sampled from it. These frames are located at {shown}." in text
+    assert text.endswith(f"related to this video.\n{QUESTION}<|im_end|><|im_start|>assistant\n")
+    full = timed.build_inputs(tokens, QUESTION)
+    vanilla = timed.vanilla_inputs(frames, QUESTION)
+    assert torch.equal(full.input_ids, vanilla["input_ids"])

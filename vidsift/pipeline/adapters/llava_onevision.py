@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
@@ -43,18 +44,20 @@ class LlavaOnevisionAdapter(ModelAdapter):
     """LLaVA-OneVision / LLaVA-Video: one group per frame of ceil(n/2)^2 pooled tokens.
 
     Options (keyword-only): ``saliency`` computes encoder attention saliency per token;
-    ``chunk_frames`` frames go through the vision tower per call.
+    ``chunk_frames`` frames go through the vision tower per call; ``time_instruction`` prefixes
+    the question with LLaVA-Video's frame-time line (real pts of the frames shown, as in the
+    LLaVA-NeXT repo's ``add_time_instruction``; the HF processor does not write it).
     """
 
     family = "llava_onevision"
     model_types = ("llava_onevision",)
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
-                 saliency: bool = True, chunk_frames: int = 32) -> None:
+                 saliency: bool = True, chunk_frames: int = 32, time_instruction: bool = False) -> None:
         super().__init__(model, tokenizer, preprocessor)
         if chunk_frames < 1:
             raise ConfigError(f"chunk_frames={chunk_frames}", "must be >= 1")
-        self.saliency, self.chunk_frames = saliency, chunk_frames
+        self.saliency, self.chunk_frames, self.time_instruction = saliency, chunk_frames, time_instruction
         cfg = model.config
         self.video_token_id = int(cfg.video_token_id)
         vc = cfg.vision_config
@@ -122,6 +125,14 @@ class LlavaOnevisionAdapter(ModelAdapter):
         return pooled.flatten(1).cpu()
 
     # -- prompt -------------------------------------------------------------------------------
+    def _question(self, question: str, pts_seconds: np.ndarray, duration_s: float | None) -> str:
+        if not self.time_instruction or len(pts_seconds) == 0:
+            return question
+        duration = duration_s if duration_s is not None else float(max(pts_seconds))
+        times = ",".join(f"{t:.2f}s" for t in pts_seconds)
+        return (f"The video lasts for {duration:.2f} seconds, and {len(pts_seconds)} frames are uniformly sampled from it. "
+                f"These frames are located at {times}.Please answer the following questions related to this video.\n{question}")
+
     def _prompt(self, question: str, n_placeholders: int) -> dict[str, torch.Tensor]:
         video = self.tokenizer.convert_ids_to_tokens(self.video_token_id)
         conv = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
@@ -134,17 +145,20 @@ class LlavaOnevisionAdapter(ModelAdapter):
         enc = self.tokenizer(text.replace(video, video * n_placeholders), return_tensors="pt")
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
-    def build_inputs(self, tokens: VisualTokens, question: str) -> ModelInputs:
+    def build_inputs(self, tokens: VisualTokens, question: str, *, duration_s: float | None = None) -> ModelInputs:
+        """``duration_s`` (only with ``time_instruction``): the video's length, default the last pts."""
         newline = self.model.model.image_newline
         feats = torch.cat([*[e.to(newline.device, newline.dtype) for e in tokens.embeds], newline[None]])  # (T + 1, D)
-        kwargs = self._prompt(question, tokens.n_tokens + 1)
+        shown = tokens.pts_seconds[[n > 0 for n in tokens.tokens_per_group]] if tokens.n_groups else tokens.pts_seconds
+        kwargs = self._prompt(self._question(question, shown, duration_s), tokens.n_tokens + 1)
         kwargs["mm_encoder_outputs"] = {"video": BaseModelOutputWithPooling(pooler_output=feats[None])}
         visual = kwargs["input_ids"] == self.video_token_id  # (1, L)
         last = int(visual[0].nonzero()[-1])
         visual[0, last] = False  # the newline is structural
         return ModelInputs(kwargs=kwargs, visual_mask=visual)
 
-    def vanilla_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
+    def vanilla_inputs(self, frames: FrameBatch, question: str, *, duration_s: float | None = None) -> dict[str, Any]:
+        question = self._question(question, frames.pts_seconds, duration_s)
         kwargs = self._prompt(question, len(frames) * self.pooled * self.pooled + 1)
         kwargs["pixel_values_videos"] = self._pixels(frames)[None]  # (1, N, 3, S, S)
         return kwargs
