@@ -218,11 +218,15 @@ def build_info(path: str, container, stream, index: FrameIndex, *, width: int, h
         n_frames, scanned = n_scan, header_frames != n_scan
         if header_frames and header_frames != n_scan:
             warnings.append(f"header says {header_frames} frames, the file holds {n_scan}")
-    if (not header_frames and stream_duration and fps and n_scan > 1
-            and stream_duration > scanned_duration + 2 * max(frame_dur, 1 / fps)):
-        n_frames = max(n_scan, int(round(stream_duration * fps)))
-        warnings.append(f"header says {stream_duration:.2f}s but frames end at {scanned_duration:.2f}s "
-                        f"(about {n_frames - n_scan} frames missing: truncated or damaged)")
+    cfr_like = bool(frame_dur and fps and abs(frame_dur * fps - 1.0) < 0.05)  # declared rate matches the pts
+    if not header_frames and stream_duration and cfr_like and n_scan > 1:
+        promised = int(round(stream_duration * fps))
+        if n_scan < promised - max(2, int(0.02 * promised)):  # a cut-off tail or a hole in the middle
+            n_frames = promised
+            where = (f"frames end at {scanned_duration:.2f}s" if stream_duration > scanned_duration + 2 * frame_dur
+                     else "frames are missing inside it")
+            warnings.append(f"header says {stream_duration:.2f}s at {fps:g} fps = {promised} frames but the file "
+                            f"holds {n_scan}, {where} ({promised - n_scan} missing: truncated or damaged)")
     if scanned_duration > duration * 1.05 + 0.1:
         duration = scanned_duration
     info = VideoInfo(

@@ -14,7 +14,7 @@ import av
 import av.logging
 import numpy as np
 
-from ._probe import FrameIndex
+from ._probe import OPEN_OPTIONS, FrameIndex
 
 SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
 
@@ -35,9 +35,9 @@ class PyAVDecoder:
 
     name = "pyav"
 
-    def __init__(self, container, stream, index: FrameIndex, *, k_ccw: int, out_size: tuple[int, int] | None,
+    def __init__(self, path: str, container, stream, index: FrameIndex, *, k_ccw: int, out_size: tuple[int, int] | None,
                  on_error: Callable[[int, str], None], on_suspect: Callable[[int], None]) -> None:
-        self.container, self.stream, self.index = container, stream, index
+        self.path, self.container, self.stream, self.index = path, container, stream, index
         self.k_ccw, self.out_size = k_ccw, out_size
         self.on_error, self.on_suspect = on_error, on_suspect
         self._gen: Iterator | None = None
@@ -45,14 +45,25 @@ class PyAVDecoder:
         self._pos = -1  # index of the last frame the generator produced
 
     # ------------------------------------------------------------------ positioning
+    def _restart(self) -> None:
+        """Reopen the container: the only exact way back to the first frame (MPEG-TS seeks are approximate)."""
+        old = self.container
+        self.container = av.open(self.path, "r", options=OPEN_OPTIONS)
+        self.stream = self.container.streams[self.stream.index]
+        self.stream.thread_type = "SLICE"
+        old.close()
+
     def _seek(self, i: int) -> None:
         """Position the decoder so the next frames start at or before frame ``i``."""
         self._gen = None
-        target = int(self.index.pts[self.index.keyframe_before(i)]) if len(self.index) else 0
-        try:
-            self.container.seek(target, backward=True, any_frame=False, stream=self.stream)
-        except av.FFmpegError:
-            self.container.seek(0)  # unseekable: restart from the beginning
+        kf = self.index.keyframe_before(i) if len(self.index) else 0
+        if kf == 0:
+            self._restart()
+        else:
+            try:
+                self.container.seek(int(self.index.pts[kf]), backward=True, any_frame=False, stream=self.stream)
+            except av.FFmpegError:
+                self._restart()  # unseekable: from the beginning
         self._gen = self._frames()
         self._pending = None
         self._pos = -1
@@ -70,7 +81,8 @@ class PyAVDecoder:
                 bad = [m for (lvl, _, m) in logs if lvl <= av.logging.ERROR]
                 if err or bad:
                     guess = self.index.index_of(packet.pts) if packet.pts is not None else last + 1
-                    self.on_error(guess, (err or bad[0]).strip())
+                    # frames still in the reorder buffer may be hit too: suspect from the next output on
+                    self.on_error(guess, (err or bad[0]).strip() or "decoder error", min(guess, last + 1))
                 for frame in frames:
                     idx = last + 1
                     if frame.pts is not None:
@@ -81,8 +93,17 @@ class PyAVDecoder:
                         self.on_suspect(idx)
                     last = idx
                     yield idx, frame
-        except av.FFmpegError as e:  # the demuxer gave up (truncated / garbage tail)
-            self.on_error(last + 1, f"demuxing stopped: {getattr(e, 'strerror', None) or e}")
+        except av.FFmpegError as e:  # the demuxer gave up (truncated / garbage tail): drain the decoder
+            self.on_error(min(last + 1, len(self.index) - 1), f"demuxing stopped: {getattr(e, 'strerror', None) or e}")
+            try:
+                frames = self.stream.codec_context.decode(None)
+            except av.FFmpegError:
+                frames = []
+            for frame in frames:
+                j = int(np.searchsorted(self.index.pts, frame.pts)) if frame.pts is not None else len(self.index)
+                idx = j if j < len(self.index) and self.index.pts[j] == frame.pts else last + 1
+                last = idx
+                yield idx, frame
 
     # ------------------------------------------------------------------ reading
     def _next(self):
@@ -114,6 +135,8 @@ class PyAVDecoder:
         wanted = set(int(x) for x in targets)
         level = av.logging.get_level()
         av.logging.set_level(av.logging.ERROR)
+        stray = av.logging.Capture(local=False)  # swallows demuxer logs; per-packet captures nest inside
+        stray.__enter__()
         try:
             i = 0
             while i < len(targets):
@@ -132,16 +155,19 @@ class PyAVDecoder:
                 while i < len(targets) and int(targets[i]) <= self._pos:
                     i += 1
         finally:
+            stray.__exit__(None, None, None)
             av.logging.set_level(level)
         return out
 
     def keyframes(self, path: str) -> Iterator[tuple[int, np.ndarray]]:
         """Keyframe-only pass on a fresh container (``skip_frame="NONKEY"``, only key packets sent)."""
-        container = av.open(path)
+        container = av.open(path, "r", options=OPEN_OPTIONS)
+        level = av.logging.get_level()
+        av.logging.set_level(None)  # silent: errors surface as exceptions or missing keyframes
         try:
             stream = container.streams[self.stream.index]
             stream.codec_context.skip_frame = "NONKEY"
-            stream.thread_type = "AUTO"
+            stream.thread_type = "SLICE"
             for packet in container.demux(stream):
                 if packet.size and not packet.is_keyframe:
                     continue
@@ -157,6 +183,7 @@ class PyAVDecoder:
         except av.FFmpegError as e:
             self.on_error(len(self.index), f"demuxing stopped: {e}")
         finally:
+            av.logging.set_level(level)
             container.close()
 
     def close(self) -> None:

@@ -59,7 +59,7 @@ class VideoReader:
         try:
             stream = video_stream(container, path)
             codec = check_codec(stream, path)
-            stream.thread_type = "AUTO"  # frame + slice threads; must be set before the first decode
+            stream.thread_type = "SLICE"  # not FRAME: frame threads delay errors and hide their logs
             cc = stream.codec_context
             check_pixels(cc.width or 0, cc.height or 0, max_pixels, path, downscale=downscale)
             frame0 = first_frame(container, stream, path)
@@ -75,7 +75,7 @@ class VideoReader:
         self._index = index
         self._times = index.seconds  # (N,) presentation times, seconds from the stream start
         self.report = DecodeReport(expected_frames=0)
-        pyav = PyAVDecoder(container, stream, index, k_ccw=k_ccw, out_size=out_size,
+        pyav = PyAVDecoder(path, container, stream, index, k_ccw=k_ccw, out_size=out_size,
                            on_error=self._on_error, on_suspect=self._on_suspect)
         self._decoder = pyav
         chosen = "pyav"
@@ -93,16 +93,23 @@ class VideoReader:
         self.info: VideoInfo = info
         self.report.expected_duration_s = info.duration_s
         self.report.warnings.extend(notes)
+        if notes and info.n_frames > len(index):  # the header promises frames the file does not hold
+            if strict:
+                self.close()
+                raise DamagedVideoError(path, f"damaged video: {notes[0]}")
+            warnings.warn(f"{path}: {notes[0]}", DecodeWarning, stacklevel=3)
         self.frame_size = (out_size[1], out_size[0]) if out_size and k_ccw % 2 == 0 else (
             (out_size[0], out_size[1]) if out_size else (dh, dw))  # (H, W) of returned frames
 
     # ------------------------------------------------------------------ report hooks
-    def _on_error(self, index: int, message: str) -> None:
+    def _on_error(self, index: int, message: str, first_suspect: int | None = None) -> None:
         t = self.time_of(index)
         self.report.errors.append(f"frame {index} ({t:.2f}s): {message}")
-        nxt = self._index.next_keyframe_after(index)
-        self.report.suspect_frames.extend(i for i in range(index, min(nxt, len(self._index)))
-                                          if i not in self.report.suspect_frames)
+        start = max(0, index if first_suspect is None else min(first_suspect, index))
+        nxt = self._index.next_keyframe_after(max(index, start))
+        known = set(self.report.suspect_frames)
+        self.report.suspect_frames.extend(i for i in range(start, min(nxt, len(self._index))) if i not in known)
+        self.report.suspect_frames.sort()
 
     def _on_suspect(self, index: int) -> None:
         if index not in self.report.suspect_frames:

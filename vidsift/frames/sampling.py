@@ -72,11 +72,12 @@ def plan_indices(reader: VideoReader, *, fps: float | None = None, max_frames: i
 
 def _times_to_indices(reader: VideoReader, targets: np.ndarray, frame_dur: float) -> np.ndarray:
     times, n_read = reader._times, len(reader._times)
-    idx = np.searchsorted(times, targets + 1e-6, side="right") - 1  # frame on screen at t
+    tol = max(1.01 * float(reader._index.time_base), 0.02 * frame_dur, 1e-6)  # pts rounding (mkv: 1 ms)
+    idx = np.searchsorted(times, targets + tol, side="right") - 1  # frame on screen at t
     idx = np.clip(idx, 0, max(n_read - 1, 0))
     if n_read and reader.info.n_frames > n_read:  # targets inside the promised duration, past the file's end
-        past = targets > times[-1] + 1.5 * frame_dur
-        idx[past] = n_read + np.floor((targets[past] - times[-1] - frame_dur) / frame_dur).astype(np.int64)
+        past = targets >= times[-1] + frame_dur * (1 - 1e-3)  # virtual frame j >= n_read shows at last + (j-n+1)*fd
+        idx[past] = n_read - 1 + np.floor((targets[past] - times[-1]) / frame_dur + 1e-3).astype(np.int64)
         idx = np.clip(idx, 0, reader.info.n_frames - 1)
     return np.unique(idx)
 
