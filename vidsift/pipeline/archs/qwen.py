@@ -55,8 +55,9 @@ def _token_ids(tok) -> dict[str, int]:
     }
 
 
-def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, Any], preprocessor: dict[str, Any],
-           seed: int, dtype: torch.dtype, tie: bool, vocab_size: int | None = None) -> None:
+def _config(*, family: str, text: dict[str, Any], vision: dict[str, Any], tie: bool,
+            vocab_size: int | None = None):
+    """(config, model class, tokenizer) of one architecture; token ids follow the byte tokenizer."""
     import transformers
 
     tok = byte_tokenizer(QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>",
@@ -74,6 +75,13 @@ def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, A
                                             "vision_end_token_id")})
     config.eos_token_id = ids["eos_token_id"]
     config.pad_token_id = ids["pad_token_id"]
+    return config, model_cls, tok
+
+
+def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, Any], preprocessor: dict[str, Any],
+           seed: int, dtype: torch.dtype, tie: bool, vocab_size: int | None = None) -> None:
+    config, model_cls, tok = _config(family=family, text=text, vision=vision, tie=tie, vocab_size=vocab_size)
+    ids = _token_ids(tok)
     torch.manual_seed(seed)
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -89,8 +97,7 @@ def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, A
     (path / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
     if family == "qwen3_vl":
         video = {**preprocessor, "video_processor_type": "Qwen3VLVideoProcessor", "fps": 2, "min_frames": 4,
-                 "max_frames": 768, "size": {"shortest_edge": preprocessor["size"]["shortest_edge"],
-                                             "longest_edge": preprocessor["size"]["longest_edge"]}}
+                 "max_frames": 768}
         (path / "video_preprocessor_config.json").write_text(json.dumps(video, indent=2))
 
 
@@ -146,8 +153,7 @@ def tiny_qwen3_vl(path: Path, *, seed: int = 0) -> None:
 
 # --- published sizes (config.json of the Hub repos), random bf16 weights ---------------------------
 
-def _qwen2_5_full(path: Path, *, seed: int, hidden: int, inter: int, layers: int, heads: int, kv: int,
-                  tie: bool, vocab: int) -> None:
+def _qwen2_5_spec(*, hidden: int, inter: int, layers: int, heads: int, kv: int, tie: bool, vocab: int) -> dict[str, Any]:
     text = {"hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
             "num_attention_heads": heads, "num_key_value_heads": kv, "max_position_embeddings": 128000,
             "rms_norm_eps": 1e-6, "sliding_window": 32768, "max_window_layers": layers, "use_sliding_window": False,
@@ -155,29 +161,48 @@ def _qwen2_5_full(path: Path, *, seed: int, hidden: int, inter: int, layers: int
     vision = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": hidden,
               "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
               "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31], "hidden_act": "silu"}
-    _write(path, family="qwen2_5_vl", text=text, vision=vision, seed=seed, dtype=torch.bfloat16, tie=tie,
-           vocab_size=vocab, preprocessor=_qwen2_preprocessor(min_pixels=3136, max_pixels=12845056,
-                                                              processor_class="Qwen2_5_VLProcessor"))
+    return {"family": "qwen2_5_vl", "text": text, "vision": vision, "tie": tie, "vocab_size": vocab,
+            "preprocessor": _qwen2_preprocessor(min_pixels=3136, max_pixels=12845056, processor_class="Qwen2_5_VLProcessor")}
 
 
-@ARCHS.register("qwen2.5-vl-3b")
-def qwen2_5_vl_3b(path: Path, *, seed: int = 0) -> None:
-    _qwen2_5_full(path, seed=seed, hidden=2048, inter=11008, layers=36, heads=16, kv=2, tie=True, vocab=151936)
+FULL_SIZE: dict[str, dict[str, Any]] = {
+    # Qwen/Qwen2.5-VL-3B-Instruct (3.75 B parameters)
+    "qwen2.5-vl-3b": _qwen2_5_spec(hidden=2048, inter=11008, layers=36, heads=16, kv=2, tie=True, vocab=151936),
+    # Qwen/Qwen2.5-VL-7B-Instruct (8.29 B parameters)
+    "qwen2.5-vl-7b": _qwen2_5_spec(hidden=3584, inter=18944, layers=28, heads=28, kv=4, tie=False, vocab=152064),
+    # Qwen/Qwen3-VL-2B-Instruct (2.13 B parameters)
+    "qwen3-vl-2b": {
+        "family": "qwen3_vl", "tie": True, "vocab_size": 151936,
+        "text": {"hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 28, "num_attention_heads": 16,
+                 "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
+                 "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [24, 20, 20],
+                                     "mrope_interleaved": True}},
+        "vision": {"depth": 24, "hidden_size": 1024, "intermediate_size": 4096, "num_heads": 16, "out_hidden_size": 2048,
+                   "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 2304,
+                   "deepstack_visual_indexes": [5, 11, 17], "hidden_act": "gelu_pytorch_tanh"},
+        "preprocessor": _qwen3_preprocessor(shortest_edge=65536, longest_edge=16777216),
+    },
+}
 
 
-@ARCHS.register("qwen2.5-vl-7b")
-def qwen2_5_vl_7b(path: Path, *, seed: int = 0) -> None:
-    _qwen2_5_full(path, seed=seed, hidden=3584, inter=18944, layers=28, heads=28, kv=4, tie=False, vocab=152064)
+def full_size_config(name: str):
+    """The transformers config of a full-size architecture (no weights), e.g. to size it on ``meta``."""
+    spec = FULL_SIZE[name]
+    config, model_cls, _ = _config(family=spec["family"], text=spec["text"], vision=spec["vision"], tie=spec["tie"],
+                                   vocab_size=spec["vocab_size"])
+    return config, model_cls
 
 
-@ARCHS.register("qwen3-vl-2b")
-def qwen3_vl_2b(path: Path, *, seed: int = 0) -> None:
-    text = {"hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 28, "num_attention_heads": 16,
-            "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [24, 20, 20],
-                                "mrope_interleaved": True}}
-    vision = {"depth": 24, "hidden_size": 1024, "intermediate_size": 4096, "num_heads": 16, "out_hidden_size": 2048,
-              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 2304,
-              "deepstack_visual_indexes": [5, 11, 17], "hidden_act": "gelu_pytorch_tanh"}
-    _write(path, family="qwen3_vl", text=text, vision=vision, seed=seed, dtype=torch.bfloat16, tie=True,
-           vocab_size=151936, preprocessor=_qwen3_preprocessor(shortest_edge=65536, longest_edge=16777216))
+def _full_builder(name: str):
+    def build(path: Path, *, seed: int = 0) -> None:
+        spec = FULL_SIZE[name]
+        _write(path, family=spec["family"], text=spec["text"], vision=spec["vision"], preprocessor=spec["preprocessor"],
+               seed=seed, dtype=torch.bfloat16, tie=spec["tie"], vocab_size=spec["vocab_size"])
+
+    build.__name__ = build.__qualname__ = f"build_{name.replace('.', '_').replace('-', '_')}"
+    build.__doc__ = f"Random-weight {name} at its published size, saved in bf16."
+    return build
+
+
+for _name in FULL_SIZE:
+    ARCHS.register(_name)(_full_builder(_name))
