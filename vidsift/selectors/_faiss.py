@@ -50,8 +50,10 @@ def nearest_other_distance(x: np.ndarray, *, exact_limit: int = 20000) -> np.nda
     return np.maximum(out, 0).astype(np.float32)
 
 
-def kmeans(x: np.ndarray, k: int, *, seed: int = 1234, niter: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """``(centroids (k, F), assignment (N,))`` of seeded FAISS k-means; requires N >= k >= 1."""
+def kmeans(x: np.ndarray, k: int, *, seed: int = 1234, niter: int = 20,
+           init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(centroids (k, F), assignment (N,))`` of seeded FAISS k-means; requires N >= k >= 1.
+    ``init`` (k, F): starting centroids (e.g. farthest-point seeds) instead of a random draw."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     km = faiss.Kmeans(x.shape[1], int(k), niter=niter, seed=seed, verbose=False,
                       min_points_per_centroid=1, max_points_per_centroid=1 << 30)
@@ -59,7 +61,7 @@ def kmeans(x: np.ndarray, k: int, *, seed: int = 1234, niter: int = 20) -> tuple
         before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)  # reduction order fixed: same input, same clusters
         try:
-            km.train(x)
+            km.train(x, init_centroids=None if init is None else np.ascontiguousarray(init, dtype=np.float32))
         finally:
             faiss.omp_set_num_threads(before)
     _, assign = km.index.search(x, 1)

@@ -67,7 +67,7 @@ def default_k(n: int, budget_tokens: int, tokens_per_frame: float, min_fraction:
 def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_tokens: int, tokens_per_frame: float,
                 k: int | None = None, scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
                 video: str = "", scores: FrameScores | None = None, min_fraction: float = 0.5, floor_tokens: int = 1,
-                coverage: bool | None = None, scene_threshold: float = 0.85) -> TokenPlan:
+                coverage: bool | None = None, scene_threshold: float = 0.5) -> TokenPlan:
     """Choose frames of ``candidates`` and tokens per frame so the total stays within ``budget_tokens``.
 
     coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the

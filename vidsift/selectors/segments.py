@@ -20,7 +20,7 @@ def adjacent_similarity(features: np.ndarray) -> np.ndarray:
     return np.einsum("nf,nf->n", x[:-1], x[1:]).astype(np.float32)
 
 
-def segment_scenes(features: np.ndarray, *, threshold: float = 0.85, min_segments: int = 1,
+def segment_scenes(features: np.ndarray, *, threshold: float = 0.5, min_segments: int = 1,
                    max_segments: int | None = None) -> np.ndarray:
     """int64 (N,) segment label of each frame, 0..S-1, non-decreasing in time."""
     if not -1 <= threshold <= 1:

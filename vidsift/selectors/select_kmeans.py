@@ -4,7 +4,8 @@ Cluster-then-pick keyframe selection (e.g. KeyVideoLLM, Liang et al. 2024,
 https://arxiv.org/abs/2407.03104; the classic clustering keyframe extractors): k clusters of
 visually similar frames, one representative each, so every recurring scene type is covered once
 and relevance decides which of its frames is shown. Seeded, single-threaded training: deterministic.
-Empty clusters (duplicate frames) are refilled by farthest-point picks.
+Lloyd iterations start from greedy k-center seeds (so a short, distinct scene owns a cluster);
+empty clusters (duplicate frames) are refilled by farthest-point picks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._diversity import sq_dist_to
+from ._diversity import farthest_point, sq_dist_to
 from ._faiss import kmeans
 from .base import SELECTORS, check_k, check_select_inputs
 
@@ -40,7 +41,8 @@ class KMeans:
             return np.zeros(0, np.int64)
         if k == n:
             return np.arange(n, dtype=np.int64)
-        centroids, assign = kmeans(features, k, seed=self.seed, niter=self.niter)  # (k, F), (N,)
+        seeds = farthest_point(features, k, first=int(np.argmax(scores)))  # k-center seeding: small distinct scenes get a cluster
+        centroids, assign = kmeans(features, k, seed=self.seed, niter=self.niter, init=features[seeds])  # (k, F), (N,)
         x_sq = np.einsum("nf,nf->n", features, features).astype(np.float64)
         picks: list[int] = []
         for c in range(k):
