@@ -31,10 +31,10 @@ def bench_table(report: BenchReport):
 
     table = Table(title=f"vidsift bench: {report.model} on {Path(report.video).name} "
                         f"({report.frames} frames, {report.device}, median of {report.repeat})")
-    cols = ["setting", "visual tok", "TTFT s", "speed-up", "decode+score+select+merge s", "encode s", "prefill s",
-            "decode tok/s", "KV", "KV ratio", "peak mem", "GFLOPs", "overhead"]
+    cols = ["setting", "tokens", "TTFT s", "x full", "ovh s", "enc s", "prefill s",
+            "tok/s", "KV", "KV %", "peak mem", "GFLOP", "ovh %"]
     for c in cols:
-        table.add_column(c, justify="left" if c == "setting" else "right")
+        table.add_column(c, justify="left" if c == "setting" else "right", no_wrap=True)
     for row in report.rows:
         t = row["time_s"]
         vs = row["vs_full"]
@@ -46,6 +46,8 @@ def bench_table(report: BenchReport):
             _fmt(None if row["flops"].get("total") is None else row["flops"]["total"] / 1e9, ".1f"),
             _fmt(row["overhead_share"], ".1%"),
         )
+    table.caption = ("ovh = video decode + score + select + merge (vidsift's own work); x full = TTFT speed-up; "
+                     "KV % = KV-cache bytes vs full; peak mem = CUDA peak, else host RSS increase during the run")
     return table
 
 
@@ -68,8 +70,8 @@ def write_plot(report: BenchReport, path: str | Path) -> Path:
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     ax_t.plot(x, [r["ttft_s"] for r in rows], "o-", label="TTFT")
     ax_t.plot(x, [r["total_s"] for r in rows], "s--", label="total")
-    for stage in ("encode", "prefill", "decode"):
-        ax_t.plot(x, [r["time_s"].get(stage) for r in rows], ".:", label=stage)
+    for stage, label in (("encode", "vision encode"), ("prefill", "prefill"), ("decode", "video decode")):
+        ax_t.plot(x, [r["time_s"].get(stage) for r in rows], ".:", label=label)
     ax_t.set_xlabel("visual tokens in the prompt")
     ax_t.set_ylabel("seconds (median)")
     ax_t.set_title("time")
