@@ -33,7 +33,7 @@ from ..registry import parse_spec
 from ..selectors.types import Budget, TokenPlan
 from .adapters.base import ModelAdapter
 from .stats import StatsRecorder, kv_cache_bytes
-from .types import Answer, VisualTokens
+from .types import Answer, ModelInputs, VisualTokens
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "prune", "kv", "max_new_tokens")
@@ -120,6 +120,7 @@ class Pipeline:
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._scorers: dict[str, Any] = {}
+        self.decode_max_pixels = 1920 * 1080  # decode larger videos downscaled (adapters resize anyway)
         self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
         from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
 
@@ -142,8 +143,9 @@ class Pipeline:
         budget = as_budget(opts.pop("budget")) if "budget" in opts else self.budget
         extra = {k: opts.pop(k) for k in ("prune", "kv") if k in opts}
         opts["budget"] = dataclasses.replace(budget, **extra) if extra else budget
-        if opts["budget"].max_frames is not None and "max_frames" not in overrides:
-            opts["max_frames"] = opts["budget"].max_frames
+        cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
+        if cap is not None:
+            opts["frames"] = min(opts.get("frames") or cap, cap)
         if int(opts["max_new_tokens"]) < 1:
             raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
         return opts
@@ -192,7 +194,7 @@ class Pipeline:
         else:
             from ..frames import open_video, sample
 
-            reader = open_video(video)
+            reader = open_video(video, max_pixels=self.decode_max_pixels, downscale=True)
             try:
                 frames = sample(reader, fps=opts.get("fps"), max_frames=opts.get("max_frames"),
                                 start_s=opts.get("start_s"), end_s=opts.get("end_s"))
@@ -224,7 +226,7 @@ class Pipeline:
 
         h, w = candidates.data.shape[1:3]
         tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
-        full = int(math.ceil(tpf * len(candidates) - 1e-9))
+        full = len(candidates) * math.ceil(tpf - 1e-9)  # the planner's own count of the full video
         budget_tokens = opts["budget"].resolve(full)
         scorer = self._scorer(opts["scorer"])
         rec = rec or StatsRecorder()
@@ -239,36 +241,47 @@ class Pipeline:
         return plan, full, budget_tokens
 
     # -- questions ------------------------------------------------------------------------------
-    def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:
-        """Answer one question about ``video`` (a path, or already decoded frames)."""
+    def prepare(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> tuple[ModelInputs, TokenPlan]:
+        """Everything before generation: the model inputs (exactly the planned visual tokens,
+        injected) and the plan. ``adapter.model(**inputs.kwargs)`` runs the prefill."""
+        inputs, plan, _ = self._prepare(video, question, self._options(overrides), StatsRecorder(self.adapter.device))
+        return inputs, plan
+
+    def _prepare(self, video: Any, question: str, opts: dict[str, Any], rec: StatsRecorder) -> tuple[ModelInputs, TokenPlan, dict]:
         if not isinstance(question, str) or not question.strip():
             raise ConfigError(repr(question), "the question must be a non-empty string")
-        opts = self._options(overrides)
-        adapter = self.adapter
-        rec = StatsRecorder(adapter.device)
         with rec.stage("decode"):
             candidates, key = self._sample(video, opts)
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
         plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
-
-        pos = np.searchsorted(candidates.index, plan.indices)  # plan frame -> candidate position
-        chosen = candidates[pos]
+        chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
         with rec.stage("encode"):
             tokens = self._encode(key, chosen)
         encoded = tokens.n_tokens
         with rec.stage("reduce"):
-            if budget_tokens < full:
+            if budget_tokens < full:  # unlimited: nothing is merged, the vanilla model's tokens exactly
                 from ..selectors import reduce_tokens
 
                 targets = group_targets(tokens, plan)
                 if targets != tokens.tokens_per_group or opts.get("temporal"):
                     tokens = reduce_tokens(tokens, targets, merger=opts.get("merger") or "tome", temporal=opts.get("temporal"))
         with rec.stage("build"):
-            inputs = adapter.build_inputs(tokens, question)
+            inputs = self.adapter.build_inputs(tokens, question)
+        counts = dict(frames_candidates=len(candidates), frames_planned=len(plan.frames), tokens_full=full,
+                      tokens_budget=budget_tokens, tokens_planned=plan.total_tokens, tokens_encoded=encoded,
+                      tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len)
+        return inputs, plan, counts
+
+    def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:
+        """Answer one question about ``video`` (a path, or already decoded frames)."""
+        opts = self._options(overrides)
+        adapter = self.adapter
+        rec = StatsRecorder(adapter.device)
+        inputs, plan, counts = self._prepare(video, question, opts, rec)
         members = self._members(opts["budget"])
         with ExitStack() as stack:
             member_stats = {kind: [(m, stack.enter_context(m.session(adapter, inputs))) for m in ms] for kind, ms in members.items()}
-            if "past_key_values" not in inputs.kwargs:
+            if "past_key_values" not in inputs.kwargs:  # our own cache object, to measure its size after
                 from transformers import DynamicCache
 
                 inputs.kwargs["past_key_values"] = DynamicCache(config=adapter.model.config.get_text_config())
@@ -277,10 +290,8 @@ class Pipeline:
         rec.record_generation(streamer, int(new_ids.shape[1]))
         text = adapter.decode(new_ids)[0].strip()
         rec.set(
-            model=self.name, frames_candidates=len(candidates), frames_planned=len(plan.frames),
-            tokens_full=full, tokens_budget=budget_tokens, tokens_planned=plan.total_tokens,
-            tokens_encoded=encoded, tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len,
-            kv_bytes=kv_cache_bytes(inputs.kwargs.get("past_key_values")), encode_calls=self.encode_calls,
+            model=self.name, **counts, kv_bytes=kv_cache_bytes(inputs.kwargs.get("past_key_values")),
+            encode_calls=self.encode_calls,
             **{kind: [{"method": getattr(m, "name", type(m).__name__), **dict(s)} for m, s in pairs]
                for kind, pairs in member_stats.items() if pairs},
         )
