@@ -64,7 +64,7 @@ class PyAVSource(LiveSource):
     def open(self) -> None:
         import av
 
-        self.close()
+        self._close_container()
         try:
             self._container = av.open(self.target, mode="r", **self._open_kwargs())
         except (av.FFmpegError, OSError, ValueError) as err:
@@ -73,7 +73,7 @@ class PyAVSource(LiveSource):
                 reason = f"no response within {self.open_timeout_s:g} s (unreachable, or not sending)"
             raise SourceError(self.name, f"cannot open: {reason}") from None
         if not self._container.streams.video:
-            self.close()
+            self._close_container()
             raise SourceError(self.name, "has no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -112,6 +112,9 @@ class PyAVSource(LiveSource):
         return LiveFrame(rgb=self._to_rgb(frame), pts_seconds=pts, wall_s=time.monotonic())
 
     def close(self) -> None:
+        self._close_container()
+
+    def _close_container(self) -> None:
         container, self._container, self._frames = self._container, None, None
         if container is not None:
             try:
