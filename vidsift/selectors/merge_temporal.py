@@ -4,7 +4,7 @@ DyCoke's temporal token merging (Tao et al., CVPR 2025, https://arxiv.org/abs/24
 (efficient video sampling: pruning temporally static patches) and TimeChat-Online's differential
 token drop (https://arxiv.org/abs/2504.17343) all remove a token when the same spatial position
 in the previous frame already shows (almost) the same thing. A token of group g whose cosine
-similarity with the token at the same (h, w) in group g-1 (after that group's own reduction)
+similarity with the last kept token at the same (h, w) in an earlier group (normally g-1)
 exceeds ``threshold`` is removed; with ``mode="merge"`` its size is added to that earlier token
 (size-weighted mean), so total size is preserved. Every group keeps at least ``min_keep`` tokens.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -44,45 +43,43 @@ class Temporal:
             raise ValueError(f"min_keep must be an int >= 1, got {self.min_keep!r}")
 
     def apply(self, tokens: VisualTokens) -> VisualTokens:
-        g_count = tokens.n_groups
-        embeds = [e for e in tokens.embeds]
-        sizes = [s for s in tokens.size]
+        embeds = list(tokens.embeds)
+        sizes = list(tokens.size)
         keep = [torch.arange(e.shape[0]) for e in tokens.embeds]
+        ref: dict[tuple[int, int], tuple[int, int]] = {}  # (h, w) -> (group, row) of the last kept token there
         changed = False
-        for g in range(1, g_count):
-            prev_c = tokens.coords[g - 1][keep[g - 1]]  # (P, 3)
-            cur_c = tokens.coords[g]  # (T, 3)
-            if cur_c.shape[0] == 0 or prev_c.shape[0] == 0:
-                continue
-            pkey = (prev_c[:, 1].long() * 1_000_003 + prev_c[:, 2].long()).numpy()
-            ckey = (cur_c[:, 1].long() * 1_000_003 + cur_c[:, 2].long()).numpy()
-            order = np.argsort(pkey, kind="stable")
-            pos = np.clip(np.searchsorted(pkey[order], ckey), 0, len(pkey) - 1)
-            match = pkey[order][pos] == ckey  # (T,) same (h, w) exists in the previous group
-            if not match.any():
-                continue
-            partner = torch.from_numpy(order[pos])  # (T,) row in the previous group's kept tokens
-            sim = F.cosine_similarity(embeds[g].float(), embeds[g - 1][partner].float(), dim=-1)  # (T,)
-            redundant = torch.from_numpy(match) & (sim > self.threshold)
-            n_keep = int((~redundant).sum())
-            if n_keep < self.min_keep:  # keep the least redundant tokens
-                fill = torch.argsort(torch.where(redundant, sim, torch.full_like(sim, -2.0)), stable=True)
-                redundant[fill[: min(self.min_keep, len(fill))]] = False
-            if not redundant.any():
-                continue
-            changed = True
-            if self.mode == "merge":
-                src = torch.nonzero(redundant).flatten()
-                dst = partner[src]
-                w_prev = sizes[g - 1].float()
-                acc = (embeds[g - 1].float() * w_prev[:, None]).index_add_(0, dst, embeds[g][src].float() * sizes[g][src].float()[:, None])
-                new_w = w_prev.clone().index_add_(0, dst, sizes[g][src].float())
-                embeds[g - 1] = (acc / new_w[:, None]).to(embeds[g - 1].dtype)
-                sizes[g - 1] = new_w.to(sizes[g - 1].dtype)
-            stay = torch.nonzero(~redundant).flatten()
-            keep[g] = keep[g][stay]
-            embeds[g] = embeds[g][stay]
-            sizes[g] = sizes[g][stay]
+        for g in range(tokens.n_groups):
+            hw = tokens.coords[g][:, 1:].long().tolist()  # (T, 2)
+            partners = [ref.get((h, w)) for h, w in hw]
+            redundant = torch.zeros(len(hw), dtype=torch.bool)
+            sim = torch.full((len(hw),), -2.0)
+            rows = [i for i, p in enumerate(partners) if p is not None]
+            if rows:
+                prev = torch.stack([embeds[partners[i][0]][partners[i][1]] for i in rows]).float()  # (M, D)
+                s = F.cosine_similarity(embeds[g][rows].float(), prev, dim=-1)  # (M,)
+                sim[rows] = s
+                redundant[rows] = s > self.threshold
+            if int((~redundant).sum()) < self.min_keep:  # keep the least redundant tokens
+                fill = torch.argsort(torch.where(redundant, sim, torch.full_like(sim, -3.0)), stable=True)
+                redundant[fill[: self.min_keep]] = False
+            if redundant.any():
+                changed = True
+                src = torch.nonzero(redundant).flatten().tolist()
+                if self.mode == "merge":
+                    for pg in sorted({partners[i][0] for i in src}):
+                        mine = [i for i in src if partners[i][0] == pg]
+                        dst = torch.tensor([partners[i][1] for i in mine])
+                        w_src = sizes[g][mine].float()
+                        w_dst = sizes[pg].float()
+                        acc = (embeds[pg].float() * w_dst[:, None]).index_add_(0, dst, embeds[g][mine].float() * w_src[:, None])
+                        new_w = w_dst.clone().index_add_(0, dst, w_src)
+                        embeds[pg] = (acc / new_w[:, None]).to(embeds[pg].dtype)
+                        sizes[pg] = new_w.to(sizes[pg].dtype)
+                stay = torch.nonzero(~redundant).flatten()
+                keep[g], embeds[g], sizes[g] = keep[g][stay], embeds[g][stay], sizes[g][stay]
+                hw = [hw[i] for i in stay.tolist()]
+            for row, (h, w) in enumerate(hw):
+                ref[(h, w)] = (g, row)
         if not changed:
             return tokens
         return tokens.keep(keep, size=sizes, embeds=embeds)
