@@ -118,7 +118,7 @@ def shapes_frame(i: int, size: tuple[int, int], *, base: Sequence[int] | None = 
 
 
 def _open_writer(path: str | os.PathLike, codec: str | None, fps: float, size: tuple[int, int], *,
-                 gop: int = 12, time_base: Fraction | None = None):
+                 gop: int = 12, time_base: Fraction | None = None, faststart: bool = False):
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in _FORMATS:
@@ -126,7 +126,7 @@ def _open_writer(path: str | os.PathLike, codec: str | None, fps: float, size: t
     fmt, default_codec = _FORMATS[ext]
     codec = codec or default_codec
     path.parent.mkdir(parents=True, exist_ok=True)
-    container = av.open(str(path), "w", format=fmt)
+    container = av.open(str(path), "w", format=fmt, options={"movflags": "faststart"} if faststart else None)
     rate = Fraction(fps).limit_denominator(1001)
     options = {}
     if codec == "libx264":
@@ -135,7 +135,7 @@ def _open_writer(path: str | os.PathLike, codec: str | None, fps: float, size: t
         options = {"deadline": "realtime", "cpu-used": "8"}
     stream = container.add_stream(codec, rate=rate, options=options)
     stream.width, stream.height = size
-    stream.pix_fmt = "yuv420p"
+    stream.pix_fmt = {"ffv1": "bgr0", "png": "rgb24", "qtrle": "rgb24"}.get(codec, "yuv420p")  # lossless: RGB
     stream.codec_context.gop_size = gop
     if time_base is not None:
         stream.codec_context.time_base = time_base
@@ -156,12 +156,13 @@ def _write(container, stream, frames, pts: Sequence[int] | None = None) -> None:
 
 
 def make_video(path: str | os.PathLike, *, n_frames: int = 48, fps: float = 24, size: tuple[int, int] = (96, 64),
-               codec: str | None = None, pattern: str = "shapes", gop: int = 12) -> str:
+               codec: str | None = None, pattern: str = "shapes", gop: int = 12, faststart: bool = False) -> str:
     """A constant-frame-rate clip of the moving-shapes pattern; container from the extension
-    (mp4/mov/mkv/webm/ts/avi), codec default libx264 (vp9 for webm, mpeg4 for avi). size is (W, H)."""
+    (mp4/mov/mkv/webm/ts/avi), codec default libx264 (vp9 for webm, mpeg4 for avi). size is (W, H).
+    ``faststart`` (mp4/mov) writes the index first, so a truncated copy still opens."""
     if pattern not in ("shapes", "noise"):
         raise ValueError(f"make_video: pattern must be 'shapes' or 'noise', got {pattern!r}")
-    container, stream = _open_writer(path, codec, fps, size, gop=gop)
+    container, stream = _open_writer(path, codec, fps, size, gop=gop, faststart=faststart)
     rng = np.random.default_rng(0)
     if pattern == "shapes":
         frames = (shapes_frame(i, size) for i in range(n_frames))

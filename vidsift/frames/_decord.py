@@ -4,7 +4,8 @@ decord indexes frames in presentation order, like :class:`~vidsift.frames._probe
 frame ``i`` is the same picture in both backends (checked at open: same frame count). Guards:
 every returned frame's shape is checked (decord returns wrong shapes for some small rotated
 widths), a failing ``get_batch`` falls back to per-index reads, and those to PyAV. decord is
-never used for MPEG-TS, webm, URLs or live sources, and it does not apply rotation: we do.
+never used for MPEG-TS, webm, URLs or live sources. Some decord builds apply the display matrix
+and some do not: frame 0 is compared with PyAV's at open to find the turn that is still needed.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class DecordDecoder:
 
     name = "decord"
 
-    def __init__(self, path: str, *, n_frames: int, stored_hw: tuple[int, int], k_ccw: int,
-                 out_size: tuple[int, int] | None, fallback, on_error: Callable[[int, str], None]) -> None:
+    def __init__(self, path: str, *, n_frames: int, first_frame: np.ndarray, out_size: tuple[int, int] | None,
+                 fallback, on_warning: Callable[[str], None]) -> None:
         import decord  # lazy: optional fast path
 
         kwargs = {}
@@ -40,11 +41,27 @@ class DecordDecoder:
         self.vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0, **kwargs)
         if len(self.vr) != n_frames:
             raise RuntimeError(f"decord sees {len(self.vr)} frames, the index {n_frames}")
-        self.hw = (out_size[1], out_size[0]) if out_size is not None else stored_hw  # stored orientation
-        self.k_ccw = k_ccw
+        self.k_ccw = self._calibrate(self.vr[0].asnumpy(), first_frame)
+        self.hw = np.rot90(first_frame, k=-self.k_ccw).shape[:2]  # what decord must return, (H, W)
         self.fallback = fallback  # a PyAVDecoder for what decord cannot deliver
-        self.on_error = on_error
+        self.on_warning = on_warning
         self.fell_back = 0  # frames that came from PyAV instead
+
+    @staticmethod
+    def _calibrate(img: np.ndarray, display: np.ndarray) -> int:
+        """How many 90-degree CCW turns take decord's frame 0 to PyAV's display frame 0. Some decord
+        builds apply the display matrix themselves and some do not; a mismatch means: do not use it."""
+        best, best_k = None, None
+        for k in range(4):
+            turned = np.rot90(img, k=k)
+            if turned.shape != display.shape:
+                continue
+            err = float(np.abs(turned.astype(np.int16) - display.astype(np.int16)).mean())
+            if best is None or err < best:
+                best, best_k = err, k
+        if best is None or best > 12.0:
+            raise RuntimeError("decord's frames do not match PyAV's (shape or orientation)")
+        return int(best_k)
 
     def _ok(self, img: np.ndarray | None) -> bool:
         return img is not None and img.shape == (*self.hw, 3) and img.dtype == np.uint8
@@ -58,8 +75,8 @@ class DecordDecoder:
         batch = None
         try:
             batch = self.vr.get_batch(ids).asnumpy()  # (N, H, W, 3)
-        except Exception as err:  # noqa: BLE001 - decord raises plain DECORDError / RuntimeError
-            self.on_error(ids[0], f"decord get_batch failed ({str(err).splitlines()[0][:120]}); per-frame reads")
+        except Exception:  # noqa: BLE001 - decord raises plain DECORDError / RuntimeError
+            self.on_warning(f"decord get_batch failed on frames {ids[0]}..{ids[-1]}; read them one by one")
         if batch is not None and batch.shape == (len(ids), *self.hw, 3):
             for i, img in zip(ids, batch):
                 out[i] = img
@@ -71,7 +88,7 @@ class DecordDecoder:
                     img = None
                 if self._ok(img):
                     out[i] = img
-        if self.k_ccw:  # decord does not rotate: display orientation here
+        if self.k_ccw:  # turn to display orientation (calibrated at open)
             out = {i: np.ascontiguousarray(np.rot90(img, k=self.k_ccw)) for i, img in out.items()}
         rest = np.asarray([i for i in ids if i not in out], np.int64)
         if rest.size:

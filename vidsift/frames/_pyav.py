@@ -57,18 +57,23 @@ class PyAVDecoder:
         """Position the decoder so the next frames start at or before frame ``i``."""
         self._gen = None
         kf = self.index.keyframe_before(i) if len(self.index) else 0
-        if kf == 0:
+        synced = kf == 0
+        if synced:
             self._restart()
         else:
             try:
                 self.container.seek(int(self.index.pts[kf]), backward=True, any_frame=False, stream=self.stream)
             except av.FFmpegError:
                 self._restart()  # unseekable: from the beginning
-        self._gen = self._frames()
+                synced = True
+        self._gen = self._frames(synced=synced)
         self._pending = None
         self._pos = -1
 
-    def _frames(self) -> Iterator[tuple[int, object]]:
+    def _frames(self, *, synced: bool = True) -> Iterator[tuple[int, object]]:
+        """(index, frame) from the current position. After a seek (``synced=False``) everything before
+        the first decoded keyframe is dropped: an approximate seek (MPEG-TS) may land on packets whose
+        references are gone, and those errors are artefacts of seeking, not damage."""
         last = -1
         try:
             for packet in self.container.demux(self.stream):
@@ -79,6 +84,12 @@ class PyAVDecoder:
                     except av.FFmpegError as e:
                         frames, err = [], (getattr(e, "strerror", None) or str(e))
                 bad = [m for (lvl, _, m) in logs if lvl <= av.logging.ERROR]
+                if not synced:
+                    keep = [f for f in frames if f.key_frame]
+                    if not keep:
+                        continue
+                    synced, frames = True, frames[frames.index(keep[0]):]
+                    err, bad = None, []
                 if err or bad:
                     guess = self.index.index_of(packet.pts) if packet.pts is not None else last + 1
                     # frames still in the reorder buffer may be hit too: suspect from the next output on

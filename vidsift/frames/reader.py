@@ -8,6 +8,7 @@ and a demux-only index scan (true frame count and pts). Then ``read`` decodes on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -20,7 +21,7 @@ from ._probe import (
     DEFAULT_MAX_PIXELS, build_info, check_codec, check_path, check_pixels, first_frame, open_container,
     scan_index, video_stream,
 )
-from ._pyav import PyAVDecoder
+from ._pyav import PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
 from .types import DecodeReport, FrameBatch, VideoInfo
 from ..errors import ConfigError
@@ -79,18 +80,22 @@ class VideoReader:
                            on_error=self._on_error, on_suspect=self._on_suspect)
         self._decoder = pyav
         chosen = "pyav"
-        if backend == "decord" or (backend == "auto" and not strict and decord_suitable(path, container.format.name)):
+        info, notes = build_info(path, container, stream, index, width=dw, height=dh,
+                                 rotation_cw=(-90 * k_ccw) % 360, codec=codec, backend=chosen)
+        damaged = info.n_frames > len(index)  # decord hides decode errors: damaged files go to PyAV
+        if backend == "decord" or (backend == "auto" and not strict and not damaged
+                                   and decord_suitable(path, container.format.name)):
             try:
-                self._decoder = DecordDecoder(path, n_frames=len(index), stored_hw=(sh, sw), k_ccw=k_ccw,
-                                              out_size=out_size, fallback=pyav, on_error=self._on_error)
+                first = to_rgb(frame0, k_ccw, out_size)  # (H, W, 3) display orientation, for calibration
+                self._decoder = DecordDecoder(path, n_frames=len(index), first_frame=first, out_size=out_size,
+                                              fallback=pyav,
+                                              on_warning=self.report.warnings.append)
                 chosen = "decord"
             except Exception as err:  # noqa: BLE001 - decord cannot open it: PyAV it is
                 if backend == "decord":
                     warnings.warn(f"{path}: decord cannot read this file ({str(err).splitlines()[0][:100]}); "
                                   "using PyAV", DecodeWarning, stacklevel=2)
-        info, notes = build_info(path, container, stream, index, width=dw, height=dh,
-                                 rotation_cw=(-90 * k_ccw) % 360, codec=codec, backend=chosen)
-        self.info: VideoInfo = info
+        self.info: VideoInfo = dataclasses.replace(info, backend=chosen)
         self.report.expected_duration_s = info.duration_s
         self.report.warnings.extend(notes)
         if notes and info.n_frames > len(index):  # the header promises frames the file does not hold
