@@ -1,0 +1,362 @@
+"""Qwen2.5-VL / Qwen2-VL / Qwen3-VL adapters on tiny random checkpoints saved to disk and loaded back
+with ``from_pretrained``.
+
+Equivalence: every token kept -> bit-identical logits and greedy tokens to the stock
+``pixel_values_videos`` path. Reduced token sets: exactly that many placeholders, exactly the kept
+embeddings (and DeepStack rows) reach the LLM, and every kept token keeps the M-RoPE position it
+had in the full layout. Qwen2.5-VL temporal ids follow real keyframe times; Qwen3-VL writes them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoTokenizer, DynamicCache
+
+from vidsift.errors import ConfigError
+from vidsift.frames.types import FrameBatch
+from vidsift.pipeline.adapters import ADAPTERS
+from vidsift.pipeline.adapters.qwen2_5_vl import Qwen2_5_VLAdapter
+from vidsift.pipeline.adapters.qwen3_vl import Qwen3VLAdapter
+from vidsift.pipeline.archs import build_checkpoint, names
+
+ARCHS = ["tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl"]
+QUESTION = "What is the rider doing?"
+
+
+def real_frames(path: str, n: int, stride: int = 10) -> FrameBatch:
+    """n frames of a real clip (every ``stride``-th) with their real pts."""
+    data, pts = [], []
+    with av.open(path) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % stride == 0:
+                data.append(frame.to_ndarray(format="rgb24"))
+                pts.append(float(frame.time))
+            if len(data) == n:
+                break
+    return FrameBatch(np.stack(data), np.array(pts), np.arange(n) * stride)
+
+
+def random_frames(pts, size=(90, 120), seed=0) -> FrameBatch:
+    rng = np.random.default_rng(seed)
+    n = len(pts)
+    return FrameBatch(rng.integers(0, 256, (n, *size, 3), dtype=np.uint8), np.asarray(pts, float), np.arange(n))
+
+
+def load(ckpt):
+    config = AutoConfig.from_pretrained(ckpt)
+    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
+    model = cls.model_class(config).from_pretrained(ckpt).eval()
+    video_pre = ckpt / "video_preprocessor_config.json"
+    pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
+    return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qwen")
+    return {name: build_checkpoint(name, root / name, seed=0) for name in ARCHS}
+
+
+@pytest.fixture(scope="module")
+def adapters(ckpts):
+    return {name: load(path) for name, path in ckpts.items()}
+
+
+@pytest.fixture(scope="module")
+def bikes(bikes_path):
+    return real_frames(bikes_path, 6)
+
+
+def logits(adapter, kwargs):
+    with torch.no_grad():
+        return adapter.model(**kwargs).logits
+
+
+def rope(inputs):
+    """M-RoPE rows (3, L) of built inputs."""
+    return inputs.kwargs["position_ids"][1:, 0]
+
+
+def full_index(tokens_full, tokens):
+    """Index of each token of ``tokens`` among the visual tokens of the full layout (by group + coords)."""
+    out, offset = [], np.cumsum([0] + tokens_full.tokens_per_group)
+    for g, c in enumerate(tokens.coords):
+        full_g = int(np.flatnonzero(tokens_full.pts_seconds == tokens.pts_seconds[g])[0])
+        w = int(tokens_full.grid_thw[full_g, 2])
+        out.append(offset[full_g] + c[:, 1] * w + c[:, 2])
+    return torch.cat(out)
+
+
+# --- archs -------------------------------------------------------------------------------------------
+
+def test_archs_registered_and_full_sizes_match_published():
+    from vidsift.pipeline.archs.qwen import full_size_config
+
+    assert {"tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-2b"} <= set(names())
+    published = {"qwen2.5-vl-3b": 3_754_622_976, "qwen2.5-vl-7b": 8_292_166_656, "qwen3-vl-2b": 2_127_532_032}
+    for name, n_params in published.items():
+        config, model_cls = full_size_config(name)
+        with torch.device("meta"):
+            model = model_cls(config)
+        assert sum(p.numel() for p in model.parameters()) == n_params, name
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_checkpoint_token_ids_match_tokenizer(adapters, arch):
+    a = adapters[arch]
+    cfg, tok = a.model.config, a.tokenizer
+    for key, token in [("video_token_id", "<|video_pad|>"), ("image_token_id", "<|image_pad|>"),
+                       ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]:
+        assert getattr(cfg, key) == tok.convert_tokens_to_ids(token)
+    assert cfg.text_config.vocab_size == len(tok)
+    assert a.model.generation_config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+    assert sum(p.numel() for p in a.model.parameters()) < 500_000
+
+
+def test_adapter_selection_and_model_class(adapters):
+    assert type(adapters["tiny-qwen2.5-vl"]) is Qwen2_5_VLAdapter
+    assert type(adapters["tiny-qwen2-vl"]) is Qwen2_5_VLAdapter
+    assert type(adapters["tiny-qwen3-vl"]) is Qwen3VLAdapter
+    assert type(adapters["tiny-qwen2-vl"].model).__name__ == "Qwen2VLForConditionalGeneration"
+
+
+# --- preprocessing -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_preprocess_matches_hf_pil_image_processor(adapters, arch):
+    """A still image (= two identical frames) patchifies exactly like HF's PIL Qwen2-VL image processor."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    pre = adapters[arch].pre
+    hf = Qwen2VLImageProcessorPil(min_pixels=pre.min_pixels, max_pixels=pre.max_pixels, patch_size=pre.patch_size,
+                                  temporal_patch_size=2, merge_size=pre.merge_size, image_mean=list(pre.mean),
+                                  image_std=list(pre.std))
+    img = random_frames([0.0], size=(100, 130)).data[0]
+    ref = hf(images=[img], return_tensors="pt")
+    ours, grid = pre(np.stack([img, img]))
+    assert torch.equal(grid, ref["image_grid_thw"])
+    torch.testing.assert_close(ours, ref["pixel_values"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tokens_per_frame_matches_encode(adapters, bikes, arch):
+    a = adapters[arch]
+    tokens = a.encode(bikes[:2])
+    assert a.tokens_per_frame(*bikes.data.shape[1:3]) == tokens.n_tokens / 2
+    small = a.encode(bikes[:2], max_pixels=(a.pre.factor * 3) ** 2)
+    assert small.n_tokens <= 9 < tokens.n_tokens
+
+
+# --- equivalence ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_unlimited_budget_is_bit_identical(adapters, bikes, arch):
+    a = adapters[arch]
+    tokens = a.encode(bikes)
+    assert tokens.n_groups == 3 and tokens.n_tokens == 3 * int(tokens.grid_thw[0].prod())
+    ours = a.build_inputs(tokens, QUESTION)
+    stock = a.vanilla_inputs(bikes, QUESTION)
+    assert torch.equal(ours.input_ids, stock["input_ids"])
+    assert int(ours.visual_mask.sum()) == tokens.n_tokens
+    assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+    new = a.generate(ours, max_new_tokens=8)
+    ref = a.model.generate(**stock, max_new_tokens=8, do_sample=False)[:, stock["input_ids"].shape[1]:]
+    assert torch.equal(new, ref)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_odd_frame_count_repeats_last_frame(adapters, arch):
+    a = adapters[arch]
+    frames = random_frames([0.0, 0.5, 1.0])
+    tokens = a.encode(frames)
+    assert tokens.n_groups == 2
+    assert tokens.index.tolist() == [0, 2]
+    pixels, grid = a.pre(frames.data)
+    twice, _ = a.pre(np.concatenate([frames.data, frames.data[-1:]]))
+    assert torch.equal(pixels, twice) and int(grid[0, 0]) == 2
+    ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
+    assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+
+
+# --- reduced token sets ------------------------------------------------------------------------
+
+def reduce(tokens, seed=0):
+    """Keep a random sorted subset per group (group 0 keeps everything)."""
+    gen = torch.Generator().manual_seed(seed)
+    keep = []
+    for g, n in enumerate(tokens.tokens_per_group):
+        k = n if g == 0 else max(1, n // (g + 2))
+        keep.append(torch.randperm(n, generator=gen)[:k].sort().values)
+    return tokens.keep(keep)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_reduced_tokens_keep_full_layout_positions(adapters, bikes, arch):
+    a = adapters[arch]
+    full = a.encode(bikes)
+    small = reduce(full)
+    full_in, small_in = a.build_inputs(full, QUESTION), a.build_inputs(small, QUESTION)
+    n_vis = int((small_in.input_ids == a.video_token_id).sum())
+    assert n_vis == small.n_tokens == int(small_in.visual_mask.sum()) < full.n_tokens
+    # every kept visual token sits where it sat in the full layout
+    expect = rope(full_in)[:, full_in.visual_mask[0]][:, full_index(full, small)]
+    assert torch.equal(rope(small_in)[:, small_in.visual_mask[0]], expect)
+    # text keeps its positions too (the question after the video, the head before it)
+    assert torch.equal(rope(small_in)[:, ~small_in.visual_mask[0]], rope(full_in)[:, ~full_in.visual_mask[0]])
+    # row 0 is the plain 1D index (mask creation would read gaps as packed sequences)
+    assert torch.equal(small_in.kwargs["position_ids"][0, 0], torch.arange(small_in.prompt_len))
+    out = a.generate(small_in, max_new_tokens=4)
+    assert out.shape == (1, 4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_llm_receives_exactly_the_kept_embeddings(adapters, bikes, arch):
+    a = adapters[arch]
+    small = reduce(a.encode(bikes), seed=1)
+    inputs = a.build_inputs(small, QUESTION)
+    seen = {}
+
+    def grab(_module, _args, kwargs):
+        seen["embeds"] = kwargs["inputs_embeds"]
+
+    hook = a.model.model.language_model.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        logits(a, inputs.kwargs)
+    finally:
+        hook.remove()
+    assert torch.equal(seen["embeds"][0, inputs.visual_mask[0]], torch.cat(small.embeds))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_generate_continues_positions_after_the_prompt(adapters, bikes, arch):
+    """Decoding continues at last prompt position + 1 on every M-RoPE row (what stock generate does)."""
+    a = adapters[arch]
+    inputs = a.build_inputs(reduce(a.encode(bikes), seed=2), QUESTION)
+    new = a.generate(inputs, max_new_tokens=5)
+    kw = dict(inputs.kwargs)
+    cache, pos, ids, mask, manual = DynamicCache(config=a.model.config), kw.pop("position_ids"), kw.pop("input_ids"), kw.pop("attention_mask"), []
+    with torch.no_grad():
+        out = a.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, **kw)
+        for _ in range(5):
+            nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+            manual.append(nxt)
+            pos = pos[..., -1:] + 1
+            mask = torch.cat([mask, torch.ones_like(nxt)], 1)
+            out = a.model(input_ids=nxt, attention_mask=mask, position_ids=pos, past_key_values=cache)
+    assert torch.equal(new, torch.cat(manual, 1))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_selected_groups(adapters, bikes, arch):
+    """Dropping whole groups (frame selection): the first group keeps its positions, placeholders match."""
+    a = adapters[arch]
+    full = a.encode(bikes)
+    sel = full.select([0, 2])
+    full_in, sel_in = a.build_inputs(full, QUESTION), a.build_inputs(sel, QUESTION)
+    assert int(sel_in.visual_mask.sum()) == sel.n_tokens
+    n0 = full.tokens_per_group[0]
+    assert torch.equal(rope(sel_in)[:, sel_in.visual_mask[0]][:, :n0], rope(full_in)[:, full_in.visual_mask[0]][:, :n0])
+    if arch == "tiny-qwen2.5-vl":  # time-aligned temporal ids: the last group keeps its temporal id
+        t_full = rope(full_in)[0, full_in.visual_mask[0]][-1]
+        assert rope(sel_in)[0, sel_in.visual_mask[0]][-1] == t_full
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+def test_qwen2_5_temporal_ids_follow_real_keyframe_times(adapters):
+    a = adapters["tiny-qwen2.5-vl"]
+    tps = a.model.config.vision_config.tokens_per_second
+    frames = random_frames([0.0, 0.5, 3.0, 3.5, 10.0, 10.5])  # keyframes at 0 s, 3 s, 10 s
+    tokens = a.encode(frames)
+    assert tokens.pts_seconds.tolist() == [0.0, 3.0, 10.0]
+    inputs = a.build_inputs(tokens, QUESTION)
+    vis = rope(inputs)[:, inputs.visual_mask[0]].reshape(3, 3, -1)  # (rows, groups, tokens)
+    start = int(vis[1, 0, 0])
+    assert [int(vis[0, g].unique()) for g in range(3)] == [start + int(t * tps) for t in (0.0, 3.0, 10.0)]
+    # height/width rows are those of the regular layout
+    regular = a.build_inputs(a.encode(random_frames([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])), QUESTION)
+    assert torch.equal(rope(regular)[1:, regular.visual_mask[0]], rope(inputs)[1:, inputs.visual_mask[0]])
+    # regular times: exactly get_rope_index with second_per_grid_ts (the stock numbers)
+    assert [int(t) for t in rope(regular)[0, regular.visual_mask[0]].reshape(3, -1)[:, 0]] == [start + int(g * 1.0 * tps) for g in range(3)]
+    # and dropping the middle keyframe leaves the last one at its real time
+    sel = a.build_inputs(tokens.select([0, 2]), QUESTION)
+    assert int(rope(sel)[0, sel.visual_mask[0]][-1]) == start + int(10.0 * tps)
+    assert a.generate(inputs, max_new_tokens=2).shape == (1, 2)
+
+
+def test_qwen2_vl_temporal_ids_are_patch_indices(adapters):
+    a = adapters["tiny-qwen2-vl"]
+    inputs = a.build_inputs(a.encode(random_frames([0.0, 0.5, 3.0, 3.5, 10.0, 10.5])), QUESTION)
+    vis = rope(inputs)[:, inputs.visual_mask[0]].reshape(3, 3, -1)
+    start = int(vis[1, 0, 0])
+    assert [int(vis[0, g].unique()) for g in range(3)] == [start, start + 1, start + 2]
+
+
+def test_qwen3_writes_real_timestamps(adapters):
+    a = adapters["tiny-qwen3-vl"]
+    frames = random_frames([0.0, 0.4, 3.0, 3.4, 10.0, 10.4])
+    tokens = a.encode(frames)
+    np.testing.assert_allclose(tokens.pts_seconds, [0.2, 3.2, 10.2])
+    text = a.tokenizer.decode(a.build_inputs(tokens, QUESTION).input_ids[0])
+    assert text.startswith("<|im_start|>user\n<0.2 seconds><|vision_start|><|video_pad|>")
+    assert "<3.2 seconds><|vision_start|>" in text and "<10.2 seconds><|vision_start|>" in text
+    assert text.endswith(f"<|vision_end|>{QUESTION}<|im_end|>\n<|im_start|>assistant\n")
+    # a group reduced to nothing loses its timestamp and markers; the rest keep their positions
+    keep = [torch.arange(n) for n in tokens.tokens_per_group]
+    keep[1] = keep[1][:0]
+    reduced, full_in = a.build_inputs(tokens.keep(keep), QUESTION), a.build_inputs(tokens, QUESTION)
+    assert "<3.2 seconds>" not in a.tokenizer.decode(reduced.input_ids[0])
+    kept_full = torch.cat([torch.arange(tokens.tokens_per_group[0]),
+                           torch.arange(tokens.tokens_per_group[2]) + sum(tokens.tokens_per_group[:2])])
+    assert torch.equal(rope(reduced)[:, reduced.visual_mask[0]], rope(full_in)[:, full_in.visual_mask[0]][:, kept_full])
+
+
+def test_qwen3_deepstack_rows_travel_with_tokens(adapters, bikes):
+    a = adapters["tiny-qwen3-vl"]
+    tokens = reduce(a.encode(bikes), seed=3)
+    assert len(tokens.deepstack[0]) == a.deepstack_layers == 2
+    assert all(lv.shape == e.shape for d, e in zip(tokens.deepstack, tokens.embeds) for lv in d)
+    inputs = a.build_inputs(tokens, QUESTION)
+    deep = inputs.kwargs["mm_encoder_outputs"]["video"].deepstack_features
+    assert [torch.equal(d[0], torch.cat([g[i] for g in tokens.deepstack])) for i, d in enumerate(deep)] == [True, True]
+    # the features are really used: zeroing them changes the logits
+    zeroed = tokens.keep([torch.arange(n) for n in tokens.tokens_per_group])
+    zeroed.deepstack = [[torch.zeros_like(lv) for lv in d] for d in zeroed.deepstack]
+    assert not torch.equal(logits(a, inputs.kwargs), logits(a, a.build_inputs(zeroed, QUESTION).kwargs))
+    zeroed.deepstack = None
+    with pytest.raises(ValueError, match="deepstack"):
+        a.build_inputs(zeroed, QUESTION)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+def test_bad_input_raises_one_line_errors(adapters, ckpts, bikes):
+    a = adapters["tiny-qwen2.5-vl"]
+    with pytest.raises(ConfigError, match="^frames: no frames"):
+        a.encode(bikes[:0])
+    tokens = a.encode(bikes[:2])
+    with pytest.raises(ConfigError, match="no visual tokens"):
+        a.build_inputs(tokens.keep([torch.arange(0)]), QUESTION)
+    pre = json.loads((ckpts["tiny-qwen2.5-vl"] / "preprocessor_config.json").read_text())
+    with pytest.raises(ConfigError, match="disagree"):
+        type(a)(a.model, a.tokenizer, {**pre, "patch_size": 16})
+    with pytest.raises(ConfigError, match="min_pixels"):
+        type(a)(a.model, a.tokenizer, {**pre, "min_pixels": 10**7})
+    with pytest.raises(ConfigError, match="aspect ratio"):
+        a.encode(FrameBatch(np.zeros((1, 2, 500, 3), np.uint8), [0.0], [0]))
+
+
+def test_loader_picks_the_qwen_adapters(ckpts):
+    from vidsift.pipeline.loader import load_adapter
+
+    for arch, model_name in [("tiny-qwen2-vl", "Qwen2VLForConditionalGeneration"),
+                             ("tiny-qwen2.5-vl", "Qwen2_5_VLForConditionalGeneration"),
+                             ("tiny-qwen3-vl", "Qwen3VLForConditionalGeneration")]:
+        adapter = load_adapter(ckpts[arch], device="cpu", dtype="float32")
+        assert isinstance(adapter, (Qwen2_5_VLAdapter, Qwen3VLAdapter))
+        assert type(adapter.model).__name__ == model_name
