@@ -76,9 +76,11 @@ def _times_to_indices(reader: VideoReader, targets: np.ndarray, frame_dur: float
     idx = np.searchsorted(times, targets + tol, side="right") - 1  # frame on screen at t
     idx = np.clip(idx, 0, max(n_read - 1, 0))
     if n_read and reader.info.n_frames > n_read:  # targets inside the promised duration, past the file's end
-        past = targets >= times[-1] + frame_dur * (1 - 1e-3)  # virtual frame j >= n_read shows at last + (j-n+1)*fd
-        idx[past] = n_read - 1 + np.floor((targets[past] - times[-1]) / frame_dur + 1e-3).astype(np.int64)
-        idx = np.clip(idx, 0, reader.info.n_frames - 1)
+        # a promised-but-absent frame j >= n_read sits on the header's uniform grid: j = round(t * n / duration)
+        past = targets >= times[-1] + frame_dur * (1 - 1e-3)
+        n, dur = reader.info.n_frames, reader.info.duration_s or (reader.info.n_frames * frame_dur)
+        grid = np.round(targets[past] * n / dur).astype(np.int64)
+        idx[past] = np.clip(grid, n_read, n - 1)
     return np.unique(idx)
 
 
