@@ -87,7 +87,7 @@ def run(ad, x: ModelInputs, members=(), *, max_new_tokens: int = 8):
     with ExitStack() as st:
         stats = [st.enter_context(m.session(ad, x)) for m in members]
         ids = ad.generate(x, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
-    assert count_hooks(ad.model) == before == 0
+    assert count_hooks(ad.model) == before, "hooks left behind"
     return ids, stats, cache
 
 

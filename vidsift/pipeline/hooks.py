@@ -52,9 +52,18 @@ class HookSet:
     def post(self, module: torch.nn.Module, fn: Callable) -> None:
         self._handles.append(module.register_forward_hook(fn, with_kwargs=True))
 
+    def on_remove(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the set is removed (undo a registration that is not a torch hook)."""
+        self._handles.append(_Undo(fn))
+
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()
+
+
+class _Undo:
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.remove = fn
 
 
 def count_hooks(model: torch.nn.Module) -> int:
@@ -261,8 +270,8 @@ class CacheLayout:
             self.cache = cache
             self.is_prefill = True
             self.prompt_len = q
-            if self.visual is not None and tuple(self.visual.shape) != (b, q):
-                raise ConfigError("visual_mask", f"shape {tuple(self.visual.shape)} does not match the prompt ({b}, {q})")
+            if self.visual is not None and (self.visual.shape[0] != b or self.visual.shape[1] > q):
+                raise ConfigError("visual_mask", f"shape {tuple(self.visual.shape)} does not fit the prompt ({b}, {q})")
         else:
             self.is_prefill = False
         mask = kwargs.get("attention_mask")

@@ -1,0 +1,38 @@
+"""Visual-first eviction: drop visual cache entries before any text entry.
+
+Video prompts are mostly visual tokens, and the question/system text is what decoding leans on;
+this press ranks every text entry above every visual one and orders each group by SnapKV-style
+window attention (cf. the text-priority KV policies of "Efficient LLaMA-3.2-Vision by Trimming
+Cross-attended Visual Features", https://arxiv.org/abs/2504.00557, and SnapKV).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from . import PRESSES
+from .base import CachePress, check_count, window_attention
+
+
+@PRESSES.register("visual_first")
+@dataclass
+class VisualFirst(CachePress):
+    """ratio: fraction of each layer's prompt entries kept; visual entries go first, lowest window
+    attention first; text is evicted only when ``ratio`` leaves no room for it.
+    window: observation-window queries used to rank entries within each group."""
+
+    window: int = 8
+    name: ClassVar[str] = "visual_first"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count("window", self.window, 1)
+
+    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
+        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window)
+        scores = probs.mean(dim=2)  # (B, Hk, n) in [0, 1]
+        text = ~layout.entry_visual(pos.expand_as(scores))
+        return scores + 2.0 * text
