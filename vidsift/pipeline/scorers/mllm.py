@@ -66,6 +66,7 @@ class MllmScorer:
     decouple:   first turn the question into visual cues and score frames against each cue
     batch_size: frames per stacked LLM forward
     max_cues:   cues kept from the decoupling answer
+    cue_tokens: tokens generated for the decoupling answer
     prompt:     the per-frame question; ``{question}`` is replaced by the question or cue
     """
 
@@ -76,6 +77,7 @@ class MllmScorer:
     decouple: bool = False
     batch_size: int = 8
     max_cues: int = 4
+    cue_tokens: int = 48
     prompt: str = "Is this frame relevant to: {question}? Answer yes or no."
     _cache: dict = field(default_factory=dict, init=False, repr=False)
     _cues: dict = field(default_factory=dict, init=False, repr=False)
@@ -85,6 +87,8 @@ class MllmScorer:
             raise ConfigError(f"batch_size={self.batch_size}", "must be an int >= 1")
         if isinstance(self.max_cues, bool) or not isinstance(self.max_cues, int) or self.max_cues < 1:
             raise ConfigError(f"max_cues={self.max_cues}", "must be an int >= 1")
+        if isinstance(self.cue_tokens, bool) or not isinstance(self.cue_tokens, int) or self.cue_tokens < 1:
+            raise ConfigError(f"cue_tokens={self.cue_tokens}", "must be an int >= 1")
         if "{question}" not in self.prompt:
             raise ConfigError(f"prompt={self.prompt!r}", "must contain {question}")
         self.calls = 0  # LLM forward passes run (cache misses), for tests and stats
@@ -104,7 +108,7 @@ class MllmScorer:
     def cues(self, question: str) -> list[str]:
         """The visual cues the model says the question needs (cached per question)."""
         if question not in self._cues:
-            text = self._generate_text(_CUES_PROMPT.format(question=question), max_new_tokens=48)
+            text = self._generate_text(_CUES_PROMPT.format(question=question), max_new_tokens=self.cue_tokens)
             cues = []
             for line in re.split(r"[\n;]+", text):
                 cue = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s*", "", line).strip(" .,:")
