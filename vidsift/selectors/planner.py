@@ -29,7 +29,6 @@ from .features import frame_features
 from .segments import ensure_coverage, segment_scenes
 from .types import Budget, FrameScores, PlannedFrame, TokenPlan
 
-DEFAULT_MAX_CANDIDATES = 128  # frames sampled for planning when neither fps nor max_frames is given
 PLAN_MAX_PIXELS = 640 * 360  # planning decodes candidates downscaled to at most this many pixels
 
 
@@ -147,8 +146,6 @@ def sample_candidates(video: str | os.PathLike, *, fps: float | None = None, max
     """Decode the candidate frames of ``video`` for planning (downscaled to ``max_pixels``)."""
     from ..frames import open_video, sample
 
-    if fps is None and max_frames is None:
-        max_frames = DEFAULT_MAX_CANDIDATES
     with open_video(video, max_pixels=max_pixels, downscale=max_pixels is not None) as reader:
         frames = sample(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s)
     if len(frames) == 0:
@@ -186,8 +183,8 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
     """Plan which frames of ``video`` a video LLM should see and how many tokens each gets.
 
     budget: a :class:`Budget`, a token count (``2048``), a fraction (``0.25``, ``"25%"``) or None
-    (unlimited: every candidate frame at full size). fps / max_frames: candidate sampling (default:
-    128 frames spread over the video). frames: how many keyframes (default: from the budget).
+    (unlimited: every candidate frame at full size). fps / max_frames: candidate sampling (default: every
+    frame, capped at 256 spread over the video, as ``vidsift.frames.sample``). frames: how many keyframes (default: from the budget).
     """
     return plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
                       selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame, **options)[0]
