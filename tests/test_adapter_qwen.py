@@ -360,3 +360,34 @@ def test_loader_picks_the_qwen_adapters(ckpts):
         adapter = load_adapter(ckpts[arch], device="cpu", dtype="float32")
         assert isinstance(adapter, (Qwen2_5_VLAdapter, Qwen3VLAdapter))
         assert type(adapter.model).__name__ == model_name
+
+
+def concat(a, b):
+    """Groups of two encode calls in one VisualTokens (as a streaming memory holds them)."""
+    from vidsift.pipeline.types import VisualTokens
+
+    both = lambda f: getattr(a, f) + getattr(b, f)  # noqa: E731
+    return VisualTokens(embeds=both("embeds"), coords=both("coords"), size=both("size"),
+                        grid_thw=torch.cat([a.grid_thw, b.grid_thw]), pts_seconds=np.concatenate([a.pts_seconds, b.pts_seconds]),
+                        index=np.concatenate([a.index, b.index]), deepstack=None if a.deepstack is None else both("deepstack"))
+
+
+@pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+def test_groups_of_different_resolutions(adapters, arch):
+    """Groups encoded at different sizes: Qwen2.5-VL gets one video block per grid, on one timeline."""
+    a = adapters[arch]
+    first = a.encode(random_frames([0.0, 0.5, 1.0, 1.5]))
+    second = a.encode(random_frames([2.0, 2.5], size=(200, 260)))
+    assert first.grid_thw[0].tolist() != second.grid_thw[0].tolist()
+    mixed = concat(first, second)
+    inputs, alone = a.build_inputs(mixed, QUESTION), a.build_inputs(first, QUESTION)
+    text = a.tokenizer.decode(inputs.input_ids[0])
+    assert text.count("<|vision_start|>") == (2 if arch == "tiny-qwen2.5-vl" else 3)
+    assert int(inputs.visual_mask.sum()) == mixed.n_tokens
+    n = first.n_tokens  # the first groups sit exactly where they sit without the second
+    assert torch.equal(rope(inputs)[:, inputs.visual_mask[0]][:, :n], rope(alone)[:, alone.visual_mask[0]])
+    last = rope(inputs)[:, inputs.visual_mask[0]][:, n:]
+    if arch == "tiny-qwen2.5-vl":  # block start + 2 s * tokens_per_second
+        tps = a.model.config.vision_config.tokens_per_second
+        assert last[0].unique().tolist() == [int(last[1].min()) + int(2.0 * tps)]
+    assert a.generate(inputs, max_new_tokens=2).shape == (1, 2)
