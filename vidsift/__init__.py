@@ -12,7 +12,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Pipeline": "vidsift.pipeline.pipeline",
+    "load_adapter": "vidsift.pipeline.loader",
+    "open_video": "vidsift.frames",
+    "sample": "vidsift.frames",
+    "plan": "vidsift.selectors",
+    "plan_frames": "vidsift.selectors",
+    "reduce_tokens": "vidsift.selectors",
     "VidsiftError": "vidsift.errors",
+    "ConfigError": "vidsift.errors",
+    "ModelError": "vidsift.errors",
+    "ModelInputs": "vidsift.pipeline.types",
     "VideoInfo": "vidsift.frames.types",
     "FrameBatch": "vidsift.frames.types",
     "DecodeReport": "vidsift.frames.types",
