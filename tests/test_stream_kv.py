@@ -1,0 +1,119 @@
+"""Incremental KV cache of the streaming memory (tiny random Qwen2.5-VL, real transformers
+classes, loaded with from_pretrained): chunked prefill equals a one-shot forward, positions equal
+the stock get_rope_index, answers equal the adapter's re-prefill, evictions keep the cache equal
+to the memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidsift.errors import ConfigError
+from vidsift.frames.types import FrameBatch
+from vidsift.stream.dtd import TemporalDedup
+from vidsift.stream.evict import EvictionPolicy
+from vidsift.stream.kvcache import IncrementalCache, ReprefillAnswerer, supports_incremental
+from vidsift.stream.memory import StreamMemory
+from vidsift.stream.sender import pattern
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    from vidsift.pipeline.archs import build_checkpoint
+    from vidsift.pipeline.loader import load_adapter
+
+    path = build_checkpoint("tiny-qwen2.5-vl", tmp_path_factory.mktemp("qwen25"))
+    return load_adapter(path, device="cpu")
+
+
+def fill(adapter, n_groups: int, *, budget: int = 10**6, chunk_tokens: int = 512, dedup: float = 1.0,
+         size=(160, 120)):
+    mem = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup), policy=EvictionPolicy())
+    cache = IncrementalCache(adapter, chunk_tokens=chunk_tokens)
+    cache.reset()
+    for g in range(n_groups):
+        frames = np.stack([pattern(2 * g, *size), pattern(2 * g + 1, *size)])
+        tokens = adapter.encode(FrameBatch(frames, [g * 1.0, g * 1.0 + 0.5], [2 * g, 2 * g + 1]))
+        entry, _ = mem.push(tokens, t_s=float(tokens.pts_seconds[0]))
+        if entry is not None:
+            cache.append(entry)
+        cache.drop(mem.evict())
+        assert cache.length == cache.head_len + mem.n_tokens
+    return mem, cache
+
+
+@pytest.fixture(scope="module")
+def filled(adapter):
+    return fill(adapter, 4, chunk_tokens=7)  # chunks straddle entries
+
+
+def test_chunked_incremental_prefill_equals_one_shot_forward_with_stock_positions(adapter, filled):
+    model, tok = adapter.model, adapter.tokenizer
+    mem, cache = filled
+    question = "what moves?"
+    incremental = cache.question_logits(question)
+    tail = tok(f"<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+    head = tok(cache.head_text, add_special_tokens=False)["input_ids"]
+    vid = model.config.video_token_id
+    n = mem.n_tokens
+    ids = torch.tensor([head + [vid] * n + tail])
+    h, w = (int(v) for v in mem.entries[0].grid_thw[1:])
+    pos, _ = model.model.get_rope_index(ids, mm_token_type_ids=(ids == vid).long() * 2,
+                                        video_grid_thw=torch.tensor([[4, 2 * h, 2 * w]]),
+                                        second_per_grid_ts=torch.tensor([1.0]))
+    ours = torch.cat([torch.arange(len(head))[None].expand(3, -1), *cache.positions,
+                      (torch.arange(len(tail)) + cache.head_len + cache.max_hw)[None].expand(3, -1)], 1)
+    assert torch.equal(pos[:, 0], ours)
+    embeds = model.model.language_model.embed_tokens(ids)
+    embeds[0, ids[0] == vid] = torch.cat([e.embeds for e in mem.entries])
+    with torch.no_grad():
+        hidden = model.model.language_model(inputs_embeds=embeds, position_ids=pos).last_hidden_state
+        full = model.lm_head(hidden[:, -1])[0]
+    torch.testing.assert_close(incremental, full, rtol=1e-4, atol=1e-5)
+    assert cache.length == cache.head_len + n  # the question's rows are gone again
+
+
+def test_incremental_answer_equals_adapter_reprefill(adapter, filled):
+    mem, cache = filled
+    question = "what happens?"
+    inputs = adapter.build_inputs(mem.as_visual_tokens(), question)
+    with torch.no_grad():
+        ref = adapter.model(**inputs.kwargs).logits[0, -1]
+    torch.testing.assert_close(cache.question_logits(question), ref.float(), rtol=1e-4, atol=1e-5)
+    fast = cache.answer(question, max_new_tokens=8)
+    slow = ReprefillAnswerer(adapter).answer(mem, question, max_new_tokens=8)
+    assert fast.text == slow.text and fast.new_tokens == slow.new_tokens
+    assert fast.prefill_tokens < slow.prefill_tokens  # the question only, not the memory
+
+
+def test_evictions_drop_the_same_rows_from_every_layer(adapter):
+    mem, cache = fill(adapter, 5, budget=50, dedup=0.999)
+    assert mem.n_tokens <= 50 and mem.stats["tokens_evicted"] > 0
+    # rebuild a cache from the surviving entries, each token at its original position: the
+    # surviving memory rows' keys equal the incremental cache's for the first (unaffected) entry
+    keys = cache.cache.layers[0].keys
+    assert keys.shape[-2] == cache.head_len + mem.n_tokens
+    assert torch.cat(cache.positions, 1).shape[1] == mem.n_tokens
+    for layer in cache.cache.layers:
+        assert layer.keys.shape == layer.values.shape == keys.shape
+    reply = cache.answer("still fine?", max_new_tokens=4)
+    assert reply.context_tokens == cache.head_len + mem.n_tokens
+
+
+def test_answer_cost_does_not_depend_on_memory_size(adapter, filled):
+    _, small = fill(adapter, 1)
+    _, large = filled
+    a, b = small.answer("q?", max_new_tokens=3), large.answer("q?", max_new_tokens=3)
+    assert a.prefill_tokens == b.prefill_tokens  # only the question is prefilled
+
+
+def test_unsupported_family_is_a_config_error(adapter):
+    class Other:
+        model = type("M", (), {"config": type("C", (), {"model_type": "llava_onevision"})()})()
+
+    assert supports_incremental(adapter) and not supports_incremental(Other())
+    with pytest.raises(ConfigError, match="^llava_onevision: no incremental KV cache"):
+        IncrementalCache(Other())
