@@ -13,6 +13,9 @@ Verified on transformers 5.23 (``modeling_llava_onevision.py``):
   and scatters it into the ``<video>`` placeholders (count checked), skipping the tower. So we
   pass ``BaseModelOutputWithPooling(pooler_output=feats[None])`` with feats (T + 1, D): the kept
   tokens then the newline. ``generate`` keeps ``mm_encoder_outputs`` for prefill only.
+  Chosen over hand-built ``inputs_embeds``: after the tower it is the stock code path (so
+  full budget is bit-identical), ``input_ids`` stay available to pruners, and ``generate``
+  forwards ``mm_encoder_outputs`` to prefill only.
 - The processor's video prompt is ``<|im_start|>user <video>\\n{q}<|im_end|><|im_start|>assistant\\n``
   (checkpoint chat template) with ``<video>`` repeated F*P + 1 times.
 

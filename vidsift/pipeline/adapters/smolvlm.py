@@ -16,6 +16,9 @@ Verified on transformers 5.23 (``modeling_smolvlm.py`` / ``processing_smolvlm.py
 - ``forward(mm_encoder_outputs={"image": out})`` does ``torch.cat(out.pooler_output)`` and
   scatters into the ``<image>`` placeholders (count checked), skipping the tower. We pass
   ``BaseModelOutputWithPooling(pooler_output=[feats])`` with feats (T, D) of the kept tokens.
+  Chosen over hand-built ``inputs_embeds``: after the tower it is the stock code path (so
+  full budget is bit-identical), ``input_ids`` stay available to pruners, and ``generate``
+  forwards ``mm_encoder_outputs`` to prefill only.
 - The processor's video prompt uses ``DEFAULT_CHAT_TEMPLATE`` / ``DEFAULT_VIDEO_INTRO`` /
   ``FRAME_TIMESTAMP_MESSAGE`` / ``DEFAULT_MEDIA_OUTTRO`` of ``processing_smolvlm`` (imported
   here so the layout follows transformers); the frame count is written in words.
