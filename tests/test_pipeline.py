@@ -169,3 +169,17 @@ def test_qwen_frame_pairs_with_an_odd_frame_count(pipes, video):
     assert int(inputs.visual_mask.sum()) == plan.total_tokens
     a = pipe.ask(video, "Where is it?", frames=3, selector="uniform", max_new_tokens=2)  # unlimited tokens
     assert a.stats["tokens_in_prompt"] == a.stats["tokens_encoded"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vidsift.pipeline.press") is None
+                    or importlib.util.find_spec("vidsift.pipeline.prune") is None, reason="pruners/presses not installed")
+def test_pruners_and_presses_are_wired(pipes, video):
+    pipe = pipes("tiny-llava-onevision")
+    base = pipe.ask(video, "What?", max_new_tokens=3)
+    pruned = pipe.ask(video, "What?", prune="fastv:k=1,keep=0.5", max_new_tokens=3)
+    pressed = pipe.ask(video, "What?", kv="snapkv:ratio=0.25", max_new_tokens=3)
+    assert pruned.stats["prune"][0]["method"] == "fastv" and pressed.stats["kv"][0]["method"] == "snapkv"
+    assert pruned.stats["kv_bytes"] < base.stats["kv_bytes"] and pressed.stats["kv_bytes"] < base.stats["kv_bytes"]
+    assert "prune" not in base.stats and "kv" not in base.stats
+    with pytest.raises(ConfigError, match="unknown prefill pruner"):
+        pipe.ask(video, "What?", prune="nope", max_new_tokens=1)

@@ -289,9 +289,12 @@ class Pipeline:
             new_ids = adapter.generate(inputs, max_new_tokens=int(opts["max_new_tokens"]), streamer=streamer)
         rec.record_generation(streamer, int(new_ids.shape[1]))
         text = adapter.decode(new_ids)[0].strip()
+        # bytes the cache object holds; a press that keeps entries outside it (quantize) reports its own
+        kv_bytes = kv_cache_bytes(inputs.kwargs.get("past_key_values"))
+        reported = [s["kv_bytes"] for pairs in member_stats.values() for _, s in pairs if s.get("kv_bytes") is not None]
         rec.set(
-            model=self.name, **counts, kv_bytes=kv_cache_bytes(inputs.kwargs.get("past_key_values")),
-            encode_calls=self.encode_calls,
+            model=self.name, **counts, kv_bytes=int(reported[-1]) if reported else kv_bytes,
+            kv_bytes_in_cache=kv_bytes, encode_calls=self.encode_calls,
             **{kind: [{"method": getattr(m, "name", type(m).__name__), **dict(s)} for m, s in pairs]
                for kind, pairs in member_stats.items() if pairs},
         )

@@ -13,7 +13,9 @@ How things are measured
   once with the prompt and then once per new token, so the second call marks the first token.
   No extra forward pass is run.
 - KV cache (``kv_bytes``): bytes of every tensor held by the cache's layers after generation
-  (keys/values, or the quantized payloads and scales of a quantized cache).
+  (keys/values, or the quantized payloads and scales of a quantized cache); when a cache press
+  keeps entries outside the cache object (``quantize`` holds the packed low-precision part),
+  the Pipeline reports the press's own byte count and keeps the cache's as ``kv_bytes_in_cache``.
 - Memory: ``peak_rss_bytes`` is the largest resident set size (psutil) sampled at every stage
   boundary and at the first token; ``peak_cuda_bytes`` is ``torch.cuda.max_memory_allocated``
   over the question (reset at its start).
