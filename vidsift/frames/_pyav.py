@@ -17,6 +17,7 @@ import numpy as np
 from ._probe import OPEN_OPTIONS, FrameIndex
 
 SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
+APPROXIMATE_SEEK = {"mpegts", "mpeg", "h264", "hevc", "m4v"}  # back to frame 0 by reopening, not seeking
 
 
 def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
@@ -53,12 +54,13 @@ class PyAVDecoder:
         self.stream.thread_type = "SLICE"
         old.close()
 
-    def _seek(self, i: int) -> None:
-        """Position the decoder so the next frames start at or before frame ``i``."""
+    def _seek(self, i: int, *, restart: bool = False) -> None:
+        """Position the decoder so the next frames start at or before frame ``i`` (``restart``: reopen
+        when ``i``'s keyframe is the first one, instead of trusting the demuxer's seek)."""
         self._gen = None
         kf = self.index.keyframe_before(i) if len(self.index) else 0
         synced = kf == 0
-        if synced:
+        if synced and (restart or self.container.format.name in APPROXIMATE_SEEK):
             self._restart()
         else:
             try:
@@ -130,14 +132,14 @@ class PyAVDecoder:
         """Seek so that decoding resumes at or before frame ``t``; retries earlier keyframes on overshoot."""
         first = t
         for attempt in range(4):
-            self._seek(first)
+            self._seek(first, restart=attempt == 3)
             item = next(self._gen, None)
-            if item is None or item[0] <= t or first == 0:
+            if item is None or item[0] <= t or attempt == 3:
                 self._pending = item
                 if item is None:
                     self._gen, self._pos = None, 1 << 62
                 return
-            kf = self.index.keyframe_before(first)
+            kf = self.index.keyframe_before(first)  # overshoot: one keyframe earlier, finally reopen
             first = self.index.keyframe_before(max(kf - 1, 0)) if attempt < 2 else 0
 
     def read(self, targets: np.ndarray) -> dict[int, np.ndarray]:
