@@ -33,8 +33,11 @@ def _parse_value(text: str) -> Any:
         return False
     if low in ("none", "null"):
         return None
-    if "/" in text:
-        return tuple(_parse_value(part) for part in text.split("/"))
+    if "/" in text:  # a/b/c lists of numbers; anything else (a path) stays a string
+        parts = tuple(_parse_value(part) for part in text.split("/"))
+        if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+            return parts
+        return text
     for cast in (int, float):
         try:
             return cast(text)
