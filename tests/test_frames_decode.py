@@ -3,6 +3,8 @@ pixel budget, and PyAV vs decord giving the same frames."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from videos import (
     make_rotated_video, make_scene_video, make_vfr_video, make_video, read_frame_code, sample_clip, shapes_frame,
 )
 from vidsift.frames import (
-    DEFAULT_MAX_FRAMES, FrameBatch, TooLargeError, VideoError, iter_chunks, open_video, plan_indices, sample,
+    DEFAULT_MAX_FRAMES, DecodeWarning, FrameBatch, TooLargeError, VideoError, iter_chunks, open_video, plan_indices, sample,
     scan_keyframes,
 )
 from vidsift.errors import ConfigError
@@ -65,6 +67,19 @@ def test_containers_count_frames_and_read_by_index(tmp_path, ext):
         some = video.read([33, 2, 17, 17, 39])  # any order, duplicates kept, seeks backwards
         assert codes(some) == [33, 2, 17, 17, 39] and list(some.index) == [33, 2, 17, 17, 39]
         assert video.report.ok and video.report.expected_frames == 40 + 4
+
+
+def test_av1_and_vp9(tmp_path):
+    for name, codec, want in (("a.mkv", "libsvtav1", "av1"), ("v.webm", "libvpx-vp9", "vp9")):
+        path = make_video(tmp_path / name, n_frames=12, codec=codec, size=(64, 64))
+        with open_video(path) as video:
+            assert video.info.codec == want and video.info.n_frames == 12
+            assert codes(video.read([0, 7, 11])) == [0, 7, 11]
+
+
+def test_live_urls_are_refused(tmp_path):
+    with pytest.raises(VideoError, match="rtsp://cam/1: rtsp:// is a live source"):
+        open_video("rtsp://cam/1")
 
 
 def test_read_is_exact_against_source_pixels(tmp_path):
@@ -228,3 +243,40 @@ def test_pyav_and_decord_give_the_same_frames(source, bikes, tmp_path):
         assert np.abs(ra.data.astype(int) - rb.data.astype(int)).mean() < 1.0
         if source == "synthetic":
             assert codes(fa) == list(fa.index) == codes(fb)
+
+
+# ------------------------------------------------------------------ invariants
+
+
+@pytest.fixture(scope="module")
+def vfr_reader(tmp_path_factory):
+    path, true_pts = make_vfr_video(tmp_path_factory.mktemp("vfr") / "vfr.mkv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DecodeWarning)  # gaps in a VFR file are not damage
+        video = open_video(path)
+    with video:
+        assert video.info.n_frames == len(true_pts)
+        yield video
+
+
+def test_plan_indices_invariants(vfr_reader):
+    from hypothesis import given, settings, strategies as st
+
+    video = vfr_reader
+    times, dur = video.frame_times, video.info.duration_s
+
+    @settings(max_examples=150, deadline=None)
+    @given(fps=st.none() | st.floats(0.1, 100), max_frames=st.none() | st.integers(1, 80),
+           start=st.none() | st.floats(0, 3.5), span=st.none() | st.floats(0.05, 5))
+    def check(fps, max_frames, start, span):
+        end = None if span is None else (start or 0.0) + span
+        idx = plan_indices(video, fps=fps, max_frames=max_frames, start_s=start, end_s=end)
+        assert np.all(np.diff(idx) > 0) and (idx.size == 0 or (idx[0] >= 0 and idx[-1] < video.info.n_frames))
+        if max_frames is not None:
+            assert idx.size <= max_frames
+        t0, t1 = start or 0.0, min(end if end is not None else dur, dur)
+        if idx.size:  # every chosen frame is on screen somewhere in [t0, t1)
+            assert times[idx[0]] <= max(t0, times[0]) + 1e-3 or times[idx[0]] >= t0 - 1e-3
+            assert times[idx[-1]] < t1 + 1e-3
+
+    check()

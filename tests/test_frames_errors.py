@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from videos import (
-    corrupt_file, make_audio_only, make_video, read_frame_code, sample_clip, truncate_file, write_garbage,
+    corrupt_file, make_audio_only, make_unknown_codec, make_video, read_frame_code, sample_clip, truncate_file, write_garbage,
 )
 from vidsift.errors import VidsiftError
 from vidsift.frames import (
@@ -35,13 +35,14 @@ def _bad_inputs(tmp: str) -> dict:
         "text_as_mp4": (write_garbage(os.path.join(tmp, "notes.mp4"), "text"), NotAVideoError, "not a video"),
         "audio_only": (make_audio_only(os.path.join(tmp, "tone.m4a")), NoVideoStreamError, "no video stream"),
         "audio_wav": (make_audio_only(os.path.join(tmp, "tone.wav")), NoVideoStreamError, "no video stream"),
+        "unknown_codec": (make_unknown_codec(os.path.join(tmp, "zzz1.mp4")), UnsupportedCodecError, "codec"),
         "mp4_cut_before_index": (truncate_file(sample_clip("bikes.mp4"), os.path.join(tmp, "cut.mp4"), keep=0.5),
                                  DamagedVideoError, "moov"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "empty", "random", "random_mkv", "text", "text_as_mp4",
-                                  "audio_only", "audio_wav", "mp4_cut_before_index"])
+                                  "audio_only", "audio_wav", "unknown_codec", "mp4_cut_before_index"])
 def test_bad_input_typed_one_line_error_fast(tmp_path, case):
     path, error, words = _bad_inputs(str(tmp_path))[case]
     t0 = time.perf_counter()

@@ -13,6 +13,7 @@ frame number as a binary code in a strip of 8x8 blocks along the bottom edge, so
     sample_clip("bikes.mp4")                                              -> path
     truncate_file(src, dst, keep=0.5) / corrupt_file(src, dst, ...)       -> dst
     write_garbage(path, kind="random"|"text"|"empty")                     -> path
+    make_unknown_codec(path)                                              -> path
 """
 
 from __future__ import annotations
@@ -274,6 +275,15 @@ def corrupt_file(src: str | os.PathLike, dst: str | os.PathLike, *, at: float = 
     data[start : start + n_bytes] = noise[: max(0, len(data) - start)]
     Path(dst).write_bytes(bytes(data))
     return str(dst)
+
+
+def make_unknown_codec(path: str | os.PathLike) -> str:
+    """An mp4 whose video codec tag no decoder knows (``avc1`` patched to ``zzz1``)."""
+    src = Path(path).with_suffix(".src.mp4")
+    make_video(src, n_frames=6)
+    Path(path).write_bytes(src.read_bytes().replace(b"avc1", b"zzz1"))
+    src.unlink()
+    return str(path)
 
 
 def write_garbage(path: str | os.PathLike, kind: str = "random", *, n_bytes: int = 4096, seed: int = 0) -> str:

@@ -25,6 +25,7 @@ from .types import VideoInfo
 
 DEFAULT_MAX_PIXELS = 8192 * 4320  # one 8K frame; larger frames are rejected before decoding
 NOT_VIDEO_FORMATS = {"tty", "txt", "lrc", "srt", "ass", "webvtt", "subviewer", "jacosub", "mpl2", "sami"}
+LIVE_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp", "v4l2"}
 OPEN_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 
 
@@ -68,6 +69,10 @@ def check_path(source: str | os.PathLike) -> str:
     """Typed errors for paths that are not readable files; URLs pass through unchanged."""
     path = os.fspath(source)
     if "://" in path:
+        scheme = path.split("://", 1)[0].lower()
+        if scheme in LIVE_SCHEMES:
+            raise UnreadableStreamError(path, f"{scheme}:// is a live source: open it with vidsift.stream, "
+                                              "not open_video (which needs a finite file)")
         return path
     if not os.path.exists(path):
         raise VideoNotFoundError(path, "no such file")
@@ -117,6 +122,8 @@ def open_container(path: str):
 def video_stream(container, path: str):
     """The first video stream, or a typed error saying what the file holds instead."""
     streams = [s for s in container.streams.video if s.codec_context is not None]
+    if not streams and any(s.type == "video" for s in container.streams):  # FFmpeg knows no such codec
+        raise UnsupportedCodecError(path, "unknown video codec: no decoder for it in this FFmpeg build")
     if not streams:
         others = [f"{s.type}: {s.codec_context.name if s.codec_context else '?'}" for s in container.streams]
         what = ", ".join(others) if others else "no streams at all"
@@ -128,14 +135,16 @@ def video_stream(container, path: str):
 
 
 def check_codec(stream, path: str) -> str:
-    name = stream.codec_context.name if stream.codec_context else None
+    """The codec's canonical name (``h264``, ``av1``), or UnsupportedCodecError when nothing decodes it."""
+    cc = stream.codec_context
+    name = cc.name if cc else None
     if not name:
-        raise UnsupportedCodecError(path, "unknown video codec")
+        raise UnsupportedCodecError(path, "unknown video codec: no decoder for it in this FFmpeg build")
     try:
-        av.codec.Codec(name, "r")
+        decoder = av.codec.Codec(name, "r")
     except Exception:  # noqa: BLE001 - any failure means: no decoder
         raise UnsupportedCodecError(path, f"no decoder for video codec {name!r} in this FFmpeg build") from None
-    return name
+    return getattr(decoder, "canonical_name", None) or name
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None, path: str, *, downscale: bool) -> None:
@@ -218,7 +227,11 @@ def build_info(path: str, container, stream, index: FrameIndex, *, width: int, h
         n_frames, scanned = n_scan, header_frames != n_scan
         if header_frames and header_frames != n_scan:
             warnings.append(f"header says {header_frames} frames, the file holds {n_scan}")
-    cfr_like = bool(frame_dur and fps and abs(frame_dur * fps - 1.0) < 0.05)  # declared rate matches the pts
+    diffs = np.diff(secs)
+    regular = float(np.mean(np.abs(diffs - frame_dur) < 0.1 * frame_dur)) if n_scan > 1 and frame_dur else 0.0
+    # constant frame rate: the declared rate matches the pts and >= 90% of the intervals are one frame long
+    # (a few holes = damage; many irregular intervals = variable frame rate, where gaps are legitimate)
+    cfr_like = bool(frame_dur and fps and abs(frame_dur * fps - 1.0) < 0.05 and regular >= 0.9)
     if not header_frames and stream_duration and cfr_like and n_scan > 1:
         promised = int(round(stream_duration * fps))
         if n_scan < promised - max(2, int(0.02 * promised)):  # a cut-off tail or a hole in the middle
