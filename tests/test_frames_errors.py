@@ -172,3 +172,19 @@ def test_closed_reader_raises(tmp_video):
     video.close()  # idempotent
     with pytest.raises(ValueError, match="closed"):
         video.read([0])
+
+
+def test_decord_get_batch_failure_falls_back(tmp_path):
+    """A corrupted mkv makes decord's get_batch throw: per-frame reads, then PyAV, deliver the frames."""
+    src = make_video(tmp_path / "full.mkv", n_frames=96)
+    bad = corrupt_file(src, tmp_path / "bad.mkv", at=0.5, n_bytes=1500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecodeWarning)
+        video = open_video(bad, backend="decord")
+        with video:
+            n = len(video.frame_times)
+            got = video.read(range(n))
+    assert video.backend == "decord"
+    assert any("decord get_batch failed" in w for w in video.report.warnings)
+    assert len(got) >= n - 2 and video.report.decoded_frames == len(got)
+    assert got.data.shape[1:] == (64, 96, 3)
