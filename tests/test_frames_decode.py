@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from videos import (
-    make_rotated_video, make_scene_video, make_vfr_video, make_video, read_frame_code, sample_clip, shapes_frame,
+    make_rotated_video, make_vfr_video, make_video, read_frame_code, sample_clip, shapes_frame,
 )
 from vidsift.frames import (
     DEFAULT_MAX_FRAMES, DecodeWarning, FrameBatch, TooLargeError, VideoError, iter_chunks, open_video, plan_indices, sample,
@@ -101,7 +101,7 @@ def test_bad_options_raise_config_error(tmp_video):
     with pytest.raises(ConfigError, match="auto, pyav, decord"):
         open_video(tmp_video, backend="ffmpeg")
     with open_video(tmp_video) as video:
-        for kwargs in ({"fps": 0}, {"max_frames": 0}, {"start_s": 2, "end_s": 1}, {"start_s": -1}):
+        for kwargs in ({"fps": 0}, {"max_frames": 0}, {"start_s": 2, "end_s": 1}, {"start_s": -1}, {"start_s": 60}):
             with pytest.raises(ConfigError):
                 sample(video, **kwargs)
         with pytest.raises(ConfigError):

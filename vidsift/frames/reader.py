@@ -94,7 +94,7 @@ class VideoReader:
             except Exception as err:  # noqa: BLE001 - decord cannot open it: PyAV it is
                 if backend == "decord":
                     warnings.warn(f"{path}: decord cannot read this file ({str(err).splitlines()[0][:100]}); "
-                                  "using PyAV", DecodeWarning, stacklevel=2)
+                                  "using PyAV", DecodeWarning, stacklevel=3)
         self.info: VideoInfo = dataclasses.replace(info, backend=chosen)
         self.report.expected_duration_s = info.duration_s
         self.report.warnings.extend(notes)

@@ -49,6 +49,8 @@ def plan_indices(reader: VideoReader, *, fps: float | None = None, max_frames: i
     end_all = max(info.duration_s, float(times[-1]) + frame_dur if n_read else 0.0)
     t0 = 0.0 if start_s is None else float(start_s)
     t1 = end_all if end_s is None else min(float(end_s), end_all)
+    if t0 >= end_all:
+        raise ConfigError(f"start_s={start_s!r}", f"past the end of the video ({end_all:.2f} s)")
     if t1 <= t0:
         return np.zeros(0, np.int64)
     if fps is None and max_frames is None:
