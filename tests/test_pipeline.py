@@ -157,6 +157,7 @@ def test_bad_input_is_one_line(tmp_path, pipes, video):
         pipe.ask(video, "  ")
     with pytest.raises(ConfigError):
         as_budget("lots")
+    assert as_budget(1.0).unlimited and as_budget(1).tokens == 1 and as_budget("25%").fraction == 0.25
     with pytest.raises(ConfigError, match="max_new_tokens"):
         pipe.ask(video, "q", max_new_tokens=0)
 

@@ -62,9 +62,12 @@ class _LRU(OrderedDict):
 
 
 def as_budget(budget: Budget | int | float | str | None) -> Budget:
-    """A `Budget` from a Budget, a token count, a fraction, ``"25%"`` or a preset name."""
+    """A `Budget` from a Budget, a token count (int), a fraction (float in (0, 1]), ``"25%"``,
+    ``"0.25"``, ``"2048"`` or a preset name."""
     if isinstance(budget, Budget):
         return budget
+    if isinstance(budget, float) and 0 < budget <= 1:  # a float is a share: 1.0 is 100%, not 1 token
+        return Budget(fraction=budget)
     if isinstance(budget, str) and budget.strip() and not budget.strip()[0].isdigit() and budget.strip() not in ("", "all"):
         presets = _presets()
         if budget in presets:
