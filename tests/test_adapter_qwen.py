@@ -391,3 +391,47 @@ def test_groups_of_different_resolutions(adapters, arch):
         tps = a.model.config.vision_config.tokens_per_second
         assert last[0].unique().tolist() == [int(last[1].min()) + int(2.0 * tps)]
     assert a.generate(inputs, max_new_tokens=2).shape == (1, 2)
+
+
+# --- encoder saliency, chunking ----------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_saliency_is_attention_received_in_output_order(adapters, arch):
+    from vidsift.pipeline.adapters.qwen_saliency import output_order
+
+    a = adapters[arch]
+    frames = random_frames([0.0, 0.5, 1.0, 1.5], size=(200, 300))
+    visual = a.model.model.visual
+    merged = []
+    hook = visual.merger.register_forward_hook(lambda m, args, out: merged.append(out))
+    try:
+        tokens = a.encode(frames)
+    finally:
+        hook.remove()
+    assert not visual.blocks[-1].attn._forward_pre_hooks  # the saliency hook is gone
+    assert [s.shape for s in tokens.saliency] == [(n,) for n in tokens.tokens_per_group]
+    # the last block is a full-attention block: each frame's attention sums to 1 over its patches
+    torch.testing.assert_close(torch.stack([s.sum() for s in tokens.saliency]), torch.full((2,), 0.25))
+    # the order we put saliency in is the order the tower puts its merged tokens in
+    order = output_order(visual, torch.tensor([[2, *(int(x) * a.merge for x in tokens.grid_thw[0, 1:])]]))
+    out = merged[0] if order is None else merged[0][order]
+    assert torch.equal(out, torch.cat(tokens.embeds))
+    if arch == "tiny-qwen2.5-vl":
+        assert order is not None and not torch.equal(order, torch.arange(len(order)))  # windows really permute
+    kept = tokens.keep([torch.tensor([0, 3]), torch.tensor([1])])
+    assert torch.equal(kept.saliency[0], tokens.saliency[0][[0, 3]])
+
+
+@pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+def test_chunked_encode_matches_one_call(ckpts, arch):
+    a = load(ckpts[arch])
+    frames = random_frames([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    whole = a.encode(frames)
+    a.chunk_groups = 2
+    parts = a.encode(frames)
+    for x, y in zip(whole.embeds + whole.saliency, parts.embeds + parts.saliency):
+        torch.testing.assert_close(x, y)
+    if whole.deepstack is not None:
+        torch.testing.assert_close(torch.cat([torch.cat(d) for d in whole.deepstack]), torch.cat([torch.cat(d) for d in parts.deepstack]))
+    with pytest.raises(ConfigError, match="chunk_groups"):
+        type(a)(a.model, a.tokenizer, a.preprocessor, chunk_groups=0)

@@ -55,8 +55,8 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
     family = "qwen2_5_vl"
     model_types = ("qwen2_5_vl", "qwen2_vl")
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any]) -> None:
-        super().__init__(model, tokenizer, preprocessor)
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], **options: Any) -> None:
+        super().__init__(model, tokenizer, preprocessor, **options)
         # Qwen2-VL has no time alignment: its temporal id is the temporal-patch index
         self.tokens_per_second = getattr(model.config.vision_config, "tokens_per_second", None)
 

@@ -30,6 +30,7 @@ Verified in transformers 5.23:
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,6 +42,7 @@ from ...errors import ConfigError
 from ...frames.types import FrameBatch
 from ..types import ModelInputs, VisualTokens
 from .base import ModelAdapter
+from .qwen_saliency import attention_received, record_last_attention
 
 _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
 
@@ -150,12 +152,22 @@ class Piece:
 
 
 class QwenAdapterBase(ModelAdapter):
-    """Shared encode / build_inputs / vanilla_inputs for the Qwen-VL families (see module docstring)."""
+    """Shared encode / build_inputs / vanilla_inputs for the Qwen-VL families (see module docstring).
+
+    Options (keyword-only): ``saliency`` records attention received in the tower's last block as
+    ``VisualTokens.saliency`` (read-only hook, outputs unchanged); ``chunk_groups`` temporal patches
+    per vision-tower call (None: all at once, exactly the stock call; set it to bound memory on
+    long videos, at the cost of bit-identity with the stock path).
+    """
 
     system_prompt: ClassVar[str | None] = "You are a helpful assistant."
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any]) -> None:
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
+                 saliency: bool = True, chunk_groups: int | None = None) -> None:
         super().__init__(model, tokenizer, preprocessor)
+        if chunk_groups is not None and (not isinstance(chunk_groups, int) or chunk_groups < 1):
+            raise ConfigError(f"chunk_groups={chunk_groups}", "must be a positive integer or None")
+        self.saliency, self.chunk_groups = bool(saliency), chunk_groups
         cfg = model.config
         self.pre = QwenPreprocess.from_dict(preprocessor, vision_config=cfg.vision_config)
         self.video_token_id = int(cfg.video_token_id)
@@ -186,18 +198,36 @@ class QwenAdapterBase(ModelAdapter):
         pts = np.concatenate([frames.pts_seconds, np.repeat(frames.pts_seconds[-1:], -len(frames) % tp)])
         return pixels.to(self.device), grid.to(self.device), self._group_pts(pts)
 
-    def _vision(self, pixels: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        out = self.model.model.get_video_features(pixels, grid, return_dict=True)
+    def _vision(self, pixels: torch.Tensor, grid: torch.Tensor):
+        """One tower call -> merged features (G*h*w, D), deepstack levels or None, saliency (G*h*w,) or None."""
+        visual = self.model.model.visual
+        with record_last_attention(visual) if self.saliency else nullcontext({}) as seen:
+            out = self.model.model.get_video_features(pixels, grid, return_dict=True)
         deep = getattr(out, "deepstack_features", None)
-        return out.pooler_output[0], None if deep is None else [d[0] for d in deep]  # (G*h*w, D)
+        sal = attention_received(visual, seen, grid).cpu() if self.saliency else None
+        return out.pooler_output[0], None if deep is None else [d[0] for d in deep], sal
+
+    def _vision_chunked(self, pixels: torch.Tensor, grid: torch.Tensor):
+        g, gh, gw = (int(x) for x in grid[0])
+        step = self.chunk_groups or g
+        if step >= g:
+            return self._vision(pixels, grid)
+        per = gh * gw  # patches per temporal patch
+        parts = [self._vision(pixels[s * per:min(s + step, g) * per], torch.tensor([[min(step, g - s), gh, gw]], device=grid.device))
+                 for s in range(0, g, step)]
+        feats = torch.cat([p[0] for p in parts])
+        deep = None if parts[0][1] is None else [torch.cat(lv) for lv in zip(*[p[1] for p in parts])]
+        sal = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
+        return feats, deep, sal
 
     @torch.no_grad()
     def encode(self, frames: FrameBatch, *, max_pixels: int | None = None) -> VisualTokens:
-        """Vision tower on these frames only (one call, as the stock path) -> one group per temporal patch.
+        """Vision tower on these frames only (one call as the stock path, unless ``chunk_groups``) ->
+        one group per temporal patch.
 
         ``max_pixels`` lowers the per-frame pixel cap (fewer tokens per frame)."""
         pixels, grid, gpts = self._pixels(frames, max_pixels)
-        feats, deep = self._vision(pixels, grid)
+        feats, deep, sal = self._vision_chunked(pixels, grid)
         g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
         hh, ww = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         hw = torch.stack([hh.flatten(), ww.flatten()], -1)  # (h*w, 2) raster order
@@ -210,12 +240,15 @@ class QwenAdapterBase(ModelAdapter):
             size=[torch.ones(h * w) for _ in range(g)],
             grid_thw=torch.tensor([[1, h, w]] * g),
             pts_seconds=gpts, index=frames.index[first].copy(),
+            saliency=None if sal is None else list(sal.float().reshape(g, h * w).unbind(0)),
             deepstack=None if deep is None else [list(lv) for lv in zip(*[split(d) for d in deep])],
         )
 
     # -- prompt -----------------------------------------------------------------------------------
     def _ids(self, text: str) -> list[int]:
         if text not in self._text_cache:
+            if len(self._text_cache) > 4096:  # timestamps make many distinct strings
+                self._text_cache.clear()
             self._text_cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._text_cache[text]
 

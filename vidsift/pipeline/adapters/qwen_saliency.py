@@ -1,0 +1,73 @@
+"""Encoder saliency for the Qwen-VL vision towers: attention each LLM token's patches receive in
+the tower's last block, read while the tower runs (no second pass, outputs untouched).
+
+Attention received (the [CLS]-free variant used by e.g. VisionZip, Yang et al., 2024,
+https://arxiv.org/abs/2412.04467, and FasterVLM) ranks patches by how much the other patches of
+their frame attend to them. A forward pre-hook on the last block's ``attn`` records its input
+(already normed), ``cu_seqlens`` and rotary ``position_embeddings``; we recompute q and k with the
+module's own ``qkv`` and the family's ``apply_rotary_pos_emb_vision``, softmax per attention span
+(one temporal patch, or one window for a windowed Qwen2.5-VL block), average over heads and
+queries, then average the ``merge_size**2`` patches of each LLM token. Qwen2.5-VL runs its blocks
+in window order: we undo it with the tower's own ``get_vision_window_index``.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+
+@contextmanager
+def record_last_attention(visual: torch.nn.Module) -> Iterator[dict]:
+    """Record the last vision block's attention inputs while ``visual`` runs; hook removed on exit."""
+    seen: dict = {}
+    attn = visual.blocks[-1].attn
+
+    def hook(_module, args, kwargs):
+        seen["hidden"] = args[0] if args else kwargs["hidden_states"]
+        seen["cu_seqlens"] = kwargs.get("cu_seqlens", args[1] if len(args) > 1 else None)
+        seen["position_embeddings"] = kwargs.get("position_embeddings")
+
+    handle = attn.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def attention_received(visual: torch.nn.Module, seen: dict, grid_thw: torch.Tensor) -> torch.Tensor:
+    """(n_llm_tokens,) float32 saliency in the tower's output order, from what ``record_last_attention`` saw."""
+    attn = visual.blocks[-1].attn
+    rotary = sys.modules[type(attn).__module__].apply_rotary_pos_emb_vision
+    hidden, cu = seen["hidden"], seen["cu_seqlens"]
+    n = hidden.shape[0]
+    q, k, _ = attn.qkv(hidden).reshape(n, 3, attn.num_heads, -1).permute(1, 0, 2, 3).unbind(0)  # (n, H, d)
+    cos, sin = seen["position_embeddings"]
+    q, k = rotary(q, k, cos, sin)
+    received = torch.empty(n, dtype=torch.float32, device=hidden.device)
+    bounds = cu.tolist()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b <= a:
+            continue
+        qs, ks = q[a:b].transpose(0, 1).float(), k[a:b].transpose(0, 1).float()  # (H, s, d)
+        probs = torch.softmax(qs @ ks.transpose(1, 2) * attn.scaling, dim=-1)  # (H, s, s)
+        received[a:b] = probs.mean(dim=(0, 1))
+    unit = visual.spatial_merge_size ** 2
+    per_token = received.view(-1, unit).mean(1)  # (n / unit,) in block order
+    order = output_order(visual, grid_thw)
+    return per_token if order is None else per_token[order.to(per_token.device)]
+
+
+def output_order(visual: torch.nn.Module, grid_thw: torch.Tensor) -> torch.Tensor | None:
+    """Block order -> output order of the merged tokens (Qwen2.5-VL's window permutation), or None."""
+    if getattr(visual, "window_size", None) is None or not hasattr(visual, "fullatt_block_indexes"):
+        return None
+    from transformers.vision_utils import get_vision_window_index
+
+    window_index, _ = get_vision_window_index(grid_thw.cpu(), spatial_merge_size=visual.spatial_merge_size,
+                                              window_size=visual.window_size, patch_size=visual.patch_size, kwargs={})
+    return torch.argsort(window_index)
