@@ -93,9 +93,13 @@ class FeatureCache:
 
     def get(self, key: str, disk_dir: str | os.PathLike | None = None) -> np.ndarray | None:
         with self._lock:
-            if key in self._mem:
+            hit = self._mem.get(key)
+            if hit is not None:
                 self._mem.move_to_end(key)
-                return self._mem[key]
+        if hit is not None:
+            if disk_dir is not None and not (Path(disk_dir) / f"{key}.npy").is_file():
+                self.put(key, hit, disk_dir)  # persist what was computed before disk caching was asked for
+            return hit
         if disk_dir is not None:
             path = Path(disk_dir) / f"{key}.npy"
             if path.is_file():

@@ -105,7 +105,13 @@ class ClipScorer:
         max_len = int(getattr(net.config.text_config, "max_position_embeddings", 77))
         siglip = "siglip" in net.config.model_type
         enc = tok([query], padding="max_length" if siglip else True, truncation=True, max_length=max_len, return_tensors="pt")
-        kwargs = {"input_ids": enc["input_ids"].to(self.device)}
+        ids = enc["input_ids"]  # (1, L)
+        eos = getattr(net.config.text_config, "eos_token_id", None)
+        if not siglip and isinstance(eos, int) and eos != 2 and not bool((ids == eos).any()):
+            # CLIP pools the text at its end-of-text token: add it when the tokenizer does not
+            ids = torch.cat([ids[:, : max_len - 1], torch.tensor([[eos]])], dim=1)
+            enc["attention_mask"] = torch.ones_like(ids)
+        kwargs = {"input_ids": ids.to(self.device)}
         if not siglip and "attention_mask" in enc:
             kwargs["attention_mask"] = enc["attention_mask"].to(self.device)
         with torch.inference_mode():
@@ -122,8 +128,8 @@ class ClipScorer:
         if norm == "auto":
             norm = "sigmoid" if "siglip" in net.config.model_type else "minmax"
         if norm == "sigmoid":
-            scale = float(net.logit_scale.exp()) if hasattr(net, "logit_scale") else 1.0
-            bias = float(net.logit_bias) if hasattr(net, "logit_bias") else 0.0
+            scale = float(net.logit_scale.detach().exp()) if hasattr(net, "logit_scale") else 1.0
+            bias = float(net.logit_bias.detach()) if hasattr(net, "logit_bias") else 0.0
             s = 1.0 / (1.0 + np.exp(-(cos * scale + bias)))
         elif norm == "minmax":
             span = float(cos.max() - cos.min()) if len(cos) else 0.0
