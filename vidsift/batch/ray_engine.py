@@ -11,6 +11,7 @@ Install with ``pip install 'vidsift[ray]'``.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -52,13 +53,22 @@ class RayEngine:
             else:
                 want = (self.workers or 1) * self.cpus_per_worker
                 kwargs["num_cpus"] = max(want, 1)
-                # workers import vidsift (and test answerers) from the driver's sys.path
-                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                    p for p in [os.getcwd(), *os.sys.path] if p and os.path.isdir(p))}}
+            # a local cluster's workers inherit this environment: let them import vidsift (and
+            # answerers) from the driver's sys.path, without a runtime_env (which would bypass
+            # Ray's pre-started worker pool)
+            saved = os.environ.get("PYTHONPATH")
+            if not self.address:
+                os.environ["PYTHONPATH"] = os.pathsep.join(
+                    dict.fromkeys(p for p in [os.getcwd(), *sys.path, *(saved or "").split(os.pathsep)] if p and os.path.isdir(p)))
             try:
                 ray.init(**kwargs)
             except ConnectionError as err:
                 raise ConfigError(self.address or "ray", f"cannot reach the Ray cluster ({err})") from None
+            finally:
+                if saved is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = saved
             started = True
         return ray, started
 
