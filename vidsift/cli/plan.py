@@ -1,0 +1,72 @@
+"""``vidsift plan VIDEO``: which frames a video LLM should see under a token budget, and how many
+tokens each gets, without loading the LLM. Prints a table (or ``--json``); ``--out DIR`` writes
+``plan.json`` and ``contact_sheet.png`` (the chosen keyframes, labelled with time, score, tokens)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_cmd(
+        video: str = typer.Argument(..., help="Video file."),
+        query: Optional[str] = typer.Option(None, "--query", "-q", help="Question the frames should be relevant to."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a fraction (0.25) or 25%. Default: all."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="Candidate sampling rate (frames per second)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="At most this many candidate frames (default 256)."),
+        frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to keep (default: from the budget)."),
+        scorer: str = typer.Option("uniform", "--scorer", help="uniform, clip:MODEL, text:MODEL (or NAME:key=value,...)."),
+        selector: str = typer.Option("kcenter", "--selector", help="uniform, topk, kcenter, maxmin, kmeans, mmr[:weight=W]."),
+        allocator: str = typer.Option("proportional", "--allocator", help="proportional[:alpha=A] or uniform."),
+        tokens_per_frame: float = typer.Option(196, "--tokens-per-frame", help="Visual tokens of one full frame."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write plan.json and contact_sheet.png here."),
+        as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    ) -> None:
+        """Plan keyframes and visual tokens per frame under a budget (no LLM needed)."""
+        from ..errors import ConfigError
+        from ..selectors import plan_video
+
+        if frames is not None and frames < 1:
+            raise ConfigError(f"--frames {frames}", "must be >= 1")
+        if tokens_per_frame <= 0:
+            raise ConfigError(f"--tokens-per-frame {tokens_per_frame:g}", "must be > 0")
+        plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames,
+                                      scorer=scorer, selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame)
+        if out is not None:
+            from ..selectors.contact_sheet import save_contact_sheet
+
+            if out.exists() and not out.is_dir():
+                raise ConfigError(out, "--out must be a directory")
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "plan.json").write_text(plan.to_json(indent=2))
+            save_contact_sheet(plan, candidates, out / "contact_sheet.png")
+        if as_json:
+            typer.echo(json.dumps(plan.to_dict(), indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        full = plan.stats["tokens_full"]
+        table = Table(title=f"{Path(video).name}  ·  {len(plan.frames)} of {plan.stats['n_candidates']} frames  ·  "
+                            f"{plan.total_tokens}/{plan.budget} tokens (full video {full})")
+        for col, kw in (("#", {"justify": "right"}), ("frame", {"justify": "right"}), ("time", {"justify": "right"}),
+                        ("score", {"justify": "right"}), ("tokens", {"justify": "right"}), ("", {})):
+            table.add_column(col, **kw)
+        per_frame = max(1, int(round(plan.settings["tokens_per_frame"] + 0.4999)))
+        for i, f in enumerate(plan.frames):
+            bar = "█" * max(1, round(12 * f.tokens / per_frame))
+            table.add_row(str(i), str(f.index), f"{f.pts_seconds:.2f}s", f"{f.score:.3f}", str(f.tokens), bar)
+        console = Console()
+        console.print(table)
+        t = plan.stats["time_s"]
+        console.print(f"scenes {plan.stats['n_segments']} (covered {plan.stats['segments_covered']})  ·  "
+                      f"scorer {plan.settings['scorer']}  ·  selector {plan.settings['selector']}  ·  "
+                      f"allocator {plan.settings['allocator']}")
+        console.print("time " + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items()))
+        if out is not None:
+            console.print(f"wrote {out / 'plan.json'} and {out / 'contact_sheet.png'}")
