@@ -54,15 +54,18 @@ class FrameIndex:
             return i - 1
         return i
 
+    def __post_init__(self) -> None:
+        self._keys = np.flatnonzero(self.keyframe)  # (K,) indices of keyframes, sorted
+
     def keyframe_before(self, i: int) -> int:
         """Index of the last keyframe at or before frame ``i`` (0 if none)."""
-        keys = np.flatnonzero(self.keyframe[: i + 1])
-        return int(keys[-1]) if keys.size else 0
+        k = int(np.searchsorted(self._keys, i, side="right")) - 1
+        return int(self._keys[k]) if k >= 0 else 0
 
     def next_keyframe_after(self, i: int) -> int:
         """Index of the first keyframe after frame ``i`` (len if none)."""
-        keys = np.flatnonzero(self.keyframe[i + 1 :])
-        return int(keys[0]) + i + 1 if keys.size else len(self)
+        k = int(np.searchsorted(self._keys, i, side="right"))
+        return int(self._keys[k]) if k < len(self._keys) else len(self)
 
 
 def check_path(source: str | os.PathLike) -> str:
