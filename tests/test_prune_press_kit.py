@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def _tokens(attn: str, arch: str, n: int, seed: int):
 
 
 def inputs(question: str = "What happens in the video?", *, attn: str = "sdpa", arch: str = "tiny-qwen2.5-vl",
-           n: int = 8, seed: int = 0) -> ModelInputs:
+           n: int = 4, seed: int = 0) -> ModelInputs:
     ad = adapter(attn, arch)
     return ad.build_inputs(_tokens(attn, arch, n, seed), question)
 
@@ -75,22 +76,68 @@ def fresh(x: ModelInputs) -> ModelInputs:
     return ModelInputs(kwargs=dict(x.kwargs), visual_mask=x.visual_mask)
 
 
-def run(ad, x: ModelInputs, members=(), *, max_new_tokens: int = 8):
-    """Greedy generation under the members' sessions -> (new ids, stats dicts, cache)."""
+@dataclass
+class Run:
+    ids: torch.Tensor  # (B, N) new tokens
+    logits: torch.Tensor  # (B, N, V) raw logits of every generated step
+    stats: list[dict]
+    cache: object
+
+
+def run(ad, x: ModelInputs, members=(), *, max_new_tokens: int = 4, use_cache: bool = True) -> Run:
+    """Greedy generation under the members' sessions; checks that no hook is left behind."""
     from contextlib import ExitStack
 
     from transformers import DynamicCache
 
     x = fresh(x)
-    x.kwargs["past_key_values"] = cache = DynamicCache(config=ad.model.config.get_text_config())
+    cache = None
+    if use_cache:
+        x.kwargs["past_key_values"] = cache = DynamicCache(config=ad.model.config.get_text_config())
     before = count_hooks(ad.model)
     with ExitStack() as st:
         stats = [st.enter_context(m.session(ad, x)) for m in members]
-        ids = ad.generate(x, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
+        out = ad.model.generate(**x.kwargs, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
+                                do_sample=False, use_cache=use_cache, output_logits=True,
+                                return_dict_in_generate=True)
     assert count_hooks(ad.model) == before, "hooks left behind"
-    return ids, stats, cache
+    return Run(out.sequences[:, x.prompt_len:], torch.stack(out.logits, dim=1), stats, cache)
+
+
+def cache_lengths(cache) -> list[int]:
+    return [int(layer.keys.shape[-2]) for layer in cache.layers]
 
 
 @pytest.fixture
 def qwen():
     return adapter("sdpa")
+
+
+def prefill_cache(ad, x: ModelInputs, members=()):
+    """One prefill forward under the members' sessions -> the cache it leaves."""
+    from contextlib import ExitStack
+
+    from transformers import DynamicCache
+
+    x = fresh(x)
+    cache = DynamicCache(config=ad.model.config.get_text_config())
+    with ExitStack() as st, torch.no_grad():
+        for m in members:
+            st.enter_context(m.session(ad, x))
+        ad.model(**x.kwargs, past_key_values=cache, use_cache=True)
+    return cache
+
+
+def match_positions(keys: torch.Tensor, full_keys: torch.Tensor) -> torch.Tensor:
+    """Original position of every entry of ``keys`` (B, H, m, D) found among ``full_keys`` (B, H, L, D)
+    by nearest key -> (B, H, m)."""
+    d = torch.cdist(keys.float(), full_keys.float())  # (B, H, m, L)
+    return d.argmin(dim=-1)
+
+
+def batch_pair(*, attn: str = "sdpa", arch: str = "tiny-qwen2.5-vl", n=(4, 4)) -> tuple[ModelInputs, list[ModelInputs]]:
+    """Two prompts of different lengths (same or different clips), left-padded into one batch."""
+    singles = [inputs("What happens?", attn=attn, arch=arch, n=n[0]),
+               inputs("Describe the colours of every object in this video, in order.", attn=attn, arch=arch, n=n[1], seed=1)]
+    pad = adapter(attn, arch).tokenizer.pad_token_id
+    return left_pad(singles, pad), singles

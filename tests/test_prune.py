@@ -1,0 +1,189 @@
+"""Prefill pruners (fastv, pdrop, drop_after, schedule) on real tiny models through the real adapters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from test_prune_press_kit import (adapter, batch_pair, cache_lengths, inputs, match_positions, prefill_cache, run)
+from vidsift.errors import ConfigError
+from vidsift.pipeline.hooks import count_hooks
+from vidsift.pipeline.prune import PRUNERS, keep_top_visual
+from vidsift.pipeline.prune.base import sigmoid_keep
+
+FAMILIES = ["tiny-qwen2.5-vl", "tiny-llava-onevision", "tiny-smolvlm2"]
+IDENTITY = ["fastv:k=1,keep=1.0", "pdrop:layers=1/2/3,keep=1/1/1", "schedule:keep=1", "fastv:k=0,keep=1.0"]
+
+
+def test_keep_one_is_the_unpruned_model_each_pruner():
+    ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), inputs()
+    ref = run(ad, x)
+    for spec in IDENTITY:
+        got = run(ad, x, PRUNERS.build_many(spec))
+        assert torch.equal(got.ids, ref.ids), spec
+        assert torch.equal(got.logits, ref.logits), spec
+        assert cache_lengths(got.cache) == cache_lengths(ref.cache)
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_keep_one_is_the_unpruned_model_every_family(arch, attn):
+    """All identity pruners stacked in one call: still the vanilla model's logits, bit for bit."""
+    ad, x = adapter(attn, arch), inputs(attn=attn, arch=arch)
+    ref = run(ad, x)
+    got = run(ad, x, PRUNERS.build_many("+".join(IDENTITY)))
+    assert torch.equal(got.ids, ref.ids) and torch.equal(got.logits, ref.logits)
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_cache_lengths_follow_the_schedule(arch):
+    ad, x = adapter("sdpa", arch), inputs(arch=arch)
+    L, V = x.prompt_len, int(x.visual_mask.sum())
+    cases = {
+        "fastv:k=1,keep=0.5": [L, L - V + round(0.5 * V), L - V + round(0.5 * V), L - V + round(0.5 * V)],
+        "pdrop:layers=1/2/3,keep=0.5/0.25/0.125": [L, L - V + round(V / 2), L - V + round(V / 4), L - V + round(V / 8)],
+        "drop_after:layer=2": [L, L, L - V, L - V],
+        "schedule:keep=1/0.75/0.75/0": [L, L - V + round(0.75 * V), L - V + round(0.75 * V), L - V],
+    }
+    for spec, want in cases.items():
+        got = run(ad, x, PRUNERS.build_many(spec))
+        assert cache_lengths(got.cache) == [w + 3 for w in want], spec  # + 3 decoded tokens in the cache
+        assert got.stats[0]["kv_len_per_layer"] == [w + 3 for w in want]
+        assert got.stats[0]["prefill_rows_per_layer"] == want
+        assert got.stats[0]["kv_bytes"] == sum(got.stats[0]["kv_bytes_per_layer"]) > 0
+        assert got.stats[0]["ttft_s"] > 0 and got.stats[0]["decode_tokens_per_s"] > 0
+    full = run(ad, x, PRUNERS.build_many("fastv:k=1,keep=1.0"), max_new_tokens=2).stats[0]
+    pruned = run(ad, x, PRUNERS.build_many("fastv:k=1,keep=0.25"), max_new_tokens=2).stats[0]
+    assert pruned["prefill_flops"] < full["prefill_flops"] and pruned["kv_bytes"] < full["kv_bytes"]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_fastv_keeps_the_visual_tokens_the_last_token_attends_to(attn):
+    """Reference: the real attention map of layer k (eager, output_attentions) of the unpruned model."""
+    ad, x = adapter(attn, "tiny-qwen2.5-vl"), inputs(attn=attn)
+    ref_ad = adapter("eager", "tiny-qwen2.5-vl")
+    k, keep = 2, 0.25
+    with torch.no_grad():
+        out = ref_ad.model(**inputs(attn="eager").kwargs, output_attentions=True)
+    scores = out.attentions[k][:, :, -1, :].mean(dim=1)  # (B, L)
+    V = int(x.visual_mask.sum())
+    want = keep_top_visual(scores, x.visual_mask, round(keep * V))
+    full = prefill_cache(ad, x)
+    pruned = prefill_cache(ad, x, PRUNERS.build_many(f"fastv:k={k},keep={keep}"))
+    got = match_positions(pruned.layers[k].keys, full.layers[k].keys)  # (B, Hk, m)
+    assert torch.equal(got[:, 0], want) and torch.equal(got[:, 1], want)
+    # layers before k are untouched, later layers hold the same kept rows
+    assert torch.equal(pruned.layers[0].keys, full.layers[0].keys)
+    assert pruned.layers[3].keys.shape == pruned.layers[k].keys.shape
+
+
+def test_sdpa_and_eager_keep_the_same_tokens():
+    kept = {}
+    for attn in ("sdpa", "eager"):
+        ad, x = adapter(attn, "tiny-qwen2.5-vl"), inputs(attn=attn)
+        full = prefill_cache(ad, x)
+        pruned = prefill_cache(ad, x, PRUNERS.build_many("pdrop:layers=1/3,keep=0.5/0.2"))
+        kept[attn] = [match_positions(pruned.layers[i].keys, full.layers[i].keys)[:, 0] if i else None for i in (1, 3)]
+    assert torch.equal(kept["sdpa"][0], kept["eager"][0]) and torch.equal(kept["sdpa"][1], kept["eager"][1])
+    a = run(adapter("sdpa"), inputs(), PRUNERS.build_many("fastv:k=1,keep=0.3"))
+    b = run(adapter("eager"), inputs(attn="eager"), PRUNERS.build_many("fastv:k=1,keep=0.3"))
+    assert torch.equal(a.ids, b.ids)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_decode_after_pruned_prefill_matches_full_recomputation(attn):
+    """drop_after does not depend on scores, so cached decoding (per-layer cache lengths, rebuilt
+    masks) must give the logits of recomputing the whole pruned sequence at every step."""
+    ad, x = adapter(attn, "tiny-qwen2.5-vl"), inputs(attn=attn)
+    for spec in ("drop_after:layer=2", "drop_after:layer=0"):
+        cached = run(ad, x, PRUNERS.build_many(spec))
+        nocache = run(ad, x, PRUNERS.build_many(spec), use_cache=False)
+        assert torch.equal(cached.ids, nocache.ids), spec
+        torch.testing.assert_close(cached.logits, nocache.logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("attn, specs", [("sdpa", ("fastv:k=1,keep=0.4", "drop_after:layer=2")),
+                                         ("eager", ("pdrop:layers=1/2,keep=0.5/0.25",))])
+def test_left_padded_batch_matches_single_prompts(attn, specs):
+    ad = adapter(attn, "tiny-qwen2.5-vl")
+    batch, singles = batch_pair(attn=attn)
+    for spec in specs:
+        both = run(ad, batch, PRUNERS.build_many(spec))
+        for row, single in enumerate(singles):
+            one = run(ad, single, PRUNERS.build_many(spec))
+            assert torch.equal(both.ids[row], one.ids[0]), (spec, row)
+            torch.testing.assert_close(both.logits[row], one.logits[0], atol=1e-4, rtol=1e-4)
+
+
+def test_batch_with_different_visual_counts_is_a_clear_error():
+    ad = adapter("sdpa", "tiny-qwen2.5-vl")
+    batch, _ = batch_pair(n=(4, 2))
+    before = count_hooks(ad.model)
+    with pytest.raises(ConfigError, match="different numbers of visual tokens"):
+        run(ad, batch, PRUNERS.build_many("fastv"))
+    assert count_hooks(ad.model) == before
+
+
+def test_hooks_are_removed_when_generation_fails():
+    ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), inputs()
+    before = count_hooks(ad.model)
+    members = PRUNERS.build_many("fastv:k=1,keep=0.5+pdrop:layers=2/3,keep=0.2/0.1")
+    with pytest.raises(RuntimeError, match="boom"):
+        from contextlib import ExitStack
+
+        with ExitStack() as st:
+            for m in members:
+                st.enter_context(m.session(ad, x))
+            assert count_hooks(ad.model) > before
+            raise RuntimeError("boom")
+    assert count_hooks(ad.model) == before
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("fastv:keep=2", "keep must be a number in [0, 1]"),
+    ("fastv:k=-1", "k must be a layer index"),
+    ("fastv:speed=3", "options: k, keep"),
+    ("pdrop:keep=0.5/0.25", "keep needs layers"),
+    ("pdrop:layers=2/1,keep=0.5/0.25", "strictly increasing"),
+    ("schedule:keep=0.5/0.7", "must not increase"),
+    ("nope", "unknown prefill pruner; choose one of: drop_after, fastv, pdrop, schedule"),
+])
+def test_bad_specs_are_one_line_config_errors(spec, message):
+    with pytest.raises(ConfigError) as err:
+        PRUNERS.build_many(spec)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_layer_beyond_the_model_is_a_config_error():
+    ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), inputs()
+    with pytest.raises(ConfigError, match="layers 0..3"):
+        run(ad, x, PRUNERS.build_many("fastv:k=9"))
+
+
+def test_deepstack_models_refuse_pruning_before_the_deepstack_layers():
+    from types import SimpleNamespace
+
+    from vidsift.pipeline.prune.fastv import FastV
+
+    fake = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(
+        vision_config=SimpleNamespace(deepstack_visual_indexes=[5, 11, 17]))))
+    with pytest.raises(ConfigError, match="prune at layer >= 3"):
+        FastV(k=2)._checked_schedule(fake, 28)
+    assert FastV(k=3)._checked_schedule(fake, 28) == {3: 0.5}
+
+
+def test_schedules():
+    assert PRUNERS.build("pdrop").schedule(32) == {8: 0.5, 16: 0.25, 24: 0.125}
+    curve = sigmoid_keep(28, mid=0.5, slope=10, floor=0.1)
+    assert curve[0] == 1.0 and all(b <= a for a, b in zip(curve, curve[1:])) and curve[-1] > 0.1
+    sched = PRUNERS.build("schedule:mid=0.4,slope=8").schedule(28)
+    assert list(sched) == sorted(sched) and all(0 <= v < 1 for v in sched.values())
+    assert PRUNERS.build("schedule:keep=1/1/0.5").schedule(4) == {2: 0.5}
+
+
+def test_keep_top_visual_is_exact():
+    scores = torch.tensor([[0.9, 0.1, 0.5, 0.3, 0.8, 0.2]])
+    visual = torch.tensor([[False, True, True, True, True, False]])
+    assert keep_top_visual(scores, visual, 2).tolist() == [[0, 2, 4, 5]]
+    assert keep_top_visual(scores, visual, 0).tolist() == [[0, 5]]
