@@ -391,6 +391,9 @@ def test_groups_of_different_resolutions(adapters, arch):
         tps = a.model.config.vision_config.tokens_per_second
         assert last[0].unique().tolist() == [int(last[1].min()) + int(2.0 * tps)]
     assert a.generate(inputs, max_new_tokens=2).shape == (1, 2)
+    # a block (or Qwen3-VL group) that keeps nothing disappears with its markers
+    emptied = mixed.keep([torch.arange(n) for n in first.tokens_per_group] + [torch.arange(0)])
+    assert a.tokenizer.decode(a.build_inputs(emptied, QUESTION).input_ids[0]) == a.tokenizer.decode(alone.input_ids[0])
 
 
 # --- encoder saliency, chunking ----------------------------------------------------------------

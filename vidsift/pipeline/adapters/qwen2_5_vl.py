@@ -73,7 +73,9 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
     def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
         pieces = [Piece(text=self._head())]
         for run in grid_runs(grids):
-            pieces += [Piece(text="<|vision_start|>"), *[Piece(group=g) for g in run], Piece(text="<|vision_end|>")]
+            owners = tuple(run)  # a block whose groups all keep nothing disappears with its markers
+            pieces += [Piece(text="<|vision_start|>", owners=owners), *[Piece(group=g) for g in run],
+                       Piece(text="<|vision_end|>", owners=owners)]
         return pieces + [Piece(text=self._tail(question))]
 
     def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:

@@ -55,8 +55,8 @@ class Qwen3VLAdapter(QwenAdapterBase):
     def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
         pieces = [Piece(text=self._head())]
         for g, t in enumerate(pts_seconds):
-            pieces += [Piece(text=f"<{float(t):.1f} seconds><|vision_start|>", owner=g), Piece(group=g),
-                       Piece(text="<|vision_end|>", owner=g)]
+            pieces += [Piece(text=f"<{float(t):.1f} seconds><|vision_start|>", owners=(g,)), Piece(group=g),
+                       Piece(text="<|vision_end|>", owners=(g,))]
         return pieces + [Piece(text=self._tail(question))]
 
     def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:

@@ -15,6 +15,12 @@ the column of its coords (h, w) in its group, so its M-RoPE position is exactly 
 the full layout. ``position_ids`` is [4, B, L]: row 0 the plain 1D index 0..L-1 (5.23 uses it
 only to build the causal mask; gaps would read as packed sequences), rows 1-3 M-RoPE.
 
+"Full layout" means the groups present in the `VisualTokens`, each at its full grid. So token
+pruning (``VisualTokens.keep``) never moves a kept token, while frame selection
+(``VisualTokens.select``) lays out the chosen groups as the stock model would lay out those
+frames: Qwen2.5-VL's temporal ids stay tied to real time (relative to the first group present),
+Qwen3-VL's timestamps are text, Qwen2-VL numbers its temporal patches.
+
 Verified in transformers 5.23:
 - ``forward(mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=(feats,))})``
   concatenates ``pooler_output`` and scatters it into the ``video_token_id`` placeholders (count
@@ -142,13 +148,13 @@ class QwenPreprocess:
 class Piece:
     """One stretch of the prompt: text, or the placeholders of group ``group``.
 
-    ``owner`` ties a text piece to a group (Qwen3-VL timestamps and vision markers): it is dropped
-    from the pruned prompt when that group keeps no token.
+    ``owners`` ties a text piece to groups (Qwen3-VL timestamps, the vision markers of a video
+    block): it is dropped from the pruned prompt when none of them keeps a token.
     """
 
     text: str | None = None
     group: int | None = None
-    owner: int | None = None
+    owners: tuple[int, ...] | None = None
 
 
 class QwenAdapterBase(ModelAdapter):
@@ -285,7 +291,7 @@ class QwenAdapterBase(ModelAdapter):
                 group_cols[piece.group] = torch.arange(start, start + n)
             else:
                 ids.extend(self._ids(piece.text))
-                if keep is None or piece.owner is None or keep[piece.owner]:
+                if keep is None or piece.owners is None or any(keep[g] for g in piece.owners):
                     text_cols.extend(range(start, len(ids)))
         ids_t = torch.tensor(ids)
         return ids_t, (ids_t == self.video_token_id).long() * 2, group_cols, text_cols
