@@ -12,7 +12,8 @@ spellings of yes/no (ids shared by both words are ignored), in [0, 1].
 
 Frames are encoded alone (a one-frame clip, exactly what the model would see), the LLM prompts
 of a chunk of ``batch_size`` frames are stacked into one forward pass (all have the same length),
-and results are cached per (frame content, prompt) on this scorer, which is bound to one model.
+and P(yes) is cached per (frame content, prompt) on this scorer, which is bound to one model
+(encoded frames are kept only during one ``score`` call).
 Features returned for diversity selection are the frames' mean visual embeddings, L2-normalised.
 """
 
@@ -92,6 +93,7 @@ class MllmScorer:
         if "{question}" not in self.prompt:
             raise ConfigError(f"prompt={self.prompt!r}", "must contain {question}")
         self.calls = 0  # LLM forward passes run (cache misses), for tests and stats
+        self._tokens: dict[str, VisualTokens] = {}
 
     # -- public ---------------------------------------------------------------------------------
     def score(self, frames: FrameBatch, query: str | None) -> FrameScores:
@@ -101,7 +103,11 @@ class MllmScorer:
             raise ConfigError("mllm", "this scorer needs a question")
         cues = self.cues(query) if self.decouple else [query]
         hashes = [hashlib.blake2b(np.ascontiguousarray(f).data, digest_size=16).hexdigest() for f in frames.data]
-        per_cue = np.stack([self._score_prompt(frames, hashes, self.prompt.format(question=c)) for c in cues])  # (C, N)
+        self._tokens = {}  # encoded frames, kept for this call only (shared by all cues)
+        try:
+            per_cue = np.stack([self._score_prompt(frames, hashes, self.prompt.format(question=c)) for c in cues])  # (C, N)
+        finally:
+            self._tokens = {}
         feats = np.stack([self._cache[("feat", h)] for h in hashes]) if len(frames) else None
         return FrameScores(scores=np.clip(per_cue.max(axis=0), 0.0, 1.0), features=feats, scorer="mllm")
 
@@ -128,12 +134,11 @@ class MllmScorer:
         return np.array([self._cache[(h, prompt)] for h in hashes], dtype=np.float32)  # (N,)
 
     def _frame_inputs(self, frame: FrameBatch, digest: str, prompt: str) -> ModelInputs:
-        tokens = self._cache.get(("tokens", digest))
+        tokens = self._tokens.get(digest)
         if tokens is None:
-            tokens: VisualTokens = self.adapter.encode(frame)
+            tokens = self._tokens[digest] = self.adapter.encode(frame)
             mean = torch.cat(tokens.embeds).float().mean(0)  # (D,)
             self._cache[("feat", digest)] = (mean / mean.norm().clamp_min(1e-12)).cpu().numpy()
-            self._cache[("tokens", digest)] = tokens
         return self.adapter.build_inputs(tokens, prompt)
 
     @torch.no_grad()
