@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from vidsift.errors import ConfigError
 from vidsift.selectors import ALLOCATORS, resolution_to_tokens, split_budget, tokens_to_resolution
 
-ALLOC_SPECS = ["proportional", "proportional:alpha=0", "proportional:alpha=3", "uniform"]
+ALLOC_SPECS = sorted(set(ALLOCATORS.names()) | {"proportional:alpha=0", "proportional:alpha=3"})  # every registered member
 
 scores_st = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=40).map(lambda v: np.array(v, np.float32))
 

@@ -12,7 +12,7 @@ from vidsift.errors import ConfigError
 from vidsift.pipeline.types import VisualTokens
 from vidsift.selectors import MERGERS, reduce_tokens
 
-SPATIAL = ["tome", "adjacent", "saliency", "diverse"]
+SPATIAL = [n for n in MERGERS.names() if MERGERS.get(n).kind == "spatial"]  # every registered spatial merger
 
 
 def make_tokens(grids: list[tuple[int, int]], *, d: int = 16, seed: int = 0, static: bool = False,

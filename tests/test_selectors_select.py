@@ -15,7 +15,7 @@ from vidsift.selectors import SELECTORS, ensure_coverage, frame_features, segmen
 from vidsift.selectors._diversity import min_pairwise_distance
 from vidsift.selectors._faiss import coverage_radius, nearest_other_distance, search
 
-SPECS = ["uniform", "topk", "kcenter", "maxmin", "kmeans", "mmr", "mmr:weight=0", "mmr:weight=1"]
+SPECS = SELECTORS.names() + ["mmr:weight=0", "mmr:weight=1"]  # every registered member
 
 
 @st.composite
