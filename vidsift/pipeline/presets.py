@@ -1,0 +1,47 @@
+"""One knob: named budgets that set every stage at once (``--budget fast``).
+
+Each preset is a dict of `Budget` fields: how many visual tokens the LLM is fed (``fraction`` of
+the full video's tokens, chosen by the selectors), how hard to prune inside the LLM during
+prefill (``prune``, a `PRUNERS` spec) and how to compress the decoding cache (``kv``, a
+`PRESSES` spec). Explicit options win over the preset: ``Budget`` fields given next to a preset
+name (``--budget fast --kv snapkv:ratio=0.5``) replace the preset's value (`preset_budget`).
+
+fast:     a quarter of the visual tokens, FastV halves them again after layer 2 (the paper's
+          setting), SnapKV keeps a quarter of the cache and stores it in fp8.
+balanced: half the visual tokens, a gentle FastV (3/4 after layer 3), SnapKV keeps half.
+faithful: three quarters of the visual tokens, no in-LLM pruning, full cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import ConfigError
+from ..selectors.types import Budget
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"fraction": 0.25, "prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.25+quantize:bits=8"},
+    "balanced": {"fraction": 0.5, "prune": "fastv:k=3,keep=0.75", "kv": "snapkv:ratio=0.5"},
+    "faithful": {"fraction": 0.75, "prune": None, "kv": None},
+}
+
+
+def preset_budget(name: str, **overrides: Any) -> Budget:
+    """The preset's `Budget`, with every non-None override replacing the preset's field.
+
+    ``tokens`` and ``fraction`` are one choice: giving either replaces both.
+    """
+    try:
+        fields = dict(PRESETS[name])
+    except KeyError:
+        raise ConfigError(name, f"unknown preset; choose one of: {', '.join(sorted(PRESETS))}") from None
+    allowed = {f.name for f in dataclasses.fields(Budget)}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ConfigError(", ".join(unknown), f"not a budget field; choose from: {', '.join(sorted(allowed))}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "tokens" in given or "fraction" in given:
+        fields.pop("tokens", None)
+        fields.pop("fraction", None)
+    return Budget(**{**fields, **given})
