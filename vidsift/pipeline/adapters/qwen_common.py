@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,6 +50,7 @@ from ..types import ModelInputs, VisualTokens
 from .base import ModelAdapter
 from .qwen_saliency import attention_received, record_last_attention
 
+VIDEO_FRAME_TOKENS = 768  # per-frame cap in LLM tokens (qwen-vl-utils VIDEO_MAX_PIXELS = 768 * 28 * 28)
 _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
 
 
@@ -77,7 +78,9 @@ class QwenPreprocess:
     """Preprocessing settings read from ``preprocessor_config.json`` / ``video_preprocessor_config.json``.
 
     Accepts both spellings: ``min_pixels``/``max_pixels`` (Qwen2/2.5-VL) and
-    ``size: {shortest_edge, longest_edge}`` (pixel areas, Qwen3-VL and 5.x saves).
+    ``size: {shortest_edge, longest_edge}`` (pixel areas, Qwen3-VL and 5.x saves). The per-frame
+    maximum is capped at ``VIDEO_FRAME_TOKENS`` LLM tokens (Qwen2.5-VL's file holds image limits of
+    up to 16384 tokens; Qwen3-VL's video file holds a whole-video total).
     """
 
     patch_size: int
@@ -115,7 +118,10 @@ class QwenPreprocess:
             raise ConfigError("preprocessor_config.json", "patch_size/merge_size/temporal_patch_size disagree with the model's vision_config")
         if not 0 < out.min_pixels <= out.max_pixels:
             raise ConfigError(f"min_pixels={out.min_pixels},max_pixels={out.max_pixels}", "need 0 < min_pixels <= max_pixels")
-        return out
+        # video frames: at most VIDEO_FRAME_TOKENS LLM tokens per frame, as qwen-vl-utils and HF's
+        # `cap_pixels_per_frame` do (checkpoint files carry image limits, or Qwen3-VL's whole-video total)
+        cap = VIDEO_FRAME_TOKENS * out.factor ** 2
+        return replace(out, max_pixels=min(out.max_pixels, cap), min_pixels=min(out.min_pixels, cap))
 
     @property
     def factor(self) -> int:

@@ -79,7 +79,8 @@ def _config(*, family: str, text: dict[str, Any], vision: dict[str, Any], tie: b
 
 
 def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, Any], preprocessor: dict[str, Any],
-           seed: int, dtype: torch.dtype, tie: bool, vocab_size: int | None = None) -> None:
+           seed: int, dtype: torch.dtype, tie: bool, vocab_size: int | None = None,
+           video_size: dict[str, int] | None = None) -> None:
     config, model_cls, tok = _config(family=family, text=text, vision=vision, tie=tie, vocab_size=vocab_size)
     ids = _token_ids(tok)
     torch.manual_seed(seed)
@@ -96,8 +97,10 @@ def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, A
     save_tokenizer(tok, path)
     (path / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
     if family == "qwen3_vl":
-        video = {**preprocessor, "video_processor_type": "Qwen3VLVideoProcessor", "fps": 2, "min_frames": 4,
-                 "max_frames": 768}
+        # Qwen3-VL's video file: its size is the whole video's pixel total (Hub: 4096 .. 25165824)
+        video = {**{k: v for k, v in preprocessor.items() if k != "image_processor_type"},
+                 "size": video_size or preprocessor["size"], "video_processor_type": "Qwen3VLVideoProcessor",
+                 "fps": 2, "min_frames": 4, "max_frames": 768}
         (path / "video_preprocessor_config.json").write_text(json.dumps(video, indent=2))
 
 
@@ -181,6 +184,7 @@ FULL_SIZE: dict[str, dict[str, Any]] = {
                    "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 2304,
                    "deepstack_visual_indexes": [5, 11, 17], "hidden_act": "gelu_pytorch_tanh"},
         "preprocessor": _qwen3_preprocessor(shortest_edge=65536, longest_edge=16777216),
+        "video_size": {"shortest_edge": 4096, "longest_edge": 25165824},
     },
 }
 
@@ -197,7 +201,8 @@ def _full_builder(name: str):
     def build(path: Path, *, seed: int = 0) -> None:
         spec = FULL_SIZE[name]
         _write(path, family=spec["family"], text=spec["text"], vision=spec["vision"], preprocessor=spec["preprocessor"],
-               seed=seed, dtype=torch.bfloat16, tie=spec["tie"], vocab_size=spec["vocab_size"])
+               seed=seed, dtype=torch.bfloat16, tie=spec["tie"], vocab_size=spec["vocab_size"],
+               video_size=spec.get("video_size"))
 
     build.__name__ = build.__qualname__ = f"build_{name.replace('.', '_').replace('-', '_')}"
     build.__doc__ = f"Random-weight {name} at its published size, saved in bf16."
