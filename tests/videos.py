@@ -127,7 +127,10 @@ def _open_writer(path: str | os.PathLike, codec: str | None, fps: float, size: t
     fmt, default_codec = _FORMATS[ext]
     codec = codec or default_codec
     path.parent.mkdir(parents=True, exist_ok=True)
-    container = av.open(str(path), "w", format=fmt, options={"movflags": "faststart"} if faststart else None)
+    options = {"fflags": "+bitexact"}  # no random matroska UIDs / dates: the same bytes every run
+    if faststart:
+        options["movflags"] = "faststart"
+    container = av.open(str(path), "w", format=fmt, options=options)
     rate = Fraction(fps).limit_denominator(1001)
     options = {}
     if codec == "libx264":
