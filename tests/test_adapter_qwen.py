@@ -438,3 +438,18 @@ def test_chunked_encode_matches_one_call(ckpts, arch):
         torch.testing.assert_close(torch.cat([torch.cat(d) for d in whole.deepstack]), torch.cat([torch.cat(d) for d in parts.deepstack]))
     with pytest.raises(ConfigError, match="chunk_groups"):
         type(a)(a.model, a.tokenizer, a.preprocessor, chunk_groups=0)
+
+
+def test_full_size_preprocessors_cap_video_frames():
+    """Hub preprocessor files carry image limits (Qwen2.5-VL: 16384 tokens) or a whole-video total
+    (Qwen3-VL): video frames are capped at 768 LLM tokens, as qwen-vl-utils does."""
+    from vidsift.pipeline.adapters.qwen_common import VIDEO_FRAME_TOKENS, QwenPreprocess
+    from vidsift.pipeline.archs.qwen import FULL_SIZE, full_size_config
+
+    assert VIDEO_FRAME_TOKENS == 768
+    for name, spec in FULL_SIZE.items():
+        config, _ = full_size_config(name)
+        pre = QwenPreprocess.from_dict(spec["preprocessor"], vision_config=config.vision_config)
+        assert pre.max_pixels == 768 * pre.factor ** 2
+        h, w = pre.target_size(1080, 1920)
+        assert (h // pre.factor) * (w // pre.factor) <= 768 and h % pre.factor == w % pre.factor == 0
