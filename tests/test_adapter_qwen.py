@@ -453,3 +453,14 @@ def test_full_size_preprocessors_cap_video_frames():
         assert pre.max_pixels == 768 * pre.factor ** 2
         h, w = pre.target_size(1080, 1920)
         assert (h // pre.factor) * (w // pre.factor) <= 768 and h % pre.factor == w % pre.factor == 0
+
+
+def test_reserved_tokens_and_bad_coords_are_refused(adapters, bikes):
+    a = adapters["tiny-qwen3-vl"]
+    tokens = a.encode(bikes[:2])
+    with pytest.raises(ConfigError, match="reserved video placeholder"):
+        a.build_inputs(tokens, "what is <|video_pad|>?")
+    bad = tokens.keep([torch.arange(2)])
+    bad.coords[0][0, 1] = 99
+    with pytest.raises(ValueError, match="outside its"):
+        a.build_inputs(bad, QUESTION)

@@ -300,6 +300,8 @@ class QwenAdapterBase(ModelAdapter):
                 if keep is None or piece.owners is None or any(keep[g] for g in piece.owners):
                     text_cols.extend(range(start, len(ids)))
         ids_t = torch.tensor(ids)
+        if int((ids_t == self.video_token_id).sum()) != int(grids.prod(-1).sum()):
+            raise ConfigError(repr(question), "the question contains the reserved video placeholder token")
         return ids_t, (ids_t == self.video_token_id).long() * 2, group_cols, text_cols
 
     def _full_positions(self, grids: torch.Tensor, pts: np.ndarray, question: str, keep: list[bool] | None = None):
@@ -313,6 +315,9 @@ class QwenAdapterBase(ModelAdapter):
             raise ConfigError("tokens", "no visual tokens to put in the prompt")
         grids = tokens.grid_thw[:, 1:].cpu()  # (G, 2) full LLM grid of each group
         keep = [n > 0 for n in tokens.tokens_per_group]
+        for g, (c, (h, w)) in enumerate(zip(tokens.coords, grids.tolist())):
+            if len(c) and (int(c[:, 1].min()) < 0 or int(c[:, 1].max()) >= h or int(c[:, 2].min()) < 0 or int(c[:, 2].max()) >= w):
+                raise ValueError(f"VisualTokens.coords: group {g} has coords outside its {h}x{w} grid")
         ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, tokens.pts_seconds, question, keep)
         vis_cols = [cols[c[:, 1].cpu() * int(g[1]) + c[:, 2].cpu()] for cols, c, g in zip(group_cols, tokens.coords, grids)]
         cols = torch.cat([torch.tensor(text_cols, dtype=torch.long), *vis_cols])
