@@ -205,3 +205,12 @@ def test_scorer_bad_specs(tmp_path):
         SCORERS.build(f"clip:model={tmp_path / 'nothing'}").score(_frames(2), "q")
     with pytest.raises(ConfigError, match="unknown scorer"):
         SCORERS.build("vibes")
+
+
+def test_wrong_checkpoint_kinds(clip_ckpt, bert_ckpt, tmp_path):
+    with pytest.raises(ModelError, match="not a CLIP/SigLIP"):
+        SCORERS.build(f"clip:model={bert_ckpt}").score(_frames(2), "q")
+    (tmp_path / "a.srt").write_text(SRT)
+    frames = FrameBatch(np.zeros((2, 8, 8, 3), np.uint8), np.arange(2.0), np.arange(2))
+    with pytest.raises(ModelError, match="not a sentence-embedding"):
+        SCORERS.build(f"text:model={clip_ckpt},subtitles={tmp_path / 'a.srt'}").score(frames, "q")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..frames.types import FrameBatch
 from . import _hf
 from .base import SCORERS
@@ -89,6 +89,8 @@ class ClipScorer:
         if feats is not None:
             return feats
         net, _ = _hf.load(self.model, device=self.device, dtype=self.dtype)
+        if not (hasattr(net, "get_image_features") and hasattr(net, "get_text_features")):
+            raise ModelError(self.model, f"not a CLIP/SigLIP checkpoint ({type(net).__name__} has no image and text towers)")
         out = []
         with torch.inference_mode():
             for lo in range(0, len(frames), self.batch_size):

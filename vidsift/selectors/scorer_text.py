@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..frames.types import FrameBatch
 from . import _hf
 from .base import SCORERS
@@ -50,6 +50,8 @@ class TextScorer:
     def embed(self, texts: list[str]) -> np.ndarray:
         """float32 (len(texts), E) unit-norm mean-pooled embeddings."""
         net, tok = _hf.load(self.model, device=self.device)
+        if hasattr(net, "get_image_features"):
+            raise ModelError(self.model, f"not a sentence-embedding text encoder ({type(net).__name__}); use a BERT-like checkpoint")
         max_len = int(getattr(net.config, "max_position_embeddings", 512))
         out = []
         with torch.inference_mode():
