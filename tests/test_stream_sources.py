@@ -16,6 +16,7 @@ import pytest
 
 from vidsift.errors import ConfigError, SourceError
 from vidsift.stream.capture import Capture
+from vidsift.stream import sender
 from vidsift.stream.sender import pattern
 from vidsift.stream.sources import FileSource, LavfiSource, UrlSource, WebcamSource, open_source, source_kind
 from vidsift.stream.sources.webcam import platform_device
@@ -162,11 +163,11 @@ def test_capture_full_speed_source_delivers_every_frame():
 def test_capture_watchdog_and_reconnect_on_udp():
     port = free_udp_port()
     url = f"udp://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "vidsift.stream.sender", url, "--seconds", "2.5", "--fps", "20"]
+    cmd = [sys.executable, sender.__file__, url, "--seconds", "2.5", "--fps", "20"]
     first = subprocess.Popen(cmd)
     events = []
     try:
-        src = open_source(url, open_timeout_s=3, read_timeout_s=1)
+        src = open_source(url, open_timeout_s=15, read_timeout_s=1)
         cap = Capture(src, stall_s=0.5, backoff_s=(0.1, 0.4), on_event=events.append).start()
         first.wait(10)
         time.sleep(1.5)  # sender gone: watchdog reports a stall, reads time out -> reconnecting

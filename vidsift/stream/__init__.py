@@ -1,1 +1,32 @@
-"""Live sources and a rolling visual-token memory for streaming question answering."""
+"""Live sources and a rolling visual-token memory for streaming question answering.
+
+Public API (loaded lazily, so ``python -m vidsift.stream.sender`` stays light)::
+
+    StreamSession(adapter, source, budget=..., fps=..., query=..., every_s=...)  # .ask .events .stats .close
+    open_session(adapter, source, **options)      # a started StreamSession (Pipeline.stream uses it)
+    open_source("0" | "rtsp://..." | "clip.mp4" | "lavfi:testsrc2")  # LiveSource kinds, registry SOURCES
+    StreamMemory, TemporalDedup, EvictionPolicy, IncrementalCache, ReprefillAnswerer, Capture
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "Capture": "capture", "CaptureStats": "capture",
+    "TemporalDedup": "dtd", "same_cell_match": "dtd",
+    "EvictionPolicy": "evict", "temporal_redundancy": "evict",
+    "IncrementalCache": "kvcache", "ReprefillAnswerer": "kvcache", "supports_incremental": "kvcache",
+    "MemoryEntry": "memory", "StreamMemory": "memory",
+    "StreamAnswer": "session", "StreamSession": "session", "open_session": "session",
+    "SOURCES": "sources", "LiveFrame": "sources", "LiveSource": "sources", "open_source": "sources",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

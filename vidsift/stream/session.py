@@ -300,3 +300,8 @@ class StreamSession:
         if pending:
             self._ingest(pending)
         self._emit({"event": "ended", **({"error": self.capture.stats.error} if self.capture.stats.error else {})})
+
+
+def open_session(adapter: ModelAdapter, source: str | LiveSource, **options: Any) -> StreamSession:
+    """A started `StreamSession` on ``source`` (what ``Pipeline.stream`` delegates to)."""
+    return StreamSession(adapter, source, **options).start()

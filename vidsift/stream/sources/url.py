@@ -32,6 +32,8 @@ class UrlSource(PyAVSource):
             raise ConfigError(url, f"unsupported URL scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
         if scheme in ("udp", "tcp", "srt") and self.format is None:
             self.format = "mpegts"
+        if scheme in ("udp", "rtp", "tcp", "srt"):
+            self.options.setdefault("analyzeduration", "1000000")  # join a live stream within ~1 s
         if scheme.startswith("rtsp"):
             self.options.setdefault("rtsp_transport", "tcp")
         if scheme in ("udp", "rtp"):

@@ -1,0 +1,134 @@
+"""End-to-end streaming sessions on a tiny random Qwen2.5-VL (real checkpoint folder, real
+PyAV sources): answers while a paced lavfi source and a UDP MPEG-TS sender run, stall and
+reconnect handling, and an accelerated 30-minute soak (bounded memory, flat RSS and latency)."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from vidsift.errors import ConfigError, SourceError
+from vidsift.stream import StreamSession, sender
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    from vidsift.pipeline.archs import build_checkpoint
+    from vidsift.pipeline.loader import load_adapter
+
+    path = build_checkpoint("tiny-qwen2.5-vl", tmp_path_factory.mktemp("qwen25"))
+    return load_adapter(path, device="cpu")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_paced_lavfi_answers_arrive_while_streaming(adapter):
+    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", budget=96, fps=4, query="what moves?",
+                            every_s=0.5, duration_s=3.0, max_new_tokens=3)
+    arrivals = []
+    with session:
+        time.sleep(1.2)
+        mid = session.ask("what is on screen?")
+        for event in session.events(timeout_s=20):
+            arrivals.append((time.monotonic(), event))
+        ended_at = time.monotonic()
+    answers = [e for _, e in arrivals if e["event"] == "answer"]
+    assert mid.t > 0.5 and mid.memory_tokens > 0 and mid.mode == "incremental"
+    assert len(answers) >= 4 and all(a["memory_tokens"] <= 96 for a in answers)
+    assert set(answers[0]) >= {"t", "question", "answer", "memory_tokens", "latency_s"}
+    standing = [a for a in answers if a["question"] == "what moves?"]
+    assert [round(a["t"] * 2) / 2 for a in standing][:3] == [0.5, 1.0, 1.5]  # on schedule, stream time
+    assert arrivals[-1][1]["event"] == "ended"
+    first_answer_wall = next(w for w, e in arrivals if e["event"] == "answer")
+    assert ended_at - first_answer_wall > 1.0  # answers came while the stream was still running
+    stats = session.stats()
+    assert stats["frames_seen"] > stats["frames_kept"] >= 10 and stats["cache_tokens"] == \
+        session.cache.head_len + stats["memory_tokens"]
+
+
+def test_udp_sender_stall_and_restart_keep_memory(adapter):
+    port = free_udp_port()
+    url = f"udp://127.0.0.1:{port}"
+    base = [sys.executable, sender.__file__, url, "--fps", "15", "--size", "112x84"]
+    first = subprocess.Popen(base + ["--seconds", "4", "--pause-at", "1.5", "--pause-for", "1.5"])
+    second = None
+    try:
+        session = StreamSession(adapter, url, budget=200, fps=2, query="anything?", every_s=1.0, max_new_tokens=2,
+                                stall_s=0.8, open_timeout_s=15, read_timeout_s=2.5)
+        with session:
+            events = []
+            deadline = time.monotonic() + 60
+            restarted = False
+            for event in session.events():
+                events.append(event)
+                kinds = [e["event"] for e in events]
+                if not restarted and "disconnected" in kinds:
+                    entries_before = [e.entry_id for e in session.memory.entries]
+                    second = subprocess.Popen(base + ["--seconds", "3"])
+                    restarted = True
+                if "reconnected" in kinds and kinds[-1] == "answer" and kinds.count("answer") >= 5:
+                    break
+                assert time.monotonic() < deadline, kinds
+            entries_after = [e.entry_id for e in session.memory.entries]
+            stats = session.stats()
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill()
+    kinds = [e["event"] for e in events]
+    assert kinds.index("stalled") < kinds.index("resumed") < kinds.index("disconnected") < kinds.index("reconnected")
+    assert entries_before and set(entries_before) <= set(entries_after)  # memory survives the reconnect
+    assert max(entries_after) > max(entries_before)  # and keeps growing afterwards
+    assert stats["reconnects"] >= 1 and stats["stalls"] >= 1
+    after = [e for e in events[kinds.index("reconnected"):] if e["event"] == "answer"]
+    assert after and after[-1]["memory_tokens"] > 0
+
+
+def test_missing_source_fails_at_start_in_one_line(adapter):
+    start = time.monotonic()
+    session = StreamSession(adapter, "/dev/video9", budget=64)
+    with pytest.raises(SourceError, match=r"^/dev/video9: no such camera device"):
+        session.start()
+    with pytest.raises(ConfigError, match="^every: "):
+        StreamSession(adapter, "lavfi:testsrc2", every_s=1.0)
+    assert time.monotonic() - start < 2
+
+
+def test_reprefill_fallback_answers(adapter):
+    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", realtime=False, budget=40, fps=2,
+                       duration_s=4, incremental=False, max_new_tokens=3) as session:
+        assert session.wait(30)
+        answer = session.ask("what?")
+    assert answer.mode == "reprefill" and 0 < answer.memory_tokens <= 40 and session.cache is None
+
+
+def test_soak_30_minutes_accelerated_bounded_memory_flat_rss_and_latency(adapter):
+    budget = 48
+    session = StreamSession(adapter, "lavfi:testsrc2=size=56x56:rate=1/8", realtime=False, budget=budget, fps=0.125,
+                            query="status?", every_s=60, duration_s=30 * 60 + 1, max_new_tokens=2, dedup=0.98)
+    proc = psutil.Process()
+    rows = []
+    with session:
+        for event in session.events(timeout_s=60):
+            if event["event"] == "answer":
+                rows.append((event["t"], event["memory_tokens"], event["latency_s"], proc.memory_info().rss))
+    assert session.error is None and rows[-1][0] >= 30 * 60
+    assert all(tokens <= budget for _, tokens, _, _ in rows)
+    assert session.stats()["tokens_evicted"] > 0 and session.cache.length == session.cache.head_len + session.memory.n_tokens
+    rss = {int(t // 60): r for t, _, _, r in rows}
+    assert rss[30] - rss[10] < 30 * 2**20  # flat: no growth with stream length
+    early = statistics.median(lat for t, _, lat, _ in rows if t <= 5 * 60)
+    late = statistics.median(lat for t, _, lat, _ in rows if t >= 25 * 60)
+    assert late < 3 * early + 0.05
