@@ -464,3 +464,23 @@ def test_reserved_tokens_and_bad_coords_are_refused(adapters, bikes):
     bad.coords[0][0, 1] = 99
     with pytest.raises(ValueError, match="outside its"):
         a.build_inputs(bad, QUESTION)
+
+
+@pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+def test_duplicate_pairing_gives_each_keyframe_its_own_patch(adapters, arch):
+    a = adapters[arch]
+    frames = random_frames([0.0, 7.0, 14.0])  # sparse (evenly spaced, so the stock path can express them)
+    a.pairing = "duplicate"
+    try:
+        tokens = a.encode(frames)
+        assert tokens.n_groups == 3 and tokens.index.tolist() == [0, 1, 2]
+        assert tokens.pts_seconds.tolist() == [0.0, 7.0, 14.0]
+        assert a.tokens_per_frame(90, 120) == tokens.tokens_per_group[0]
+        ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
+        assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+        if arch == "tiny-qwen3-vl":
+            assert "<7.0 seconds>" in a.tokenizer.decode(ours.input_ids[0])
+    finally:
+        a.pairing = "consecutive"
+    with pytest.raises(ConfigError, match="pairing"):
+        type(a)(a.model, a.tokenizer, a.preprocessor, pairing="odd")

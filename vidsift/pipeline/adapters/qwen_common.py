@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -169,17 +169,22 @@ class QwenAdapterBase(ModelAdapter):
     Options (keyword-only): ``saliency`` records attention received in the tower's last block as
     ``VisualTokens.saliency`` (read-only hook, outputs unchanged); ``chunk_groups`` temporal patches
     per vision-tower call (None: all at once, exactly the stock call; set it to bound memory on
-    long videos, at the cost of bit-identity with the stock path).
+    long videos, at the cost of bit-identity with the stock path); ``pairing`` "consecutive"
+    (stock: frames 2i and 2i+1 share a temporal patch) or "duplicate" (each frame fills a patch
+    alone, like a Qwen image: sparse keyframes keep their own time, at twice the tokens per frame).
     """
 
     system_prompt: ClassVar[str | None] = "You are a helpful assistant."
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
-                 saliency: bool = True, chunk_groups: int | None = None) -> None:
+                 saliency: bool = True, chunk_groups: int | None = None,
+                 pairing: Literal["consecutive", "duplicate"] = "consecutive") -> None:
         super().__init__(model, tokenizer, preprocessor)
         if chunk_groups is not None and (not isinstance(chunk_groups, int) or chunk_groups < 1):
             raise ConfigError(f"chunk_groups={chunk_groups}", "must be a positive integer or None")
-        self.saliency, self.chunk_groups = bool(saliency), chunk_groups
+        if pairing not in ("consecutive", "duplicate"):
+            raise ConfigError(f"pairing={pairing}", "choose one of: consecutive, duplicate")
+        self.saliency, self.chunk_groups, self.pairing = bool(saliency), chunk_groups, pairing
         cfg = model.config
         self.pre = QwenPreprocess.from_dict(preprocessor, vision_config=cfg.vision_config)
         self.video_token_id = int(cfg.video_token_id)
@@ -195,7 +200,8 @@ class QwenAdapterBase(ModelAdapter):
     # -- sizes ------------------------------------------------------------------------------------
     def tokens_per_frame(self, height: int, width: int) -> float:
         rh, rw = self.pre.target_size(height, width)
-        return (rh // self.pre.factor) * (rw // self.pre.factor) / self.pre.temporal_patch_size
+        per_group = (rh // self.pre.factor) * (rw // self.pre.factor)
+        return float(per_group) if self.pairing == "duplicate" else per_group / self.pre.temporal_patch_size
 
     # -- vision -----------------------------------------------------------------------------------
     def _group_pts(self, pts: np.ndarray) -> np.ndarray:
@@ -205,9 +211,12 @@ class QwenAdapterBase(ModelAdapter):
     def _pixels(self, frames: FrameBatch, max_pixels: int | None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         if len(frames) == 0:
             raise ConfigError("frames", "no frames to encode")
-        pixels, grid = self.pre(frames.data, max_pixels=max_pixels)
         tp = self.pre.temporal_patch_size
-        pts = np.concatenate([frames.pts_seconds, np.repeat(frames.pts_seconds[-1:], -len(frames) % tp)])
+        data, pts = frames.data, frames.pts_seconds
+        if self.pairing == "duplicate":  # every frame fills a temporal patch alone (as Qwen does for images)
+            data, pts = np.repeat(data, tp, axis=0), np.repeat(pts, tp)
+        pixels, grid = self.pre(data, max_pixels=max_pixels)
+        pts = np.concatenate([pts, np.repeat(pts[-1:], -len(pts) % tp)])
         return pixels.to(self.device), grid.to(self.device), self._group_pts(pts)
 
     def _vision(self, pixels: torch.Tensor, grid: torch.Tensor):
@@ -244,8 +253,7 @@ class QwenAdapterBase(ModelAdapter):
         hh, ww = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         hw = torch.stack([hh.flatten(), ww.flatten()], -1)  # (h*w, 2) raster order
         split = lambda x: list(x.reshape(g, h * w, -1).unbind(0))  # noqa: E731
-        tp = self.pre.temporal_patch_size
-        first = np.arange(0, len(frames), tp)
+        first = np.arange(0, len(frames), 1 if self.pairing == "duplicate" else self.pre.temporal_patch_size)
         return VisualTokens(
             embeds=split(feats),
             coords=[torch.cat([torch.full((h * w, 1), t), hw], 1) for t in range(g)],
