@@ -158,13 +158,12 @@ class Pipeline:
         if not isinstance(spec, str):
             return spec
         if spec not in self._scorers:
-            from ..selectors.base import SCORERS, load_members
+            from ..selectors import SCORERS, scorer_spec
 
-            load_members()
-            name, _ = parse_spec(spec)
+            name, _ = parse_spec(scorer_spec(spec))  # CLI shorthand clip:/path -> clip:model=/path
             factory = SCORERS.get(name)
             fields = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
-            self._scorers[spec] = SCORERS.build(spec, **({"adapter": self.adapter} if "adapter" in fields else {}))
+            self._scorers[spec] = SCORERS.build(scorer_spec(spec), **({"adapter": self.adapter} if "adapter" in fields else {}))
         return self._scorers[spec]
 
     def _members(self, budget: Budget) -> dict[str, list[Any]]:
