@@ -484,3 +484,23 @@ def test_duplicate_pairing_gives_each_keyframe_its_own_patch(adapters, arch):
         a.pairing = "consecutive"
     with pytest.raises(ConfigError, match="pairing"):
         type(a)(a.model, a.tokenizer, a.preprocessor, pairing="odd")
+
+
+def test_text_after_long_video_option(ckpts):
+    """5.23 starts the question at start + max(h, w) even when the temporal ids run further; the
+    ``text_after_video="qwen"`` option restores the original max + 1 rule."""
+    stock = load(ckpts["tiny-qwen2.5-vl"])
+    frames = random_frames([i * 0.5 for i in range(20)], size=(56, 56))  # 10 groups of 2x2 tokens
+    tokens = stock.encode(frames)
+    ours = stock.build_inputs(tokens, QUESTION)
+    vis = ours.visual_mask[0]
+    end = int(vis.nonzero().max()) + 1  # <|vision_end|>
+    assert int(rope(ours)[0, vis].max()) > int(rope(ours)[0, end])  # the stock overlap
+    fixed = type(stock)(stock.model, stock.tokenizer, stock.preprocessor, text_after_video="qwen")
+    qwen = fixed.build_inputs(tokens, QUESTION)
+    assert torch.equal(rope(qwen)[:, : end], rope(ours)[:, : end])
+    assert rope(qwen)[:, end].tolist() == [int(rope(ours)[:, vis].max()) + 1] * 3
+    assert torch.equal(torch.diff(rope(qwen)[0, end:]), torch.ones(ours.prompt_len - end - 1, dtype=torch.long))
+    assert fixed.generate(qwen, max_new_tokens=2).shape == (1, 2)
+    with pytest.raises(ConfigError, match="text_after_video"):
+        type(stock)(stock.model, stock.tokenizer, stock.preprocessor, text_after_video="x")

@@ -18,16 +18,23 @@ temporal row of each group is rewritten from its real time: block start + floor(
 tokens_per_second). Evenly spaced groups take ``get_rope_index``'s numbers unchanged, so the
 unlimited-budget path is bit-identical to the stock forward. Verified against transformers 5.23
 ``Qwen2_5_VLModel.get_rope_index`` / ``Qwen2VLModel.get_rope_index``.
+
+Text after a video (verified on 5.23): ``get_rope_index`` starts it at ``start + max(h, w)``, so
+when a video's temporal ids run past its spatial extent (longer than ~max(h, w) / tokens_per_second
+seconds) the question's positions fall inside the video's; the original Qwen code starts it at the
+video's max position + 1. The default ``text_after_video="transformers"`` follows the stock numbers
+(equivalence); ``"qwen"`` applies the original rule.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ...errors import ConfigError
 from .base import ADAPTERS
 from .qwen_common import Piece, QwenAdapterBase
 
@@ -55,8 +62,12 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
     family = "qwen2_5_vl"
     model_types = ("qwen2_5_vl", "qwen2_vl")
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], **options: Any) -> None:
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
+                 text_after_video: Literal["transformers", "qwen"] = "transformers", **options: Any) -> None:
         super().__init__(model, tokenizer, preprocessor, **options)
+        if text_after_video not in ("transformers", "qwen"):
+            raise ConfigError(f"text_after_video={text_after_video}", "choose one of: transformers, qwen")
+        self.text_after_video = text_after_video
         # Qwen2-VL has no time alignment: its temporal id is the temporal-patch index
         self.tokens_per_second = getattr(model.config.vision_config, "tokens_per_second", None)
 
@@ -95,9 +106,24 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
 
     def _adjust_positions(self, pos: torch.Tensor, cols: list[torch.Tensor], grids: torch.Tensor,
                           pts_seconds: np.ndarray) -> torch.Tensor:
-        if self.tokens_per_second is None or self._regular(grids, pts_seconds):
-            return pos  # get_rope_index's own numbers (bit-identical to the stock path)
-        return self._time_positions(pos, cols, grids, pts_seconds)
+        if self.tokens_per_second is not None and not self._regular(grids, pts_seconds):
+            pos = self._time_positions(pos, cols, grids, pts_seconds)
+        if self.text_after_video == "qwen":
+            pos = self._text_after_max(pos, cols, grids)
+        return pos  # unchanged for evenly spaced groups: get_rope_index's numbers, as the stock path
+
+    @staticmethod
+    def _text_after_max(pos: torch.Tensor, cols: list[torch.Tensor], grids: torch.Tensor) -> torch.Tensor:
+        """Original Qwen rule: what follows a video block starts at the block's max position + 1."""
+        pos = pos.clone()
+        for run in grid_runs(grids):
+            block = torch.cat([cols[g] for g in run])
+            after = int(block.max()) + 1
+            if after < pos.shape[1]:
+                shift = int(pos[:, block].max()) + 1 - int(pos[0, after])
+                if shift > 0:
+                    pos[:, after:] += shift
+        return pos
 
     def _time_positions(self, pos: torch.Tensor, cols: list[torch.Tensor], grids: torch.Tensor,
                         pts: np.ndarray) -> torch.Tensor:
