@@ -1,7 +1,8 @@
 """`run_bench`: every setting (budgets, presets) against the full-token run on one video.
 
 Method: the pipeline's decode and encode caches are cleared before every run, so each run pays
-every stage; ``warmup`` unmeasured runs per setting come first; then ``repeat`` rounds run
+every stage; ``warmup`` unmeasured runs per setting come first (``warmup_mode="cheapest"``:
+only of the last listed setting (normally the smallest), enough to pay one-time start-up costs when runs take minutes); then ``repeat`` rounds run
 the settings interleaved (round-robin, so drift hits all settings alike). Each metric is the
 median over rounds. Ratios compare each setting with the ``full`` setting (unlimited budget, no
 pruning) measured in the same process. Overhead = decode + score + select + reduce (merge)
@@ -130,7 +131,7 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
 def run_bench(pipe: Any, video: str, *, question: str = "What happens in this video?",
               settings: list[BenchSetting] | None = None, repeat: int = 3, warmup: int = 1,
               frames: int | None = 32, max_new_tokens: int = 16, extra: dict[str, Any] | None = None,
-              on_run: Callable[[str, int], None] | None = None) -> BenchReport:
+              warmup_mode: str = "each", on_run: Callable[[str, int], None] | None = None) -> BenchReport:
     """Measure ``pipe.ask(video, question)`` under each setting; see the module docstring."""
     if repeat < 1:
         raise ConfigError("--repeat", f"must be >= 1, got {repeat}")
@@ -138,6 +139,8 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
         raise ConfigError("--warmup", f"must be >= 0, got {warmup}")
     if frames is not None and frames < 1:
         raise ConfigError("--frames", f"must be >= 1, got {frames}")
+    if warmup_mode not in ("each", "cheapest"):
+        raise ConfigError(f"--warmup-mode {warmup_mode}", "choose one of: each, cheapest")
     settings = settings or parse_bench_settings()
     if settings[0].name != "full":
         settings = [BenchSetting("full", {"budget": "all"}), *settings]
@@ -163,7 +166,7 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
         return {"stats": stats, "wall_s": wall, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
                 "flops": flops, "answer": answer.text}
 
-    for setting in settings:
+    for setting in (settings if warmup_mode == "each" else settings[-1:]):
         for i in range(warmup):
             if on_run:
                 on_run(f"warm-up {setting.name}", i)

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         presets: Optional[str] = typer.Option(None, "--presets", help="Budget presets to add, comma-separated."),
         repeat: int = typer.Option(3, "--repeat", "-r", help="Measured rounds (medians are reported)."),
         warmup: int = typer.Option(1, "--warmup", help="Unmeasured runs per setting first."),
+        warmup_mode: str = typer.Option("each", "--warmup-mode", help="each: warm every setting; cheapest: only the last listed (smallest) one."),
         question: str = typer.Option("What happens in this video?", "--question", "-q"),
         max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Tokens generated per run."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
         pipe.name = model
         with console.status("benchmarking") as status:
             report = run_bench(pipe, video, question=question, settings=settings, repeat=repeat, warmup=warmup,
-                               frames=frames, max_new_tokens=max_new_tokens,
+                               frames=frames, max_new_tokens=max_new_tokens, warmup_mode=warmup_mode,
                                on_run=lambda name, i: status.update(f"benchmarking: {name} (run {i + 1})"))
         json_path = write_json(report, out_dir / "bench.json")
         png_path = write_plot(report, out_dir / "bench.png")

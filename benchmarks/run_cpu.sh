@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The CPU benchmark behind benchmarks/README.md: TTFT, KV bytes and vidsift's own overhead at
+# 50%, 25%, 10% of the visual tokens vs the full run, for a 32-frame and a 128-frame video,
+# on random-weight checkpoints of published 0.5B-class architectures (no downloads needed).
+# Usage: bash benchmarks/run_cpu.sh [32|128|ray|all]   (results land in benchmarks/results/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RES=benchmarks/results
+WHAT=${1:-all}
+common=(--budgets 100%,50%,25%,10% --repeat 1 --warmup 1 --warmup-mode cheapest --device cpu --dtype bfloat16
+        --max-new-tokens 8 --json)
+
+if [[ $WHAT == 32 || $WHAT == all ]]; then
+  # LLaVA-OneVision-0.5B (SigLIP-400M + Qwen2-0.5B, 196 tokens/frame): 32 frames = 6272 visual tokens
+  python -m vidsift bench --model random:llava-onevision-0.5b --synthetic 64 --frames 32 "${common[@]}" \
+    --out $RES/llava-onevision-0.5b-32f > $RES/llava-onevision-0.5b-32f.json
+fi
+if [[ $WHAT == 128 || $WHAT == all ]]; then
+  # SmolVLM2-500M (SigLIP-93M + SmolLM2-360M, 64 tokens/frame): 128 frames = 8192 visual tokens
+  python -m vidsift bench --model random:smolvlm2-500m --synthetic 128 --frames 128 "${common[@]}" \
+    --out $RES/smolvlm2-500m-128f > $RES/smolvlm2-500m-128f.json
+fi
+if [[ $WHAT == ray || $WHAT == all ]]; then
+  python benchmarks/batch_engines.py --out $RES/batch_engines.json
+fi
