@@ -443,7 +443,7 @@ def test_chunked_encode_matches_one_call(ckpts, arch):
 def test_full_size_preprocessors_cap_video_frames():
     """Hub preprocessor files carry image limits (Qwen2.5-VL: 16384 tokens) or a whole-video total
     (Qwen3-VL): video frames are capped at 768 LLM tokens, as qwen-vl-utils does."""
-    from vidsift.pipeline.adapters.qwen_common import VIDEO_FRAME_TOKENS, QwenPreprocess
+    from vidsift.pipeline.adapters.qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess
     from vidsift.pipeline.archs.qwen import FULL_SIZE, full_size_config
 
     assert VIDEO_FRAME_TOKENS == 768
