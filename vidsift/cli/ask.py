@@ -72,8 +72,10 @@ def _summary(answer: Any) -> None:
         mem += f", peak CUDA {s['peak_cuda_bytes'] / 2**20:.0f} MiB"
     table.add_row("memory", mem)
     for kind in ("prune", "kv"):
-        for member in s.get(kind, []):
-            table.add_row(kind, ", ".join(f"{k}={v}" for k, v in member.items()))
+        for member in s.get(kind, []):  # scalars only; --json has everything
+            shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.items()
+                     if isinstance(v, (int, float, str)) and k not in ("ttft_s", "decode_tokens_per_s")]
+            table.add_row(kind, ", ".join(shown))
     Console(stderr=False).print(table)
 
 
