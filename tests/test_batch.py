@@ -116,3 +116,14 @@ def test_engine_choice_is_validated() -> None:
         build_engine("spark")
     with pytest.raises(ConfigError, match="only the ray engine"):
         build_engine("local", address="auto")
+
+
+def test_cli_batch_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vidsift.cli.app import run as cli
+
+    assert cli(["batch", str(tmp_path / "none.jsonl"), "--model", "random:tiny-qwen2.5-vl"]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.jsonl'}: no such file or folder\n"
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "a.mp4").write_bytes(b"x")
+    assert cli(["batch", str(tmp_path / "clips"), "--model", "random:tiny-qwen2.5-vl", "--engine", "spark"]) == 1
+    assert "spark: unknown engine; choose one of: local, ray" in capsys.readouterr().err

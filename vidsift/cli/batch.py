@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
         """Answer many questions about many videos; a failing video is recorded and skipped."""
         from ..batch import WorkerSpec, build_engine, read_manifest, run_batch
 
+        runner = build_engine(engine, workers=workers, address=address)
         jobs = read_manifest(manifest, question=question)
         spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens)
-        summary = run_batch(jobs, spec, engine=build_engine(engine, workers=workers, address=address),
-                            out=out, resume=resume, progress=progress)
+        summary = run_batch(jobs, spec, engine=runner, out=out, resume=resume, progress=progress)
         typer.echo(json.dumps(summary.to_dict()))
         if summary.failed:
             typer.echo(f"{summary.failed} job(s) failed; see 'error' in {out}", err=True)
