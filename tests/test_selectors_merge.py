@@ -38,7 +38,7 @@ def make_tokens(grids: list[tuple[int, int]], *, d: int = 16, seed: int = 0, sta
 
 
 @pytest.mark.parametrize("spec", SPATIAL)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(h=st.integers(1, 9), w=st.integers(1, 9), frac=st.floats(0.01, 1.0), seed=st.integers(0, 999),
        sal=st.booleans())
 def test_spatial_merge_invariants(spec, h, w, frac, seed, sal):
@@ -86,7 +86,7 @@ def test_saliency_keeps_most_salient_and_drop_mode():
     assert torch.equal(red.embeds, tok.embeds[0][red.keep]) and float(red.size.sum()) == 3.0
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(grids=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6)), min_size=1, max_size=4),
        fracs=st.lists(st.floats(0.01, 1.5), min_size=4, max_size=4), merger=st.sampled_from(SPATIAL),
        temporal=st.sampled_from([None, "temporal", "temporal:threshold=0.5,mode=drop"]))

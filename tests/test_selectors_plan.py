@@ -73,7 +73,7 @@ def test_plan_frames_defaults_and_stats():
 
 
 @pytest.fixture(scope="module")
-def scene_video(tmp_path_factory):
+def five_scene_video(tmp_path_factory):
     scenes = [(0, 30), (1, 4), (2, 30), (3, 4), (4, 24)]
     path, cuts = make_scene_video(tmp_path_factory.mktemp("scenes") / "scenes.mp4", scenes=scenes, fps=24)
     with open_video(path) as reader:
@@ -85,16 +85,16 @@ def scene_video(tmp_path_factory):
 
 @pytest.mark.parametrize("selector", ["kcenter", "maxmin", "kmeans", "mmr", "topk"])
 @pytest.mark.parametrize("extra", [0, 2])
-def test_plan_covers_every_scene(scene_video, selector, extra):
-    _, frames, scene_of, k_scenes = scene_video
+def test_plan_covers_every_scene(five_scene_video, selector, extra):
+    _, frames, scene_of, k_scenes = five_scene_video
     plan = plan_frames(frames, budget_tokens=1000, tokens_per_frame=64, k=k_scenes + extra, selector=selector)
     pos = np.searchsorted(frames.index, plan.indices)
     assert set(scene_of[pos]) == set(range(k_scenes))
     assert plan.stats["n_segments"] == k_scenes and plan.stats["segments_covered"] == k_scenes
 
 
-def test_uniform_plan_misses_short_scenes(scene_video):
-    _, frames, scene_of, k_scenes = scene_video
+def test_uniform_plan_misses_short_scenes(five_scene_video):
+    _, frames, scene_of, k_scenes = five_scene_video
     plan = plan_frames(frames, budget_tokens=1000, tokens_per_frame=64, k=k_scenes, selector="uniform")
     pos = np.searchsorted(frames.index, plan.indices)
     missed = set(range(k_scenes)) - set(scene_of[pos].tolist())

@@ -56,7 +56,7 @@ def kmeans(x: np.ndarray, k: int, *, seed: int = 1234, niter: int = 20,
     ``init`` (k, F): starting centroids (e.g. farthest-point seeds) instead of a random draw."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     km = faiss.Kmeans(x.shape[1], int(k), niter=niter, seed=seed, verbose=False,
-                      min_points_per_centroid=1, max_points_per_centroid=1 << 30)
+                      min_points_per_centroid=1, max_points_per_centroid=256)  # large N: train on a seeded sample
     with _THREADS_LOCK:
         before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)  # reduction order fixed: same input, same clusters
