@@ -97,7 +97,7 @@ def full_index(tokens_full, tokens):
 def test_archs_registered_and_full_sizes_match_published():
     from vidsift.pipeline.archs.qwen import full_size_config
 
-    assert {"tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-2b"} <= set(names())
+    assert {"tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-qwen3-vl-moe", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-2b"} <= set(names())
     published = {"qwen2.5-vl-3b": 3_754_622_976, "qwen2.5-vl-7b": 8_292_166_656, "qwen3-vl-2b": 2_127_532_032}
     for name, n_params in published.items():
         config, model_cls = full_size_config(name)
@@ -504,3 +504,14 @@ def test_text_after_long_video_option(ckpts):
     assert fixed.generate(qwen, max_new_tokens=2).shape == (1, 2)
     with pytest.raises(ConfigError, match="text_after_video"):
         type(stock)(stock.model, stock.tokenizer, stock.preprocessor, text_after_video="x")
+
+
+def test_qwen3_vl_moe_is_served_too(tmp_path, bikes):
+    ckpt = build_checkpoint("tiny-qwen3-vl-moe", tmp_path / "moe", seed=0)
+    a = load(ckpt)
+    assert type(a) is Qwen3VLAdapter and type(a.model).__name__ == "Qwen3VLMoeForConditionalGeneration"
+    frames = bikes[:4]
+    ours, stock = a.build_inputs(a.encode(frames), QUESTION), a.vanilla_inputs(frames, QUESTION)
+    assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+    ref = a.model.generate(**stock, max_new_tokens=4, do_sample=False)[:, stock["input_ids"].shape[1]:]
+    assert torch.equal(a.generate(ours, max_new_tokens=4), ref)

@@ -35,14 +35,18 @@ class Qwen3VLAdapter(QwenAdapterBase):
     """Qwen3-VL: one group per temporal patch (two frames) labelled ``<t seconds>``, with DeepStack."""
 
     family = "qwen3_vl"
-    model_types = ("qwen3_vl",)
+    model_types = ("qwen3_vl", "qwen3_vl_moe")  # the MoE variant shares layout, rope and deepstack
     system_prompt = None  # the Qwen3-VL chat template adds no default system prompt
 
     @classmethod
     def model_class(cls, config: Any = None) -> type:
-        from transformers import Qwen3VLForConditionalGeneration
+        import transformers
 
-        return Qwen3VLForConditionalGeneration
+        if config is None:  # AutoModel picks Qwen3-VL or Qwen3-VL-MoE from the checkpoint's config
+            return transformers.AutoModelForImageTextToText
+        if getattr(config, "model_type", None) == "qwen3_vl_moe":
+            return transformers.Qwen3VLMoeForConditionalGeneration
+        return transformers.Qwen3VLForConditionalGeneration
 
     @property
     def deepstack_layers(self) -> int:

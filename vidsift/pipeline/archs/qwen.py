@@ -61,7 +61,7 @@ def _config(*, family: str, text: dict[str, Any], vision: dict[str, Any], tie: b
     import transformers
 
     tok = byte_tokenizer(QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>",
-                         chat_template=QWEN3_CHAT_TEMPLATE if family == "qwen3_vl" else QWEN2_CHAT_TEMPLATE)
+                         chat_template=QWEN3_CHAT_TEMPLATE if family.startswith("qwen3") else QWEN2_CHAT_TEMPLATE)
     ids = _token_ids(tok)
     text = {**text, "vocab_size": vocab_size or len(tok),
             **{k: ids[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id")}}
@@ -69,6 +69,7 @@ def _config(*, family: str, text: dict[str, Any], vision: dict[str, Any], tie: b
         "qwen2_vl": (transformers.Qwen2VLConfig, transformers.Qwen2VLForConditionalGeneration),
         "qwen2_5_vl": (transformers.Qwen2_5_VLConfig, transformers.Qwen2_5_VLForConditionalGeneration),
         "qwen3_vl": (transformers.Qwen3VLConfig, transformers.Qwen3VLForConditionalGeneration),
+        "qwen3_vl_moe": (transformers.Qwen3VLMoeConfig, transformers.Qwen3VLMoeForConditionalGeneration),
     }[family]
     config = cfg_cls(text_config=text, vision_config=vision, tie_word_embeddings=tie,
                      **{k: ids[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id",
@@ -96,7 +97,7 @@ def _write(path: Path, *, family: str, text: dict[str, Any], vision: dict[str, A
     model.save_pretrained(str(path))
     save_tokenizer(tok, path)
     (path / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
-    if family == "qwen3_vl":
+    if family.startswith("qwen3"):
         # Qwen3-VL's video file: its size is the whole video's pixel total (Hub: 4096 .. 25165824)
         video = {**{k: v for k, v in preprocessor.items() if k != "image_processor_type"},
                  "size": video_size or preprocessor["size"], "video_processor_type": "Qwen3VLVideoProcessor",
@@ -151,6 +152,18 @@ def tiny_qwen3_vl(path: Path, *, seed: int = 0) -> None:
               "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
               "deepstack_visual_indexes": [0, 1], "hidden_act": "gelu_pytorch_tanh"}
     _write(path, family="qwen3_vl", text=text, vision=vision, seed=seed, dtype=torch.float32, tie=False,
+           preprocessor=_qwen3_preprocessor(shortest_edge=64 * 64, longest_edge=256 * 256))
+
+
+@ARCHS.register("tiny-qwen3-vl-moe")
+def tiny_qwen3_vl_moe(path: Path, *, seed: int = 0) -> None:
+    text = {**TINY_TEXT, "head_dim": 16, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [2, 3, 3],
+                                "mrope_interleaved": True}}
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
+              "deepstack_visual_indexes": [0, 1], "hidden_act": "gelu_pytorch_tanh"}
+    _write(path, family="qwen3_vl_moe", text=text, vision=vision, seed=seed, dtype=torch.float32, tie=False,
            preprocessor=_qwen3_preprocessor(shortest_edge=64 * 64, longest_edge=256 * 256))
 
 
