@@ -1,5 +1,5 @@
-"""Random-weight Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints (tiny ones for tests, published
-sizes for benchmarks).
+"""Random-weight Qwen2-VL, Qwen2.5-VL and Qwen3-VL (+ MoE) checkpoints (tiny ones for tests,
+published sizes for benchmarks).
 
 Each builder writes ``config.json`` + safetensors (seeded random weights, ``save_pretrained``),
 an offline byte-level tokenizer with the family's special tokens and chat template (the config's
