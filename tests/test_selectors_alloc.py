@@ -83,3 +83,15 @@ def test_tokens_to_resolution_examples():
     h, w = tokens_to_resolution(256, aspect=16 / 9, patch_size=14, merge_size=2)
     t = resolution_to_tokens(h, w, patch_size=14, merge_size=2)
     assert 200 <= t <= 256 and 1.4 < w / h < 2.2
+
+
+def test_plan_as_resolution_per_frame():
+    from vidsift.frames import FrameBatch
+    from vidsift.selectors import plan_frames, plan_resolutions
+
+    frames = FrameBatch(np.zeros((8, 36, 64, 3), np.uint8), np.arange(8.0), np.arange(8))
+    p = plan_frames(frames, budget_tokens=600, tokens_per_frame=16 * 9 * 1.0, k=6)
+    sizes = plan_resolutions([f.tokens for f in p.frames], aspect=16 / 9, patch_size=14, merge_size=2)
+    assert len(sizes) == 6
+    for (h, w), f in zip(sizes, p.frames):
+        assert resolution_to_tokens(h, w, patch_size=14, merge_size=2) <= f.tokens

@@ -21,7 +21,8 @@ Functions:
   selector=..., allocator=..., tokens_per_frame=196) -> TokenPlan`` (decodes, then plans; ``vidsift.plan``)
 - ``reduce_tokens(tokens, per_group, *, merger="tome", temporal=None) -> VisualTokens``
 - ``segment_scenes(features) -> labels``, ``frame_features(frames) -> (N, F)``,
-  ``split_budget``, ``tokens_to_resolution`` / ``resolution_to_tokens`` (budget as resolution per frame).
+  ``split_budget``, ``tokens_to_resolution`` / ``resolution_to_tokens`` / ``plan_resolutions(tokens, *, aspect,
+  patch_size, merge_size)`` (the budget as a resolution per frame before encoding).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .base import (
     ALLOCATORS, MERGERS, SCORERS, SELECTORS, BudgetAllocator, KeyframeSelector, Reduction, RelevanceScorer,
     TokenMerger, load_members,
 )
-from .budget import resolution_to_tokens, split_budget, tokens_to_resolution
+from .budget import plan_resolutions, resolution_to_tokens, split_budget, tokens_to_resolution
 from .features import FEATURE_CACHE, frame_features
 from .planner import plan, plan_frames, plan_video, scorer_spec
 from .reduce import reduce_tokens
@@ -42,6 +43,6 @@ load_members()
 __all__ = [
     "ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "Budget", "BudgetAllocator", "FEATURE_CACHE", "FrameScores",
     "KeyframeSelector", "PlannedFrame", "Reduction", "RelevanceScorer", "TokenMerger", "TokenPlan",
-    "ensure_coverage", "frame_features", "load_members", "plan", "plan_frames", "plan_video", "reduce_tokens",
+    "ensure_coverage", "frame_features", "load_members", "plan", "plan_frames", "plan_resolutions", "plan_video", "reduce_tokens",
     "resolution_to_tokens", "scorer_spec", "segment_scenes", "split_budget", "tokens_to_resolution",
 ]

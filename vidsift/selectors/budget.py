@@ -92,3 +92,11 @@ def tokens_to_resolution(tokens: int, *, aspect: float, patch_size: int, merge_s
         if gh * gw <= tokens and gh * gw > best[0] * best[1]:
             best = (gh, gw)
     return best[0] * unit, best[1] * unit
+
+
+def plan_resolutions(tokens_per_frame: "list[int] | np.ndarray", *, aspect: float, patch_size: int, merge_size: int = 1,
+                     max_height: int | None = None, max_width: int | None = None) -> list[tuple[int, int]]:
+    """The budget spent *before* encoding: a (height, width) per planned frame whose token count is
+    at most that frame's planned tokens (e.g. ``[f.tokens for f in plan.frames]``)."""
+    return [tokens_to_resolution(int(t), aspect=aspect, patch_size=patch_size, merge_size=merge_size,
+                                 max_height=max_height, max_width=max_width) for t in tokens_per_frame]
