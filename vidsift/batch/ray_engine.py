@@ -4,7 +4,9 @@ With GPUs in the cluster there is one actor per GPU (``num_gpus=1`` each, capped
 ``workers`` when given); without GPUs, ``workers`` CPU actors (default 1) with
 ``cpus_per_worker`` CPUs each. ``address`` joins a running cluster (``"auto"`` or
 ``"ray://host:10001"``); without it a local cluster is started and shut down afterwards.
-Jobs stream to the actors through an `ActorPool`; results come back as they finish.
+Each idle actor gets the next job; results come back as they finish. An actor that dies
+(out of memory, a crash in native code) fails only the job it held: the job is recorded with
+the error and a fresh actor takes its place.
 Install with ``pip install 'vidsift[ray]'``.
 """
 
@@ -89,11 +91,40 @@ class RayEngine:
                     spec = WorkerSpec(**{**spec.to_dict(), "threads": self.cpus_per_worker})
             actor_cls = ray.remote(**options)(Worker)
             actors = [actor_cls.remote(spec) for _ in range(min(n, len(jobs)))]
-            pool = ray.util.ActorPool(actors)
-            payloads = [job.to_dict() for job in jobs]
-            yield from pool.map_unordered(lambda actor, job: actor.run.remote(job), payloads)
+            yield from _schedule(ray, actors, jobs, lambda: actor_cls.remote(spec))
             for actor in actors:
                 ray.kill(actor)
         finally:
             if started:
                 ray.shutdown()
+
+
+def _schedule(ray: Any, actors: list[Any], jobs: list[Job], respawn: Any) -> Iterator[dict[str, Any]]:
+    """Keep every actor busy with one job; yield records in completion order."""
+    pending = iter(jobs)
+    running: dict[Any, tuple[Job, int]] = {}
+
+    def submit(slot: int) -> None:
+        job = next(pending, None)
+        if job is not None:
+            running[actors[slot].run.remote(job.to_dict())] = (job, slot)
+
+    for slot in range(len(actors)):
+        submit(slot)
+    while running:
+        done, _ = ray.wait(list(running), num_returns=1)
+        ref = done[0]
+        job, slot = running.pop(ref)
+        try:
+            yield ray.get(ref)
+        except ray.exceptions.RayError as err:  # the actor died: record, replace, go on
+            yield {"id": job.id, "video": job.video, "question": job.question, "overrides": dict(job.overrides),
+                   "meta": dict(job.meta), "answer": None, "plan": None, "stats": {},
+                   "error": f"worker died: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                   "elapsed_s": None, "worker": None}
+            try:
+                ray.kill(actors[slot])
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            actors[slot] = respawn()
+        submit(slot)
