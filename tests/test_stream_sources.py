@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,9 +14,8 @@ import pytest
 
 from vidsift.errors import ConfigError, SourceError
 from vidsift.stream.capture import Capture
-from vidsift.stream import sender
 from vidsift.stream.sender import pattern
-from vidsift.stream.sources import FileSource, LavfiSource, UrlSource, WebcamSource, open_source, source_kind
+from vidsift.stream.sources import FileSource, LavfiSource, UrlSource, open_source, source_kind
 from vidsift.stream.sources.webcam import platform_device
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,28 +155,3 @@ def test_capture_full_speed_source_delivers_every_frame():
             got.append(frame.pts_seconds)
             time.sleep(0.002)
     assert len(got) == 30 and cap.stats.frames_dropped == 0 and cap.ended
-
-
-def test_capture_watchdog_and_reconnect_on_udp():
-    port = free_udp_port()
-    url = f"udp://127.0.0.1:{port}"
-    cmd = [sys.executable, sender.__file__, url, "--seconds", "2.5", "--fps", "20"]
-    first = subprocess.Popen(cmd)
-    events = []
-    try:
-        src = open_source(url, open_timeout_s=15, read_timeout_s=1)
-        cap = Capture(src, stall_s=0.5, backoff_s=(0.1, 0.4), on_event=events.append).start()
-        first.wait(10)
-        time.sleep(1.5)  # sender gone: watchdog reports a stall, reads time out -> reconnecting
-        second = subprocess.Popen(cmd)
-        deadline = time.monotonic() + 10
-        while cap.stats.reconnects == 0 and time.monotonic() < deadline:
-            cap.get(timeout_s=0.2)
-        got = cap.get(timeout_s=3)
-        second.wait(10)
-        cap.stop()
-    finally:
-        first.kill()
-    kinds = [e["event"] for e in events]
-    assert "stalled" in kinds and "disconnected" in kinds and "reconnected" in kinds
-    assert cap.stats.reconnects >= 1 and got is not None

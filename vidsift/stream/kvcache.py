@@ -23,9 +23,9 @@ exact, but its cost grows with the memory size (bounded by the budget).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
+
 import torch
 
 from ..errors import ConfigError
@@ -224,7 +224,6 @@ class ReprefillAnswerer:
 
     def __init__(self, adapter: ModelAdapter) -> None:
         self.adapter = adapter
-        self.lock = threading.Lock()
 
     @torch.no_grad()
     def answer(self, memory: StreamMemory, question: str, *, max_new_tokens: int = 32) -> Reply:

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError
 from ..frames.types import FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
 from .capture import Capture
