@@ -309,5 +309,15 @@ class Pipeline:
             raise ConfigError(repr(questions), "ask_many takes a list of questions; use ask() for one")
         return [self.ask(video, q, **overrides) for q in questions]
 
+    def stream(self, source: Any, **options: Any) -> Any:
+        """Start a live `vidsift.stream.StreamSession` on ``source`` (camera index or device, URL,
+        file, ``lavfi:GRAPH``) with this model: ``.ask(q)``, ``.events()``, ``.close()``, a context
+        manager. ``budget`` defaults to this pipeline's token budget (1024 when unlimited)."""
+        from ..stream import open_session
+
+        if "budget" not in options and self.budget.tokens is not None:
+            options["budget"] = self.budget.tokens
+        return open_session(self.adapter, source, **options)
+
     def __repr__(self) -> str:
         return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget})"
