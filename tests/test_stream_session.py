@@ -132,3 +132,13 @@ def test_soak_30_minutes_accelerated_bounded_memory_flat_rss_and_latency(adapter
     early = statistics.median(lat for t, _, lat, _ in rows if t <= 5 * 60)
     late = statistics.median(lat for t, _, lat, _ in rows if t >= 25 * 60)
     assert late < 3 * early + 0.05
+
+
+def test_pipeline_stream_uses_the_pipeline_budget(adapter):
+    from vidsift.pipeline.pipeline import Pipeline
+
+    pipe = Pipeline(adapter, budget=32)
+    with pipe.stream("lavfi:testsrc2=size=112x84:rate=2", realtime=False, fps=1, duration_s=6) as session:
+        assert session.wait(30)
+        answer = session.ask("what?")
+    assert session.memory.budget == 32 and 0 < answer.memory_tokens <= 32
