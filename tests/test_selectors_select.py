@@ -157,3 +157,15 @@ def test_bad_select_inputs():
         sel.select(np.zeros((5, 2), np.float32), np.zeros(4, np.float32), 2)
     with pytest.raises(ValueError, match="k must be"):
         sel.select(np.zeros((5, 2), np.float32), np.zeros(5, np.float32), -1)
+
+
+def test_mmr_diversifies_even_when_all_features_are_similar():
+    rng = np.random.default_rng(0)
+    a = np.ones(32, np.float32)
+    b = a.copy()
+    b[0] = 1.3  # cos(a, b) ~ 0.999: e.g. a random or saturated embedding space
+    x = np.stack([a] * 10 + [b] * 10) + 1e-5 * rng.normal(size=(20, 32)).astype(np.float32)
+    rel = np.concatenate([np.linspace(1, 0.8, 10), np.full(10, 0.3)]).astype(np.float32)
+    sel = SELECTORS.build("mmr:weight=0.5").select(x, rel, 2)
+    assert sel[0] == 0 and sel[1] >= 10  # the second pick comes from the other group
+    assert SELECTORS.build("mmr:weight=1").select(x, rel, 2).tolist() == [0, 1]

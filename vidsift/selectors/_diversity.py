@@ -2,7 +2,7 @@
 
 farthest_point:  greedy k-center (Gonzalez 1985), a 2-approximation of the optimal covering radius;
                  used by ``kcenter`` (ToDRE) and ``maxmin`` (DivPrune's greedy Max-Min diversity).
-mmr:             maximal marginal relevance (Carbonell & Goldstein 1998).
+mmr:             maximal marginal relevance (Carbonell & Goldstein 1998), scale-free redundancy.
 """
 
 from __future__ import annotations
@@ -39,23 +39,31 @@ def farthest_point(x: np.ndarray, k: int, *, first: int) -> np.ndarray:
 
 
 def mmr(x: np.ndarray, relevance: np.ndarray, k: int, *, weight: float) -> np.ndarray:
-    """Indices (k,): argmax of ``weight * rel - (1 - weight) * max cosine similarity to picked``."""
+    """Indices (k,): argmax of ``weight * rel - (1 - weight) * redundancy`` one pick at a time.
+
+    Redundancy is the cosine similarity to the nearest picked frame, expressed relative to the
+    current spread (``1 - novelty / max novelty`` over unpicked frames) so that relevance in [0, 1]
+    and redundancy weigh alike whatever the feature space's scale (random or near-duplicate
+    embeddings would otherwise leave only relevance).
+    """
     n = x.shape[0]
     k = min(k, n)
     if k <= 0:
         return np.zeros(0, np.int64)
     xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # (N, F)
     rel = relevance.astype(np.float64)
-    maxsim = np.full(n, -1.0)  # no redundancy before the first pick
+    novelty = np.ones(n)  # 1 - max cosine similarity to the picked frames (all novel before the first pick)
     taken = np.zeros(n, bool)
     picks: list[int] = []
     for step in range(k):
-        gain = weight * rel - (1.0 - weight) * (maxsim if step else 0.0)
+        top = novelty[~taken].max()
+        redundancy = 1.0 - novelty / top if step and top > 1e-12 else np.zeros(n)
+        gain = weight * rel - (1.0 - weight) * redundancy
         gain[taken] = -np.inf
         j = int(np.argmax(gain))
         picks.append(j)
         taken[j] = True
-        maxsim = np.maximum(maxsim, (xn @ xn[j]).astype(np.float64))
+        novelty = np.minimum(novelty, 1.0 - (xn @ xn[j]).astype(np.float64))
     return np.asarray(picks, dtype=np.int64)
 
 

@@ -1,7 +1,8 @@
 """``mmr``: maximal marginal relevance, trading query relevance against redundancy.
 
 MMR (Carbonell & Goldstein, SIGIR 1998) picks, one at a time, the frame maximising
-``weight * relevance - (1 - weight) * max cosine similarity to the frames already picked``;
+``weight * relevance - (1 - weight) * redundancy with the frames already picked`` (cosine
+similarity to the nearest pick, relative to the current spread so both terms live in [0, 1]);
 the relevance-diversity balance used for video keyframes by e.g. MDF / AKS-style selectors
 (Tang et al. 2025, "Adaptive Keyframe Sampling", https://arxiv.org/abs/2502.21271).
 ``weight=1`` is top-k, ``weight=0`` pure diversity.
