@@ -73,13 +73,20 @@ class Capture:
             self._threads.append(thread)
         return self
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop the threads and close the source. A read in flight ends within the source's
+        read timeout; if it outlives ``timeout_s`` the capture thread closes the source itself
+        (never closed under a running decode)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        if timeout_s is None:
+            timeout_s = getattr(self.source, "read_timeout_s", 5.0) + 1.0
         for thread in self._threads:
-            thread.join(timeout_s)
-        self.source.close()
+            if thread is not threading.current_thread():
+                thread.join(timeout_s)
+        if not any(t.is_alive() for t in self._threads[:1]):
+            self.source.close()
 
     def __enter__(self) -> "Capture":
         return self.start()

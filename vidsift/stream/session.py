@@ -256,7 +256,7 @@ class StreamSession:
             self._emit({"event": "error", "error": self.error})
         finally:
             self._done.set()
-            self.capture.stop(timeout_s=2)
+            self.capture.stop()
             with self._event_cond:
                 self._event_cond.notify_all()
 
