@@ -178,20 +178,21 @@ def test_sdpa_and_eager_keep_the_same_entries():
     torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_left_padded_batch(attn):
+@pytest.mark.parametrize("attn, specs", [("sdpa", ("h2o:ratio=0.4", "snapkv:ratio=0.5+quantize:bits=4")),
+                                         ("eager", ("prefixkv:ratio=0.4", "snapkv:ratio=0.4"))])
+def test_left_padded_batch(attn, specs):
     """The unpadded (longest) row matches its single run; the padded row never keeps padding."""
     ad = adapter(attn, "tiny-qwen2.5-vl")
     batch, singles = batch_pair(attn=attn)
     long_row = max(range(2), key=lambda r: singles[r].prompt_len)
     short_row = 1 - long_row
     pad = batch.prompt_len - singles[short_row].prompt_len
-    for spec in ("snapkv:ratio=0.4", "h2o:ratio=0.4", "prefixkv:ratio=0.4", "snapkv:ratio=0.5+quantize:bits=4"):
+    full = prefill_cache(ad, batch)
+    for spec in specs:
         both = run(ad, batch, PRESSES.build_many(spec))
         one = run(ad, singles[long_row], PRESSES.build_many(spec))
         assert torch.equal(both.ids[long_row], one.ids[0]), spec
         torch.testing.assert_close(both.logits[long_row], one.logits[0], atol=1e-4, rtol=1e-4)
-        full = prefill_cache(ad, batch)
         pressed = prefill_cache(ad, batch, PRESSES.build_many(spec.split("+")[0]))
         for layer in range(4):
             got = match_positions(pressed.layers[layer].keys, full.layers[layer].keys)[short_row]
@@ -257,3 +258,19 @@ def test_bad_specs_are_one_line_config_errors(spec, message):
     with pytest.raises(ConfigError) as err:
         PRESSES.build_many(spec)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=6), st.floats(0.05, 1.0), st.integers(0, 2**16))
+def test_prefix_lengths_properties(sizes, ratio, seed):
+    g = torch.Generator().manual_seed(seed)
+    imps = [torch.rand(n, generator=g) ** 4 for n in sizes]
+    budget = max(len(sizes), int(ratio * sum(sizes)))
+    lengths = prefix_lengths(imps, budget)
+    assert all(1 <= k <= n for k, n in zip(lengths, sizes))
+    assert sum(lengths) <= budget
+    more = prefix_lengths(imps, min(sum(sizes), budget + 5))
+    assert all(a <= b for a, b in zip(lengths, more))  # a larger budget never shortens a layer

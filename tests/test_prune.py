@@ -187,3 +187,28 @@ def test_keep_top_visual_is_exact():
     visual = torch.tensor([[False, True, True, True, True, False]])
     assert keep_top_visual(scores, visual, 2).tolist() == [[0, 2, 4, 5]]
     assert keep_top_visual(scores, visual, 0).tolist() == [[0, 5]]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 40), st.data())
+def test_keep_top_visual_properties(batch, n, data):
+    n_vis = data.draw(st.integers(0, n))
+    count = data.draw(st.integers(0, n_vis))
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    scores = torch.rand(batch, n, generator=g)
+    visual = torch.zeros(batch, n, dtype=torch.bool)
+    for b in range(batch):
+        visual[b, torch.randperm(n, generator=g)[:n_vis]] = True
+    keep = keep_top_visual(scores, visual, count)
+    assert keep.shape == (batch, n - n_vis + count)
+    for b in range(batch):
+        kept = set(keep[b].tolist())
+        assert keep[b].tolist() == sorted(kept)  # unique and sorted
+        assert set((~visual[b]).nonzero().flatten().tolist()) <= kept  # every text row stays
+        vis_kept = [i for i in kept if visual[b, i]]
+        dropped = [i for i in range(n) if visual[b, i] and i not in kept]
+        if vis_kept and dropped:
+            assert min(scores[b, vis_kept]) >= max(scores[b, dropped])  # the kept ones are the top ones

@@ -199,6 +199,10 @@ class CacheLayout:
         model = adapter.model
         layout = _LAYOUTS.get(model)
         if layout is None:
+            text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+            if "sliding_attention" in (getattr(text_config, "layer_types", None) or ()):
+                raise ConfigError(getattr(model, "name_or_path", "model") or "model",
+                                  "sliding-window attention layers are not supported by in-LLM pruning or cache presses")
             layout = cls(model, adapter.decoder_layers)
             _LAYOUTS[model] = layout
         layout.users += 1
@@ -337,8 +341,10 @@ class CacheLayout:
         if isinstance(kwargs.get("position_ids"), torch.Tensor):
             kwargs["position_ids"] = gather_rows(kwargs["position_ids"], pos, kwargs["position_ids"].ndim - 1)
         mask = kwargs.get("attention_mask")
-        if isinstance(mask, torch.Tensor):  # (B or 1, 1, L, L): keep rows and columns of kept tokens
+        if isinstance(mask, torch.Tensor) and mask.ndim == 4:  # (B or 1, 1, L, L): rows and columns of kept tokens
             kwargs["attention_mask"] = gather_rows(gather_rows(mask, pos, 2), pos, 3)
+        elif isinstance(mask, torch.Tensor) and mask.ndim == 2:  # flash attention's (B, L) padding mask
+            kwargs["attention_mask"] = gather_rows(mask, pos, 1)
         self.set_positions(idx, pos.unsqueeze(1))
         return hidden, kwargs
 
@@ -354,9 +360,15 @@ class CacheLayout:
             return kwargs  # SDPA without padding: a single query sees every entry
         if pos is None:
             pos = torch.arange(self.seen + self.qpos.shape[1], device=self.qpos.device).expand(self.qpos.shape[0], 1, -1)
+        if isinstance(mask, torch.Tensor) and mask.ndim == 2:  # flash attention: a (B, n) padding mask
+            if pos.shape[1] > 1:
+                raise ConfigError("attn_implementation", "per-head cache presses need sdpa or eager attention")
+            kwargs = dict(kwargs)
+            kwargs["attention_mask"] = self.entry_valid(pos[:, 0]).to(mask.dtype)
+            return kwargs
         allowed = self.entry_valid(pos).unsqueeze(2) & (pos.unsqueeze(2) <= self.qpos[:, None, :, None])  # (B,h,q,n)
         if allowed.shape[1] > 1:  # per-head layouts: one mask row per query head
-            groups = layer.self_attn.config.num_attention_heads // allowed.shape[1]
+            groups = getattr(layer.self_attn, "num_key_value_groups", 1)
             allowed = allowed.repeat_interleave(groups, dim=1)
         if isinstance(mask, torch.Tensor) and mask.dtype != torch.bool:
             zero = torch.zeros((), dtype=mask.dtype, device=mask.device)
