@@ -1,9 +1,9 @@
 """Visual-first eviction: drop visual cache entries before any text entry.
 
-Video prompts are mostly visual tokens, and the question/system text is what decoding leans on;
-this press ranks every text entry above every visual one and orders each group by SnapKV-style
-window attention (cf. the text-priority KV policies of "Efficient LLaMA-3.2-Vision by Trimming
-Cross-attended Visual Features", https://arxiv.org/abs/2504.00557, and SnapKV).
+Video prompts are mostly visual tokens, and the question/system text is what decoding leans on.
+This vidsift policy (no single paper) ranks every text entry above every visual one and orders
+each group by SnapKV-style window attention (Li et al., https://arxiv.org/abs/2404.14469), so the
+least-attended visual entries go first and text is evicted only when the budget leaves no room.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ class PrefillPruner:
 
 
 def sigmoid_keep(n_layers: int, *, mid: float, slope: float, floor: float) -> list[float]:
-    """Keep fraction per layer on a decreasing sigmoid, 1.0 at layer 0 ("Searching Optimal
-    Vision Token Reduction", parametric sigmoid schedule)."""
+    """Keep fraction per layer on a decreasing sigmoid, 1.0 at layer 0 (P-Sigmoid of "Searching
+    Optimal Vision Token Reduction", https://arxiv.org/abs/2412.00556)."""
     s = [1.0 / (1.0 + math.exp(slope * (layer / max(n_layers - 1, 1) - mid))) for layer in range(n_layers)]
     return [floor + (1.0 - floor) * v / s[0] for v in s]

@@ -1,8 +1,9 @@
 """Drop every visual token after layer L (ToDRE stage 2).
 
 Li et al., "ToDRE: Visual Token Pruning via Diversity and Task Awareness for Efficient Large
-Vision-Language Models" (stage 2: once the text has absorbed the visual information in the
-middle layers, the visual tokens are removed entirely), https://arxiv.org/abs/2505.18757
+Vision-Language Models", https://arxiv.org/abs/2505.18757 (stage 2, "information migration":
+once the text has absorbed the visual information in the middle layers, every visual token is
+removed from the decoder).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A per-layer visual-token schedule: an explicit list, or a parametric sigmoid curve.
 
-Sigmoid schedule after "Searching Optimal Vision Token Reduction" (a monotone, parametric keep
-ratio over depth found by search; Zhao et al. 2025, https://arxiv.org/abs/2503.12583 ("P-Sigmoid")).
+Sigmoid schedule after Zhao et al., "Accelerating Multimodal Large Language Models by Searching
+Optimal Vision Token Reduction", CVPR 2025, https://arxiv.org/abs/2412.00556 (P-Sigmoid: a
+parametric sigmoid keep ratio over depth; the paper fits its parameters by Bayesian optimisation,
+here they are options).
 """
 
 from __future__ import annotations
