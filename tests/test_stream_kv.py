@@ -30,8 +30,8 @@ def adapter(tmp_path_factory):
 
 
 def fill(adapter, n_groups: int, *, budget: int = 10**6, chunk_tokens: int = 512, dedup: float = 1.0,
-         size=(160, 120)):
-    mem = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup), policy=EvictionPolicy())
+         size=(160, 120), policy: EvictionPolicy | None = None):
+    mem = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup), policy=policy or EvictionPolicy())
     cache = IncrementalCache(adapter, chunk_tokens=chunk_tokens)
     cache.reset()
     for g in range(n_groups):
@@ -40,7 +40,10 @@ def fill(adapter, n_groups: int, *, budget: int = 10**6, chunk_tokens: int = 512
         entry, _ = mem.push(tokens, t_s=float(tokens.pts_seconds[0]))
         if entry is not None:
             cache.append(entry)
-        cache.drop(mem.evict())
+        evicted = mem.evict()
+        cache.drop(evicted)
+        if evicted.numel():
+            cache.rebase(mem.entries)
         assert cache.length == cache.head_len + mem.n_tokens
     return mem, cache
 
@@ -117,3 +120,23 @@ def test_unsupported_family_is_a_config_error(adapter):
     assert supports_incremental(adapter) and not supports_incremental(Other())
     with pytest.raises(ConfigError, match="^llava_onevision: no incremental KV cache"):
         IncrementalCache(Other())
+
+
+def test_rebase_rerotates_cached_keys_exactly(adapter):
+    mem, cache = fill(adapter, 5, budget=40, dedup=0.999, policy=EvictionPolicy(novelty=0.0, recency=1.0))
+    assert cache.origin > 0  # the oldest entries left: time zero moved forward
+    pos = torch.cat(cache.positions, 1)
+    assert int(pos[0].min()) == cache.head_len  # the oldest surviving entry sits at temporal offset zero
+    # layer-0 keys depend only on each token's own embedding and position: a fresh one-shot
+    # prefill of [head, surviving memory] at the rebased positions must give the same keys
+    from transformers import DynamicCache
+
+    lm = adapter.model.model.language_model
+    head = cache._ids(cache.head_text)
+    embeds = torch.cat([lm.embed_tokens(head), torch.cat([e.embeds for e in mem.entries])])[None]
+    positions = torch.cat([torch.arange(cache.head_len)[None].expand(3, -1), pos], 1)[:, None]
+    fresh = DynamicCache(config=adapter.model.config.get_text_config())
+    with torch.no_grad():
+        lm(inputs_embeds=embeds, position_ids=positions, past_key_values=fresh, use_cache=True)
+    torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cache.cache.layers[0].values, fresh.layers[0].values, rtol=1e-4, atol=1e-5)

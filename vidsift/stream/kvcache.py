@@ -7,10 +7,14 @@ arXiv:2510.09608; ReKV, arXiv:2503.00540; LION-FS). The question's rows are trun
 the answer, so the cache again holds exactly the memory.
 
 Positions are consistent across chunks: a memory token of group time ``t_s`` at LLM-grid cell
-(h, w) gets M-RoPE position ``(O + floor(t_s * tokens_per_second), O + h, O + w)`` with ``O``
-the head length - the column it has in the stock one-video layout of transformers 5.23
-``get_rope_index`` (temporal row from real timestamps); the question text starts at
-``O + max(grid h, grid w)`` like text after a video there. When the memory evicts tokens the same
+(h, w) gets M-RoPE position ``(O + floor(t_s * tokens_per_second) - origin, O + h, O + w)`` with
+``O`` the head length - the column it has in the stock one-video layout of transformers 5.23
+``get_rope_index`` (temporal row from real timestamps, relative to the oldest memory entry like
+the adapter's ``build_inputs``); the question text starts at ``O + max(grid h, grid w)`` like
+text after a video there. When eviction removes the oldest entry, the cache is *rebased*: every
+cached memory key is re-rotated by ``-delta`` on the temporal M-RoPE frequencies (RoPE rotations
+compose, so this is exact), so positions stay bounded by the memory's time span instead of
+growing with the stream (StreamingLLM/StreamingVLM keep positions inside the cache the same way). When the memory evicts tokens the same
 rows are dropped from every layer: the cache holds exactly the memory (the surviving keys keep
 their rotary phases; later tokens computed while the evicted ones were present keep that
 context - the usual streaming approximation, StreamingLLM-style).
@@ -69,17 +73,20 @@ def _stop_ids(adapter: ModelAdapter) -> set[int]:
 class IncrementalCache:
     """The memory's KV cache for Qwen2-VL / Qwen2.5-VL, extended incrementally.
 
+    chunk_tokens: most tokens per prefill forward. rebase: keep the oldest memory entry at
+    temporal position zero (re-rotating cached keys after evictions); off: absolute stream time.
+
     Not thread-safe by itself: `StreamSession` serialises calls with one lock.
     """
 
-    def __init__(self, adapter: ModelAdapter, *, chunk_tokens: int = 512,
+    def __init__(self, adapter: ModelAdapter, *, chunk_tokens: int = 512, rebase: bool = True,
                  system_prompt: str | None = "You are a helpful assistant.") -> None:
         if not supports_incremental(adapter):
             raise ConfigError(getattr(adapter.model.config, "model_type", "model"),
                               f"no incremental KV cache for this family; supported: {', '.join(INCREMENTAL_MODEL_TYPES)}")
         if chunk_tokens < 1:
             raise ConfigError("chunk_tokens", f"must be >= 1, got {chunk_tokens}")
-        self.adapter, self.chunk_tokens = adapter, chunk_tokens
+        self.adapter, self.chunk_tokens, self.rebase_positions = adapter, chunk_tokens, rebase
         model = adapter.model
         self.lm = model.model.language_model
         self.lm_head = model.lm_head
@@ -93,6 +100,8 @@ class IncrementalCache:
         self.head_len = 0
         self.max_hw = 0  # largest LLM grid side seen (the question's start offset)
         self._group_counter = 0
+        self.origin = 0  # temporal position units subtracted from every memory token (rebasing)
+        self._t_units: dict[int, int] = {}  # entry_id -> absolute temporal units at append
         self.positions: list[torch.Tensor] = []  # per cached memory token block (3, T): kept for checks
 
     # -- helpers ------------------------------------------------------------------------------
@@ -132,22 +141,30 @@ class IncrementalCache:
         self.head_len = int(ids.numel())
         pos = torch.arange(self.head_len)[None].expand(3, -1)
         self._forward(self.lm.embed_tokens(ids[None].to(self.device)), pos)
-        self.max_hw, self._group_counter, self.positions = 0, 0, []
+        self.max_hw, self._group_counter, self.positions, self.origin, self._t_units = 0, 0, [], 0, {}
 
     def entry_positions(self, entry: MemoryEntry) -> torch.Tensor:
         """M-RoPE positions (3, T) of a memory entry's tokens (see module docstring)."""
         o = self.head_len
-        if self.tokens_per_second is None:
-            t = self._group_counter
-        else:
-            t = int(math.floor(entry.t_s * self.tokens_per_second + 1e-6))
+        t = self._t_units.get(entry.entry_id)
+        if t is None:
+            t = self._time_units(entry)
         c = entry.coords.long().cpu()
-        return torch.stack([torch.full_like(c[:, 1], o + t), o + c[:, 1], o + c[:, 2]])
+        return torch.stack([torch.full_like(c[:, 1], o + t - self.origin), o + c[:, 1], o + c[:, 2]])
+
+    def _time_units(self, entry: MemoryEntry) -> int:
+        """Absolute temporal position units of an entry (before subtracting the origin)."""
+        if self.tokens_per_second is None:
+            return self._group_counter  # Qwen2-VL: one unit per temporal patch
+        return int(math.floor(entry.t_s * self.tokens_per_second + 1e-6))
 
     @torch.no_grad()
     def append(self, entry: MemoryEntry) -> None:
         if self.cache is None:
             self.reset()
+        if not self._t_units:
+            self.origin = self._time_units(entry)  # the first entry defines time zero
+        self._t_units[entry.entry_id] = self._time_units(entry)
         pos = self.entry_positions(entry)
         self._group_counter += 1
         self.max_hw = max(self.max_hw, int(entry.grid_thw[1:].max()))
@@ -167,6 +184,34 @@ class IncrementalCache:
             layer.values = layer.values.index_select(-2, keep_idx)
         flat = torch.cat(self.positions, 1)[:, keep[self.head_len:]]
         self.positions = [flat] if flat.numel() else []
+
+    @torch.no_grad()
+    def rebase(self, entries: list[MemoryEntry]) -> int:
+        """Make the oldest entry still in memory time zero again: re-rotate the cached memory keys
+        by ``-delta`` temporal units (M-RoPE temporal frequencies only). Returns delta."""
+        alive = {e.entry_id for e in entries}
+        self._t_units = {k: v for k, v in self._t_units.items() if k in alive}
+        if not entries or self.cache is None:
+            return 0
+        delta = self._t_units[entries[0].entry_id] - self.origin
+        if delta <= 0:
+            return 0
+        shift = torch.zeros(3, 1, self.length, dtype=torch.long, device=self.device)
+        shift[0, 0, self.head_len:] = -delta  # (t, h, w) rows: rotate the temporal frequencies only
+        keys0 = self.cache.layers[0].keys
+        cos, sin = self.lm.rotary_emb(keys0, shift)  # (1, L, d)
+        cos, sin = cos[:, None], sin[:, None]  # (1, 1, L, d) against keys (B, H, L, d)
+        for layer in self.cache.layers:
+            k = layer.keys
+            half = k.shape[-1] // 2
+            rotated = torch.cat((-k[..., half:], k[..., :half]), dim=-1)
+            layer.keys = (k * cos + rotated * sin).to(k.dtype)
+        self.origin += delta
+        if self.positions:
+            flat = torch.cat(self.positions, 1)
+            flat[0] -= delta
+            self.positions = [flat]
+        return delta
 
     def _truncate(self, length: int) -> None:
         for layer in self.cache.layers:

@@ -240,6 +240,8 @@ class StreamSession:
                 evicted = self.memory.evict()
                 if self.cache is not None:
                     self.cache.drop(evicted)
+                    if self.cache.rebase_positions and evicted.numel():
+                        self.cache.rebase(self.memory.entries)
             self._counts["groups"] += tokens.n_groups
         self._counts["encode_s"] += time.perf_counter() - t0
 
