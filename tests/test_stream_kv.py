@@ -13,7 +13,7 @@ from vidsift.errors import ConfigError
 from vidsift.frames.types import FrameBatch
 from vidsift.stream.dtd import TemporalDedup
 from vidsift.stream.evict import EvictionPolicy
-from vidsift.stream.kvcache import IncrementalCache, ReprefillAnswerer, supports_incremental
+from vidsift.stream.kvcache import ReprefillAnswerer, make_cache, supports_incremental
 from vidsift.stream.memory import StreamMemory
 from vidsift.stream.sender import pattern
 
@@ -32,7 +32,7 @@ def adapter(tmp_path_factory):
 def fill(adapter, n_groups: int, *, budget: int = 10**6, chunk_tokens: int = 512, dedup: float = 1.0,
          size=(160, 120), policy: EvictionPolicy | None = None):
     mem = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup), policy=policy or EvictionPolicy())
-    cache = IncrementalCache(adapter, chunk_tokens=chunk_tokens)
+    cache = make_cache(adapter, chunk_tokens=chunk_tokens)
     cache.reset()
     for g in range(n_groups):
         frames = np.stack([pattern(2 * g, *size), pattern(2 * g + 1, *size)])
@@ -115,11 +115,11 @@ def test_answer_cost_does_not_depend_on_memory_size(adapter, filled):
 
 def test_unsupported_family_is_a_config_error(adapter):
     class Other:
-        model = type("M", (), {"config": type("C", (), {"model_type": "llava_onevision"})()})()
+        model = type("M", (), {"config": type("C", (), {"model_type": "smolvlm"})()})()
 
     assert supports_incremental(adapter) and not supports_incremental(Other())
-    with pytest.raises(ConfigError, match="^llava_onevision: no incremental KV cache"):
-        IncrementalCache(Other())
+    with pytest.raises(ConfigError, match="^smolvlm: no incremental KV cache"):
+        make_cache(Other())
 
 
 def test_rebase_rerotates_cached_keys_exactly(adapter):
@@ -140,3 +140,41 @@ def test_rebase_rerotates_cached_keys_exactly(adapter):
         lm(inputs_embeds=embeds, position_ids=positions, past_key_values=fresh, use_cache=True)
     torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(cache.cache.layers[0].values, fresh.layers[0].values, rtol=1e-4, atol=1e-5)
+
+
+def test_llava_onevision_incremental_equals_reprefill_and_rebases(tmp_path_factory):
+    """1D-RoPE family: chunked incremental prefill == build_inputs on the same memory; after an
+    eviction the surviving keys are re-rotated to contiguous positions exactly."""
+    from transformers import DynamicCache
+
+    from vidsift.pipeline.archs import build_checkpoint
+    from vidsift.pipeline.loader import load_adapter
+
+    llava = load_adapter(build_checkpoint("tiny-llava-onevision", tmp_path_factory.mktemp("llava")), device="cpu")
+    mem = StreamMemory(budget=10**6, dedup=TemporalDedup(threshold=1.0))
+    cache = make_cache(llava, chunk_tokens=5)
+    cache.reset()
+    for g in range(3):
+        tokens = llava.encode(FrameBatch(np.stack([pattern(g, 160, 120)]), [g * 1.0], [g]))
+        entry, _ = mem.push(tokens, t_s=g * 1.0)
+        cache.append(entry)
+    question = "what happens?"
+    inputs = llava.build_inputs(mem.as_visual_tokens(), question)
+    with torch.no_grad():
+        ref = llava.model(**inputs.kwargs).logits[0, -1]
+    torch.testing.assert_close(cache.question_logits(question), ref.float(), rtol=1e-4, atol=1e-4)
+    fast, slow = cache.answer(question, max_new_tokens=6), ReprefillAnswerer(llava).answer(mem, question, max_new_tokens=6)
+    assert fast.text == slow.text and fast.prefill_tokens < slow.prefill_tokens
+
+    mem.budget = mem.n_tokens // 2
+    cache.drop(mem.evict())
+    assert cache.rebase(mem.entries) > 0
+    pos = torch.cat(cache.positions, 1)
+    assert torch.equal(pos[0], torch.arange(cache.head_len, cache.head_len + mem.n_tokens))
+    lm = llava.model.model.language_model
+    embeds = torch.cat([lm.embed_tokens(cache.head_ids()), torch.cat([e.embeds for e in mem.entries])])[None]
+    fresh = DynamicCache(config=llava.model.config.get_text_config())
+    with torch.no_grad():
+        lm(inputs_embeds=embeds, position_ids=torch.cat([torch.arange(cache.head_len)[None], pos], 1),
+           past_key_values=fresh, use_cache=True)
+    torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-5)

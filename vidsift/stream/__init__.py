@@ -5,7 +5,7 @@ Public API (loaded lazily, so ``python -m vidsift.stream.sender`` stays light)::
     StreamSession(adapter, source, budget=..., fps=..., query=..., every_s=...)  # .ask .events .stats .close
     open_session(adapter, source, **options)      # a started StreamSession (Pipeline.stream uses it)
     open_source("0" | "rtsp://..." | "clip.mp4" | "lavfi:testsrc2")  # LiveSource kinds, registry SOURCES
-    StreamMemory, TemporalDedup, EvictionPolicy, IncrementalCache, ReprefillAnswerer, Capture
+    StreamMemory, TemporalDedup, EvictionPolicy, make_cache (IncrementalCache), ReprefillAnswerer, Capture
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ _LAZY = {
     "TemporalDedup": "dtd", "same_cell_match": "dtd",
     "EvictionPolicy": "evict", "temporal_redundancy": "evict",
     "IncrementalCache": "kvcache", "ReprefillAnswerer": "kvcache", "supports_incremental": "kvcache",
+    "make_cache": "kvcache", "QwenMRoPECache": "kv_qwen", "LlavaOnevisionCache": "kv_llava",
     "MemoryEntry": "memory", "StreamMemory": "memory",
     "StreamAnswer": "session", "StreamSession": "session", "open_session": "session",
     "SOURCES": "sources", "LiveFrame": "sources", "LiveSource": "sources", "open_source": "sources",

@@ -3,7 +3,7 @@
 A capture thread keeps the source's latest frame; a worker samples frames at ``fps`` (stream
 time), encodes them as they arrive (``adapter.encode``, one temporal group at a time), pushes
 them into the `StreamMemory` (dedup + eviction to the budget) and extends the memory's KV cache
-(`IncrementalCache`; `ReprefillAnswerer` for families without one). ``ask()`` answers from the
+(`make_cache`: Qwen2/2.5-VL, LLaVA-OneVision; `ReprefillAnswerer` for other families). ``ask()`` answers from the
 memory at any moment; ``query`` + ``every_s`` asks a standing question periodically.
 Everything observable comes out of ``events()`` as dicts::
 
@@ -34,7 +34,7 @@ from ..pipeline.adapters.base import ModelAdapter
 from .capture import Capture
 from .dtd import TemporalDedup
 from .evict import EvictionPolicy
-from .kvcache import IncrementalCache, ReprefillAnswerer, supports_incremental
+from .kvcache import ReprefillAnswerer, make_cache, supports_incremental
 from .memory import StreamMemory
 from .sources import LiveSource, open_source
 
@@ -101,7 +101,7 @@ class StreamSession:
                                    policy=policy or EvictionPolicy())
         if incremental is None:
             incremental = supports_incremental(adapter)
-        self.cache = IncrementalCache(adapter, chunk_tokens=chunk_tokens) if incremental else None
+        self.cache = make_cache(adapter, chunk_tokens=chunk_tokens) if incremental else None
         self.reprefill = None if incremental else ReprefillAnswerer(adapter)
         self.mode = "incremental" if incremental else "reprefill"
         self.group_size = _group_size(adapter)
