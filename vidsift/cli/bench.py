@@ -52,9 +52,13 @@ def register(app: typer.Typer) -> None:
             pipe = Pipeline.from_pretrained(resolve_model(model), device=device, dtype=dtype)
         pipe.name = model
         with console.status("benchmarking") as status:
+            def on_run(name: str, i: int) -> None:
+                status.update(f"benchmarking: {name} (run {i + 1})")
+                if not console.is_terminal:  # logs of long runs still show progress
+                    console.log(f"benchmarking: {name} (run {i + 1})")
+
             report = run_bench(pipe, video, question=question, settings=settings, repeat=repeat, warmup=warmup,
-                               frames=frames, max_new_tokens=max_new_tokens, warmup_mode=warmup_mode,
-                               on_run=lambda name, i: status.update(f"benchmarking: {name} (run {i + 1})"))
+                               frames=frames, max_new_tokens=max_new_tokens, warmup_mode=warmup_mode, on_run=on_run)
         json_path = write_json(report, out_dir / "bench.json")
         png_path = write_plot(report, out_dir / "bench.png")
         console.print(bench_table(report))
