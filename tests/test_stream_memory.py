@@ -98,7 +98,7 @@ def test_eviction_prefers_old_and_redundant_tokens_and_relevance_keeps_query_tok
     assert any(torch.equal(row, first[1]) for row in mem.entries[0].embeds)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(budget=st.integers(1, 40), sizes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=25),
        static=st.floats(0.0, 1.0), merge=st.booleans())
 def test_budget_is_never_exceeded_and_evicted_indices_are_exact(budget, sizes, static, merge):
