@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 import torch
 
-from vidsift.pipeline.hooks import CacheLayout
+from vidsift.pipeline.hooks import measure
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
 from vidsift.pipeline.types import ModelInputs
@@ -94,11 +94,9 @@ def measure(model, inputs: ModelInputs, members: list, *, new_tokens: int) -> di
 
     adapter = SimpleNamespace(model=model, decoder_layers=model.model.layers)
     kwargs = dict(inputs.kwargs, past_key_values=DynamicCache(config=model.config))
-    stats: dict = {}
     t0 = time.perf_counter()
     with contextlib.ExitStack() as st, torch.no_grad():
-        layout = st.enter_context(CacheLayout.acquire(adapter, inputs))
-        st.enter_context(layout.stats_dict(stats))
+        stats = st.enter_context(measure(adapter, inputs))
         for m in members:
             st.enter_context(m.session(adapter, inputs))
         model.generate(**kwargs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)

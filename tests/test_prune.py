@@ -210,3 +210,23 @@ def test_keep_top_visual_properties(batch, n, data):
         dropped = [i for i in range(n) if visual[b, i] and i not in kept]
         if vis_kept and dropped:
             assert min(scores[b, vis_kept]) >= max(scores[b, dropped])  # the kept ones are the top ones
+
+
+def test_measure_without_members_reports_the_vanilla_cache():
+    from contextlib import ExitStack
+
+    from transformers import DynamicCache
+
+    from test_prune_press_kit import fresh
+    from vidsift.pipeline.hooks import measure
+
+    ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), fresh(inputs())
+    x.kwargs["past_key_values"] = cache = DynamicCache(config=ad.model.config.get_text_config())
+    before = count_hooks(ad.model)
+    with ExitStack() as st:
+        stats = st.enter_context(measure(ad, x))
+        ad.generate(x, max_new_tokens=3, min_new_tokens=3)
+    assert count_hooks(ad.model) == before
+    held = sum(t.numel() * t.element_size() for lay in cache.layers for t in (lay.keys, lay.values))
+    assert stats["kv_bytes"] == held and stats["kv_len_per_layer"] == [x.prompt_len + 2] * 4
+    assert stats["ttft_s"] > 0 and stats["decode_steps"] == 2 and stats["prefill_flops"] > 0

@@ -168,6 +168,7 @@ class CacheLayout:
         self.presses: list[Any] = []
         self.stat_dicts: list[dict[str, Any]] = []
         self.visual: torch.Tensor | None = None
+        self._layer_params = [sum(p.numel() for p in layer.parameters()) for layer in layers]
         self._reset()
         for i, layer in enumerate(layers):
             self.hooks.pre(layer, self._layer_pre_hook(i))
@@ -402,8 +403,7 @@ class CacheLayout:
     def prefill_flops(self) -> float:
         """2 x params x rows for every layer's linear maps + 2 x rows^2 x hidden for causal attention."""
         total = 0.0
-        for layer, rows in zip(self.layers, self.prefill_rows):
-            params = sum(p.numel() for p in layer.parameters())
+        for layer, params, rows in zip(self.layers, self._layer_params, self.prefill_rows):
             attn = layer.self_attn
             width = attn.q_proj.out_features
             total += 2.0 * params * rows + 2.0 * rows * rows * width
@@ -419,3 +419,12 @@ class CacheLayout:
         }
         for d in self.stat_dicts:
             d.update(update)
+
+
+@contextlib.contextmanager
+def measure(adapter: Any, inputs: ModelInputs | None = None) -> Iterator[dict[str, Any]]:
+    """Stats of one generate call with or without pruners/presses: TTFT, decode tokens/s, KV bytes
+    held per layer and in total, kept lengths, prefill FLOPs (the dict fills as the model runs)."""
+    stats: dict[str, Any] = {}
+    with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
+        yield stats
