@@ -38,6 +38,7 @@ def soak(adapter, *, minutes: float, fps: float, size: str, budget: int, every_s
                 raise RuntimeError(event["error"])
     wall = time.perf_counter() - start
     stats = session.stats()
+    paired = _paired(session) if session.cache is not None else None
     marks = {}
     for minute in (1, 10, 30, 60, 120):
         near = [r for r in rows if abs(r["t"] - minute * 60) <= 60]
@@ -47,7 +48,29 @@ def soak(adapter, *, minutes: float, fps: float, size: str, budget: int, every_s
     return {"mode": session.mode, "stream_min": round(stats["t"] / 60, 2), "wall_s": round(wall, 1),
             "speedup_vs_realtime": round(stats["t"] / wall, 1), "groups": stats["groups"], "budget": budget,
             "peak_memory_tokens": peak_tokens, "tokens_deduped": stats["tokens_deduped"],
-            "tokens_evicted": stats["tokens_evicted"], "answers": len(rows), "at_minute": marks}
+            "tokens_evicted": stats["tokens_evicted"], "answers": len(rows), "at_minute": marks,
+            "paired_end_of_stream": paired}
+
+
+def _paired(session, repeats: int = 15) -> dict:
+    """Same full memory, same question, alternating: incremental answer vs re-prefill (1 new token:
+    the time to first token), medians in ms, and how many prompt tokens each prefilled."""
+    from vidsift.stream import ReprefillAnswerer
+
+    fallback = ReprefillAnswerer(session.adapter)
+    q = "what is happening now?"
+    inc, rep = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a = session.cache.answer(q, max_new_tokens=1)
+        inc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b = fallback.answer(session.memory, q, max_new_tokens=1)
+        rep.append(time.perf_counter() - t)
+    return {"memory_tokens": session.memory.n_tokens, "cache_tokens": session.cache.length,
+            "incremental_ms": round(1000 * statistics.median(inc), 2), "incremental_prefill_tokens": a.prefill_tokens,
+            "reprefill_ms": round(1000 * statistics.median(rep), 2), "reprefill_prefill_tokens": b.prefill_tokens,
+            "speedup": round(statistics.median(rep) / statistics.median(inc), 1)}
 
 
 def main() -> None:
