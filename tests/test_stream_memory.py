@@ -123,3 +123,20 @@ def test_budget_is_never_exceeded_and_evicted_indices_are_exact(budget, sizes, s
         assert len(survivors) == len(now) and all(torch.equal(a, b) for a, b in zip(survivors, now))
         assert all(e.n_tokens > 0 for e in mem.entries)
         assert [e.t_s for e in mem.entries] == sorted(e.t_s for e in mem.entries)
+
+
+def test_admit_is_atomic_and_reports_only_old_rows():
+    torch.manual_seed(1)
+    mem = StreamMemory(budget=10, dedup=TemporalDedup(threshold=1.0), policy=EvictionPolicy(novelty=0, recency=1))
+    old_rows = []
+    for t in range(6):
+        before = [tok for e in mem.entries for tok in e.embeds]
+        entry, evicted = mem.admit(group(torch.randn(4, 8), 2, 2), t_s=float(t))
+        assert mem.n_tokens <= 10 and all(i < len(before) for i in evicted.tolist())
+        survivors = [before[i] for i in range(len(before)) if i not in set(evicted.tolist())]
+        now = [tok for e in mem.entries for tok in e.embeds]
+        new = [] if entry is None else list(entry.embeds)
+        assert len(now) == len(survivors) + len(new)  # a cache drops `evicted`, then appends the entry
+        assert all(torch.equal(a, b) for a, b in zip(now, survivors + new))
+        old_rows.append(len(evicted))
+    assert sum(old_rows) > 0

@@ -8,6 +8,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -120,13 +121,22 @@ def test_soak_30_minutes_accelerated_bounded_memory_flat_rss_and_latency(adapter
     session = StreamSession(adapter, "lavfi:testsrc2=size=56x56:rate=1/8", realtime=False, budget=budget, fps=0.125,
                             query="status?", every_s=60, duration_s=30 * 60 + 1, max_new_tokens=2, dedup=0.98)
     proc = psutil.Process()
-    rows = []
+    rows, peak = [], [0]
+
+    def sample() -> None:  # between answers too: the memory never holds more than the budget
+        while session.running:
+            peak[0] = max(peak[0], session.memory.n_tokens)
+            time.sleep(0.002)
+
     with session:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         for event in session.events(timeout_s=60):
             if event["event"] == "answer":
                 rows.append((event["t"], event["memory_tokens"], event["latency_s"], proc.memory_info().rss))
+        sampler.join(5)
     assert session.error is None and rows[-1][0] >= 30 * 60
-    assert all(tokens <= budget for _, tokens, _, _ in rows)
+    assert all(tokens <= budget for _, tokens, _, _ in rows) and 0 < peak[0] <= budget
     assert session.stats()["tokens_evicted"] > 0 and session.cache.length == session.cache.head_len + session.memory.n_tokens
     rss = {int(t // 60): r for t, _, _, r in rows}
     assert rss[30] - rss[10] < 30 * 2**20  # flat: no growth with stream length

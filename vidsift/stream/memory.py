@@ -78,73 +78,94 @@ class StreamMemory:
     def span_s(self) -> tuple[float, float] | None:
         return (self.entries[0].t_s, self.entries[-1].t_s) if self.entries else None
 
+    def _new_entry(self, tokens: VisualTokens, t_s: float) -> tuple[MemoryEntry | None, int]:
+        """Group 0 of ``tokens`` minus the tokens repeating the newest entry (DTD), not yet stored."""
+        if tokens.n_groups != 1:
+            raise ValueError(f"StreamMemory takes one group at a time, got {tokens.n_groups}")
+        embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
+        self.stats["tokens_in"] += embeds.shape[0]
+        self.stats["entries_in"] += 1
+        deduped = 0
+        if self.entries:
+            prev = self.entries[-1]
+            keep, absorb = self.dedup(embeds, coords, prev.embeds, prev.coords)
+            dropped = ~keep
+            if dropped.any():
+                prev.size.index_add_(0, absorb[dropped], size[dropped])
+                deduped = int(dropped.sum())
+                embeds, coords, size = embeds[keep], coords[keep], size[keep]
+        self.stats["tokens_deduped"] += deduped
+        if embeds.shape[0] == 0:
+            return None, deduped
+        entry = MemoryEntry(self._next_id, float(t_s), float(tokens.pts_seconds[0]), int(tokens.index[0]),
+                            tokens.grid_thw[0].clone(), embeds, coords, size)
+        self._next_id += 1
+        return entry, deduped
+
+    def admit(self, tokens: VisualTokens, *, t_s: float) -> tuple[MemoryEntry | None, torch.Tensor]:
+        """Dedup, append and evict in one step, so nobody ever sees more than ``budget`` tokens.
+
+        Returns the new entry with its surviving tokens (None if none survived) and the sorted flat
+        indices evicted among the tokens that were in memory *before* - what an incremental KV cache
+        drops before appending the new entry's survivors."""
+        with self.lock:
+            n_before = self.n_tokens
+            entry, _ = self._new_entry(tokens, t_s)
+            candidates = self.entries + ([entry] if entry is not None else [])
+            evicted, kept = self._evict(candidates)
+            self.entries = kept
+            alive = entry is not None and any(e is entry for e in kept)
+            return (entry if alive else None), evicted[evicted < n_before]
+
     def push(self, tokens: VisualTokens, *, t_s: float) -> tuple[MemoryEntry | None, int]:
         """Append group 0 of ``tokens`` at stream time ``t_s`` after dropping the tokens that
         repeat the newest entry (DTD). Returns the new entry (None if every token was
         redundant) and how many tokens were dropped. Does not evict: call `evict` next."""
-        if tokens.n_groups != 1:
-            raise ValueError(f"StreamMemory.push takes one group at a time, got {tokens.n_groups}")
         with self.lock:
-            embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
-            self.stats["tokens_in"] += embeds.shape[0]
-            self.stats["entries_in"] += 1
-            deduped = 0
-            if self.entries:
-                prev = self.entries[-1]
-                keep, absorb = self.dedup(embeds, coords, prev.embeds, prev.coords)
-                dropped = ~keep
-                if dropped.any():
-                    prev.size.index_add_(0, absorb[dropped], size[dropped])
-                    deduped = int(dropped.sum())
-                    embeds, coords, size = embeds[keep], coords[keep], size[keep]
-            self.stats["tokens_deduped"] += deduped
-            if embeds.shape[0] == 0:
-                return None, deduped
-            entry = MemoryEntry(self._next_id, float(t_s), float(tokens.pts_seconds[0]), int(tokens.index[0]),
-                                tokens.grid_thw[0].clone(), embeds, coords, size)
-            self._next_id += 1
-            self.entries.append(entry)
+            entry, deduped = self._new_entry(tokens, t_s)
+            if entry is not None:
+                self.entries.append(entry)
             return entry, deduped
 
     def evict(self) -> torch.Tensor:
         """Evict until the memory fits the budget; returns the sorted flat indices (in the token
         order before eviction) that left, so a KV cache can drop the same rows."""
         with self.lock:
-            return self._evict()
+            evicted, self.entries = self._evict(self.entries)
+            return evicted
 
     def add(self, tokens: VisualTokens, *, t_s: float) -> AddResult:
         """`push` then `evict` (the evicted indices count the new entry's tokens at the end)."""
         with self.lock:
             entry, deduped = self.push(tokens, t_s=t_s)
-            evicted = self._evict()
-            return AddResult(entry if entry in self.entries else None, evicted, deduped)
+            evicted = self.evict()
+            return AddResult(entry if any(e is entry for e in self.entries) else None, evicted, deduped)
 
-    def _evict(self) -> torch.Tensor:
-        if self.n_tokens <= self.budget:
-            return torch.empty(0, dtype=torch.long)
-        embeds = [e.embeds for e in self.entries]
-        score, partner = self.policy.scores(embeds, [e.coords for e in self.entries],
-                                            [e.t_s for e in self.entries], self.query)
+    def _evict(self, entries: list[MemoryEntry]) -> tuple[torch.Tensor, list[MemoryEntry]]:
+        """Trim ``entries`` to the budget -> (evicted flat indices, the entries still holding tokens)."""
+        if sum(e.n_tokens for e in entries) <= self.budget:
+            return torch.empty(0, dtype=torch.long), entries
+        score, partner = self.policy.scores([e.embeds for e in entries], [e.coords for e in entries],
+                                            [e.t_s for e in entries], self.query)
         evict = self.policy.select(score, self.budget)  # (E,) sorted flat indices
         gone = torch.zeros(score.numel(), dtype=torch.bool)
         gone[evict] = True
-        sizes = torch.cat([e.size for e in self.entries])  # (N,)
+        sizes = torch.cat([e.size for e in entries])  # (N,)
         if self.policy.merge:
             target = partner[evict]
             ok = target >= 0
             ok[ok.clone()] = ~gone[target[ok]]
             sizes.index_add_(0, target[ok], sizes[evict[ok]])
-        start, kept_entries = 0, []
-        for e in self.entries:
+        start, kept = 0, []
+        for e in entries:
             keep = ~gone[start:start + e.n_tokens]
             e.size = sizes[start:start + e.n_tokens][keep]
             e.embeds, e.coords = e.embeds[keep], e.coords[keep]
             start += keep.numel()
             if e.n_tokens:
-                kept_entries.append(e)
-        self.entries = kept_entries
+                kept.append(e)
         self.stats["tokens_evicted"] += int(evict.numel())
-        return evict
+        return evict, kept
 
     def as_visual_tokens(self) -> VisualTokens | None:
         """The whole memory as `VisualTokens` (one group per entry) for re-prefilling adapters."""

@@ -234,13 +234,13 @@ class StreamSession:
         with self._lock:
             for g in range(tokens.n_groups):
                 group = tokens.select([g])
-                entry, _ = self.memory.push(group, t_s=float(group.pts_seconds[0]))
-                if entry is not None and self.cache is not None:
-                    self.cache.append(entry)
-                evicted = self.memory.evict()
+                # one step: the memory (and the cache) never hold more than the budget
+                entry, evicted = self.memory.admit(group, t_s=float(group.pts_seconds[0]))
                 if self.cache is not None:
                     self.cache.drop(evicted)
-                    if self.cache.rebase_positions and evicted.numel():
+                    if entry is not None:
+                        self.cache.append(entry)
+                    if evicted.numel():
                         self.cache.rebase(self.memory.entries)
             self._counts["groups"] += tokens.n_groups
         self._counts["encode_s"] += time.perf_counter() - t0
