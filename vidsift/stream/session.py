@@ -1,10 +1,12 @@
 """`StreamSession`: ask questions about a live source while it runs, under a visual-token budget.
 
 A capture thread keeps the source's latest frame; a worker samples frames at ``fps`` (stream
-time), encodes them as they arrive (``adapter.encode``, one temporal group at a time), pushes
-them into the `StreamMemory` (dedup + eviction to the budget) and extends the memory's KV cache
-(`make_cache`: Qwen2/2.5-VL, LLaVA-OneVision; `ReprefillAnswerer` for other families). ``ask()`` answers from the
-memory at any moment; ``query`` + ``every_s`` asks a standing question periodically.
+time), encodes them as they arrive (``adapter.encode``, one temporal group at a time), admits
+them into the `StreamMemory` (dedup + eviction to the budget, in one step) and keeps the
+memory's KV cache in sync: drop the evicted rows, append the new entry, rebase positions
+(`make_cache`: Qwen2/2.5-VL, LLaVA-OneVision; `ReprefillAnswerer` re-prefills for other
+families). ``ask()`` answers from the memory at any moment (the ingest waits meanwhile);
+``query`` + ``every_s`` asks a standing question periodically and steers eviction by relevance.
 Everything observable comes out of ``events()`` as dicts::
 
     {"event": "answer", "t": 12.5, "question": ..., "answer": ..., "memory_tokens": 480, "latency_s": 0.04}
