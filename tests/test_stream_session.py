@@ -153,3 +153,19 @@ def test_pipeline_stream_uses_the_pipeline_budget(adapter):
         assert session.wait(30)
         answer = session.ask("what?")
     assert session.memory.budget == 32 and 0 < answer.memory_tokens <= 32
+
+
+@pytest.mark.parametrize("arch", ["tiny-smolvlm2", "tiny-qwen3-vl"])
+def test_families_without_incremental_cache_stream_by_reprefill(arch, tmp_path_factory):
+    """SmolVLM2 (per-frame text) and Qwen3-VL (DeepStack features kept with every token) answer
+    through the adapter's own layout, re-prefilling the bounded memory per question."""
+    from vidsift.pipeline.archs import build_checkpoint
+    from vidsift.pipeline.loader import load_adapter
+
+    other = load_adapter(build_checkpoint(arch, tmp_path_factory.mktemp(arch)), device="cpu")
+    with StreamSession(other, "lavfi:testsrc2=size=112x112:rate=1", realtime=False, budget=40, fps=1,
+                       query="what?", every_s=4, duration_s=9, max_new_tokens=2) as session:
+        events = list(session.events(timeout_s=60))
+    answers = [e for e in events if e["event"] == "answer"]
+    assert session.mode == "reprefill" and session.error is None
+    assert len(answers) == 2 and all(0 < a["memory_tokens"] <= 40 for a in answers)

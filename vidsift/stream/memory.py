@@ -35,6 +35,7 @@ class MemoryEntry:
     embeds: torch.Tensor
     coords: torch.Tensor
     size: torch.Tensor
+    deepstack: list[torch.Tensor] | None = None  # Qwen3-VL: (T, D) per DeepStack level, pruned alike
 
     @property
     def n_tokens(self) -> int:
@@ -83,6 +84,7 @@ class StreamMemory:
         if tokens.n_groups != 1:
             raise ValueError(f"StreamMemory takes one group at a time, got {tokens.n_groups}")
         embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
+        deep = None if tokens.deepstack is None else [lvl.detach() for lvl in tokens.deepstack[0]]
         self.stats["tokens_in"] += embeds.shape[0]
         self.stats["entries_in"] += 1
         deduped = 0
@@ -94,11 +96,12 @@ class StreamMemory:
                 prev.size.index_add_(0, absorb[dropped], size[dropped])
                 deduped = int(dropped.sum())
                 embeds, coords, size = embeds[keep], coords[keep], size[keep]
+                deep = None if deep is None else [lvl[keep] for lvl in deep]
         self.stats["tokens_deduped"] += deduped
         if embeds.shape[0] == 0:
             return None, deduped
         entry = MemoryEntry(self._next_id, float(t_s), float(tokens.pts_seconds[0]), int(tokens.index[0]),
-                            tokens.grid_thw[0].clone(), embeds, coords, size)
+                            tokens.grid_thw[0].clone(), embeds, coords, size, deep)
         self._next_id += 1
         return entry, deduped
 
@@ -161,6 +164,8 @@ class StreamMemory:
             keep = ~gone[start:start + e.n_tokens]
             e.size = sizes[start:start + e.n_tokens][keep]
             e.embeds, e.coords = e.embeds[keep], e.coords[keep]
+            if e.deepstack is not None:
+                e.deepstack = [lvl[keep] for lvl in e.deepstack]
             start += keep.numel()
             if e.n_tokens:
                 kept.append(e)
@@ -178,4 +183,5 @@ class StreamMemory:
                 grid_thw=torch.stack([e.grid_thw for e in es]),
                 pts_seconds=np.array([e.t_s for e in es], dtype=np.float64),
                 index=np.array([e.index for e in es], dtype=np.int64),
+                deepstack=[e.deepstack for e in es] if all(e.deepstack is not None for e in es) else None,
             )
