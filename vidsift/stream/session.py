@@ -101,9 +101,14 @@ class StreamSession:
         self.max_new_tokens = max_new_tokens
         self.memory = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup),
                                    policy=policy or EvictionPolicy())
-        if incremental is None:
-            incremental = supports_incremental(adapter)
-        self.cache = make_cache(adapter, chunk_tokens=chunk_tokens) if incremental else None
+        self.cache = None
+        if incremental or (incremental is None and supports_incremental(adapter)):
+            try:
+                self.cache = make_cache(adapter, chunk_tokens=chunk_tokens)
+            except ConfigError:
+                if incremental:  # asked for explicitly: say why not
+                    raise
+        incremental = self.cache is not None
         self.reprefill = None if incremental else ReprefillAnswerer(adapter)
         self.mode = "incremental" if incremental else "reprefill"
         self.group_size = _group_size(adapter)
