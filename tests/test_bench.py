@@ -76,7 +76,7 @@ def test_run_bench_measures_every_setting_against_full(pipe, clip: str, tmp_path
     for row in report.rows:
         assert set(row["time_s"]) >= {"decode", "score", "select", "encode", "reduce", "prefill", "generate"}
         assert row["ttft_s"] > 0 and row["total_s"] >= row["ttft_s"] and 0 <= row["overhead_share"] < 1
-        assert row["vs_full"]["ttft_speedup"] > 0
+        assert row["vs_full"]["ttft_speedup"] > 0 and row["cpu_s"] > 0 and row["vs_full"]["cpu_speedup"] > 0
     # every run paid the vision tower: the encode cache was cleared between runs
     assert pipe.encode_calls >= 6
     data = json.loads(write_json(report, tmp_path / "b.json").read_text())

@@ -5,7 +5,9 @@ every stage; ``warmup`` unmeasured runs per setting come first (``warmup_mode="c
 only of the last listed setting (normally the smallest), enough to pay one-time start-up costs when runs take minutes); then ``repeat`` rounds run
 the settings interleaved (round-robin, so drift hits all settings alike). Each metric is the
 median over rounds. Ratios compare each setting with the ``full`` setting (unlimited budget, no
-pruning) measured in the same process. Overhead = decode + score + select + reduce (merge)
+pruning) measured in the same process. ``cpu_s`` is the process CPU time (user + system) of a
+whole run: on a shared machine, where other processes steal cores, its ratio to full is the
+load-independent companion of the wall-clock speed-ups. Overhead = decode + score + select + reduce (merge)
 time, as a share of the setting's total.
 """
 
@@ -15,6 +17,8 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import psutil
 
 from ..errors import ConfigError
 from .flops import FlopModel
@@ -95,6 +99,7 @@ def _summarise(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]])
         "frames_planned": stats0.get("frames_planned"), "new_tokens": stats0.get("new_tokens"),
         "time_s": {s: _median([r["stats"]["time_s"].get(s) for r in runs]) for s in stages},
         "total_s": _median([r["wall_s"] for r in runs]),
+        "cpu_s": _median([r["cpu_s"] for r in runs]),
         "ttft_s": _median([r["stats"].get("ttft_s") for r in runs]),
         "decode_tokens_per_s": _median([r["stats"].get("decode_tokens_per_s") for r in runs]),
         "kv_bytes": _median([r["stats"].get("kv_bytes") for r in runs]),
@@ -120,6 +125,7 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
         row["vs_full"] = {
             "ttft_speedup": ratio(full["ttft_s"], row["ttft_s"]),
             "total_speedup": ratio(full["total_s"], row["total_s"]),
+            "cpu_speedup": ratio(full["cpu_s"], row["cpu_s"]),
             "kv_ratio": ratio(row["kv_bytes"], full["kv_bytes"]),
             "mem_ratio": ratio(row["peak_mem_bytes"], full["peak_mem_bytes"]),
             "cuda_mem_ratio": ratio(row["peak_cuda_bytes"], full["peak_cuda_bytes"]),
@@ -153,17 +159,22 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
     device = getattr(getattr(pipe, "adapter", None), "device", "cpu")
     flop_model = FlopModel.from_model(pipe.adapter.model) if hasattr(pipe, "adapter") else None
 
+    proc = psutil.Process()
+
     def one(setting: BenchSetting) -> dict[str, Any]:
         _clear_caches(pipe)
+        cpu0 = proc.cpu_times()
         start = time.perf_counter()
         with PeakMemory(device) as mem:
             answer = pipe.ask(video, question, **{**base, **setting.overrides})
         wall = time.perf_counter() - start
+        cpu1 = proc.cpu_times()
+        cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         stats = dict(answer.stats)
         flops = flop_model.estimate(prompt_len=stats.get("prompt_len") or 0, new_tokens=stats.get("new_tokens") or 0,
                                     tokens_encoded=stats.get("tokens_encoded") or 0,
                                     frames_encoded=stats.get("frames_planned") or 1) if flop_model else {"total": None}
-        return {"stats": stats, "wall_s": wall, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
+        return {"stats": stats, "wall_s": wall, "cpu_s": cpu_s, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
                 "flops": flops, "answer": answer.text}
 
     for setting in (settings if warmup_mode == "each" else settings[-1:]):

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             video = str(synthesize_video(out_dir / f"synthetic-{synthetic:g}s.mp4", seconds=synthetic))
         console = Console(stderr=as_json)
         if not console.is_terminal:
-            console.width = max(console.width, 120)
+            console.width = max(console.width, 150)
         with console.status("loading the model"):
             pipe = Pipeline.from_pretrained(resolve_model(model), device=device, dtype=dtype)
         pipe.name = model
