@@ -76,6 +76,10 @@ def register(app: typer.Typer) -> None:
         hf_logging.disable_progress_bar()
         if every is not None and not query:
             raise ConfigError("--every", "needs a --query to ask")
+        if budget < 1:
+            raise ConfigError(f"--budget {budget}", "must be >= 1 visual tokens")
+        if fps <= 0:
+            raise ConfigError(f"--fps {fps:g}", "must be > 0 frames per second")
         src = open_source(source, realtime=realtime, max_side=max_side, open_timeout_s=timeout, read_timeout_s=timeout)
         src.open()  # fail fast (missing device, unreachable URL) before loading a model
         src.close()
