@@ -22,8 +22,10 @@ from vidsift.bench import synthesize_video
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="random:tiny-llava-onevision")
-    ap.add_argument("--videos", type=int, default=12)
+    ap.add_argument("--model", default="random:smolvlm2-500m")
+    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--max-frames", type=int, default=4)
+    ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=16)
     ap.add_argument("--budget", default="50%")
     ap.add_argument("--out", default="benchmarks/results/batch_engines.json")
@@ -35,8 +37,8 @@ def main() -> None:
     for i in range(args.videos):
         synthesize_video(folder / f"clip{i:02d}.mp4", seconds=args.seconds, fps=4, width=224, height=168, seed=i)
     jobs = read_manifest(folder, question="What changes in this video?")
-    spec = WorkerSpec(model=args.model, device="cpu", budget=args.budget, max_new_tokens=8, threads=1,
-                      options={"max_frames": 16})
+    spec = WorkerSpec(model=args.model, device="cpu", dtype=args.dtype, budget=args.budget, max_new_tokens=8, threads=1,
+                      options={"max_frames": args.max_frames})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     results = {}
     answers = {}
@@ -52,7 +54,7 @@ def main() -> None:
         print(name, results[name], file=sys.stderr)
     ray.shutdown()
     report = {
-        "model": args.model, "videos": args.videos, "seconds": args.seconds, "budget": args.budget,
+        "model": args.model, "dtype": args.dtype, "max_frames": args.max_frames, "videos": args.videos, "seconds": args.seconds, "budget": args.budget,
         "engines": results,
         "ray2_vs_ray1_speedup": round(results["ray-1"]["wall_s"] / results["ray-2"]["wall_s"], 2),
         "same_answers": answers["ray-1"] == answers["ray-2"] == answers["local-1"],
