@@ -5,15 +5,24 @@ sorted, so surviving tokens stay in their original order with their own coords.
 bipartite_merge:   ToMe bipartite soft matching (Bolya et al., ICLR 2023), repeated until ``target``
 adjacent_merge:    most similar 4-neighbour regions of the grid (MustDrop spatial merging)
 absorb:            keep a chosen set; fold every other token into its most similar kept token
+keep_then_absorb:  the shared body of the keep-a-subset mergers (``saliency``, ``diverse``)
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .base import Reduction
+
+
+def check_merge_flag(merge: object) -> None:
+    """Validate the ``merge`` option of the keep-a-subset mergers."""
+    if not isinstance(merge, bool):
+        raise ValueError(f"merge must be true or false, got {merge!r}")
 
 
 def _check(embeds: torch.Tensor, size: torch.Tensor, target: int) -> None:
@@ -163,6 +172,16 @@ def absorb(embeds: torch.Tensor, size: torch.Tensor, keep: torch.Tensor, *, merg
     acc = (embeds[keep].float() * w[keep, None]).index_add_(0, target, embeds[drop].float() * w[drop, None])
     new_size = w[keep].clone().index_add_(0, target, w[drop])
     return Reduction(keep=keep, embeds=(acc / new_size[:, None]).to(embeds.dtype), size=new_size.to(size.dtype), source=source)
+
+
+def keep_then_absorb(embeds: torch.Tensor, size: torch.Tensor, target: int,
+                     pick: Callable[[torch.Tensor, int], torch.Tensor], *, merge: bool) -> Reduction:
+    """Keep the ``target`` tokens ``pick(embeds, target)`` chooses and :func:`absorb` the rest
+    (identity when ``target`` >= T, without calling ``pick``)."""
+    _check(embeds, size, target)
+    if target >= embeds.shape[0]:
+        return identity(embeds, size)
+    return absorb(embeds, size, pick(embeds, target), merge=merge)
 
 
 def distinctiveness(embeds: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import torch
 
-from ._merge import _check, absorb, identity, maxmin_tokens
+from ._merge import check_merge_flag, keep_then_absorb, maxmin_tokens
 from .base import MERGERS, Reduction
 
 
@@ -26,12 +26,8 @@ class Diverse:
     kind: ClassVar[str] = "spatial"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.merge, bool):
-            raise ValueError(f"merge must be true or false, got {self.merge!r}")
+        check_merge_flag(self.merge)
 
     def reduce(self, embeds: torch.Tensor, size: torch.Tensor, target: int, *,
                coords: torch.Tensor | None = None, saliency: torch.Tensor | None = None) -> Reduction:
-        _check(embeds, size, target)
-        if target >= embeds.shape[0]:
-            return identity(embeds, size)
-        return absorb(embeds, size, maxmin_tokens(embeds, target), merge=self.merge)
+        return keep_then_absorb(embeds, size, target, maxmin_tokens, merge=self.merge)

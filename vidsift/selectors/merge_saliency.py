@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import torch
 
-from ._merge import _check, absorb, distinctiveness, identity
+from ._merge import check_merge_flag, distinctiveness, keep_then_absorb
 from .base import MERGERS, Reduction
 
 
@@ -29,14 +29,12 @@ class Saliency:
     kind: ClassVar[str] = "spatial"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.merge, bool):
-            raise ValueError(f"merge must be true or false, got {self.merge!r}")
+        check_merge_flag(self.merge)
 
     def reduce(self, embeds: torch.Tensor, size: torch.Tensor, target: int, *,
                coords: torch.Tensor | None = None, saliency: torch.Tensor | None = None) -> Reduction:
-        _check(embeds, size, target)
-        if target >= embeds.shape[0]:
-            return identity(embeds, size)
-        sal = distinctiveness(embeds) if saliency is None else saliency.float()  # (T,)
-        keep = torch.argsort(-sal, stable=True)[:target]
-        return absorb(embeds, size, keep, merge=self.merge)
+        def most_salient(x: torch.Tensor, k: int) -> torch.Tensor:
+            sal = distinctiveness(x) if saliency is None else saliency.float()  # (T,)
+            return torch.argsort(-sal, stable=True)[:k]
+
+        return keep_then_absorb(embeds, size, target, most_salient, merge=self.merge)
