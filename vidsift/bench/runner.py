@@ -55,17 +55,6 @@ def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str 
     return settings
 
 
-def _clear_caches(pipe: Any) -> None:
-    clear = getattr(pipe, "clear_cache", None)
-    if callable(clear):
-        clear()
-        return
-    for name in ("_candidates", "_encoded"):
-        cache = getattr(pipe, name, None)
-        if cache is not None:
-            cache.clear()
-
-
 def _median(values: list[Any]) -> Any:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -162,7 +151,7 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
     proc = psutil.Process()
 
     def one(setting: BenchSetting) -> dict[str, Any]:
-        _clear_caches(pipe)
+        pipe.clear_cache()
         cpu0 = proc.cpu_times()
         start = time.perf_counter()
         with PeakMemory(device) as mem:

@@ -137,6 +137,13 @@ class Pipeline:
         adapter = load_adapter(model_id_or_path, device=device, dtype=dtype, attn_implementation=attn_implementation)
         return cls(adapter, budget=budget, name=str(model_id_or_path), **plan_defaults)
 
+    def clear_cache(self) -> None:
+        """Forget the decoded candidate frames and encoded visual tokens kept per video, so the
+        next call decodes and encodes again (benchmarks, or to free memory). Scorers stay built;
+        ``encode_calls`` keeps counting."""
+        self._candidates.clear()
+        self._encoded.clear()
+
     # -- options --------------------------------------------------------------------------------
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(overrides) - set(ASK_OPTIONS))
