@@ -26,3 +26,20 @@ def bikes_path():
     from videos import sample_clip
 
     return sample_clip("bikes.mp4")
+
+
+# --- models (adapter tests): session-scoped tiny random checkpoints; treat them as read-only -------
+@_pytest_videos.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Factory ``tiny_checkpoint(arch) -> Path``: ``build_checkpoint(arch, ..., seed=0)``, written once
+    per session and shared by every test that asks for the same arch (do not write into it)."""
+    from vidsift.pipeline.archs import build_checkpoint
+
+    built = {}
+
+    def get(arch: str):
+        if arch not in built:
+            built[arch] = build_checkpoint(arch, tmp_path_factory.mktemp(arch) / "ckpt", seed=0)
+        return built[arch]
+
+    return get

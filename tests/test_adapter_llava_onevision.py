@@ -9,52 +9,33 @@ from __future__ import annotations
 
 import json
 
-import av
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoTokenizer
 
 from vidsift.errors import ConfigError
-from vidsift.frames.types import FrameBatch
-from vidsift.pipeline.adapters import ADAPTERS
 from vidsift.pipeline.adapters.llava_onevision import LlavaOnevisionAdapter
-from vidsift.pipeline.archs import build_checkpoint, names
+from vidsift.pipeline.archs import names
 from vidsift.pipeline.archs.llava_onevision import SPECIALS
+
+from models import load_tiny_adapter, real_frames
 
 QUESTION = "What is the rider doing?"
 
 
-def real_frames(path: str, n: int = 4, stride: int = 20) -> FrameBatch:
-    """n frames of a real clip (every ``stride``-th), with their real pts."""
-    data, pts = [], []
-    with av.open(path) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % stride == 0:
-                data.append(frame.to_ndarray(format="rgb24"))
-                pts.append(float(frame.time))
-            if len(data) == n:
-                break
-    return FrameBatch(np.stack(data), np.array(pts), np.arange(n) * stride)
-
-
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return build_checkpoint("tiny-llava-onevision", tmp_path_factory.mktemp("llava") / "ckpt", seed=0)
+def ckpt(tiny_checkpoint):
+    return tiny_checkpoint("tiny-llava-onevision")
 
 
 @pytest.fixture(scope="module")
 def adapter(ckpt):
-    config = AutoConfig.from_pretrained(ckpt)
-    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
-    model = cls.model_class().from_pretrained(ckpt).eval()
-    preprocessor = json.loads((ckpt / "video_preprocessor_config.json").read_text())
-    return cls(model, AutoTokenizer.from_pretrained(ckpt), preprocessor)
+    return load_tiny_adapter(ckpt)
 
 
 @pytest.fixture(scope="module")
 def frames(bikes_path):
-    return real_frames(bikes_path)
+    return real_frames(bikes_path, 4, stride=20)
 
 
 def test_arch_checkpoint_is_consistent(ckpt, adapter):

@@ -11,34 +11,21 @@ from __future__ import annotations
 
 import json
 
-import av
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoTokenizer, DynamicCache
+from transformers import DynamicCache
 
 from vidsift.errors import ConfigError
 from vidsift.frames.types import FrameBatch
-from vidsift.pipeline.adapters import ADAPTERS
 from vidsift.pipeline.adapters.qwen2_5_vl import Qwen2_5_VLAdapter
 from vidsift.pipeline.adapters.qwen3_vl import Qwen3VLAdapter
-from vidsift.pipeline.archs import build_checkpoint, names
+from vidsift.pipeline.archs import names
+
+from models import load_tiny_adapter, real_frames
 
 ARCHS = ["tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl"]
 QUESTION = "What is the rider doing?"
-
-
-def real_frames(path: str, n: int, stride: int = 10) -> FrameBatch:
-    """n frames of a real clip (every ``stride``-th) with their real pts."""
-    data, pts = [], []
-    with av.open(path) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % stride == 0:
-                data.append(frame.to_ndarray(format="rgb24"))
-                pts.append(float(frame.time))
-            if len(data) == n:
-                break
-    return FrameBatch(np.stack(data), np.array(pts), np.arange(n) * stride)
 
 
 def random_frames(pts, size=(90, 120), seed=0) -> FrameBatch:
@@ -47,29 +34,19 @@ def random_frames(pts, size=(90, 120), seed=0) -> FrameBatch:
     return FrameBatch(rng.integers(0, 256, (n, *size, 3), dtype=np.uint8), np.asarray(pts, float), np.arange(n))
 
 
-def load(ckpt):
-    config = AutoConfig.from_pretrained(ckpt)
-    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
-    model = cls.model_class(config).from_pretrained(ckpt).eval()
-    video_pre = ckpt / "video_preprocessor_config.json"
-    pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
-    return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)
-
-
 @pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("qwen")
-    return {name: build_checkpoint(name, root / name, seed=0) for name in ARCHS}
+def ckpts(tiny_checkpoint):
+    return {name: tiny_checkpoint(name) for name in ARCHS}
 
 
 @pytest.fixture(scope="module")
 def adapters(ckpts):
-    return {name: load(path) for name, path in ckpts.items()}
+    return {name: load_tiny_adapter(path) for name, path in ckpts.items()}
 
 
 @pytest.fixture(scope="module")
 def bikes(bikes_path):
-    return real_frames(bikes_path, 6)
+    return real_frames(bikes_path, 6, stride=10)
 
 
 def logits(adapter, kwargs):
@@ -427,7 +404,7 @@ def test_saliency_is_attention_received_in_output_order(adapters, arch):
 
 @pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
 def test_chunked_encode_matches_one_call(ckpts, arch):
-    a = load(ckpts[arch])
+    a = load_tiny_adapter(ckpts[arch])
     frames = random_frames([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
     whole = a.encode(frames)
     a.chunk_groups = 2
@@ -489,7 +466,7 @@ def test_duplicate_pairing_gives_each_keyframe_its_own_patch(adapters, arch):
 def test_text_after_long_video_option(ckpts):
     """5.23 starts the question at start + max(h, w) even when the temporal ids run further; the
     ``text_after_video="qwen"`` option restores the original max + 1 rule."""
-    stock = load(ckpts["tiny-qwen2.5-vl"])
+    stock = load_tiny_adapter(ckpts["tiny-qwen2.5-vl"])
     frames = random_frames([i * 0.5 for i in range(20)], size=(56, 56))  # 10 groups of 2x2 tokens
     tokens = stock.encode(frames)
     ours = stock.build_inputs(tokens, QUESTION)
@@ -506,9 +483,8 @@ def test_text_after_long_video_option(ckpts):
         type(stock)(stock.model, stock.tokenizer, stock.preprocessor, text_after_video="x")
 
 
-def test_qwen3_vl_moe_is_served_too(tmp_path, bikes):
-    ckpt = build_checkpoint("tiny-qwen3-vl-moe", tmp_path / "moe", seed=0)
-    a = load(ckpt)
+def test_qwen3_vl_moe_is_served_too(tiny_checkpoint, bikes):
+    a = load_tiny_adapter(tiny_checkpoint("tiny-qwen3-vl-moe"))
     assert type(a) is Qwen3VLAdapter and type(a.model).__name__ == "Qwen3VLMoeForConditionalGeneration"
     frames = bikes[:4]
     ours, stock = a.build_inputs(a.encode(frames), QUESTION), a.vanilla_inputs(frames, QUESTION)

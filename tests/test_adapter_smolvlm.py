@@ -10,52 +10,37 @@ from __future__ import annotations
 
 import json
 
-import av
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoTokenizer
 
 from vidsift.errors import ConfigError
 from vidsift.frames.types import FrameBatch
-from vidsift.pipeline.adapters import ADAPTERS
 from vidsift.pipeline.adapters.smolvlm import SmolVLMAdapter
 from vidsift.pipeline.adapters.smolvlm_words import number_words
-from vidsift.pipeline.archs import build_checkpoint, names
+from vidsift.pipeline.archs import names
 from vidsift.pipeline.archs.smolvlm import SPECIALS
+
+from models import load_tiny_adapter, real_frames
 
 QUESTION = "Where does the bike go?"
 
 
-def real_frames(path: str, n: int = 4, stride: int = 20) -> FrameBatch:
-    data = []
-    with av.open(path) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % stride == 0:
-                data.append(frame.to_ndarray(format="rgb24"))
-            if len(data) == n:
-                break
-    # irregular keyframe times (seconds), as a keyframe selector would pick them
-    return FrameBatch(np.stack(data), np.array([0.4, 1.9, 7.25, 65.0]), np.array([10, 47, 181, 1625]))
-
-
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return build_checkpoint("tiny-smolvlm2", tmp_path_factory.mktemp("smolvlm") / "ckpt", seed=0)
+def ckpt(tiny_checkpoint):
+    return tiny_checkpoint("tiny-smolvlm2")
 
 
 @pytest.fixture(scope="module")
 def adapter(ckpt):
-    config = AutoConfig.from_pretrained(ckpt)
-    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
-    model = cls.model_class().from_pretrained(ckpt).eval()
-    preprocessor = json.loads((ckpt / "preprocessor_config.json").read_text())
-    return cls(model, AutoTokenizer.from_pretrained(ckpt), preprocessor)
+    return load_tiny_adapter(ckpt)
 
 
 @pytest.fixture(scope="module")
 def frames(bikes_path):
-    return real_frames(bikes_path)
+    data = real_frames(bikes_path, 4, stride=20).data
+    # irregular keyframe times (seconds), as a keyframe selector would pick them
+    return FrameBatch(data, np.array([0.4, 1.9, 7.25, 65.0]), np.array([10, 47, 181, 1625]))
 
 
 def test_arch_checkpoint_is_consistent(ckpt, adapter):

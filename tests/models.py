@@ -1,0 +1,49 @@
+"""Tiny-model helpers shared by the adapter tests.
+
+- `real_frames`: a few frames of a real clip with their real pts (PyAV decode, every ``stride``-th).
+- `load_tiny_adapter`: a checkpoint written by ``build_checkpoint`` loaded back with the adapter
+  class that matches its config, the model class that adapter names and ``from_pretrained`` (the
+  user's path), wrapped in the adapter with the checkpoint's (video) preprocessor settings.
+
+The checkpoints themselves come from the session-scoped ``tiny_checkpoint(arch)`` fixture in
+conftest.py (built once per session, read-only).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+from transformers import AutoConfig, AutoTokenizer
+
+from vidsift.frames.types import FrameBatch
+from vidsift.pipeline.adapters import ADAPTERS
+
+
+def real_frames(path: str, n: int, stride: int) -> FrameBatch:
+    """n frames of a real clip (every ``stride``-th), with their real pts."""
+    data, pts = [], []
+    with av.open(path) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % stride == 0:
+                data.append(frame.to_ndarray(format="rgb24"))
+                pts.append(float(frame.time))
+            if len(data) == n:
+                break
+    return FrameBatch(np.stack(data), np.array(pts), np.arange(n) * stride)
+
+
+def load_tiny_adapter(ckpt: Path):
+    """The adapter (model in eval mode) for checkpoint folder ``ckpt``, picked by its config."""
+    config = AutoConfig.from_pretrained(ckpt)
+    cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
+    # Qwen adapters pick the exact model class from the config; the SigLIP ones take no argument
+    takes_config = "config" in inspect.signature(cls.model_class).parameters
+    model_cls = cls.model_class(config) if takes_config else cls.model_class()
+    model = model_cls.from_pretrained(ckpt).eval()
+    video_pre = ckpt / "video_preprocessor_config.json"
+    pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
+    return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)
