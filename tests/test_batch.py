@@ -3,9 +3,6 @@ process pool) and the CLI, with a small deterministic answerer standing in for a
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
