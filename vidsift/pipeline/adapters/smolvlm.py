@@ -135,8 +135,8 @@ class SmolVLMAdapter(ModelAdapter):
         )
 
     def _pool_saliency(self, received: torch.Tensor) -> torch.Tensor:
-        """(N, n*n) patch saliency -> (N, K): mean over the s x s patches pixel shuffle groups."""
-        n, s, m = self.side // self.patch, self.scale, self.grid
+        """(N, P) patch saliency, P = (side // patch)**2 -> (N, K): mean over the s x s patches pixel shuffle groups."""
+        s, m = self.scale, self.grid
         return received.view(-1, m, s, m, s).mean(dim=(2, 4)).flatten(1).cpu()
 
     # -- prompt -------------------------------------------------------------------------------
