@@ -29,7 +29,6 @@ _LAZY = {
     "Budget": "vidsift.selectors.types",
     "FrameScores": "vidsift.selectors.types",
     "TokenPlan": "vidsift.selectors.types",
-    "plan": "vidsift.selectors.planner",
     "VisualTokens": "vidsift.pipeline.types",
     "Answer": "vidsift.pipeline.types",
 }
