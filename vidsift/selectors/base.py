@@ -122,7 +122,3 @@ def check_select_inputs(features: np.ndarray, scores: np.ndarray) -> tuple[np.nd
     if not (np.isfinite(features).all() and np.isfinite(scores).all()):
         raise ValueError("features and scores must be finite")
     return features, scores
-
-
-def as_sorted(indices: Any) -> np.ndarray:
-    return np.unique(np.asarray(indices, dtype=np.int64))
