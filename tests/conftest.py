@@ -29,6 +29,9 @@ def bikes_path():
 
 
 # --- models (adapter tests): session-scoped tiny random checkpoints; treat them as read-only -------
+_pytest_videos.register_assert_rewrite("models")  # assertion helpers in tests/models.py
+
+
 @_pytest_videos.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """Factory ``tiny_checkpoint(arch) -> Path``: ``build_checkpoint(arch, ..., seed=0)``, written once

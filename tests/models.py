@@ -4,6 +4,8 @@
 - `load_tiny_adapter`: a checkpoint written by ``build_checkpoint`` loaded back with the adapter
   class that matches its config, the model class that adapter names and ``from_pretrained`` (the
   user's path), wrapped in the adapter with the checkpoint's (video) preprocessor settings.
+- `assert_matches_stock`: our inputs give bit-identical logits and greedy tokens to the stock
+  processor inputs (asserts are rewritten by pytest: conftest registers this module).
 
 The checkpoints themselves come from the session-scoped ``tiny_checkpoint(arch)`` fixture in
 conftest.py (built once per session, read-only).
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 from transformers import AutoConfig, AutoTokenizer
 
 from vidsift.frames.types import FrameBatch
@@ -47,3 +50,14 @@ def load_tiny_adapter(ckpt: Path):
     video_pre = ckpt / "video_preprocessor_config.json"
     pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
     return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)
+
+
+def assert_matches_stock(adapter, ours, stock: dict, *, max_new_tokens: int) -> torch.Tensor:
+    """Logits of ``ours`` (ModelInputs) equal those of ``stock`` (the stock processor's kwargs) exactly,
+    and so do ``max_new_tokens`` greedy tokens; returns our new tokens (1, n)."""
+    with torch.no_grad():
+        assert torch.equal(adapter.model(**ours.kwargs).logits, adapter.model(**stock).logits)
+    new = adapter.generate(ours, max_new_tokens=max_new_tokens)
+    ref = adapter.model.generate(**stock, max_new_tokens=max_new_tokens, do_sample=False)[:, stock["input_ids"].shape[1]:]
+    assert torch.equal(new, ref)
+    return new

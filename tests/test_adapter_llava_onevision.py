@@ -18,7 +18,7 @@ from vidsift.pipeline.adapters.llava_onevision import LlavaOnevisionAdapter
 from vidsift.pipeline.archs import names
 from vidsift.pipeline.archs.llava_onevision import SPECIALS
 
-from models import load_tiny_adapter, real_frames
+from models import assert_matches_stock, load_tiny_adapter, real_frames
 
 QUESTION = "What is the rider doing?"
 
@@ -67,13 +67,8 @@ def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
     vanilla = adapter.vanilla_inputs(frames, QUESTION)
     assert torch.equal(inputs.input_ids, vanilla["input_ids"])
     assert int(inputs.visual_mask.sum()) == 64  # the trailing newline is structural, not visual
-    with torch.no_grad():
-        ours = adapter.model(**inputs.kwargs).logits
-        ref = adapter.model(**vanilla).logits
-    assert torch.equal(ours, ref)
-    new = adapter.generate(inputs, max_new_tokens=10)
-    ref_new = adapter.model.generate(**vanilla, max_new_tokens=10, do_sample=False)[:, vanilla["input_ids"].shape[1]:]
-    assert torch.equal(new, ref_new) and new.shape[1] > 0
+    new = assert_matches_stock(adapter, inputs, vanilla, max_new_tokens=10)
+    assert new.shape[1] > 0
     assert len(set(new[0].tolist())) > 1  # the random model is not degenerate
 
 
