@@ -116,3 +116,19 @@ def test_cli_bench_bad_input_is_one_line(args: list[str], message: str, tmp_path
     code = cli(["bench", "--model", MODEL, "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert code == 1 and err.strip() == f"error: {message}" or (code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1)
+
+
+# `Pipeline.clear_cache`, which bench calls before every run, makes the next question decode and
+# encode again; without it the cached frames/tokens are reused.
+def test_clear_cache_makes_the_next_question_encode_again(pipe, clip: str) -> None:
+    first = pipe.ask(clip, "What moves?", frames=4, max_new_tokens=1)
+    calls = pipe.encode_calls
+    again = pipe.ask(clip, "What moves?", frames=4, max_new_tokens=1)
+    assert pipe.encode_calls == calls  # cached: the vision tower did not run
+    assert again.text == first.text
+    pipe.clear_cache()
+    fresh = pipe.ask(clip, "What moves?", frames=4, max_new_tokens=1)
+    assert pipe.encode_calls == calls + 1  # cleared: decoded and encoded again
+    assert fresh.text == first.text and fresh.stats["tokens_in_prompt"] == first.stats["tokens_in_prompt"]
+    pipe.clear_cache()
+    pipe.clear_cache()  # idempotent on empty caches
