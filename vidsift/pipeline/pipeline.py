@@ -11,6 +11,20 @@ several questions on one video encode once) -> merge each group down to its plan
 (``reduce_tokens``) -> build the prompt -> enter the prefill pruners and cache presses ->
 generate. With an unlimited budget and no pruning nothing is dropped or merged, and the answer
 equals the vanilla model's on the same frames.
+
+``resize=True`` (opt-in; adapters with ``max_pixels_for_tokens``, i.e. the variable-resolution
+Qwen2-VL / Qwen2.5-VL / Qwen3-VL families) spends the budget as a *resolution* before encoding:
+each encoded group (a frame, or a Qwen temporal pair whose two frames share one resolution and
+the pair's summed planned tokens) is encoded at the largest resolution Qwen's resize rule allows
+whose token count is <= its planned tokens (never below the processor's ``min_pixels``), so the
+vision tower does less work; ``reduce_tokens`` then merges only what remains above the plan.
+Positions follow the smaller grid, i.e. what the stock model sees for a lower-resolution video;
+groups of different grids form separate video blocks in the prompt. Because the resize rule keeps
+the aspect ratio on a patch*merge lattice, a group can land below its planned count (e.g. 24
+planned -> a 4x5 grid = 20), so the prompt may hold *fewer* than ``plan.total_tokens`` visual
+tokens (``stats["tokens_in_prompt"]``), never more unless ``min_pixels`` forces a floor that is
+then merged down. Without that capability, or with an unlimited budget, ``resize`` changes
+nothing (same frames, same cache entry, same answer).
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError
 from ..frames.types import FrameBatch
@@ -36,8 +51,8 @@ from .stats import StatsRecorder, kv_cache_bytes
 from .types import Answer, ModelInputs, VisualTokens
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
-ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "prune", "kv", "max_new_tokens")
-DEFAULTS: dict[str, Any] = {"fps": 1.0, "max_frames": 64, "scorer": "uniform", "max_new_tokens": 64}
+ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "prune", "kv", "max_new_tokens", "resize")
+DEFAULTS: dict[str, Any] = {"fps": 1.0, "max_frames": 64, "scorer": "uniform", "max_new_tokens": 64, "resize": False}
 
 
 class _LRU(OrderedDict):
@@ -106,6 +121,27 @@ def group_targets(tokens: VisualTokens, plan: TokenPlan) -> list[int]:
     owner = np.searchsorted(starts, plan.indices, side="right") - 1  # (K,) group of each frame
     want = np.bincount(np.clip(owner, 0, None), weights=[f.tokens for f in plan.frames], minlength=len(starts))
     return [min(int(round(w)), have) for w, have in zip(want, tokens.tokens_per_group)]
+
+
+def _join_groups(parts: list[tuple[list[int], VisualTokens]], n_groups: int) -> VisualTokens:
+    """One `VisualTokens` from parts encoded separately; ``parts[i][0]`` are the group slots (in
+    0..n_groups-1) that part i's groups fill, in order."""
+    slot: list[tuple[int, int]] = [(-1, -1)] * n_groups  # group -> (part, group within part)
+    for p, (groups, tok) in enumerate(parts):
+        if tok.n_groups != len(groups):
+            raise ValueError(f"VisualTokens: a part has {tok.n_groups} groups, expected {len(groups)}")
+        for j, g in enumerate(groups):
+            slot[g] = (p, j)
+    toks = [t for _, t in parts]
+    take = lambda f: [getattr(toks[p], f)[j] for p, j in slot]  # noqa: E731
+    opt = lambda f: None if any(getattr(t, f) is None for t in toks) else take(f)  # noqa: E731
+    return VisualTokens(
+        embeds=take("embeds"), coords=take("coords"), size=take("size"),
+        grid_thw=torch.stack([toks[p].grid_thw[j] for p, j in slot]),
+        pts_seconds=np.asarray([toks[p].pts_seconds[j] for p, j in slot]),
+        index=np.asarray([toks[p].index[j] for p, j in slot]),
+        saliency=opt("saliency"), deepstack=opt("deepstack"),
+    )
 
 
 class Pipeline:
@@ -215,13 +251,34 @@ class Pipeline:
             raise ConfigError(str(video), "no frames were sampled (check --start/--end and the video)")
         return self._candidates.store(key, frames), key
 
-    def _encode(self, key: tuple, frames: FrameBatch) -> VisualTokens:
-        ekey = (key, tuple(int(i) for i in frames.index))
+    def _encode(self, key: tuple, frames: FrameBatch, max_pixels: int | None = None) -> VisualTokens:
+        ekey = (key, tuple(int(i) for i in frames.index), max_pixels)  # resolution is part of the key
         cached = self._encoded.lookup(ekey)
         if cached is not None:
             return cached
         self.encode_calls += 1
-        return self._encoded.store(ekey, self.adapter.encode(frames))
+        out = self.adapter.encode(frames) if max_pixels is None else self.adapter.encode(frames, max_pixels=max_pixels)
+        return self._encoded.store(ekey, out)
+
+    def _encode_resized(self, key: tuple, frames: FrameBatch, plan: TokenPlan) -> VisualTokens:
+        """Encode each group at the largest resolution within its planned tokens (see module
+        docstring). Groups sharing a resolution are encoded together (one tower call each)."""
+        cap_for = getattr(self.adapter, "max_pixels_for_tokens", None)
+        if cap_for is None:  # fixed-resolution family: nothing to resize
+            return self._encode(key, frames)
+        per = int(getattr(self.adapter, "frames_per_group", 1))
+        want = np.asarray([f.tokens for f in plan.frames], dtype=np.int64)  # (K,) aligned with frames (time order)
+        h, w = (int(x) for x in frames.data.shape[1:3])
+        n_groups = -(-len(frames) // per)
+        caps = [cap_for(h, w, max(1, int(want[g * per:(g + 1) * per].sum()))) for g in range(n_groups)]
+        if all(c is None for c in caps):
+            return self._encode(key, frames)
+        parts: list[tuple[list[int], VisualTokens]] = []
+        for cap in dict.fromkeys(caps):  # distinct resolutions, first-seen order
+            groups = [g for g, c in enumerate(caps) if c == cap]
+            rows = np.concatenate([np.arange(g * per, min((g + 1) * per, len(frames))) for g in groups])
+            parts.append((groups, self._encode(key, frames[rows], cap)))
+        return _join_groups(parts, n_groups)
 
     def plan(self, video: Any, question: str | None = None, **overrides: Any) -> TokenPlan:
         """Only the plan (no encoding, no generation)."""
@@ -265,7 +322,8 @@ class Pipeline:
         plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
         chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
         with rec.stage("encode"):
-            tokens = self._encode(key, chosen)
+            resize = bool(opts.get("resize")) and budget_tokens < full
+            tokens = self._encode_resized(key, chosen, plan) if resize else self._encode(key, chosen)
         encoded = tokens.n_tokens
         with rec.stage("reduce"):
             if budget_tokens < full:  # unlimited: nothing is merged, the vanilla model's tokens exactly
@@ -278,7 +336,8 @@ class Pipeline:
             inputs = self.adapter.build_inputs(tokens, question)
         counts = dict(frames_candidates=len(candidates), frames_planned=len(plan.frames), tokens_full=full,
                       tokens_budget=budget_tokens, tokens_planned=plan.total_tokens, tokens_encoded=encoded,
-                      tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len)
+                      tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len,
+                      resized=bool(resize and getattr(self.adapter, "max_pixels_for_tokens", None) is not None))
         return inputs, plan, counts
 
     def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:

@@ -99,6 +99,30 @@ class QwenAdapterBase(ModelAdapter):
         per_group = (rh // self.pre.factor) * (rw // self.pre.factor)
         return float(per_group) if self.pairing == "duplicate" else per_group / self.pre.temporal_patch_size
 
+    # -- resolution before encoding (Pipeline(resize=True)) ----------------------------------------
+    @property
+    def frames_per_group(self) -> int:
+        """Frames in one encoded group: a temporal pair (``tp``), or 1 with ``pairing="duplicate"``."""
+        return 1 if self.pairing == "duplicate" else self.pre.temporal_patch_size
+
+    def max_pixels_for_tokens(self, height: int, width: int, tokens: int) -> int | None:
+        """The per-frame pixel cap (``encode(max_pixels=)``) whose resized group has the most LLM
+        tokens that are <= ``tokens``, under Qwen's own resize rule (``smart_resize``: sides multiples
+        of patch*merge, aspect kept). None when the full resolution already fits. Never below the
+        processor's ``min_pixels``: when even that has more tokens, its cap is returned and the caller
+        merges the rest."""
+        f2 = self.pre.factor ** 2
+        count = lambda cap: (lambda hw: (hw[0] * hw[1]) // f2)(self.pre.target_size(height, width, max_pixels=cap))  # noqa: E731
+        if count(None) <= tokens:
+            return None
+        lo, hi = max(self.pre.min_pixels, f2), self.pre.max_pixels  # count(hi) > tokens
+        if count(lo) >= tokens:
+            return lo
+        while hi - lo > 1:  # largest cap with count <= tokens (count is non-decreasing in cap)
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if count(mid) <= tokens else (lo, mid)
+        return lo
+
     # -- vision -----------------------------------------------------------------------------------
     def _group_pts(self, pts: np.ndarray) -> np.ndarray:
         """Time of each temporal patch from its frames' times (N padded to a multiple of tp)."""
