@@ -63,7 +63,8 @@ def _summary(answer: Any) -> None:
     table.add_row("frames", f"{s.get('frames_planned')} of {s.get('frames_candidates')} candidates"
                   + (f" ({plan.settings.get('selector', '')})" if plan and plan.settings.get("selector") else ""))
     table.add_row("visual tokens", f"full {s.get('tokens_full')} -> budget {s.get('tokens_budget')} -> planned "
-                  f"{s.get('tokens_planned')} -> in prompt {s.get('tokens_in_prompt')} (prompt {s.get('prompt_len')})")
+                  f"{s.get('tokens_planned')} -> encoded {s.get('tokens_encoded')}{' (resized)' if s.get('resized') else ''} -> in prompt "
+                  f"{s.get('tokens_in_prompt')} (prompt {s.get('prompt_len')})")
     table.add_row("time", "  ".join(f"{k} {v:.3f}s" for k, v in t.items() if v) + f"  | TTFT {s.get('ttft_s', 0):.3f}s")
     rate = s.get("decode_tokens_per_s")
     table.add_row("generation", f"{s.get('new_tokens')} new tokens" + (f", {rate:.1f} tok/s" if rate else ""))
@@ -100,6 +101,7 @@ def register(app: typer.Typer) -> None:
         kv: Optional[str] = typer.Option(None, "--kv", help="KV cache press spec, e.g. snapkv:ratio=0.25."),
         preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset (--budget/--prune/--kv override its fields)."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate at most."),
+        resize: bool = typer.Option(False, "--resize", help="Spend the budget as a lower resolution per frame before encoding (Qwen2/2.5/3-VL; less vision compute). No effect on other families or an unlimited budget."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
         attn: Optional[str] = typer.Option(None, "--attn", help="attn_implementation (sdpa, eager, flash_attention_2)."),
@@ -116,7 +118,7 @@ def register(app: typer.Typer) -> None:
         pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn, budget=plan_budget)
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
                          selector=selector, allocator=allocator, merger=merger, temporal=temporal,
-                         max_new_tokens=max_new_tokens)
+                         max_new_tokens=max_new_tokens, resize=resize or None)
         answer = pipe.ask(video, question, **{k: v for k, v in overrides.items() if v is not None})
         if as_json:
             typer.echo(json.dumps(answer.to_dict(), default=_jsonable))
