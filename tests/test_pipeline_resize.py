@@ -153,3 +153,19 @@ def test_fixed_resolution_family_ignores_resize(pipes, video):
     assert "input_ids" in tensors and set(on.kwargs) == set(off.kwargs)
     assert all(torch.equal(on.kwargs[k], off.kwargs[k]) for k in tensors)
     assert pipe.ask(video, Q, budget=0.5, resize=True, max_new_tokens=1).stats["resized"] is False
+
+
+def test_cli_ask_resize(video, tmp_path_factory, capsys):
+    import json
+
+    from vidsift.cli.app import run
+
+    ckpt = str(build_checkpoint("tiny-qwen2.5-vl", tmp_path_factory.mktemp("cli-qwen")))
+    args = ["ask", video, "What moves?", "--model", ckpt, "--budget", "25%", "--fps", "4", "--max-frames", "6",
+            "--max-new-tokens", "2", "--device", "cpu", "--json"]
+    assert run([*args, "--resize"]) == 0
+    on = json.loads(capsys.readouterr().out)["stats"]
+    assert run(args) == 0
+    off = json.loads(capsys.readouterr().out)["stats"]
+    assert on["resized"] is True and off["resized"] is False
+    assert on["tokens_encoded"] < off["tokens_encoded"] and on["tokens_in_prompt"] <= off["tokens_in_prompt"]
