@@ -143,27 +143,27 @@ def tiny_qwen2_vl(path: Path, *, seed: int = 0) -> None:
            preprocessor=_qwen2_preprocessor(**TINY_QWEN2_PRE, processor_class="Qwen2VLProcessor"))
 
 
+# Qwen3-VL tiny text/vision settings shared by the dense and MoE variants
+TINY_QWEN3_TEXT = {**TINY_TEXT, "head_dim": 16,
+                   "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [2, 3, 3],
+                                       "mrope_interleaved": True}}
+TINY_QWEN3_VISION = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+                     "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                     "num_position_embeddings": 64, "deepstack_visual_indexes": [0, 1],
+                     "hidden_act": "gelu_pytorch_tanh"}
+
+
 @ARCHS.register("tiny-qwen3-vl")
 def tiny_qwen3_vl(path: Path, *, seed: int = 0) -> None:
-    text = {**TINY_TEXT, "head_dim": 16,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [2, 3, 3],
-                                "mrope_interleaved": True}}
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
-              "deepstack_visual_indexes": [0, 1], "hidden_act": "gelu_pytorch_tanh"}
-    _write(path, family="qwen3_vl", text=text, vision=vision, seed=seed, dtype=torch.float32, tie=False,
+    _write(path, family="qwen3_vl", text=TINY_QWEN3_TEXT, vision=TINY_QWEN3_VISION, seed=seed, dtype=torch.float32,
+           tie=False,
            preprocessor=_qwen3_preprocessor(shortest_edge=64 * 64, longest_edge=256 * 256))
 
 
 @ARCHS.register("tiny-qwen3-vl-moe")
 def tiny_qwen3_vl_moe(path: Path, *, seed: int = 0) -> None:
-    text = {**TINY_TEXT, "head_dim": 16, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [2, 3, 3],
-                                "mrope_interleaved": True}}
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
-              "deepstack_visual_indexes": [0, 1], "hidden_act": "gelu_pytorch_tanh"}
-    _write(path, family="qwen3_vl_moe", text=text, vision=vision, seed=seed, dtype=torch.float32, tie=False,
+    text = {**TINY_QWEN3_TEXT, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
+    _write(path, family="qwen3_vl_moe", text=text, vision=TINY_QWEN3_VISION, seed=seed, dtype=torch.float32, tie=False,
            preprocessor=_qwen3_preprocessor(shortest_edge=64 * 64, longest_edge=256 * 256))
 
 
