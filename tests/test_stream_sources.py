@@ -8,15 +8,14 @@ import socket
 import threading
 import time
 
-import av
 import numpy as np
 import pytest
 
 from vidsift.errors import ConfigError, SourceError
 from vidsift.stream.capture import Capture
-from vidsift.stream.sender import pattern
 from vidsift.stream.sources import FileSource, LavfiSource, UrlSource, open_source, source_kind
 from vidsift.stream.sources.webcam import platform_device
+from videos import make_video
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,20 +24,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def write_ts(path: str, n: int = 20, fps: int = 10) -> None:
-    out = av.open(path, mode="w", format="mpegts")
-    st = out.add_stream("mpeg2video", rate=fps)
-    st.width, st.height, st.pix_fmt = 96, 64, "yuv420p"
-    for i in range(n):
-        fr = av.VideoFrame.from_ndarray(pattern(i, 96, 64), format="rgb24")
-        fr.pts = i
-        for p in st.encode(fr):
-            out.mux(p)
-    for p in st.encode():
-        out.mux(p)
-    out.close()
 
 
 def test_source_kinds_and_platform_devices():
@@ -102,7 +87,7 @@ def test_fifo_without_writer_is_refused_not_hung(tmp_path):
 
 def test_fifo_with_writer_streams(tmp_path):
     clip = tmp_path / "clip.ts"
-    write_ts(str(clip))
+    make_video(clip, n_frames=20, fps=10)
     fifo = tmp_path / "live.fifo"
     os.mkfifo(fifo)
 
@@ -122,7 +107,7 @@ def test_fifo_with_writer_streams(tmp_path):
 
 def test_file_realtime_pacing_and_full_speed(tmp_path):
     clip = tmp_path / "clip.ts"
-    write_ts(str(clip), n=10, fps=10)
+    make_video(clip, n_frames=10, fps=10)
     with open_source(str(clip)) as src:
         assert not src.live
         start = time.monotonic()
