@@ -90,7 +90,7 @@ def test_reduced_budget_prompt_holds_plan_tokens(arch, budget, pipes, video):
 
 def test_questions_on_one_video_encode_once(pipes, video):
     pipe = pipes("tiny-llava-onevision")
-    pipe._encoded.clear()
+    pipe.clear_cache()
     calls = []
     encode = pipe.adapter.encode
     pipe.adapter.encode = lambda frames: calls.append(len(frames)) or encode(frames)  # instance attribute, test only
