@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import math
 import os
 from collections import OrderedDict
 from contextlib import ExitStack
@@ -292,7 +291,7 @@ class Pipeline:
 
         h, w = candidates.data.shape[1:3]
         tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
-        full = len(candidates) * math.ceil(tpf - 1e-9)  # the planner's own count of the full video
+        full = self.adapter.tokens_for_frames(len(candidates), int(h), int(w))  # what encoding them all gives
         budget_tokens = opts["budget"].resolve(full)
         scorer = self._scorer(opts["scorer"])
         rec = rec or StatsRecorder()

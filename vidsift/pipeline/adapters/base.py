@@ -8,6 +8,7 @@ The `Pipeline` and the pruners/presses only talk to this interface.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -54,6 +55,11 @@ class ModelAdapter(ABC):
     def tokens_per_frame(self, height: int, width: int) -> float:
         """Visual tokens the LLM sees per *frame* of this size at full budget (Qwen2.5-VL: half
         a temporal patch's tokens). The planner budgets with it before anything is encoded."""
+
+    def tokens_for_frames(self, n_frames: int, height: int, width: int) -> int:
+        """Visual tokens the LLM sees when ``n_frames`` frames of this size are encoded at full
+        budget: what the encoder really produces (families that pair frames count the padding)."""
+        return int(n_frames) * math.ceil(self.tokens_per_frame(height, width) - 1e-9)
 
     @abstractmethod
     def encode(self, frames: FrameBatch) -> VisualTokens:

@@ -99,6 +99,11 @@ class QwenAdapterBase(ModelAdapter):
         per_group = (rh // self.pre.factor) * (rw // self.pre.factor)
         return float(per_group) if self.pairing == "duplicate" else per_group / self.pre.temporal_patch_size
 
+    def tokens_for_frames(self, n_frames: int, height: int, width: int) -> int:
+        """Temporal patches x tokens per patch: an odd frame count is padded to a full pair."""
+        rh, rw = self.pre.target_size(height, width)
+        return -(-int(n_frames) // self.frames_per_group) * (rh // self.pre.factor) * (rw // self.pre.factor)
+
     # -- resolution before encoding (Pipeline(resize=True)) ----------------------------------------
     @property
     def frames_per_group(self) -> int:
