@@ -31,12 +31,20 @@ OPEN_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 
 @dataclass
 class FrameIndex:
-    """pts of every frame in presentation order (stream time base) and which are keyframes."""
+    """pts of every frame in presentation order (stream time base) and which are keyframes.
+
+    ``sequential``: the container's timestamps cannot identify frames (repeated, out of order,
+    missing, or a discontinuity was bridged): frame ``i`` is the ``i``-th frame the decoder
+    outputs from the start of the file, decoding never seeks, and ``pts`` are the corrected
+    presentation times (or frame numbers at the declared rate when there are none).
+    """
 
     pts: np.ndarray  # (N,) int64, sorted
     keyframe: np.ndarray  # (N,) bool
     time_base: Fraction
     start_pts: int
+    sequential: bool = False
+    notes: tuple[str, ...] = ()  # what was corrected, one line each
 
     def __len__(self) -> int:
         return int(self.pts.shape[0])
@@ -159,68 +167,134 @@ def check_pixels(width: int, height: int, max_pixels: int | None, path: str, *, 
     )
 
 
-def scan_index(container, stream, path: str) -> FrameIndex:
-    """Demux every video packet (no decoding) and sort their pts into presentation order."""
-    pts, keys = [], []
-    dts_fallback = 0
+def scan_file(path: str, stream_index: int) -> FrameIndex:
+    """:func:`scan_index` on a container of its own, from the very start of the file."""
+    container = open_container(path)
     try:
-        container.seek(0, backward=True, any_frame=False, stream=stream) if container.streams.video else None
-    except av.FFmpegError:
-        pass
+        return scan_index(container, container.streams[stream_index], path)
+    finally:
+        container.close()
+
+
+def scan_index(container, stream, path: str) -> FrameIndex:
+    """Demux every video packet (no decoding) of a freshly opened container and sort their pts into
+    presentation order, correcting what FFmpeg's own decoding would survive: timestamp jumps in
+    formats with discontinuities (MPEG-TS, FLV: more than ``TS_JUMP_S`` between packets) are
+    bridged, and timestamps that are repeated, missing or out of order beyond B-frame reordering
+    give way to decode order (``FrameIndex.sequential``)."""
+    pts: list[int | None] = []
+    dts: list[int | None] = []
+    keys: list[bool] = []
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue
-            p = packet.pts if packet.pts is not None else packet.dts
-            if p is None:
-                p = dts_fallback
-            dts_fallback = p + 1
-            pts.append(p)
+            pts.append(packet.pts)
+            dts.append(packet.dts)
             keys.append(bool(packet.is_keyframe))
     except av.FFmpegError:
         pass  # a damaged tail: keep what was indexed, decoding reports the rest
     if not pts:
         raise UnreadableStreamError(path, "video stream holds no packets")
-    order = np.argsort(np.asarray(pts, np.int64), kind="stable")
-    p = np.asarray(pts, np.int64)[order]
-    k = np.asarray(keys, bool)[order]
-    p, uniq = np.unique(p, return_index=True)  # duplicated pts (broken muxers): keep one
-    k = k[uniq]
-    if not k.any():
-        k[0] = True
-    tb = stream.time_base or Fraction(1, 90000)
-    start = stream.start_time if stream.start_time is not None else int(p[0])
-    start = min(int(start), int(p[0]))
-    return FrameIndex(pts=p, keyframe=k, time_base=Fraction(tb), start_pts=start)
+    tb = Fraction(stream.time_base or Fraction(1, 90000))
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return _order_frames(pts, dts, np.asarray(keys, bool), tb, float(rate) if rate else 0.0, container.format.name,
+                         stream.start_time)
+
+
+TS_JUMP_S = 10.0  # FFmpeg's dts_delta_threshold: a bigger jump in MPEG-TS / FLV is a discontinuity
+DISCONTINUOUS_FORMATS = {"mpegts", "flv", "mpeg", "mpegvideo", "live_flv"}
+REORDER_DEPTH = 16  # frames a B-frame decoder may hold back: further out of order means broken timestamps
+
+
+def _order_frames(pts: list, dts: list, keys: np.ndarray, tb: Fraction, fps: float, fmt: str,
+                  start_time: int | None) -> FrameIndex:
+    n = len(pts)
+    notes: list[str] = []
+    p = np.asarray([x if x is not None else (d if d is not None else np.iinfo(np.int64).min)
+                    for x, d in zip(pts, dts)], np.int64)  # (N,) decode order
+    known = p != np.iinfo(np.int64).min
+    sequential = not known.all()
+    if known.all() and fmt in DISCONTINUOUS_FORMATS and n > 1:
+        d = np.asarray([x if x is not None else y for x, y in zip(dts, pts)], np.int64)
+        steps = np.diff(d)
+        step = int(np.median(steps[steps > 0])) if (steps > 0).any() else 1
+        jumps = np.flatnonzero(np.abs(steps) > TS_JUMP_S / float(tb))
+        for j in jumps:  # shift everything after the jump so time goes on one frame later
+            p[j + 1:] += d[j] + step - d[j + 1]
+            d[j + 1:] += d[j] + step - d[j + 1]
+        if jumps.size:
+            sequential = True
+            notes.append(f"timestamps jump {jumps.size} time(s) (discontinuity or wrap): times were made continuous")
+    if not sequential:
+        rank = np.empty(n, np.int64)
+        rank[np.argsort(p, kind="stable")] = np.arange(n)
+        if np.unique(p).size < n or np.abs(rank - np.arange(n)).max() > REORDER_DEPTH:
+            sequential = True
+    if sequential and not notes:
+        notes.append("timestamps are repeated, missing or out of order: frames are numbered in decode order, "
+                     f"timed at {fps or 25:g} fps")
+        tb = Fraction(1, 1000)
+        p = np.round(np.arange(n) * 1000.0 / (fps or 25.0)).astype(np.int64)
+    order = np.argsort(p, kind="stable")
+    p, k = p[order], keys[order]
+    start = int(p[0])
+    if not sequential and start_time is not None:
+        start = min(int(start_time), start)  # an edit list may start the stream before its first frame
+    return FrameIndex(pts=p, keyframe=k if k.any() else np.r_[True, k[1:]], time_base=tb, start_pts=start,
+                      sequential=sequential, notes=tuple(notes))
+
+
+MAX_CLAIM_RATIO = 100  # a header may promise at most this many times the frames (or time) the file holds
 
 
 def build_info(path: str, container, stream, index: FrameIndex, *, width: int, height: int, rotation_cw: int,
-               codec: str, backend: str) -> tuple[VideoInfo, list[str]]:
-    """VideoInfo from header + index; returns also warnings about a header that disagrees with the file."""
+               codec: str, backend: str) -> tuple[VideoInfo, list[str], int]:
+    """VideoInfo from header + index; returns also warnings about a header that disagrees with the file
+    and how many frames the file should hold (``n_frames`` plus holes inside it).
+
+    Counts and durations read from a header are hints, bounded by what the file holds: a claim
+    above ``MAX_CLAIM_RATIO`` times the scanned content is ignored (with a warning), so no later
+    allocation or loop scales with it. A file with regular timestamps reports every frame the
+    timestamps skip (a hole inside) and every frame its header's duration promises past the last
+    one (a cut-off tail, also for FLV whose only duration is the container's)."""
     warnings: list[str] = []
     tb = float(stream.time_base) if stream.time_base else 0.0
     n_scan = len(index)
     secs = index.seconds
-    frame_dur = float(np.median(np.diff(secs))) if n_scan > 1 else 0.0
+    diffs = np.diff(secs)
+    frame_dur = float(np.median(diffs)) if n_scan > 1 else 0.0
     scanned_duration = float(secs[-1] + frame_dur) if n_scan else 0.0
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else (n_scan / scanned_duration if scanned_duration else 0.0)
+    limit_s = (scanned_duration or 1.0) * MAX_CLAIM_RATIO
+
+    def plausible_s(value: float | None, what: str) -> float | None:
+        if value is not None and value > limit_s:
+            warnings.append(f"{what} claims {value:.6g} s but the frames in the file span {scanned_duration:.2f} s: "
+                            "the claim is ignored")
+            return None
+        return value
+
     header_frames = int(stream.frames or 0)
-    duration, stream_duration = None, None
+    if header_frames > max(n_scan, 1) * MAX_CLAIM_RATIO:
+        warnings.append(f"header claims {header_frames} frames but the file holds {n_scan}: the claim is ignored")
+        header_frames = 0
+    stream_duration = None
     if stream.duration and tb:
         stream_duration = float(stream.duration * tb)
     elif stream.metadata.get("DURATION"):  # matroska: per-stream "HH:MM:SS.nnnnnnnnn" tag
         try:
-            h, m, s = stream.metadata["DURATION"].split(":")
-            stream_duration = int(h) * 3600 + int(m) * 60 + float(s)
+            h, m, sec = stream.metadata["DURATION"].split(":")
+            stream_duration = int(h) * 3600 + int(m) * 60 + float(sec)
         except ValueError:
             stream_duration = None
-    if stream_duration:
-        duration = stream_duration
-    elif container.duration:
-        duration = container.duration / 1e6
+    stream_duration = plausible_s(stream_duration, "stream header")
+    container_duration = container.duration / 1e6 if container.duration and container.duration > 0 else None
+    container_duration = plausible_s(container_duration, "container header") if stream_duration is None else None
+    duration = stream_duration or container_duration
     if not duration or duration <= 0:
         duration = scanned_duration
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    fps = float(rate) if rate else (n_scan / scanned_duration if scanned_duration else 0.0)
     measured = (n_scan - 1) / (secs[-1] - secs[0]) if n_scan > 1 and secs[-1] > secs[0] else None
     if header_frames > n_scan:
         n_frames, scanned = header_frames, False
@@ -230,19 +304,28 @@ def build_info(path: str, container, stream, index: FrameIndex, *, width: int, h
         n_frames, scanned = n_scan, header_frames != n_scan
         if header_frames and header_frames != n_scan:
             warnings.append(f"header says {header_frames} frames, the file holds {n_scan}")
-    diffs = np.diff(secs)
     regular = float(np.mean(np.abs(diffs - frame_dur) < 0.1 * frame_dur)) if n_scan > 1 and frame_dur else 0.0
     # constant frame rate: the declared rate matches the pts and >= 90% of the intervals are one frame long
     # (a few holes = damage; many irregular intervals = variable frame rate, where gaps are legitimate)
     cfr_like = bool(frame_dur and fps and abs(frame_dur * fps - 1.0) < 0.05 and regular >= 0.9)
-    if not header_frames and stream_duration and cfr_like and n_scan > 1:
-        promised = int(round(stream_duration * fps))
-        if n_scan < promised - max(2, int(0.02 * promised)):  # a cut-off tail or a hole in the middle
-            n_frames = promised
-            where = (f"frames end at {scanned_duration:.2f}s" if stream_duration > scanned_duration + 2 * frame_dur
-                     else "frames are missing inside it")
-            warnings.append(f"header says {stream_duration:.2f}s at {fps:g} fps = {promised} frames but the file "
-                            f"holds {n_scan}, {where} ({promised - n_scan} missing: truncated or damaged)")
+    holes = 0
+    if cfr_like and not index.sequential:
+        gaps = diffs[diffs > 1.5 * frame_dur]
+        holes = int(np.round(gaps / frame_dur).sum()) - gaps.size
+        if holes > n_scan * MAX_CLAIM_RATIO:
+            warnings.append(f"timestamps jump by {gaps.max():.6g} s inside the file: not counted as missing frames")
+            holes = 0
+        elif holes:
+            first = float(secs[1:][diffs > 1.5 * frame_dur][0])
+            warnings.append(f"timestamps skip {holes} frame(s) inside the file (first gap ends at {first:.2f}s): "
+                            f"{holes} missing: damaged")
+    promised_s = stream_duration or container_duration if len(container.streams) == 1 or stream_duration else None
+    if not header_frames and promised_s and cfr_like and n_scan > 1:
+        tail = int(round((promised_s - scanned_duration) / frame_dur))
+        if tail > 0:
+            n_frames = n_scan + tail
+            warnings.append(f"header says {promised_s:.2f}s at {fps:g} fps but the frames end at "
+                            f"{scanned_duration:.2f}s ({tail} missing: truncated or damaged)")
     if scanned_duration > duration * 1.05 + 0.1:
         duration = scanned_duration
     info = VideoInfo(
@@ -250,15 +333,12 @@ def build_info(path: str, container, stream, index: FrameIndex, *, width: int, h
         measured_fps=round(float(measured), 6) if measured else None, n_frames=n_frames,
         n_frames_scanned=scanned, width=width, height=height, rotation=rotation_cw, codec=codec, backend=backend,
     )
-    return info, warnings
+    return info, warnings, (max(n_frames, n_scan + holes) if header_frames > n_scan else n_frames + holes)
 
 
 def first_frame(container, stream, path: str):
-    """Decode the first frame (validates the decoder, gives rotation and true coded size)."""
-    try:
-        container.seek(0, backward=True, any_frame=False, stream=stream)
-    except av.FFmpegError:
-        pass
+    """Decode the first frame of a freshly opened container (validates the decoder, gives rotation and
+    true coded size). No seek: frames before timestamp 0 count too."""
     errors = []
     try:
         for packet in container.demux(stream):
@@ -276,4 +356,4 @@ def first_frame(container, stream, path: str):
 
 
 __all__ = ["DEFAULT_MAX_PIXELS", "FrameIndex", "VideoError", "build_info", "check_codec", "check_path",
-           "check_pixels", "first_frame", "open_container", "scan_index", "video_stream"]
+           "check_pixels", "first_frame", "open_container", "scan_file", "scan_index", "video_stream"]

@@ -17,7 +17,6 @@ import numpy as np
 from ._probe import OPEN_OPTIONS, FrameIndex
 
 SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
-APPROXIMATE_SEEK = {"mpegts", "mpeg", "h264", "hevc", "m4v"}  # back to frame 0 by reopening, not seeking
 
 
 def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
@@ -59,9 +58,9 @@ class PyAVDecoder:
         """Position the decoder so the next frames start at or before frame ``i`` (``restart``: reopen
         when ``i``'s keyframe is the first one, instead of trusting the demuxer's seek)."""
         self._gen = None
-        kf = self.index.keyframe_before(i) if len(self.index) else 0
+        kf = self.index.keyframe_before(i) if len(self.index) and not self.index.sequential else 0
         synced = kf == 0
-        if synced and (restart or self.container.format.name in APPROXIMATE_SEEK):
+        if synced:  # reopening is exact (frames before timestamp 0 included); a seek to the start is not
             self._restart()
         else:
             try:
@@ -94,15 +93,11 @@ class PyAVDecoder:
                     synced, frames = True, frames[frames.index(keep[0]):]
                     err, bad = None, []
                 if err or bad:
-                    guess = self.index.index_of(packet.pts) if packet.pts is not None else last + 1
+                    guess = self._index_of(packet.pts, last)
                     # frames still in the reorder buffer may be hit too: suspect from the next output on
                     self.on_error(guess, (err or bad[0]).strip() or "decoder error", min(guess, last + 1))
                 for frame in frames:
-                    idx = last + 1
-                    if frame.pts is not None:
-                        j = int(np.searchsorted(self.index.pts, frame.pts))
-                        if j < len(self.index) and self.index.pts[j] == frame.pts:
-                            idx = j
+                    idx = self._index_of(frame.pts, last)
                     if getattr(frame, "is_corrupt", False):
                         self.on_suspect(idx)
                     last = idx
@@ -114,10 +109,18 @@ class PyAVDecoder:
             except av.FFmpegError:
                 frames = []
             for frame in frames:
-                j = int(np.searchsorted(self.index.pts, frame.pts)) if frame.pts is not None else len(self.index)
-                idx = j if j < len(self.index) and self.index.pts[j] == frame.pts else last + 1
+                idx = self._index_of(frame.pts, last)
                 last = idx
                 yield idx, frame
+
+    def _index_of(self, pts: int | None, last: int) -> int:
+        """Index of the frame with this pts; the one after ``last`` when the pts is unknown or the
+        index numbers frames in decode order (``FrameIndex.sequential``)."""
+        if pts is not None and not self.index.sequential:
+            j = int(np.searchsorted(self.index.pts, pts))
+            if j < len(self.index) and self.index.pts[j] == pts:
+                return j
+        return last + 1
 
     # ------------------------------------------------------------------ reading
     def _next(self):
@@ -182,6 +185,7 @@ class PyAVDecoder:
             stream = container.streams[self.stream.index]
             stream.codec_context.skip_frame = "NONKEY"
             stream.thread_type = "SLICE"
+            keys = iter(np.flatnonzero(self.index.keyframe))  # sequential index: the k-th keyframe out
             for packet in container.demux(stream):
                 if packet.size and not packet.is_keyframe:
                     continue
@@ -191,9 +195,13 @@ class PyAVDecoder:
                     self.on_error(self.index.index_of(packet.pts) if packet.pts is not None else 0, str(e))
                     continue
                 for frame in frames:
-                    if frame.pts is None:
-                        continue
-                    yield self.index.index_of(frame.pts), to_rgb(frame, self.k_ccw, self.out_size)
+                    if self.index.sequential:
+                        i = next(keys, None)
+                        if i is None:
+                            return
+                        yield int(i), to_rgb(frame, self.k_ccw, self.out_size)
+                    elif frame.pts is not None:
+                        yield self.index.index_of(frame.pts), to_rgb(frame, self.k_ccw, self.out_size)
         except av.FFmpegError as e:
             self.on_error(len(self.index), f"demuxing stopped: {e}")
         finally:

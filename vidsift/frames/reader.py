@@ -19,7 +19,7 @@ import numpy as np
 from ._decord import DecordDecoder, decord_suitable
 from ._probe import (
     DEFAULT_MAX_PIXELS, build_info, check_codec, check_path, check_pixels, first_frame, open_container,
-    scan_index, video_stream,
+    scan_file, video_stream,
 )
 from ._pyav import PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
@@ -66,7 +66,7 @@ class VideoReader:
             frame0 = first_frame(container, stream, path)
             check_pixels(frame0.width, frame0.height, max_pixels, path, downscale=downscale)
             k_ccw = int(round((frame0.rotation or 0) / 90.0)) % 4
-            index = scan_index(container, stream, path)
+            index = scan_file(path, stream.index)
         except BaseException:
             container.close()
             raise
@@ -80,11 +80,17 @@ class VideoReader:
                            on_error=self._on_error, on_suspect=self._on_suspect)
         self._decoder = pyav
         chosen = "pyav"
-        info, notes = build_info(path, container, stream, index, width=dw, height=dh,
-                                 rotation_cw=(-90 * k_ccw) % 360, codec=codec, backend=chosen)
-        damaged = info.n_frames > len(index)  # decord hides decode errors: damaged files go to PyAV
-        if backend == "decord" or (backend == "auto" and not strict and not damaged
-                                   and decord_suitable(path, container.format.name)):
+        info, notes, expected = build_info(path, container, stream, index, width=dw, height=dh,
+                                           rotation_cw=(-90 * k_ccw) % 360, codec=codec, backend=chosen)
+        damaged = expected > len(index)  # decord hides decode errors: damaged files go to PyAV
+        # decord trusts headers (it allocates what they claim) and numbers frames by pts: only for files
+        # whose header agrees with their content
+        suspect = bool(notes or index.notes)
+        if backend == "decord" and suspect:
+            warnings.warn(f"{path}: decord cannot be trusted with this file ({(notes or index.notes)[0]}); "
+                          "using PyAV", DecodeWarning, stacklevel=3)
+        elif backend == "decord" or (backend == "auto" and not strict and not suspect
+                                     and decord_suitable(path, container.format.name)):
             try:
                 first = to_rgb(frame0, k_ccw, out_size)  # (H, W, 3) display orientation, for calibration
                 self._decoder = DecordDecoder(path, n_frames=len(index), first_frame=first, out_size=out_size,
@@ -97,12 +103,14 @@ class VideoReader:
                                   "using PyAV", DecodeWarning, stacklevel=3)
         self.info: VideoInfo = dataclasses.replace(info, backend=chosen)
         self.report.expected_duration_s = info.duration_s
-        self.report.warnings.extend(notes)
-        if notes and info.n_frames > len(index):  # the header promises frames the file does not hold
+        self.report.warnings.extend([*index.notes, *notes])
+        self.report.frames_expected, self.report.frames_in_file = expected, len(index)
+        if damaged:  # the header or the timestamps promise frames the file does not hold
+            self.report.reason = "; ".join(n for n in notes if "missing" in n)
             if strict:
                 self.close()
-                raise DamagedVideoError(path, f"damaged video: {notes[0]}")
-            warnings.warn(f"{path}: {notes[0]}", DecodeWarning, stacklevel=3)
+                raise DamagedVideoError(path, f"damaged video: {self.report.reason}")
+            warnings.warn(f"{path}: {self.report.reason}", DecodeWarning, stacklevel=3)
         self.frame_size = (out_size[1], out_size[0]) if out_size and k_ccw % 2 == 0 else (
             (out_size[0], out_size[1]) if out_size else (dh, dw))  # (H, W) of returned frames
 

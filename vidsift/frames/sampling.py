@@ -62,28 +62,42 @@ def plan_indices(reader: VideoReader, *, fps: float | None = None, max_frames: i
             idx = np.concatenate([idx, n_read + np.arange(max(extra, 0), dtype=np.int64)])
         return idx
     if fps is not None:
-        targets = t0 + np.arange(int(np.ceil((t1 - t0) * fps - 1e-9))) / fps
-        if max_frames is not None and targets.size > max_frames:
-            targets = None
-    else:
-        targets = None
-    if targets is None:
-        targets = t0 + (np.arange(max_frames) + 0.5) * (t1 - t0) / max_frames
-    return _times_to_indices(reader, targets, frame_dur)
+        count = int(np.ceil((t1 - t0) * fps - 1e-9))
+        if max_frames is None or count <= max_frames:
+            return _grid_to_indices(reader, t0, 1.0 / fps, count, frame_dur)
+    return _times_to_indices(reader, t0 + (np.arange(max_frames) + 0.5) * (t1 - t0) / max_frames, frame_dur)
+
+
+def _screen_intervals(reader: VideoReader, frame_dur: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """[lo, hi) of the target times that pick each frame (readable ones, then promised ones past the
+    file's end, on the header's uniform grid ``j = round(t * n / duration)``), and the time tolerance."""
+    times, n_read, n = reader._times, len(reader._times), reader.info.n_frames
+    tol = max(1.01 * float(reader._index.time_base), 0.02 * frame_dur, 1e-6)  # pts rounding (mkv: 1 ms)
+    lo = np.concatenate([[-np.inf], times[1:] - tol])  # frame on screen at t: the last whose pts <= t
+    hi = np.concatenate([times[1:] - tol, [np.inf]])
+    if n_read and n > n_read:  # promised-but-absent frames j >= n_read
+        tail_start = times[-1] + frame_dur * (1 - 1e-3)
+        dur = reader.info.duration_s or (n * frame_dur)
+        j = np.arange(n_read, n)  # bounded: the header's count is capped by what the file holds
+        hi[-1] = tail_start
+        lo = np.concatenate([lo, np.maximum(tail_start, (j - 0.5) * dur / n)])
+        hi = np.concatenate([hi, np.where(j == n - 1, np.inf, (j + 0.5) * dur / n)])
+        lo[n_read] = tail_start  # round() below n_read clips up to the first promised frame
+    return lo, hi, tol
+
+
+def _grid_to_indices(reader: VideoReader, t0: float, step: float, count: int, frame_dur: float) -> np.ndarray:
+    """The frames on screen at ``t0 + k * step`` for ``k < count``, without materialising the grid: work
+    and memory scale with the frames, never with the (header-claimed or pts-jumped) duration."""
+    lo, hi, _ = _screen_intervals(reader, frame_dur)
+    k = np.maximum(0.0, np.ceil((lo - t0) / step - 1e-9))  # first grid point at or after lo
+    hit = (k < count) & (t0 + k * step < hi)
+    return np.flatnonzero(hit).astype(np.int64)
 
 
 def _times_to_indices(reader: VideoReader, targets: np.ndarray, frame_dur: float) -> np.ndarray:
-    times, n_read = reader._times, len(reader._times)
-    tol = max(1.01 * float(reader._index.time_base), 0.02 * frame_dur, 1e-6)  # pts rounding (mkv: 1 ms)
-    idx = np.searchsorted(times, targets + tol, side="right") - 1  # frame on screen at t
-    idx = np.clip(idx, 0, max(n_read - 1, 0))
-    if n_read and reader.info.n_frames > n_read:  # targets inside the promised duration, past the file's end
-        # a promised-but-absent frame j >= n_read sits on the header's uniform grid: j = round(t * n / duration)
-        past = targets >= times[-1] + frame_dur * (1 - 1e-3)
-        n, dur = reader.info.n_frames, reader.info.duration_s or (reader.info.n_frames * frame_dur)
-        grid = np.round(targets[past] * n / dur).astype(np.int64)
-        idx[past] = np.clip(grid, n_read, n - 1)
-    return np.unique(idx)
+    lo, _, _ = _screen_intervals(reader, frame_dur)
+    return np.unique(np.searchsorted(lo, targets, side="right") - 1)
 
 
 def sample(reader: VideoReader, *, fps: float | None = None, max_frames: int | None = None,

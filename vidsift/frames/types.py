@@ -88,14 +88,32 @@ class DecodeReport:
     last_pts_s: float | None = None
     expected_duration_s: float | None = None
     missing_indices: list[int] = field(default_factory=list)  # frames asked for that did not decode
+    frames_expected: int = 0  # frames the file should hold (header, duration, timestamp gaps)
+    frames_in_file: int = 0  # frames the file's index holds
+    reason: str | None = None  # why the file lacks frames, one line; None when it lacks none
 
     @property
     def missing_frames(self) -> int:
+        """Frames asked for (every read so far) that were not delivered."""
         return max(0, self.expected_frames - self.decoded_frames)
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.missing_frames == 0
+        return not self.errors and self.missing_frames == 0 and self.summary()["missing"] == 0
+
+    def summary(self) -> dict:
+        """The file's count, the same wherever it is shown: ``frames_expected`` (what the file should
+        hold), ``frames_decoded`` (what it holds, less the frames known not to decode), ``missing``
+        (the difference) and ``reason``."""
+        undecodable = len({i for i in self.missing_indices if i < self.frames_in_file})
+        decoded = self.frames_in_file - undecodable
+        missing = max(0, self.frames_expected - decoded)
+        reason = self.reason
+        if undecodable:
+            why = f"{undecodable} frame(s) in the file did not decode" + (f" ({self.errors[0]})" if self.errors else "")
+            reason = f"{reason}; {why}" if reason else why
+        return {"frames_expected": self.frames_expected, "frames_decoded": decoded, "missing": missing,
+                "reason": reason if missing else None}
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "missing_frames": self.missing_frames, "ok": self.ok}
+        return {**asdict(self), "missing_frames": self.missing_frames, "ok": self.ok, "file": self.summary()}
