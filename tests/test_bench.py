@@ -44,8 +44,8 @@ def test_synthesized_video_has_the_asked_length(tmp_path: Path) -> None:
 def test_settings_put_full_first_and_validate() -> None:
     settings = parse_bench_settings("100%,50%,10%,512", "fast")
     assert [s.name for s in settings] == ["full", "50%", "10%", "512", "preset:fast"]
-    assert settings[0].overrides == {"budget": "all"} and settings[-1].overrides == {"budget": "fast"}
-    with pytest.raises(ConfigError, match="budget must be a token count"):
+    assert settings[0].overrides == {"budget": "all"} and settings[-1].overrides == {"preset": "fast"}
+    with pytest.raises(ConfigError, match="not a budget; give a token count"):
         parse_bench_settings("half")
     with pytest.raises(ConfigError, match="listed twice"):
         parse_bench_settings("50%,50%")
@@ -110,7 +110,7 @@ def test_cli_bench_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
 @pytest.mark.parametrize("args, message", [
     (["--video", "/no/such.mp4"], "/no/such.mp4: no such video file"),
     ([], "--video/--synthetic: give exactly one"),
-    (["--synthetic", "2", "--budgets", "lots"], "lots: budget must be"),
+    (["--synthetic", "2", "--budgets", "lots"], "lots: not a budget"),
 ])
 def test_cli_bench_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = cli(["bench", "--model", MODEL, "--out", str(tmp_path), *args])

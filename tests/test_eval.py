@@ -12,15 +12,17 @@ import pytest
 from test_eval_data import MAKERS, make_videomme
 from vidsift.batch import ResultsFile, WorkerSpec, build_engine
 from vidsift.errors import ConfigError
-from vidsift.eval import MCPrompt, extract_choice, load_dataset, parse_settings, run_eval
+from vidsift.eval import EvalSetting, MCPrompt, extract_choice, load_dataset, parse_settings, run_eval
 
 
 def fixed_answerer(spec: WorkerSpec):
-    """Always replies with ``spec.options['reply']``; fails when the video is missing."""
+    """Always replies with ``spec.options['reply']``; fails when the video is missing or an option is unknown."""
 
     def answer(video: str, question: str, **overrides):
         if not Path(video).is_file():
             raise FileNotFoundError(video)
+        if set(overrides) - {"budget", "preset"}:
+            raise ConfigError(", ".join(overrides), "unknown option")
         return {"answer": spec.options["reply"], "plan": None, "stats": {"budget": overrides.get("budget")}}
 
     return answer
@@ -89,10 +91,10 @@ def test_run_eval_scores_per_setting_and_task_and_resumes(tmp_path: Path) -> Non
     report = run_eval(items, spec, engine=build_engine("local"), out=out, settings=settings, progress=False)
     rows = {r["setting"]: r for r in report.rows}
     assert set(rows) == {"budget=100%", "budget=25%"}
-    for row in rows.values():  # targets [1, 0, 2, 0]; the 4th video is missing -> failed, wrong
-        assert row["n"] == 4 and row["failed"] == 1 and row["accuracy"] == pytest.approx(0.25)
-        assert row["per_task"]["action_sequence"] == {"n": 2, "accuracy": 0.5}
-        assert row["per_task"]["counterfactual_inference"] == {"n": 2, "accuracy": 0.0}
+    for row in rows.values():  # targets [1, 0, 2, 0]; the 4th video is missing -> failed, not scored
+        assert row["n"] == 4 and row["failed"] == 1 and row["accuracy"] == pytest.approx(1 / 3)
+        assert row["per_task"]["action_sequence"] == {"n": 2, "failed": 0, "accuracy": 0.5}
+        assert row["per_task"]["counterfactual_inference"] == {"n": 2, "failed": 1, "accuracy": 0.0}
     recs = ResultsFile(out).latest()
     assert len(recs) == 8 and recs["mvbench/action_sequence/1@budget=25%"]["stats"] == {"budget": "25%"}
     assert recs["mvbench/action_sequence/1@budget=25%"]["pred"] == "A" and recs["mvbench/action_sequence/1@budget=25%"]["correct"]
@@ -100,5 +102,23 @@ def test_run_eval_scores_per_setting_and_task_and_resumes(tmp_path: Path) -> Non
     # resume: a different reply only reaches the failed jobs; finished ones are kept
     spec2 = WorkerSpec(model="", answerer="test_eval:fixed_answerer", options={"reply": "B"})
     again = run_eval(items, spec2, engine=build_engine("local"), out=out, settings=settings, progress=False)
-    assert [r["accuracy"] for r in again.rows] == [0.25, 0.25]
+    assert [r["accuracy"] for r in again.rows] == [pytest.approx(1 / 3)] * 2
     assert sum(1 for _ in ResultsFile(out).records()) == 10
+
+
+def test_failed_jobs_show_as_failures_not_as_zero_accuracy(tmp_path: Path) -> None:
+    """A setting whose every job failed reads "failed" (accuracy None), never 0.0%."""
+    items = load_dataset("mvbench", MAKERS["mvbench"](tmp_path / "mvb"))
+    spec = WorkerSpec(model="", answerer="test_eval:fixed_answerer", options={"reply": "A"})
+    bad = [EvalSetting("broken", {"fsp": 2})]  # an unknown option: every job fails
+    report = run_eval(items, spec, engine=build_engine("local"), out=tmp_path / "r.jsonl", settings=bad, progress=False)
+    row = report.rows[0]
+    assert row["failed"] == row["n"] == 4 and row["accuracy"] is None
+    assert all(t["accuracy"] is None for t in row["per_task"].values())
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    for table in report.table():
+        console.print(table)
+    text = console.export_text()
+    assert "failed" in text and "0.0%" not in text

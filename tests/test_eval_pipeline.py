@@ -48,3 +48,18 @@ def test_cli_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert code == 1 and "error: kinetics: unknown dataset; choose one of: mlvu, mvbench, nextqa, videomme" in capsys.readouterr().err
     code = cli(["eval", "--dataset", "nextqa", "--root", str(tmp_path / "none"), "--model", MODEL])
     assert code == 1 and "no such dataset folder" in capsys.readouterr().err
+
+
+def test_cli_eval_preset_jobs_succeed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--preset fast`` reaches the Pipeline as a preset (it once failed every job as an unknown option)."""
+    root = MAKERS["mvbench"](tmp_path / "mvb")
+    out = tmp_path / "res.jsonl"
+    code = cli(["eval", "--dataset", "mvbench", "--root", str(root), "--model", MODEL, "--preset", "fast", "--limit", "1",
+                "--device", "cpu", "--max-new-tokens", "2", "--out", str(out), "--json", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    row = json.loads(captured.out)["settings"][0]
+    assert row["setting"] == "preset=fast" and row["n"] == 1 and row["failed"] == 0 and row["accuracy"] is not None
+    (rec,) = ResultsFile(out).records()
+    assert rec["error"] is None and [p["method"] for p in rec["stats"]["prune"]] == ["fastv"]
+    assert rec["stats"]["tokens_budget"] < rec["stats"]["tokens_full"]

@@ -33,7 +33,7 @@ class WorkerSpec:
 
     model:          checkpoint folder, Hub id, or ``random:ARCH``
     device/dtype:   ``auto`` or a torch device / dtype name
-    budget:         default budget spec (``"25%"``, ``"2048"``, None = unlimited)
+    budget:         default budget spec (``"25%"``, ``"2048"``, a preset name, None = unlimited)
     max_new_tokens: generation length
     options:        extra keyword options for ``Pipeline.from_pretrained``
     answerer:       ``"module:factory"`` replacing the Pipeline (factory(spec) -> answer fn)
@@ -56,6 +56,9 @@ class WorkerSpec:
             raise ConfigError("max_new_tokens", f"must be >= 1, got {self.max_new_tokens}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads", f"must be >= 1, got {self.threads}")
+        from ..selectors.types import Budget
+
+        Budget.parse(self.budget).apply(preset=self.options.get("preset"))  # one-line error before any model work
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

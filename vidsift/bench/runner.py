@@ -37,18 +37,18 @@ class BenchSetting:
 
 def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None) -> list[BenchSetting]:
     """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first."""
+    from ..selectors.types import Budget
+
     settings = [BenchSetting("full", {"budget": "all"})]
     for b in (budgets or "").split(","):
         b = b.strip()
-        if not b or b in ("100%", "1", "1.0", "all", "full"):
+        if not b or Budget.parse(b) in (Budget(), Budget(fraction=1.0)):  # validated early: one-line error before any model work
             continue
-        from ..selectors.types import Budget
-
-        Budget.parse(b)  # validate early: one-line error before any model work
         settings.append(BenchSetting(b, {"budget": b}))
     for p in (presets or "").split(","):
         if p.strip():
-            settings.append(BenchSetting(f"preset:{p.strip()}", {"budget": p.strip()}))
+            Budget.preset(p.strip())
+            settings.append(BenchSetting(f"preset:{p.strip()}", {"preset": p.strip()}))
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise ConfigError(",".join(names), "a setting is listed twice")

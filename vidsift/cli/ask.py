@@ -10,7 +10,6 @@ builds a random-weight checkpoint of a named architecture once (under
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any, Optional
 
@@ -25,29 +24,6 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
-
-
-def resolve_budget(budget: Optional[str], preset: Optional[str], prune: Optional[str], kv: Optional[str]) -> Any:
-    """Budget from ``--preset`` (base) then ``--budget``, ``--prune``, ``--kv`` (overrides)."""
-    from ..errors import ConfigError
-    from ..pipeline.pipeline import _presets
-    from ..selectors.types import Budget
-
-    base = Budget()
-    if preset:
-        presets = _presets()
-        if preset not in presets:
-            raise ConfigError(preset, f"unknown preset; choose one of: {', '.join(sorted(presets)) or '(none installed)'}")
-        base = Budget(**presets[preset])
-    changes: dict[str, Any] = {}
-    if budget is not None:
-        size = Budget.parse(budget)
-        changes.update(tokens=size.tokens, fraction=size.fraction)
-    if prune is not None:
-        changes["prune"] = None if prune.lower() in ("none", "off") else prune
-    if kv is not None:
-        changes["kv"] = None if kv.lower() in ("none", "off") else kv
-    return dataclasses.replace(base, **changes) if changes else base
 
 
 def _summary(answer: Any) -> None:
@@ -111,10 +87,11 @@ def register(app: typer.Typer) -> None:
         from transformers.utils import logging as hf_logging
 
         from ..pipeline.pipeline import Pipeline
+        from ..selectors.types import Budget
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-        plan_budget = resolve_budget(budget, preset, prune, kv)
+        plan_budget = Budget().apply(preset=preset, budget=budget, prune=prune, kv=kv)
         pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn, budget=plan_budget)
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
                          selector=selector, allocator=allocator, merger=merger, temporal=temporal,

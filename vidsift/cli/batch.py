@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Model replicas (ray default: one per GPU, else 1)."),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto, ray://host:10001)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual-token budget: 2048, 0.25, 25% or a preset."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Budget preset: fast, balanced or faithful (--budget overrides its size)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate per answer."),
@@ -31,7 +32,8 @@ def register(app: typer.Typer) -> None:
 
         runner = build_engine(engine, workers=workers, address=address)
         jobs = read_manifest(manifest, question=question)
-        spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens)
+        spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens,
+                          options={"preset": preset} if preset else {})
         summary = run_batch(jobs, spec, engine=runner, out=out, resume=resume, progress=progress)
         typer.echo(json.dumps(summary.to_dict()))
         if summary.failed:

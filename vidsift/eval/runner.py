@@ -2,8 +2,10 @@
 
 Each (question, setting) pair is one batch job with id ``<qid>@<setting>``; results append to
 a JSONL file as they finish (with the extracted choice and correctness), so an interrupted
-evaluation resumes where it stopped. Accuracy is reported per setting, overall and per task;
-failed questions (missing video, decode error) count as wrong and are listed separately.
+evaluation resumes where it stopped. Accuracy is reported per setting, overall and per task,
+over the questions that were answered: failed jobs (missing video, decode error, bad option) are
+counted and listed separately, never scored as wrong answers, and a setting (or task) whose every
+job failed shows ``failed``, not 0%.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ class EvalSetting:
 
 def parse_settings(budgets: Iterable[str] | None = None, presets: Iterable[str] | None = None) -> list[EvalSetting]:
     """``["100%", "25%"]`` budgets and preset names -> settings (default: the worker's budget)."""
-    settings = [EvalSetting(f"budget={b.strip()}", {"budget": b.strip()}) for b in (budgets or []) if b.strip()]
-    settings += [EvalSetting(f"preset={p.strip()}", {"preset": p.strip()}) for p in (presets or []) if p.strip()]
+    from ..selectors.types import Budget
+
+    budgets = [b.strip() for b in budgets or [] if b.strip()]
+    presets = [p.strip() for p in presets or [] if p.strip()]
+    for b in budgets:
+        Budget.parse(b)  # one-line error before any model work
+    for p in presets:
+        Budget.preset(p)
+    settings = [EvalSetting(f"budget={b}", {"budget": b}) for b in budgets]
+    settings += [EvalSetting(f"preset={p}", {"preset": p}) for p in presets]
     if not settings:
         settings = [EvalSetting("default")]
     names = [s.name for s in settings]
@@ -79,16 +89,25 @@ class EvalReport:
         for col in ("setting", "n", "accuracy", "failed", "no answer", "mean s/question"):
             table.add_column(col, justify="right" if col != "setting" else "left")
         for row in self.rows:
-            table.add_row(row["setting"], str(row["n"]), f"{100 * row['accuracy']:.1f}%", str(row["failed"]),
+            table.add_row(row["setting"], str(row["n"]), _percent(row["accuracy"]), str(row["failed"]),
                           str(row["unparsed"]), f"{row['mean_elapsed_s']:.2f}")
         tasks = Table(title="per task")
         tasks.add_column("task")
         for row in self.rows:
             tasks.add_column(row["setting"], justify="right")
         for task in sorted({t for row in self.rows for t in row["per_task"]}):
-            tasks.add_row(task, *[f"{100 * r['per_task'][task]['accuracy']:.1f}% ({r['per_task'][task]['n']})"
+            tasks.add_row(task, *[f"{_percent(r['per_task'][task]['accuracy'])} ({r['per_task'][task]['n']})"
                                   if task in r["per_task"] else "-" for r in self.rows])
         return table, tasks
+
+
+def _accuracy(outcomes: list[Any]) -> float | None:
+    """Share of correct answers among answered questions; None when none was answered."""
+    return sum(bool(x) for x in outcomes) / len(outcomes) if outcomes else None
+
+
+def _percent(accuracy: float | None) -> str:
+    return "failed" if accuracy is None else f"{100 * accuracy:.1f}%"
 
 
 def score(records: Iterable[dict[str, Any]], *, dataset: str, settings: list[EvalSetting]) -> EvalReport:
@@ -99,18 +118,19 @@ def score(records: Iterable[dict[str, Any]], *, dataset: str, settings: list[Eva
     for setting in settings:
         recs = by_setting.get(setting.name, [])
         groups: dict[str, dict[str, list[bool]]] = {"per_task": defaultdict(list), "per_duration": defaultdict(list)}
-        for r in recs:
-            groups["per_task"][r["meta"].get("task", "all")].append(bool(r.get("correct")))
+        for r in recs:  # None: the job failed (not a wrong answer)
+            outcome = None if r.get("error") else bool(r.get("correct"))
+            groups["per_task"][r["meta"].get("task", "all")].append(outcome)
             if r["meta"].get("duration"):
-                groups["per_duration"][str(r["meta"]["duration"])].append(bool(r.get("correct")))
+                groups["per_duration"][str(r["meta"]["duration"])].append(outcome)
         n = len(recs)
         rows.append({
-            "setting": setting.name, "overrides": setting.overrides, "n": n,
-            "accuracy": sum(bool(r.get("correct")) for r in recs) / n if n else 0.0,
+            "setting": setting.name, "overrides": setting.overrides, "n": n, "accuracy": _accuracy([r.get("correct") for r in recs if not r.get("error")]),
             "failed": sum(1 for r in recs if r.get("error")),
             "unparsed": sum(1 for r in recs if not r.get("error") and r.get("pred") is None),
             "mean_elapsed_s": sum(r.get("elapsed_s", 0.0) for r in recs) / n if n else 0.0,
-            **{key: {k: {"n": len(v), "accuracy": sum(v) / len(v)} for k, v in sorted(g.items())} for key, g in groups.items()},
+            **{key: {k: {"n": len(v), "failed": v.count(None), "accuracy": _accuracy([x for x in v if x is not None])}
+                     for k, v in sorted(g.items())} for key, g in groups.items()},
             "errors": sorted({r["error"] for r in recs if r.get("error")})[:10],
         })
     return EvalReport(dataset=dataset, rows=rows)

@@ -50,7 +50,7 @@ from .stats import StatsRecorder, kv_cache_bytes
 from .types import Answer, ModelInputs, VisualTokens
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
-ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "prune", "kv", "max_new_tokens", "resize")
+ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
 DEFAULTS: dict[str, Any] = {"fps": 1.0, "max_frames": 64, "scorer": "uniform", "max_new_tokens": 64, "resize": False}
 
 
@@ -73,30 +73,6 @@ class _LRU(OrderedDict):
         while len(self) > self.size:
             self.popitem(last=False)
         return value
-
-
-def as_budget(budget: Budget | int | float | str | None) -> Budget:
-    """A `Budget` from a Budget, a token count (int), a fraction (float in (0, 1]), ``"25%"``,
-    ``"0.25"``, ``"2048"`` or a preset name."""
-    if isinstance(budget, Budget):
-        return budget
-    if isinstance(budget, float) and 0 < budget <= 1:  # a float is a share: 1.0 is 100%, not 1 token
-        return Budget(fraction=budget)
-    if isinstance(budget, str) and budget.strip() and not budget.strip()[0].isdigit() and budget.strip() not in ("", "all"):
-        presets = _presets()
-        if budget in presets:
-            return Budget(**presets[budget])
-        if presets:
-            raise ConfigError(budget, f"unknown preset; choose one of: {', '.join(sorted(presets))}, or a token count / fraction")
-    return Budget.parse(budget)
-
-
-def _presets() -> dict[str, dict[str, Any]]:
-    try:
-        from .presets import PRESETS
-    except ImportError:
-        return {}
-    return dict(PRESETS)
 
 
 def _video_key(video: str | os.PathLike | FrameBatch) -> tuple:
@@ -153,8 +129,9 @@ class Pipeline:
             raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
         self.adapter = adapter
         self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
-        self.budget = as_budget(budget)
         self.defaults = {**DEFAULTS, **plan_defaults}
+        parts = {k: self.defaults.pop(k) for k in ("preset", "prune", "kv") if k in self.defaults}
+        self.budget = Budget().apply(budget=budget, **parts)
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._scorers: dict[str, Any] = {}
@@ -185,9 +162,7 @@ class Pipeline:
         if unknown:
             raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
         opts = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
-        budget = as_budget(opts.pop("budget")) if "budget" in opts else self.budget
-        extra = {k: opts.pop(k) for k in ("prune", "kv") if k in opts}
-        opts["budget"] = dataclasses.replace(budget, **extra) if extra else budget
+        opts["budget"] = self.budget.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
         cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
         if cap is not None:
             opts["frames"] = min(opts.get("frames") or cap, cap)
@@ -303,6 +278,8 @@ class Pipeline:
                                scorer=scorer, video=video, scores=scores, **kwargs)
         plan.settings.setdefault("merger", opts.get("merger") or "tome")
         plan.settings.setdefault("temporal", opts.get("temporal"))
+        if candidates.decode is not None:  # the file's decode report reaches --json and batch rows
+            plan.stats["decode"] = candidates.decode
         return plan, full, budget_tokens
 
     # -- questions ------------------------------------------------------------------------------

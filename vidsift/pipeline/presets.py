@@ -1,4 +1,7 @@
-"""One knob: named budgets that set every stage at once (``--budget fast``).
+"""One knob: named budgets that set every stage at once (``--preset fast`` or ``--budget fast``).
+
+The `PRESETS` table lives beside `Budget` (``vidsift.selectors.types``), whose one parser reads
+preset names; this module re-exports it and documents the presets.
 
 Each preset is a dict of `Budget` fields: how many visual tokens the LLM is fed (``fraction`` of
 the full video's tokens, chosen by the selectors), how hard to prune inside the LLM during
@@ -18,13 +21,9 @@ import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
-from ..selectors.types import Budget
+from ..selectors.types import PRESETS, Budget
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"fraction": 0.25, "prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.25+quantize:bits=8"},
-    "balanced": {"fraction": 0.5, "prune": "fastv:k=3,keep=0.75", "kv": "snapkv:ratio=0.5"},
-    "faithful": {"fraction": 0.75, "prune": None, "kv": None},
-}
+__all__ = ["PRESETS", "preset_budget"]
 
 
 def preset_budget(name: str, **overrides: Any) -> Budget:

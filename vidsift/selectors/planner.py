@@ -158,7 +158,7 @@ def plan_video(video: str | os.PathLike, query: str | None = None, *, budget: Bu
                scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
                tokens_per_frame: float = 196, **options: Any) -> tuple[TokenPlan, FrameBatch]:
     """:func:`plan` that also returns the decoded candidate frames (for contact sheets)."""
-    b = budget if isinstance(budget, Budget) else Budget.parse(budget)
+    b = Budget.parse(budget)
     if max_frames is None and b.max_frames is not None and frames is None:
         frames = b.max_frames
     t0 = time.perf_counter()
@@ -172,6 +172,7 @@ def plan_video(video: str | os.PathLike, query: str | None = None, *, budget: Bu
     result = plan_frames(candidates, query, budget_tokens=b.resolve(full_tokens), tokens_per_frame=tokens_per_frame,
                          k=frames, scorer=scorer, selector=selector, allocator=allocator, video=str(video), **options)
     result.stats["time_s"] = {"decode": round(decode_s, 6), **result.stats["time_s"]}
+    result.stats["decode"] = candidates.decode  # the file's decode report: frames expected, decoded, missing
     result.settings.update({"fps": fps, "max_frames": max_frames, "budget_spec": None if budget is None else str(budget)})
     return result, candidates
 

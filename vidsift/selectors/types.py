@@ -4,7 +4,7 @@ and the plan handed to the pipeline (`TokenPlan`)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,18 @@ class FrameScores:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+
+# Named budgets that set every stage at once (``--preset fast`` or ``--budget fast``): the share
+# of the full video's visual tokens fed to the LLM, the prefill pruner inside it (a PRUNERS spec)
+# and the decoding-cache press (a PRESSES spec). See `vidsift.pipeline.presets`.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"fraction": 0.25, "prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.25+quantize:bits=8"},
+    "balanced": {"fraction": 0.5, "prune": "fastv:k=3,keep=0.75", "kv": "snapkv:ratio=0.5"},
+    "faithful": {"fraction": 0.75, "prune": None, "kv": None},
+}
+_BUDGET_RULES = ("give a token count (an integer: 2048), a share (a number in (0, 1]: 0.25, or a percentage up to 100%: 25%) "
+                 f"or a preset ({', '.join(PRESETS)})")
 
 
 @dataclass(frozen=True)
@@ -80,20 +92,81 @@ class Budget:
         return full_tokens
 
     @classmethod
-    def parse(cls, text: str | int | float | None, **extra: Any) -> "Budget":
-        """``"2048"`` -> 2048 tokens; ``"25%"`` or ``"0.25"`` -> fraction; None -> unlimited."""
-        if text is None or text == "" or text == "all":
-            return cls(**extra)
-        if isinstance(text, (int, float)) and not isinstance(text, bool):
-            return cls(fraction=float(text), **extra) if 0 < text < 1 else cls(tokens=int(text), **extra)
-        s = str(text).strip()
+    def parse(cls, value: "Budget | str | int | float | None") -> "Budget":
+        """The one budget parser (CLI, API, plan, eval, bench, batch all call it):
+
+        - None, ``""``, ``"all"``, ``"full"``: unlimited;
+        - an int or an integer string (``2048``, ``"2048"``): that many tokens;
+        - a float in (0, 1] or a float string (``0.25``, ``"1.0"``): that share of the video's tokens;
+        - ``"P%"`` with 0 < P <= 100: P percent;
+        - a preset name (`PRESETS`): the preset's whole budget (size, pruning, cache press);
+        - anything else: a `ConfigError` saying which rule the value broke.
+        """
+        if isinstance(value, Budget):
+            return value
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all", "full")):
+            return cls()
+        if isinstance(value, bool):
+            raise ConfigError(repr(value), f"a budget is not a boolean; {_BUDGET_RULES}")
+        if isinstance(value, (int, np.integer)):
+            return cls._tokens(int(value), value)
+        if isinstance(value, (float, np.floating)):
+            return cls._share(float(value), value)
+        if not isinstance(value, str):
+            raise ConfigError(repr(value), f"not a budget; {_BUDGET_RULES}")
+        s = value.strip()
+        if s in PRESETS:
+            return cls.preset(s)
+        if s.endswith("%"):
+            try:
+                pct = float(s[:-1])
+            except ValueError:
+                raise ConfigError(value, f"not a percentage; {_BUDGET_RULES}") from None
+            if not 0 < pct <= 100:
+                raise ConfigError(value, "a percentage budget must be over 0% and at most 100%")
+            return cls(fraction=pct / 100)
+        if s.lstrip("+-").isdigit():
+            return cls._tokens(int(s), value)
         try:
-            if s.endswith("%"):
-                return cls(fraction=float(s[:-1]) / 100, **extra)
-            value = float(s)
+            number = float(s)
         except ValueError:
-            raise ConfigError(text, "budget must be a token count (2048), a fraction (0.25) or a percentage (25%)") from None
-        return cls(fraction=value, **extra) if 0 < value < 1 else cls(tokens=int(value), **extra)
+            raise ConfigError(value, f"not a budget; {_BUDGET_RULES}") from None
+        return cls._share(number, value)
+
+    @classmethod
+    def _tokens(cls, n: int, given: Any) -> "Budget":
+        if n < 1:
+            raise ConfigError(str(given), "a token-count budget must be >= 1")
+        return cls(tokens=n)
+
+    @classmethod
+    def _share(cls, x: float, given: Any) -> "Budget":
+        if not 0 < x <= 1:  # 1.5 is neither a share nor (silently) one token
+            raise ConfigError(str(given), "a fractional budget is a share in (0, 1]; give a token count as an integer (e.g. 2048)")
+        return cls(fraction=x)
+
+    @classmethod
+    def preset(cls, name: str) -> "Budget":
+        """The named preset's budget (`PRESETS`)."""
+        if name not in PRESETS:
+            raise ConfigError(name, f"unknown preset; choose one of: {', '.join(PRESETS)}")
+        return cls(**PRESETS[name])
+
+    def apply(self, *, budget: "Budget | str | int | float | None" = None, preset: str | None = None,
+              prune: str | None = None, kv: str | None = None) -> "Budget":
+        """This budget with options applied, in order: ``preset`` (replaces everything), ``budget``
+        (`parse`; replaces the size, or everything when it is a `Budget` or names a preset), ``prune`` and ``kv``
+        (``"none"``/``"off"`` switch them off). None leaves a field as it is."""
+        out = self if preset is None else Budget.preset(preset)
+        if budget is not None:
+            size = Budget.parse(budget)
+            whole = isinstance(budget, Budget) or (isinstance(budget, str) and budget.strip() in PRESETS)
+            out = size if whole else replace(out, tokens=size.tokens, fraction=size.fraction)
+        for key, spec in (("prune", prune), ("kv", kv)):
+            if spec is not None:
+                off = isinstance(spec, str) and spec.strip().lower() in ("none", "off", "")
+                out = replace(out, **{key: None if off else spec})
+        return out
 
 
 @dataclass
