@@ -8,6 +8,8 @@ shows a progress bar. `vidsift eval` runs on the same function.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,22 +73,60 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     start = time.perf_counter()
     bar = _progress(progress, len(todo))
     try:
-        for record in engine.map(spec, todo) if todo else ():
-            if transform is not None:
-                record = transform(record)
-            if results is not None:
-                results.append(record)
-            if record.get("error"):
-                failed += 1
-            else:
-                ok += 1
-            if on_record is not None:
-                on_record(record)
-            bar.advance()
+        with _Interrupts() as interrupts:
+            for record in engine.map(spec, todo) if todo else ():
+                ok, failed = _take(record, results, transform, on_record, ok, failed)
+                bar.advance()
+                interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here
     finally:
         bar.close()
     return BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo), ok=ok, failed=failed,
                         wall_s=round(time.perf_counter() - start, 3), out=None if out is None else str(out))
+
+
+def _take(record: dict[str, Any], results: ResultsFile | None, transform, on_record, ok: int,
+          failed: int) -> tuple[int, int]:
+    """Write one finished record (with the file's decode report on top) and count it."""
+    plan = record.get("plan") if isinstance(record.get("plan"), dict) else {}
+    record.setdefault("decode", (plan.get("stats") or {}).get("decode"))
+    if transform is not None:
+        record = transform(record)
+    if results is not None:
+        results.append(record)
+    if record.get("error"):
+        failed += 1
+    else:
+        ok += 1
+    if on_record is not None:
+        on_record(record)
+    return ok, failed
+
+
+class _Interrupts:
+    """Ctrl-C always stops a batch. The SIGINT handler raises KeyboardInterrupt and remembers that it
+    did, so an interrupt that Python swallows where it lands (an object's ``__del__``, e.g. decord's
+    reader) still stops the batch after the record in flight is written whole."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old = None
+
+    def _handle(self, signum, frame) -> None:
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 class _progress:

@@ -75,6 +75,7 @@ def register(app: typer.Typer) -> None:
                 summary["missing_frames"] = max(0, reader.info.n_frames - summary["decoded_frames"])
                 data["scan"] = summary
                 data["decode_report"] = reader.report.to_dict()
+            data["decode"] = reader.report.summary()  # the file's count: expected, decoded, missing, reason
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return

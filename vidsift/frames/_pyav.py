@@ -138,7 +138,7 @@ class PyAVDecoder:
         for attempt in range(4):
             self._seek(first, restart=attempt == 3)
             item = next(self._gen, None)
-            if item is None or item[0] <= t or attempt == 3:
+            if (item is not None and item[0] <= t) or attempt == 3:  # nothing after a seek: it overshot too
                 self._pending = item
                 if item is None:
                     self._gen, self._pos = None, 1 << 62

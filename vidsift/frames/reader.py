@@ -173,9 +173,11 @@ class VideoReader:
         keep = [int(i) for i in idx if int(i) in frames]
         if not keep:
             h, w = self.frame_size
-            return FrameBatch(np.zeros((0, h, w, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64))
+            return FrameBatch(np.zeros((0, h, w, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64),
+                              decode=self.report.summary())
         data = np.stack([frames[i] for i in keep])  # (N, H, W, 3)
-        return FrameBatch(data, np.asarray([self.time_of(i) for i in keep]), np.asarray(keep, np.int64))
+        return FrameBatch(data, np.asarray([self.time_of(i) for i in keep]), np.asarray(keep, np.int64),
+                          decode=self.report.summary())
 
     def _complain(self, missing: list[int], asked: int, errors: list[str]) -> None:
         parts = []

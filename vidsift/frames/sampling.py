@@ -72,7 +72,8 @@ def _screen_intervals(reader: VideoReader, frame_dur: float) -> tuple[np.ndarray
     """[lo, hi) of the target times that pick each frame (readable ones, then promised ones past the
     file's end, on the header's uniform grid ``j = round(t * n / duration)``), and the time tolerance."""
     times, n_read, n = reader._times, len(reader._times), reader.info.n_frames
-    tol = max(1.01 * float(reader._index.time_base), 0.02 * frame_dur, 1e-6)  # pts rounding (mkv: 1 ms)
+    # pts rounding (mkv: 1 ms), never a quarter frame or more (AVI: the time base is one frame)
+    tol = min(max(1.01 * float(reader._index.time_base), 0.02 * frame_dur, 1e-6), 0.25 * frame_dur)
     lo = np.concatenate([[-np.inf], times[1:] - tol])  # frame on screen at t: the last whose pts <= t
     hi = np.concatenate([times[1:] - tol, [np.inf]])
     if n_read and n > n_read:  # promised-but-absent frames j >= n_read
@@ -157,5 +158,7 @@ def scan_keyframes(reader: VideoReader, *, max_frames: int | None = None) -> Fra
         reader._complain(missing, len(keep), [])
     if not order:
         h, w = reader.frame_size
-        return FrameBatch(np.zeros((0, h, w, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64))
-    return FrameBatch(np.stack([frames[i] for i in order]), reader._times[order], np.asarray(order, np.int64))
+        return FrameBatch(np.zeros((0, h, w, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64),
+                          decode=reader.report.summary())
+    return FrameBatch(np.stack([frames[i] for i in order]), reader._times[order], np.asarray(order, np.int64),
+                      decode=reader.report.summary())

@@ -35,11 +35,13 @@ class FrameBatch:
     data:        uint8 (N, H, W, 3) RGB
     pts_seconds: float64 (N,) presentation time of each frame
     index:       int64 (N,) frame number in decode order of the whole video
+    decode:      the file's decode report (:meth:`DecodeReport.summary`) when read from a file, else None
     """
 
     data: np.ndarray
     pts_seconds: np.ndarray
     index: np.ndarray
+    decode: dict | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.pts_seconds = np.asarray(self.pts_seconds, dtype=np.float64)
@@ -59,7 +61,7 @@ class FrameBatch:
         """Select frames by slice, index array or boolean mask; always returns a FrameBatch."""
         if isinstance(key, (int, np.integer)):
             key = [int(key)]
-        return FrameBatch(self.data[key], self.pts_seconds[key], self.index[key])
+        return FrameBatch(self.data[key], self.pts_seconds[key], self.index[key], decode=self.decode)
 
     def __repr__(self) -> str:
         span = f"{self.pts_seconds[0]:.2f}-{self.pts_seconds[-1]:.2f}s" if len(self) else "empty"
@@ -73,6 +75,7 @@ class FrameBatch:
             np.concatenate([b.data for b in batches]),
             np.concatenate([b.pts_seconds for b in batches]),
             np.concatenate([b.index for b in batches]),
+            decode=batches[-1].decode,  # the latest count of the same file
         )
 
 

@@ -1,0 +1,138 @@
+"""Hostile inputs (tests/hostile.py): headers that lie cost bounded memory and time, every decodable
+frame survives broken timestamps, every short result is reported with its exact count, and a
+deterministic mutation fuzz never ends in a traceback, a hang or a silently short result."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from hostile import (
+    drop_ts_frames, make_flv, make_lying_avi, make_negative_start, make_repeated_ts, make_shuffled_ts,
+    make_wrapped_ts, straight_count,
+)
+from videos import make_video, read_frame_code, truncate_file
+from vidsift.frames import DecodeWarning, open_video, sample, scan_keyframes
+
+pytestmark = pytest.mark.timeout(60)
+TESTS = Path(__file__).parent
+
+
+def _all_frames(path, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_video(path, **kw) as video:
+            got = video.read(range(len(video.frame_times)))
+            summary = video.report.summary()
+    return got, summary, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("case", ["neg_mkv", "neg_flv", "wrapped_ts", "repeated_ts", "shuffled_ts"])
+def test_broken_timestamps_keep_every_frame(tmp_path, case):
+    make = {"neg_mkv": lambda p: make_negative_start(p / "neg.mkv"),
+            "neg_flv": lambda p: make_negative_start(p / "neg.flv"),
+            "wrapped_ts": lambda p: make_wrapped_ts(p / "wrap.ts"),
+            "repeated_ts": lambda p: make_repeated_ts(p / "rep.ts"),
+            "shuffled_ts": lambda p: make_shuffled_ts(p / "shuf.ts")}[case]
+    path = make(tmp_path)
+    expected = straight_count(path)
+    assert expected in (24, 48)
+    got, summary, _ = _all_frames(path)
+    assert len(got) == expected and summary["missing"] == 0
+    assert [read_frame_code(img) for img in got.data] == list(range(expected))  # each in its place
+    assert (got.pts_seconds >= 0).all() and (got.pts_seconds[1:] > got.pts_seconds[:-1]).all()
+    with open_video(path) as video:  # sampling by time and random access agree
+        assert [read_frame_code(img) for img in sample(video, fps=6).data] == list(range(0, expected, 4))
+        assert [read_frame_code(img) for img in video.read([expected - 1, 3, 10]).data] == [expected - 1, 3, 10]
+        assert len(scan_keyframes(video)) >= 1 and video.report.ok
+
+
+def test_lying_header_costs_nothing(tmp_path):
+    """An AVI whose headers claim 2e9 frames: the claim is ignored, the 48 real frames are used."""
+    path = make_lying_avi(tmp_path / "liar.avi")
+    t0 = time.perf_counter()
+    with open_video(path) as video:
+        assert video.info.n_frames == 48 and video.info.duration_s < 3
+        assert any("claims 2000000000 frames" in w for w in video.report.warnings)
+        assert len(sample(video, fps=1)) == 2 and len(sample(video, max_frames=64)) == 48
+        assert len(sample(video)) == 48 and video.report.ok
+    assert time.perf_counter() - t0 < 20  # ~0.1 s idle; slack for a loaded CI machine
+
+
+@pytest.mark.parametrize("command", [["info", "--scan", "--json"], ["plan", "--json"]])
+def test_lying_header_cli_bounded(tmp_path, command):
+    path = make_lying_avi(tmp_path / "liar.avi")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "vidsift", command[0], path, *command[1:]], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seconds = time.perf_counter() - t0
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak < 500 * 1024 or peak == before  # KB; ru_maxrss of children is the largest so far
+    assert seconds < 20  # the issue's bound is 10 s; slack for a loaded 2-core CI machine
+    out = json.loads(run.stdout)
+    if command[0] == "info":
+        assert out["scan"]["decoded_frames"] == 48 and out["decode"]["missing"] == 0
+    else:
+        assert len(out["frames"]) > 0 and out["decode"]["frames_expected"] == 48
+
+
+def test_truncated_flv_reports_exact_count(tmp_path):
+    """FLV has only a container duration: a cut-off tail is still counted, frame for frame."""
+    cut = truncate_file(make_flv(tmp_path / "full.flv"), tmp_path / "cut.flv", keep=0.75)
+    held = straight_count(cut)
+    got, summary, messages = _all_frames(cut)
+    assert len(got) == held < 96
+    assert summary == {"frames_expected": 96, "frames_decoded": held, "missing": 96 - held,
+                       "reason": summary["reason"]} and f"({96 - held} missing" in summary["reason"]
+    assert any(f"({96 - held} missing" in m for m in messages)
+
+
+@pytest.mark.parametrize("codec,drop", [("libx264", {40}), ("mpeg2video", {40, 41})])
+def test_hole_in_the_middle_is_counted(tmp_path, codec, drop):
+    src = make_video(tmp_path / "full.ts", n_frames=96, codec=codec)
+    holed = drop_ts_frames(src, tmp_path / "holed.ts", drop)
+    got, summary, messages = _all_frames(holed)
+    assert len(got) == straight_count(holed) == 96 - len(drop)
+    assert summary["missing"] == len(drop) and summary["frames_expected"] == 96
+    assert any(f"timestamps skip {len(drop)} frame(s)" in m for m in messages)
+
+
+def test_clean_files_report_nothing_missing(tmp_path):
+    for ext in ("mp4", "mkv", "webm", "ts", "avi"):
+        got, summary, messages = _all_frames(make_video(tmp_path / f"c.{ext}", n_frames=96))
+        assert len(got) == 96 and summary == {"frames_expected": 96, "frames_decoded": 96, "missing": 0,
+                                              "reason": None} and not messages, ext
+    got, summary, messages = _all_frames(make_flv(tmp_path / "c.flv"))
+    assert len(got) == 96 and summary["missing"] == 0 and not messages
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_mutation_fuzz(tmp_path):
+    """200 deterministic mutations of five clean clips, checked in one subprocess (its peak RSS is the
+    bound): a one-line typed error, or every frame PyAV decodes straight through either delivered or
+    counted missing in the report. Never a traceback, never 30 s on one file."""
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); from hostile import run_fuzz; run_fuzz({str(tmp_path)!r}, 200)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=280,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    *rows, peak = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(rows) == 200 and peak["peak_rss_mb"] < 1024
+    assert [r["path"] for r in rows if "traceback" in r] == []
+    assert max(r["seconds"] for r in rows) < 30
+    errors = [r["error"] for r in rows if "error" in r]
+    assert all("\n" not in e and e.startswith(str(tmp_path)) for e in errors)
+    short = [r for r in rows if "frames" in r and r["frames"] + r["missing"] < r["straight"]]
+    assert short == []  # silently short: fewer frames than PyAV decodes, and the report does not say so
+    assert len(errors) < 40  # most mutations stay readable: the fuzz exercises decoding, not only opening
