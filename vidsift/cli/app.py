@@ -58,6 +58,8 @@ def run(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="vidsift", standalone_mode=True)
     except SystemExit as done:
         code = done.code
+        if code == 130:  # typer turns Ctrl-C inside a command into a silent exit 130
+            print("error: interrupted", file=sys.stderr)
         return code if isinstance(code, int) else (0 if code is None else 1)
     except VidsiftError as err:
         if debug:
