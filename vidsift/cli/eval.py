@@ -1,5 +1,6 @@
 """``vidsift eval``: accuracy of budgets/presets on Video-MME, MVBench, MLVU or NExT-QA
-(layouts in vidsift/eval/README.md), resumable, on the local or Ray engine."""
+(layouts in vidsift/eval/README.md), resumable, on the local or Ray engine; ``--dataset probe``
+runs the grounded probe (generated clips, the shipped trained model, every method x budget)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
-        dataset: str = typer.Option(..., "--dataset", "-d", help="videomme, mvbench, mlvu or nextqa."),
+        dataset: str = typer.Option(..., "--dataset", "-d", help="videomme, mvbench, mlvu, nextqa or probe."),
         root: str = typer.Option(..., "--root", help="The dataset folder (see vidsift/eval/README.md)."),
-        model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH (probe: the shipped probe model by default)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Budgets to compare, comma-separated: 100%,25%,2048."),
         preset: Optional[str] = typer.Option(None, "--preset", help="Budget presets to compare, comma-separated."),
         limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N questions."),
@@ -26,6 +27,8 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
         max_new_tokens: int = typer.Option(8, "--max-new-tokens", help="Tokens to generate per answer."),
         split: Optional[str] = typer.Option(None, "--split", help="NExT-QA split (val, test)."),
+        seed: int = typer.Option(0, "--seed", help="probe: generation seed of the items written into an empty --root."),
+        methods: Optional[str] = typer.Option(None, "--methods", help="probe: method configurations, comma-separated (default: all)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     ) -> None:
@@ -36,6 +39,12 @@ def register(app: typer.Typer) -> None:
 
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}", "must be >= 1")
+        if dataset == "probe":
+            _probe(root, model=model, seed=seed, methods=methods, budget=budget, preset=preset, limit=limit,
+                   out=out, as_json=as_json, progress=progress)
+            return
+        if model is None:
+            raise ConfigError("--model", "required for this dataset")
         options = {"split": split} if split else {}
         if split and dataset != "nextqa":
             raise ConfigError("--split", "only NExT-QA has splits")
@@ -52,3 +61,30 @@ def register(app: typer.Typer) -> None:
         console = Console()
         for table in report.table():
             console.print(table)
+
+
+def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str], budget: Optional[str],
+           preset: Optional[str], limit: Optional[int], out: str, as_json: bool, progress: bool) -> None:
+    from ..errors import ConfigError
+    from ..probe.evaluate import BUDGETS, PRESET_NAMES, evaluate
+    from ..selectors.types import Budget
+
+    budgets = BUDGETS
+    if budget:
+        parsed = [Budget.parse(b.strip()) for b in budget.split(",") if b.strip()]
+        if any(b.fraction is None for b in parsed):
+            raise ConfigError(f"--budget {budget}", "the probe compares shares of the full tokens (100%,50%,25%,10%)")
+        budgets = tuple(sorted({b.fraction for b in parsed} | {1.0}, reverse=True))
+    summary = evaluate(root, model=model, seed=seed, methods=methods.split(",") if methods else None, budgets=budgets,
+                       presets=tuple(p.strip() for p in preset.split(",")) if preset else PRESET_NAMES,
+                       out=out, limit=limit, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+
+    from ..probe.report import tables
+
+    console = Console(highlight=False)
+    for table in tables(summary):
+        console.print(table)

@@ -1,0 +1,224 @@
+"""Procedural video-QA items whose answers need specific evidence, deterministic from a seed.
+
+One probe video (``make_scene``) is long relative to its events: 3-5 background scenes (one
+colour covers most of the time), three grey discs drifting all along, and short events of
+1-2 s: one star, 0-4 triangles, a square and a cross, and a final shape held over the last
+seconds. Every video carries one question of each family:
+
+==========  ================================================  ====================================
+family      question                                          evidence (seconds)
+==========  ================================================  ====================================
+needle      What colour was the star?                          the star's interval
+count       How many times did a triangle appear?              every triangle's interval
+order       Which appeared first, the square or the cross?     both intervals
+when        When did the star appear?  (beginning/middle/end)  the star's interval
+global      What was the main background colour?               the dominant background's scenes
+now         What shape is on screen now?                       the final shape's interval
+==========  ================================================  ====================================
+
+Stream videos (``stream=True``, minutes long) carry ``now`` and ``recall`` (the needle question,
+asked at the end, about a star shown minutes before). ``relevance`` is not a separate item: its
+per-frame yes/no labels are whether a frame's time falls inside an item's evidence, asked with
+the ``mllm`` scorer's prompt about that item's question.
+
+``time_scale`` stretches every duration (scenes, events) by a factor, so a video sampled at
+``1 / time_scale`` frames per second shows the same frames as the unstretched one at 1 fps:
+training uses it to meet the long time spans (M-RoPE temporal positions) of streams.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .scene import BACKGROUNDS, COLOURS, SIZE, Distractor, Event, Scene, write_video
+
+FAMILIES = ("needle", "count", "order", "when", "global", "now")
+STREAM_FAMILIES = ("now", "recall")
+NOW_SHAPES = ("diamond", "ring", "bar")
+WHEN = ("the beginning", "the middle", "the end")
+QUESTIONS = {
+    "needle": "What colour was the star?",
+    "recall": "What colour was the star?",
+    "count": "How many times did a triangle appear?",
+    "order": "Which appeared first, the square or the cross?",
+    "when": "When did the star appear?",
+    "global": "What was the main background colour?",
+    "now": "What shape is on screen now?",
+}
+# training seeds are drawn below this; evaluation seeds start here (never overlap)
+EVAL_SEED_BASE = 1_000_000
+
+
+@dataclass
+class ProbeItem:
+    """One multiple-choice question about one probe video; ``options[answer]`` is correct."""
+
+    qid: str
+    video: str
+    family: str
+    question: str
+    options: list[str]
+    answer: int
+    evidence: list[tuple[float, float]] = field(default_factory=list)
+    duration_s: float = 0.0
+    stream: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _backgrounds(rng: random.Random, duration: float) -> list[tuple[float, str]]:
+    names = list(BACKGROUNDS)
+    rng.shuffle(names)
+    dominant, others = names[0], names[1 : 1 + rng.randint(1, 2)]
+    share = rng.uniform(0.55, 0.75)
+    other_len = [(1 - share) * duration / len(others)] * len(others)
+    dom_parts = len(others) + 1  # dominant stretches around the others
+    cuts = sorted(rng.uniform(0, 1) for _ in range(dom_parts - 1))
+    dom_len = [share * duration * (b - a) for a, b in zip([0.0, *cuts], [*cuts, 1.0])]
+    out, t = [], 0.0
+    for i in range(dom_parts):
+        if dom_len[i] > 1e-6:
+            out.append((t, dominant))
+            t += dom_len[i]
+        if i < len(others):
+            out.append((t, others[i]))
+            t += other_len[i]
+    merged: list[tuple[float, str]] = []
+    for start, name in out:  # adjacent dominant pieces (an empty other) merge
+        if not merged or merged[-1][1] != name:
+            merged.append((round(start, 3), name))
+    return merged
+
+
+def _place(rng: random.Random, taken: list[tuple[float, float]], lo: float, hi: float, dur: float,
+           gap: float) -> tuple[float, float] | None:
+    for _ in range(200):
+        if hi - lo < dur:
+            return None
+        s = rng.uniform(lo, hi - dur)
+        if all(s + dur + gap <= a or s >= b + gap for a, b in taken):
+            return (s, s + dur)
+    return None
+
+
+def _pos(rng: random.Random, r: int) -> tuple[int, int]:
+    return rng.randint(r + 4, SIZE - r - 4), rng.randint(r + 4, SIZE - r - 4)
+
+
+def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, time_scale: float = 1.0,
+               event_scale: float = 1.0) -> tuple[Scene, dict[str, dict[str, Any]]]:
+    """A probe scene and its questions: ``{family: {question, options, answer, evidence}}``.
+
+    ``duration_s`` is in unstretched seconds; the scene lasts ``duration_s * time_scale``.
+    ``event_scale`` > 1 lengthens the events (training's curriculum: long events first).
+    """
+    D, k = float(duration_s), float(time_scale)
+    scene = Scene(duration_s=D * k, backgrounds=[(s * k, n) for s, n in _backgrounds(rng, D)])
+    for _ in range(3):
+        x, y = rng.uniform(10, SIZE - 10), rng.uniform(10, SIZE - 10)
+        speed, angle = rng.uniform(8, 30) / k, rng.uniform(0, 6.283)
+        scene.distractors.append(Distractor(x, y, speed * math.cos(angle), speed * math.sin(angle),
+                                            rng.randint(5, 8), rng.randint(90, 170)))
+    dur = lambda: rng.uniform(1.0, 2.0) * event_scale  # noqa: E731  event length (unstretched seconds)
+    now_len = rng.uniform(1.6, 2.4)
+    end = D - now_len - 1.0  # other events end before the final shape's window
+    taken: list[tuple[float, float]] = []
+    # the star: beginning, middle or end third (well inside it); streams show it early
+    if stream:
+        third, span = 0, (3.0, min(30.0, end))
+    else:
+        third = rng.randrange(3)
+        width = end / 3
+        span = (third * width + 0.15 * width, third * width + 0.85 * width)
+    star = _place(rng, taken, *span, min(dur(), 0.9 * (span[1] - span[0])), 1.0)
+    sq = star and _place(rng, taken + [star], 0.5, end, min(dur(), end / 6), 1.0)
+    cr = sq and _place(rng, taken + [star, sq], 0.5, end, min(dur(), end / 6), 1.0)
+    if star is None or sq is None or cr is None:
+        raise ValueError(f"probe scene of {D:.1f} s too short for its events; use a longer duration")
+    taken += [star, sq, cr]
+    tri: list[tuple[float, float]] = []
+    for _ in range(rng.randint(0, 4)):  # as many as fit with 2 s gaps (all of them at event_scale 1)
+        got = _place(rng, taken, 0.5, end, dur(), 2.0)
+        if got is not None:
+            tri.append(got)
+            taken.append(got)
+    now_shape = rng.choice(NOW_SHAPES)
+    now = (D - now_len, D)
+
+    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 14) -> Event:
+        return Event(shape, colour or rng.choice(list(COLOURS)), iv[0] * k, iv[1] * k, *_pos(rng, r), radius=r)
+
+    star_colour = rng.choice(list(COLOURS))
+    scene.events += [event("star", star, star_colour), *[event("triangle", iv) for iv in tri],
+                     event("square", sq), event("cross", cr), event(now_shape, now, r=16)]
+    scaled = lambda iv: (round(iv[0] * k, 3), round(iv[1] * k, 3))  # noqa: E731
+
+    def mc(family: str, options: list[str], correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
+        opts = list(options)
+        rng.shuffle(opts)
+        return {"question": QUESTIONS[family], "options": opts, "answer": opts.index(correct),
+                "evidence": [scaled(iv) for iv in evidence]}
+
+    colours = lambda right, pool: [right, *rng.sample([c for c in pool if c != right], 3)]  # noqa: E731
+    dominant = max(scene.background_share().items(), key=lambda kv: kv[1])[0]
+    seen_bgs = [n for _, n in scene.backgrounds]
+    bg_opts = [dominant, *[n for n in dict.fromkeys(seen_bgs) if n != dominant]]
+    bg_opts += rng.sample([n for n in BACKGROUNDS if n not in bg_opts], 4 - len(bg_opts))
+    bounds = [s for s, _ in scene.backgrounds[1:]] + [scene.duration_s]
+    dom_ivs = [(s / k, e / k) for (s, n), e in zip(scene.backgrounds, bounds) if n == dominant]
+    questions = {
+        "needle": mc("needle", colours(star_colour, COLOURS), star_colour, [star]),
+        "count": mc("count", ["0", "1", "2", "3", "4"], str(len(tri)), tri),
+        "order": mc("order", ["the square", "the cross"], "the square" if sq[0] < cr[0] else "the cross", [sq, cr]),
+        "when": mc("when", list(WHEN), WHEN[third], [star]),
+        "global": mc("global", bg_opts, dominant, dom_ivs),
+        "now": mc("now", list(NOW_SHAPES), now_shape, [now]),
+    }
+    if stream:
+        questions = {"now": questions["now"], "recall": {**questions["needle"], "question": QUESTIONS["recall"]}}
+    return scene, questions
+
+
+def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos: int = 4,
+             duration_s: tuple[float, float] = (28.0, 40.0), stream_duration_s: float = 150.0) -> list[ProbeItem]:
+    """Write ``videos`` offline clips and ``stream_videos`` long stream clips with their items
+    into ``root`` (``videos/*.mp4`` + ``items.jsonl``); returns the items. Deterministic from
+    ``seed`` (evaluation uses ``EVAL_SEED_BASE + seed``, disjoint from every training seed)."""
+    root = Path(root)
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(EVAL_SEED_BASE + int(seed))
+    items: list[ProbeItem] = []
+    for v in range(videos + stream_videos):
+        stream = v >= videos
+        dur = stream_duration_s if stream else round(rng.uniform(*duration_s), 1)
+        # streams: unstretched layout of a short clip, stretched to minutes (events stay 1-2 s long)
+        scene, questions = make_scene(rng, dur, stream=stream)
+        name = f"{'stream' if stream else 'clip'}{v:03d}.mp4"
+        write_video(scene, root / "videos" / name)
+        for family, q in questions.items():
+            items.append(ProbeItem(qid=f"s{seed}-{name[:-4]}-{family}", video=f"videos/{name}", family=family,
+                                   question=q["question"], options=q["options"], answer=q["answer"],
+                                   evidence=q["evidence"], duration_s=scene.duration_s, stream=stream))
+    with open(root / "items.jsonl", "w") as fh:
+        fh.write(json.dumps({"probe": 1, "seed": seed, "videos": videos, "stream_videos": stream_videos}) + "\n")
+        for item in items:
+            fh.write(item.to_json() + "\n")
+    return items
+
+
+def load_items(root: str | Path) -> tuple[dict[str, Any], list[ProbeItem]]:
+    """The header and items of a generated probe folder."""
+    lines = Path(root, "items.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    items = []
+    for line in lines[1:]:
+        d = json.loads(line)
+        d["evidence"] = [tuple(iv) for iv in d["evidence"]]
+        items.append(ProbeItem(**d))
+    return header, items

@@ -1,0 +1,307 @@
+"""Train the probe model from scratch on CPU, at full tokens only, through the stock forward.
+
+    python -m vidsift.probe.train --out DIR [--seed 0] [--minutes 40]
+
+Each step draws fresh probe scenes (seeded; training seeds never reach ``EVAL_SEED_BASE``),
+renders the frames the Pipeline would sample (1 fps, or 1/time_scale fps for stretched
+scenes), and builds every example with the adapter's own ``vanilla_inputs`` (the stock
+transformers inputs: pixel values, grids, M-RoPE kwargs) so training sees exactly the prompt
+and preprocessing that inference sees. The vision tower runs once per video; its features are
+shared by that video's questions through the stock ``mm_encoder_outputs`` forward argument.
+Loss is cross-entropy on the answer token and the end-of-turn token.
+
+Examples per step: ``videos`` clips x ``questions`` multiple-choice questions (families drawn
+uniformly, the lettered prompt of `vidsift.eval.MCPrompt`), plus ``relevance`` single frames
+asked with the ``mllm`` scorer's prompt (half inside the evidence, half outside).
+
+Curriculum (the key to learning 1-frame evidence, found in feasibility trials): events start
+``event_scale0`` times longer and shrink linearly to their real 1-2 s over ``curriculum_steps``.
+No token reduction of any kind is ever used in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..eval.items import EvalItem
+from ..eval.prompt import MCPrompt
+from ..frames.types import FrameBatch
+from .generate import FAMILIES, make_scene
+from .model import RELEVANCE_PROMPT, build_untrained
+from .scene import render
+
+RELEVANCE_FAMILIES = ("needle", "count", "order", "when", "now")
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    steps: int = 2400  # length of the learning-rate schedule
+    minutes: float = 40.0  # wall-clock cap; training stops at whichever comes first
+    stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
+    videos: int = 4  # clips per step
+    questions: int = 3  # questions per clip
+    relevance: int = 6  # single-frame yes/no examples per step
+    lr: float = 2e-3
+    warmup: int = 60
+    weight_decay: float = 0.01
+    curriculum_steps: int = 1200
+    event_scale0: float = 5.0
+    duration_s: tuple[float, float] = (18.0, 36.0)
+    time_scales: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0)
+    noise: float = 2.0  # Gaussian pixel noise (grey levels), a stand-in for codec noise
+    eval_every: int = 200
+    eval_videos: int = 24
+
+
+def _frames(scene, times: np.ndarray, rng: np.random.Generator, noise: float) -> FrameBatch:
+    data = np.stack([render(scene, float(t)) for t in times]).astype(np.float32)
+    if noise:
+        data += rng.normal(0, noise, data.shape).astype(np.float32)
+    data = np.clip(np.rint(data), 0, 255).astype(np.uint8)
+    return FrameBatch(data, times.astype(np.float64), np.arange(len(times), dtype=np.int64))
+
+
+class Examples:
+    """Builds training batches with the adapter's stock inputs."""
+
+    def __init__(self, adapter, cfg: TrainConfig) -> None:
+        self.adapter, self.cfg = adapter, cfg
+        tok = adapter.tokenizer
+        self.eos = tok.convert_tokens_to_ids("<|im_end|>")
+        self.pad = tok.convert_tokens_to_ids("<|endoftext|>")
+        self.letters = [tok.convert_tokens_to_ids(c) for c in "ABCDE"]
+        self.yes, self.no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
+        self.prompt = MCPrompt()
+
+    def mc_text(self, q: dict[str, Any]) -> str:
+        return self.prompt(EvalItem("probe", "q", "", q["question"], q["options"], q["answer"]))
+
+    def clip(self, rng: random.Random, *, event_scale: float, duration: float | None = None,
+             time_scale: float | None = None):
+        for _ in range(100):  # long curriculum events may not fit a short clip: draw another
+            D = duration or rng.uniform(*self.cfg.duration_s)
+            k = time_scale or rng.choice(self.cfg.time_scales)
+            try:
+                scene, qs = make_scene(rng, D, time_scale=k, event_scale=event_scale)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"no probe scene fits {self.cfg.duration_s} s at event scale {event_scale}")
+        times = np.arange(math.ceil(D - 1e-9)) * k  # the Pipeline's 1/k fps sample of the stretched scene
+        return scene, qs, times
+
+    def batch(self, rng: random.Random, nrng: np.random.Generator, event_scale: float) -> list[dict[str, Any]]:
+        """[(frames, question text, answer token id, family)] for one step."""
+        out = []
+        for _ in range(self.cfg.videos):
+            scene, qs, times = self.clip(rng, event_scale=event_scale)
+            frames = _frames(scene, times, nrng, self.cfg.noise)
+            for fam in rng.sample(FAMILIES, self.cfg.questions):
+                out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.letters[qs[fam]["answer"]], "family": fam})
+        for _ in range(self.cfg.relevance):
+            scene, qs, times = self.clip(rng, event_scale=event_scale)
+            fam = rng.choice(RELEVANCE_FAMILIES)
+            ev = [(a * 1.0, b * 1.0) for a, b in qs[fam]["evidence"]]
+            inside = [t for t in times if any(a <= t < b for a, b in ev)]
+            outside = [t for t in times if not any(a <= t < b for a, b in ev)]
+            want = bool(inside) and (rng.random() < 0.5 or not outside)
+            t = rng.choice(inside if want else outside)
+            frames = _frames(scene, np.array([t]), nrng, self.cfg.noise)
+            text = RELEVANCE_PROMPT.format(question=self.mc_text(qs[fam]))
+            out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
+        return out
+
+    def forward(self, examples: list[dict[str, Any]]):
+        """Logits at the answer position and the loss over (answer, end-of-turn) tokens."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        adapter, model = self.adapter, self.adapter.model
+        videos: dict[int, int] = {}  # id(frames) -> video slot
+        stock: list[dict[str, Any]] = []
+        for ex in examples:
+            stock.append(adapter.vanilla_inputs(ex["frames"], ex["text"]))
+            videos.setdefault(id(ex["frames"]), len(videos))
+        first = {}
+        for ex, st in zip(examples, stock):
+            first.setdefault(id(ex["frames"]), st)
+        pix = torch.cat([first[k]["pixel_values_videos"] for k in videos])
+        grid = torch.cat([first[k]["video_grid_thw"] for k in videos])
+        feats = model.model.get_video_features(pix, grid, return_dict=True).pooler_output  # one per video
+        L = max(st["input_ids"].shape[1] for st in stock) + 2
+        B = len(examples)
+        ids = torch.full((B, L), self.pad, dtype=torch.long)
+        mask = torch.zeros((B, L), dtype=torch.long)
+        types = torch.zeros((B, L), dtype=torch.long)
+        labels = torch.full((B, L), -100, dtype=torch.long)
+        answer_pos = []
+        for b, (ex, st) in enumerate(zip(examples, stock)):
+            n = st["input_ids"].shape[1]
+            ids[b, :n] = st["input_ids"][0]
+            ids[b, n], ids[b, n + 1] = ex["target"], self.eos
+            mask[b, : n + 2] = 1
+            types[b, :n] = st["mm_token_type_ids"][0]
+            labels[b, n], labels[b, n + 1] = ex["target"], self.eos
+            answer_pos.append(n - 1)
+        order = [videos[id(ex["frames"])] for ex in examples]
+        kwargs = {"video_grid_thw": torch.cat([stock[b]["video_grid_thw"] for b in range(B)])}
+        if "second_per_grid_ts" in stock[0]:
+            kwargs["second_per_grid_ts"] = torch.cat([stock[b]["second_per_grid_ts"] for b in range(B)])
+        enc = BaseModelOutputWithPooling(pooler_output=tuple(feats[v] for v in order))
+        out = model(input_ids=ids, attention_mask=mask, mm_token_type_ids=types, mm_encoder_outputs={"video": enc},
+                    labels=labels, **kwargs)
+        logits = out.logits[torch.arange(B), torch.tensor(answer_pos)]  # (B, V) next-token logits at the answer
+        return out.loss, logits
+
+
+def _accuracy(examples: list[dict[str, Any]], logits: torch.Tensor) -> dict[str, list[int]]:
+    hits: dict[str, list[int]] = {}
+    pred = logits.argmax(-1).tolist()
+    for ex, p in zip(examples, pred):
+        hits.setdefault(ex["family"], []).append(int(p == ex["target"]))
+    return hits
+
+
+def train(out: str | Path, cfg: TrainConfig, *, log=print) -> dict[str, Any]:
+    """Train into ``out`` (a checkpoint folder); returns the run summary (also ``train_log.json``)."""
+    from ..pipeline.loader import load_adapter
+
+    out = Path(out)
+    torch.manual_seed(cfg.seed)
+    torch.set_flush_denormal(True)  # tiny weights/grads as denormals slow CPU kernels many times over
+    build_untrained(out, seed=cfg.seed)
+    adapter = load_adapter(str(out), device="cpu", dtype="float32")
+    model = adapter.model
+    model.train()
+    ex = Examples(adapter, cfg)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    other = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
+                            lr=cfg.lr, betas=(0.9, 0.98))
+    rng, nrng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
+    # a fixed validation set at real event lengths (training seeds: disjoint from evaluation)
+    vrng, vnrng = random.Random(cfg.seed + 10_000), np.random.default_rng(cfg.seed + 10_000)
+    val = [ex.batch(vrng, vnrng, 1.0) for _ in range(max(1, cfg.eval_videos // cfg.videos))]
+    history: list[dict[str, Any]] = []
+    start = time.time()
+    step = 0
+    for step in range(1, cfg.steps + 1):
+        frac = min(1.0, (step - 1) / max(1, cfg.curriculum_steps))
+        scale = 1.0 + (cfg.event_scale0 - 1.0) * (1.0 - frac)
+        lr = cfg.lr * min(1.0, step / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = ex.batch(rng, nrng, scale)
+        loss, _ = ex.forward(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        rec = {"step": step, "loss": round(float(loss.detach()), 4), "lr": round(lr, 6), "event_scale": round(scale, 3),
+               "elapsed_s": round(time.time() - start, 1)}
+        done = step == cfg.steps or step == cfg.stop_step or time.time() - start > cfg.minutes * 60
+        if step % cfg.eval_every == 0 or done:
+            model.eval()
+            hits: dict[str, list[int]] = {}
+            with torch.no_grad():
+                for vb in val:
+                    for fam, h in _accuracy(vb, ex.forward(vb)[1]).items():
+                        hits.setdefault(fam, []).extend(h)
+            model.train()
+            rec["val"] = {fam: round(sum(h) / len(h), 3) for fam, h in sorted(hits.items())}
+            rec["val_overall"] = round(sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values()), 3)
+        history.append(rec)
+        if step % 20 == 0 or "val" in rec:
+            log(json.dumps(rec))
+        if done:
+            break
+    model.eval()
+    model.save_pretrained(str(out))
+    summary = {"config": dataclasses.asdict(cfg), "steps": step, "train_seconds": round(time.time() - start, 1),
+               "parameters": sum(p.numel() for p in model.parameters()), "torch_threads": torch.get_num_threads(),
+               "final_val": history[-1].get("val"), "history": history}
+    (out / "train_log.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def write_manifest(folder: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """``MANIFEST.json``: the training config, seed, steps, time, size and every file's sha256."""
+    import hashlib
+    import platform
+
+    folder = Path(folder)
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+             if p.is_file() and p.name != "MANIFEST.json"}
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    manifest = {"model": "vidsift probe (stock Qwen2.5-VL, word-level tokenizer)", "seed": summary["config"]["seed"],
+                "config": summary["config"], "steps": summary["steps"], "train_seconds": summary["train_seconds"],
+                "parameters": summary["parameters"], "torch_threads": summary["torch_threads"],
+                "final_val": summary["final_val"], "torch": torch.__version__, "cpu": cpu, "machine": platform.machine(),
+                "reproduce": f"python -m vidsift.probe.train --out DIR --seed {summary['config']['seed']} "
+                             f"--steps {summary['config']['steps']} --stop-step {summary['steps']} --minutes 1000",
+                "files": files}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def plot_loss(summary: dict[str, Any], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = summary["history"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [h["step"] for h in hist]
+    losses = np.array([h["loss"] for h in hist])
+    k = 25
+    smooth = np.convolve(losses, np.ones(k) / k, mode="valid") if len(losses) > k else losses
+    ax.plot(steps, losses, alpha=0.25, color="tab:blue")
+    ax.plot(steps[len(steps) - len(smooth):], smooth, color="tab:blue", label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax2 = ax.twinx()
+    vals = [(h["step"], h["val_overall"]) for h in hist if "val_overall" in h]
+    if vals:
+        ax2.plot(*zip(*vals), "o-", color="tab:green", label="validation accuracy")
+    ax2.set_ylim(0, 1)
+    ax2.set_ylabel("validation accuracy")
+    ax.set_title("probe model training (CPU)")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    for f in dataclasses.fields(TrainConfig):
+        if f.type in ("int", "float"):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=f.default)
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
+    summary = train(args.out, cfg)
+    plot_loss(summary, Path(args.out) / "loss.png")
+    write_manifest(args.out, summary)
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+
+
+if __name__ == "__main__":
+    main()
