@@ -79,12 +79,12 @@ def test_lying_header_cli_bounded(tmp_path, command):
     assert "Traceback" not in run.stderr
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak < 500 * 1024 or peak == before  # KB; ru_maxrss of children is the largest so far
-    assert seconds < 20  # the issue's bound is 10 s; slack for a loaded 2-core CI machine
+    assert seconds < 45  # measured 3-6 s idle (the issue asks < 10 s); slack for a loaded 2-core CI machine
     out = json.loads(run.stdout)
     if command[0] == "info":
         assert out["scan"]["decoded_frames"] == 48 and out["decode"]["missing"] == 0
     else:
-        assert len(out["frames"]) > 0 and out["decode"]["frames_expected"] == 48
+        assert len(out["frames"]) > 0 and out["stats"]["decode"]["frames_expected"] == 48
 
 
 def test_truncated_flv_reports_exact_count(tmp_path):
@@ -136,3 +136,21 @@ def test_mutation_fuzz(tmp_path):
     short = [r for r in rows if "frames" in r and r["frames"] + r["missing"] < r["straight"]]
     assert short == []  # silently short: fewer frames than PyAV decodes, and the report does not say so
     assert len(errors) < 40  # most mutations stay readable: the fuzz exercises decoding, not only opening
+
+
+def test_messages_name_what_is_wrong(tmp_path):
+    from vidsift.frames import VideoError, VideoNotFoundError
+
+    loop = tmp_path / "loop.mp4"
+    os.symlink(loop, loop)
+    with pytest.raises(VideoNotFoundError, match="symlink that leads nowhere"):
+        open_video(loop)
+    src = make_video(tmp_path / "ok.mp4", n_frames=24, faststart=True)
+    data = bytearray(Path(src).read_bytes())
+    stsz = data.find(b"stsz")
+    data[stsz + 4 : stsz + 40] = b"\xff" * 36  # a sample table that cannot be true
+    (tmp_path / "bad_table.mp4").write_bytes(bytes(data))
+    try:
+        open_video(tmp_path / "bad_table.mp4").close()
+    except VideoError as err:  # whatever fails, the index is there: never "moov atom is missing"
+        assert "moov atom) is missing" not in str(err) and "\n" not in str(err)

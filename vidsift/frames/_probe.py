@@ -86,6 +86,8 @@ def check_path(source: str | os.PathLike) -> str:
                                               "not open_video (which needs a finite file)")
         return path
     if not os.path.exists(path):
+        if os.path.islink(path):  # the link exists, what it names does not
+            raise VideoNotFoundError(path, "a symlink that leads nowhere (dangling or a loop)")
         raise VideoNotFoundError(path, "no such file")
     if os.path.isdir(path):
         raise NotAFileError(path, "is a directory, not a video file")
@@ -107,6 +109,26 @@ def _looks_like_mp4(path: str) -> bool:
     return head[4:8] in (b"ftyp", b"mdat", b"wide", b"free")
 
 
+def _has_moov(path: str) -> bool:
+    """Whether a top-level ``moov`` box header is in the file (walks the box sizes, reads no payload)."""
+    try:
+        size, at = os.path.getsize(path), 0
+        with open(path, "rb") as fh:
+            while at + 8 <= size:
+                fh.seek(at)
+                head = fh.read(16)
+                n = int.from_bytes(head[:4], "big")
+                if head[4:8] == b"moov":
+                    return True
+                n = int.from_bytes(head[8:16], "big") if n == 1 and len(head) == 16 else n
+                if n < 8:
+                    return False
+                at += n
+    except OSError:
+        return False
+    return False
+
+
 def open_container(path: str):
     """``av.open`` with typed errors; returns the container (caller closes it)."""
     try:
@@ -119,6 +141,8 @@ def open_container(path: str):
         raise NotAFileError(path, "is a directory, not a video file") from None
     except av.FFmpegError as err:
         if "://" not in path and _looks_like_mp4(path):
+            if _has_moov(path):
+                raise DamagedVideoError(path, "damaged mp4: its index (moov atom) is there but cannot be read") from None
             raise DamagedVideoError(path, "truncated or damaged mp4: its index (moov atom) is missing") from None
         reason = getattr(err, "strerror", None) or str(err)
         raise NotAVideoError(path, f"not a video file ({reason.strip().lower()})") from None
