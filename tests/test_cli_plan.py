@@ -45,7 +45,7 @@ def test_plan_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "nope.mp4" in err and "\n" not in err
     path = sample_clip("bikes.mp4")
     for args, needle in ((["--selector", "best"], "unknown selector"), (["--budget", "many"], "budget"),
-                         (["--frames", "0"], "--frames"), (["--scorer", "clip"], "clip:model=")):
+                         (["--frames", "0"], "--frames"), (["--scorer", "clip"], "clip:MODEL")):
         assert run(["plan", path, "--max-frames", "8", *args]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and needle in err and "\n" not in err

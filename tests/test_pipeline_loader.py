@@ -45,8 +45,8 @@ def test_hub_id_offline_is_one_line(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelError) as err:
         loader.load_adapter("some-org/some-video-model")
-    _one_line(err, "some-org/some-video-model", "not found locally and the Hub is unreachable; download it with "
-              "`hf download some-org/some-video-model` or pass a local folder")
+    _one_line(err, "some-org/some-video-model", "not in the local Hugging Face cache and the Hub is unreachable (offline); "
+              "download it first with `hf download some-org/some-video-model` or pass a local folder")
 
 
 def test_unsupported_vlm_family(tmp_path):

@@ -197,11 +197,11 @@ def test_text_scorer_end_to_end(bert_ckpt, tmp_path):
 
 
 def test_scorer_bad_specs(tmp_path):
-    with pytest.raises(ConfigError, match="clip:model="):
+    with pytest.raises(ConfigError, match=r"clip:MODEL"):
         SCORERS.build("clip")
     with pytest.raises(ConfigError, match="norm"):
         SCORERS.build("clip:model=x,norm=best")
-    with pytest.raises(ModelError, match="cannot load"):
+    with pytest.raises(ModelError, match="no such file or directory"):
         SCORERS.build(f"clip:model={tmp_path / 'nothing'}").score(_frames(2), "q")
     with pytest.raises(ConfigError, match="unknown scorer"):
         SCORERS.build("vibes")

@@ -93,15 +93,23 @@ class Registry(Generic[T]):
             return spec
         name, kwargs = parse_spec(spec)
         factory = self.get(name)
+        fields = [f.name for f in dataclasses.fields(factory) if f.init] if dataclasses.is_dataclass(factory) else []
+        unknown = sorted(set(kwargs) - set(fields)) if fields else []
+        if unknown:
+            raise ConfigError(spec, f"unknown option {', '.join(unknown)} for {self.kind} {name}; options: {', '.join(fields)}")
         try:
             return factory(**{**defaults, **kwargs})
+        except ConfigError:
+            raise
         except TypeError as err:
-            fields = [f.name for f in dataclasses.fields(factory)] if dataclasses.is_dataclass(factory) else []
             hint = f" (options: {', '.join(fields)})" if fields else ""
             raise ConfigError(spec, f"{err}{hint}") from None
         except ValueError as err:
             raise ConfigError(spec, str(err)) from None
 
     def build_many(self, spec: str, **defaults: Any) -> list[T]:
-        """``"a:x=1+b"`` -> ``[A(x=1), B()]``."""
-        return [self.build(part, **defaults) for part in spec.split("+") if part.strip()]
+        """``"a:x=1+b"`` -> ``[A(x=1), B()]``; an empty part (``"a+"``) is an error."""
+        parts = spec.split("+")
+        if any(not part.strip() for part in parts):
+            raise ConfigError(spec, "empty method in a '+' list; join methods as a+b")
+        return [self.build(part, **defaults) for part in parts]

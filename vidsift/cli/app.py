@@ -11,12 +11,14 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from typing import Optional
 
 import typer
 
 from .. import __version__
 from ..errors import VidsiftError
+from ..logs import quiet_libraries, show_warning
 
 COMMANDS = ("info", "plan", "ask", "stream", "bench", "eval", "batch")
 
@@ -43,6 +45,9 @@ def _root(
 ) -> None:
     if debug:
         os.environ["VIDSIFT_DEBUG"] = "1"
+    else:
+        warnings.showwarning = show_warning  # one line, `warning: <input>: <reason>`, no source paths
+        quiet_libraries()
 
 
 for _name in COMMANDS:

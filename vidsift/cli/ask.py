@@ -84,19 +84,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print {answer, plan, stats} as JSON."),
     ) -> None:
         """Answer a question about a video with a video MLLM under a visual-token budget."""
-        from transformers.utils import logging as hf_logging
+        from ..pipeline.check import check_ask
 
-        from ..pipeline.pipeline import Pipeline
-        from ..selectors.types import Budget
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-        plan_budget = Budget().apply(preset=preset, budget=budget, prune=prune, kv=kv)
-        pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn, budget=plan_budget)
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
-                         selector=selector, allocator=allocator, merger=merger, temporal=temporal,
-                         max_new_tokens=max_new_tokens, resize=resize or None)
-        answer = pipe.ask(video, question, **{k: v for k, v in overrides.items() if v is not None})
+                         selector=selector, allocator=allocator, merger=merger, temporal=temporal, budget=budget,
+                         preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None)
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
+        from ..pipeline.pipeline import Pipeline
+
+        pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn)
+        answer = pipe.ask(video, question, **overrides)
         if as_json:
             typer.echo(json.dumps(answer.to_dict(), default=_jsonable))
         else:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .types import Answer, ModelInputs, VisualTokens
-
-_LAZY = {
+_LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is imported
+    "Answer": ".types",
+    "ModelInputs": ".types",
+    "VisualTokens": ".types",
     "Pipeline": ".pipeline",
+    "check_ask": ".check",
     "load_adapter": ".loader",
     "ADAPTERS": ".adapters",
     "ModelAdapter": ".adapters",
@@ -28,4 +30,4 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(module, __name__), name)
 
 
-__all__ = ["Answer", "ModelInputs", "VisualTokens", *_LAZY]
+__all__ = [*_LAZY]

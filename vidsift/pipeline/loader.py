@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 
 from ..errors import ConfigError, ModelError
+from ..hub import looks_like_path, resolve_checkpoint
+from ..logs import quiet_libraries
 from .adapters import ADAPTERS, ModelAdapter
 
 _DTYPES = {
@@ -84,48 +84,30 @@ def random_checkpoint(arch: str, *, cache_dir: str | Path | None = None) -> Path
     return target
 
 
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    """A fast reachability probe, so an offline machine fails in seconds, not after 25 s of retries."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") != 1 or os.path.exists(name)
-
-
 def _resolve_source(model: str) -> tuple[str, bool]:
     """-> (path or Hub id, local_files_only). Raises ModelError for missing paths and offline ids."""
     if model.startswith("random:"):
         return str(random_checkpoint(model.split(":", 1)[1])), True
-    expanded = os.path.expanduser(model)
-    if _looks_like_path(model):
-        path = Path(expanded)
-        if not path.exists():
-            raise ModelError(model, "no such file or directory")
+    source, local_only = resolve_checkpoint(model)
+    if looks_like_path(model):
+        path = Path(source)
         if not path.is_dir():
             raise ModelError(model, "not a model folder (expected a directory with config.json)")
         if not (path / "config.json").is_file():
             raise ModelError(model, "not a model folder (no config.json)")
-        return str(path), True
-    from transformers.utils import cached_file
+    return source, local_only
 
-    try:
-        if cached_file(model, "config.json", local_files_only=True, _raise_exceptions_for_missing_entries=False):
-            return model, True
-    except Exception:  # noqa: BLE001 - malformed ids etc. fall through to the online attempt
-        pass
-    if not _hub_reachable():
-        raise ModelError(model, f"not found locally and the Hub is unreachable; download it with `hf download {model}` or pass a local folder")
-    return model, False
+
+def check_model(model: str) -> None:
+    """Fail fast (no weights read, nothing built) when ``model`` cannot be loaded: an unknown
+    ``random:`` architecture, a missing folder, or a Hub id that is neither cached nor reachable."""
+    if model.startswith("random:"):
+        from .archs import names
+
+        if model.split(":", 1)[1] not in names():
+            raise ModelError(model, f"unknown architecture; choose one of: {', '.join(names())}")
+        return
+    _resolve_source(model)
 
 
 def read_preprocessor(source: str, *, local_files_only: bool = True) -> dict[str, Any]:
@@ -166,6 +148,8 @@ def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.dev
                  dtype: str | torch.dtype = "auto", attn_implementation: str | None = None) -> ModelAdapter:
     """Load a checkpoint (folder, Hub id or ``random:<arch>``) and wrap it in its family's adapter."""
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+
+    quiet_libraries()  # no "Loading weights" bar unless debugging
 
     model = str(model_id_or_path)
     dev = resolve_device(device)

@@ -44,6 +44,7 @@ import torch
 from ..errors import ConfigError
 from ..frames.types import FrameBatch
 from ..registry import parse_spec
+from ..selectors import check_specs
 from ..selectors.types import Budget, TokenPlan
 from .adapters.base import ModelAdapter
 from .stats import StatsRecorder, kv_cache_bytes
@@ -119,6 +120,37 @@ def _join_groups(parts: list[tuple[list[int], VisualTokens]], n_groups: int) -> 
     )
 
 
+def resolve_options(defaults: dict[str, Any], budget: Budget, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Ask options: ``defaults`` updated with the non-None ``overrides`` (unknown names and bad
+    values raise `ConfigError`); ``opts["budget"]`` is ``budget`` with the preset, size, pruner
+    and press overrides applied (`Budget.apply`)."""
+    unknown = sorted(set(overrides) - set(ASK_OPTIONS))
+    if unknown:
+        raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
+    opts = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    opts["budget"] = budget.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
+    cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
+    if cap is not None:
+        opts["frames"] = min(opts.get("frames") or cap, cap)
+    if int(opts["max_new_tokens"]) < 1:
+        raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
+    return opts
+
+
+def build_members(budget: Budget) -> dict[str, list[Any]]:
+    """Prefill pruners (``budget.prune``) and cache presses (``budget.kv``), built from specs."""
+    members: dict[str, list[Any]] = {"prune": [], "kv": []}
+    for kind, spec, module, what in (("prune", budget.prune, "prune", "PRUNERS"), ("kv", budget.kv, "press", "PRESSES")):
+        if not spec:
+            continue
+        try:
+            registry = getattr(importlib.import_module(f"vidsift.pipeline.{module}"), what)
+        except (ImportError, AttributeError):
+            raise ConfigError(spec, f"{'prefill pruners' if kind == 'prune' else 'cache presses'} are not available in this install") from None
+        members[kind] = registry.build_many(spec)
+    return members
+
+
 class Pipeline:
     """A loaded model adapter plus default budget and plan options; answers questions."""
 
@@ -158,17 +190,7 @@ class Pipeline:
 
     # -- options --------------------------------------------------------------------------------
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(overrides) - set(ASK_OPTIONS))
-        if unknown:
-            raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
-        opts = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
-        opts["budget"] = self.budget.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
-        cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
-        if cap is not None:
-            opts["frames"] = min(opts.get("frames") or cap, cap)
-        if int(opts["max_new_tokens"]) < 1:
-            raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
-        return opts
+        return resolve_options(self.defaults, self.budget, overrides)
 
     def _scorer(self, spec: Any) -> Any:
         """Build a scorer once per spec; members that need the model (``mllm``) get this adapter."""
@@ -182,19 +204,6 @@ class Pipeline:
             fields = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
             self._scorers[spec] = SCORERS.build(scorer_spec(spec), **({"adapter": self.adapter} if "adapter" in fields else {}))
         return self._scorers[spec]
-
-    def _members(self, budget: Budget) -> dict[str, list[Any]]:
-        """Prefill pruners (``budget.prune``) and cache presses (``budget.kv``), built from specs."""
-        members: dict[str, list[Any]] = {"prune": [], "kv": []}
-        for kind, spec, module, what in (("prune", budget.prune, "prune", "PRUNERS"), ("kv", budget.kv, "press", "PRESSES")):
-            if not spec:
-                continue
-            try:
-                registry = getattr(importlib.import_module(f"vidsift.pipeline.{module}"), what)
-            except (ImportError, AttributeError):
-                raise ConfigError(spec, f"{'prefill pruners' if kind == 'prune' else 'cache presses'} are not available in this install") from None
-            members[kind] = registry.build_many(spec)
-        return members
 
     # -- stages ---------------------------------------------------------------------------------
     def candidates(self, video: str | os.PathLike | FrameBatch, **overrides: Any) -> FrameBatch:
@@ -292,6 +301,7 @@ class Pipeline:
     def _prepare(self, video: Any, question: str, opts: dict[str, Any], rec: StatsRecorder) -> tuple[ModelInputs, TokenPlan, dict]:
         if not isinstance(question, str) or not question.strip():
             raise ConfigError(repr(question), "the question must be a non-empty string")
+        check_specs(**{k: opts.get(k) for k in ("selector", "allocator", "merger", "temporal")})
         with rec.stage("decode"):
             candidates, key = self._sample(video, opts)
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
@@ -321,8 +331,8 @@ class Pipeline:
         opts = self._options(overrides)
         adapter = self.adapter
         rec = StatsRecorder(adapter.device)
+        members = build_members(opts["budget"])  # a bad spec fails before any frame is decoded
         inputs, plan, counts = self._prepare(video, question, opts, rec)
-        members = self._members(opts["budget"])
         with ExitStack() as stack:
             member_stats = {kind: [(m, stack.enter_context(m.session(adapter, inputs))) for m in ms] for kind, ms in members.items()}
             if "past_key_values" not in inputs.kwargs:  # our own cache object, to measure its size after

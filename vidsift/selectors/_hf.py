@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, ModelError
+from ..hub import resolve_checkpoint
+from ..logs import quiet_libraries
 
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
@@ -34,9 +36,11 @@ def load(model: str, *, device: str = "cpu", dtype: str = "float32") -> tuple[An
 
         if not model:
             raise ModelError("model", "empty model path; give model=PATH_OR_ID")
+        source, local_only = resolve_checkpoint(model)  # offline: one line at once, no retries
+        quiet_libraries()
         try:
-            net = AutoModel.from_pretrained(model, dtype=torch_dtype(dtype)).to(device).eval()
-            tok = AutoTokenizer.from_pretrained(model)
+            net = AutoModel.from_pretrained(source, dtype=torch_dtype(dtype), local_files_only=local_only).to(device).eval()
+            tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         except (OSError, ValueError, KeyError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(model, f"cannot load checkpoint: {reason}") from None

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pipeline.types imports selectors.types: no import cycle at 
     from ..pipeline.types import VisualTokens
 
 
-def _build(spec, kind: str, flag: str):
+def build_merger(spec, kind: str, flag: str):
+    """A merger of ``kind`` ("spatial" or "temporal") from a spec; ``flag`` names the option in errors."""
     load_members()
     member = MERGERS.build(spec)
     if getattr(member, "kind", None) != kind:
@@ -41,9 +42,9 @@ def reduce_tokens(tokens: VisualTokens, per_group: list[int] | np.ndarray, *, me
         raise ValueError(f"per_group has {len(targets)} entries for {tokens.n_groups} groups")
     if any(t < 1 for t in targets):
         raise ValueError(f"per_group entries must be >= 1, got {min(targets)}")
-    spatial = _build(merger, "spatial", "merger")
+    spatial = build_merger(merger, "spatial", "merger")
     if temporal is not None:
-        tokens = _build(temporal, "temporal", "temporal").apply(tokens)
+        tokens = build_merger(temporal, "temporal", "temporal").apply(tokens)
     counts = tokens.tokens_per_group
     if all(t >= c for t, c in zip(targets, counts)):
         return tokens

@@ -49,7 +49,7 @@ class ClipScorer:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
-            raise ConfigError("clip", "needs a checkpoint: clip:model=PATH_OR_ID")
+            raise ConfigError("--scorer clip", "needs a checkpoint: clip:MODEL (a folder or Hub id, e.g. clip:openai/clip-vit-base-patch32)")
         if self.norm not in _NORMS:
             raise ValueError(f"norm must be one of: {', '.join(_NORMS)}; got {self.norm!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

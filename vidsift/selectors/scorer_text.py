@@ -43,7 +43,7 @@ class TextScorer:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
-            raise ConfigError("text", "needs a sentence-embedding checkpoint: text:model=PATH_OR_ID")
+            raise ConfigError("--scorer text", "needs a sentence-embedding checkpoint: text:MODEL (a folder or Hub id)")
         if not isinstance(self.pad_s, (int, float)) or self.pad_s < 0:
             raise ValueError(f"pad_s must be a number >= 0, got {self.pad_s!r}")
 

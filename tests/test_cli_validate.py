@@ -1,0 +1,75 @@
+"""Everything cheap is checked before a model loads: ``vidsift ask`` with a missing or non-video
+file, a bad spec (scorer, selector, merger, pruner, press), a bad budget or an offline Hub id
+fails with one line in well under 2 s, and the model is never constructed. Offline Hub ids fail
+at once, with one line naming the id and how to get it, for the model and the scorers alike."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from vidsift.cli.app import run
+from vidsift.errors import ModelError
+from vidsift.pipeline.pipeline import Pipeline
+
+from videos import make_audio_only
+
+MODEL = "random:smolvlm2-500m"  # full size: building it would take many seconds and GBs
+
+
+@pytest.fixture
+def constructed(monkeypatch):
+    """Records every model construction (none may happen) and keeps the Hub offline."""
+    calls: list = []
+
+    def fake(cls, *args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the model was constructed")
+
+    monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(fake))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return calls
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope.mp4", "Q"], "error: nope.mp4: no such file"),
+    (["{video}", "Q", "--prune", "foo"], "error: foo: unknown prefill pruner; choose one of:"),
+    (["{video}", "Q", "--prune", "fastv:kk=2"], "error: fastv:kk=2: unknown option kk for prefill pruner fastv; options: k, keep"),
+    (["{video}", "Q", "--kv", "snapkv:ratio=0.25+"], "error: snapkv:ratio=0.25+: empty method"),
+    (["{video}", "Q", "--selector", "foo"], "error: foo: unknown selector"),
+    (["{video}", "Q", "--allocator", "foo"], "error: foo: unknown allocator"),
+    (["{video}", "Q", "--merger", "temporal"], "error: temporal: not a spatial merger"),
+    (["{video}", "Q", "--scorer", "clip"], "error: --scorer clip: needs a checkpoint: clip:MODEL"),
+    (["{video}", "Q", "--scorer", "clip:someone/clip-model"], "error: someone/clip-model: not in the local Hugging Face cache"),
+    (["{video}", "Q", "--budget", "1.5"], "error: 1.5: a fractional budget is a share in (0, 1]"),
+    (["{video}", "Q", "--preset", "turbo"], "error: turbo: unknown preset"),
+    (["{video}", "Q", "--max-new-tokens", "0"], "error: max_new_tokens=0: must be >= 1"),
+    (["{video}", "Q", "--model", "someone/video-llm"], "error: someone/video-llm: not in the local Hugging Face cache"),
+    (["{video}", "Q", "--model", "random:nope"], "error: random:nope: unknown architecture"),
+    (["{audio}", "Q"], "error: {audio}:"),
+])
+def test_ask_fails_fast_without_building_the_model(args, message, constructed, tmp_video, tmp_path, capsys):
+    audio = make_audio_only(tmp_path / "sound.m4a")
+    run(["plan", tmp_video, "--json"])  # warm imports and the decoder: the timing below is the check only
+    capsys.readouterr()
+    argv = ["ask", *[a.format(video=tmp_video, audio=audio) for a in args]]
+    if "--model" not in argv:
+        argv += ["--model", MODEL]
+    start = time.perf_counter()
+    code = run(argv)
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(message.format(audio=audio)) and err.count("\n") == 1, err
+    assert constructed == []
+    assert elapsed < 2.0
+
+
+def test_offline_scorer_checkpoint_fails_at_once_with_how_to_get_it(monkeypatch):
+    from vidsift.selectors import _hf
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match=r"^someone/clip: .*offline.*`hf download someone/clip`"):
+        _hf.load("someone/clip")
+    assert time.perf_counter() - start < 2.0
