@@ -1,0 +1,160 @@
+"""The probe's generator, tokenizer and training path (no trained weights needed)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from vidsift.eval.items import EvalItem
+from vidsift.eval.prompt import MCPrompt
+from vidsift.frames import open_video, sample
+from vidsift.probe import generate, load_items
+from vidsift.probe.generate import NOW_SHAPES, WHEN, make_scene
+from vidsift.probe.model import RELEVANCE_PROMPT, build_tokenizer, build_untrained
+from vidsift.probe.scene import COLOURS, render
+
+
+def _decode(path: str):
+    reader = open_video(path)
+    try:
+        return sample(reader, fps=1.0)
+    finally:
+        reader.close()
+
+
+def test_generate_is_deterministic_and_files_show_the_rendered_world(tmp_path):
+    a = generate(tmp_path / "a", seed=5, videos=2, stream_videos=1)
+    b = generate(tmp_path / "b", seed=5, videos=2, stream_videos=1)
+    c = generate(tmp_path / "c", seed=6, videos=2, stream_videos=0)
+    assert [i.to_json() for i in a] == [i.to_json() for i in b]
+    assert [i.to_json() for i in a][:6] != [i.to_json() for i in c][:6]
+    assert sorted({i.family for i in a if not i.stream}) == sorted(["needle", "count", "order", "when", "global", "now"])
+    assert sorted({i.family for i in a if i.stream}) == ["now", "recall"]
+    fa, fb = _decode(str(tmp_path / "a" / a[0].video)), _decode(str(tmp_path / "b" / b[0].video))
+    assert np.array_equal(fa.data, fb.data)
+    # the Pipeline's 1 fps sample lands on whole seconds, as training renders them
+    assert np.allclose(fa.pts_seconds, np.arange(len(fa)))
+    header, items = load_items(tmp_path / "a")
+    assert header["seed"] == 5 and [i.to_json() for i in items] == [i.to_json() for i in a]
+
+
+def test_decoded_frames_match_the_renderer_within_codec_noise(tmp_path):
+    rng = random.Random(11)
+    scene, _ = make_scene(rng, 30.0)
+    from vidsift.probe.scene import write_video
+
+    path = write_video(scene, tmp_path / "x.mp4")
+    frames = _decode(str(path))
+    assert len(frames) == 30
+    ref = np.stack([render(scene, float(t)) for t in frames.pts_seconds]).astype(np.int16)
+    err = np.abs(frames.data.astype(np.int16) - ref)
+    assert err.mean() < 3.0  # the codec changes the picture by a few grey levels at most
+    # and a frame from another moment differs far more (the check can fail)
+    assert np.abs(frames.data[5].astype(np.int16) - ref[20]).mean() > 3 * err.mean()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_answers_follow_from_the_scene(seed):
+    rng = random.Random(seed)
+    scene, q = make_scene(rng, rng.uniform(28, 40))
+    ev = {e.shape: [] for e in scene.events}
+    for e in scene.events:
+        ev[e.shape].append(e)
+    ans = lambda fam: q[fam]["options"][q[fam]["answer"]]  # noqa: E731
+    star = ev["star"][0]
+    assert ans("needle") == star.colour and len(set(q["needle"]["options"])) == 4
+    assert q["needle"]["evidence"] == [(round(star.start_s, 3), round(star.end_s, 3))]
+    assert ans("count") == str(len(ev.get("triangle", [])))
+    sq, cr = ev["square"][0], ev["cross"][0]
+    assert ans("order") == ("the square" if sq.start_s < cr.start_s else "the cross")
+    final = [e for e in scene.events if e.shape in NOW_SHAPES]
+    assert len(final) == 1 and ans("now") == final[0].shape and final[0].visible(scene.duration_s - 0.01)
+    share = scene.background_share()
+    assert ans("global") == max(share, key=share.get) and share[ans("global")] >= 0.55
+    # when: the star sits inside the named third of the time before the final shape
+    third = WHEN.index(ans("when"))
+    span = (final[0].start_s - 1.0) / 3
+    assert third * span <= star.start_s and star.end_s <= (third + 1) * span
+    # every event lasts 1-2 s and covers at least one whole-second sample
+    for e in scene.events:
+        if e.shape not in NOW_SHAPES:
+            assert 1.0 <= e.end_s - e.start_s <= 2.0 + 1e-9
+            assert any(e.start_s <= t < e.end_s for t in range(int(scene.duration_s) + 1))
+    # triangles are apart, so a 1 fps sample sees separate appearances
+    tri = sorted((e.start_s, e.end_s) for e in ev.get("triangle", []))
+    assert all(b[0] - a[1] >= 2.0 for a, b in zip(tri, tri[1:]))
+    # the star is drawn exactly inside its evidence: its colour at its centre
+    for t in np.arange(0, scene.duration_s, 0.5):
+        centre = render(scene, float(t))[star.y, star.x]
+        if star.visible(t):
+            assert np.abs(centre.astype(int) - COLOURS[star.colour]).max() <= 1
+
+
+def test_time_scale_stretches_every_interval():
+    s1, q1 = make_scene(random.Random(3), 30.0)
+    s4, q4 = make_scene(random.Random(3), 30.0, time_scale=4.0)
+    assert s4.duration_s == 4 * s1.duration_s
+    for fam in q1:
+        assert q4[fam]["answer"] == q1[fam]["answer"]
+        assert np.allclose(np.array(q4[fam]["evidence"]), 4 * np.array(q1[fam]["evidence"]), atol=0.01)
+    assert np.array_equal(render(s1, 7.0), render(s4, 28.0))
+
+
+def test_word_tokenizer_covers_every_prompt_and_round_trips(tmp_path):
+    tok = build_tokenizer()
+    unk = tok.convert_tokens_to_ids("<unk>")
+    scene, q = make_scene(random.Random(1), 32.0)
+    for fam, item in q.items():
+        mc = MCPrompt()(EvalItem("probe", fam, "", item["question"], item["options"], item["answer"]))
+        for text in (mc, RELEVANCE_PROMPT.format(question=mc)):
+            words = tok.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            assert len(ids) == len(words)
+            # the scorer's template glues the question's last "." to its "?": the one <unk>
+            assert [w for (w, _), i in zip(words, ids) if i == unk] in ([], [".?"]), text
+    assert unk in tok("zebra", add_special_tokens=False)["input_ids"]  # the check can fail
+    for letter in "ABCDE":
+        assert tok.decode(tok.encode(letter + "<|im_end|>"), skip_special_tokens=True) == letter
+    path = build_untrained(tmp_path / "ckpt")
+    from transformers import AutoTokenizer
+
+    again = AutoTokenizer.from_pretrained(str(path))
+    assert again("What colour was the star?")["input_ids"] == tok("What colour was the star?")["input_ids"]
+
+
+def test_training_batches_equal_the_stock_forward(tmp_path):
+    """The training forward (vision once per clip, features shared by its questions, padded
+    batch) gives the same next-token logits as the stock transformers path on each example."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    path = build_untrained(tmp_path / "ckpt", seed=1)
+    adapter = load_adapter(str(path), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, duration_s=(18.0, 24.0)))
+    batch = ex.batch(random.Random(2), np.random.default_rng(2), 1.0)
+    assert [b["family"] for b in batch].count("relevance") == 2
+    with torch.no_grad():
+        _, logits = ex.forward(batch)
+        for i, b in enumerate(batch):
+            ref = adapter.model(**adapter.vanilla_inputs(b["frames"], b["text"])).logits[0, -1]
+            assert torch.allclose(logits[i], ref, atol=1e-4), (i, (logits[i] - ref).abs().max())
+        # a batch whose examples are shuffled against their clips gives other logits (can fail)
+        wrong = [dict(b, frames=batch[(i + 2) % len(batch)]["frames"]) for i, b in enumerate(batch[:2])]
+        _, bad = ex.forward(wrong)
+        assert not torch.allclose(bad[0], logits[0], atol=1e-4)
+
+
+def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):
+    from vidsift.pipeline import Pipeline
+    from vidsift.probe.train import TrainConfig, train, write_manifest
+
+    cfg = TrainConfig(steps=2, videos=1, questions=2, relevance=1, eval_every=2, eval_videos=1, duration_s=(18.0, 20.0))
+    summary = train(tmp_path / "ckpt", cfg, log=lambda _: None)
+    assert summary["steps"] == 2 and np.isfinite(summary["history"][-1]["loss"])
+    manifest = write_manifest(tmp_path / "ckpt", summary)
+    assert "model.safetensors" in manifest["files"] and manifest["seed"] == 0
+    pipe = Pipeline.from_pretrained(str(tmp_path / "ckpt"))
+    assert pipe.adapter.family == "qwen2_5_vl"
