@@ -34,7 +34,8 @@ def test_generate_is_deterministic_and_files_show_the_rendered_world(tmp_path):
     assert sorted({i.family for i in a if not i.stream}) == sorted(["needle", "count", "order", "when", "global", "now"])
     assert sorted({i.family for i in a if i.stream}) == ["now", "recall"]
     fa, fb = _decode(str(tmp_path / "a" / a[0].video)), _decode(str(tmp_path / "b" / b[0].video))
-    assert np.array_equal(fa.data, fb.data)
+    # the same pictures (x264 output can differ in a few low bits between encodes of one input)
+    assert np.abs(fa.data.astype(np.int16) - fb.data).mean() < 1.0
     # the Pipeline's 1 fps sample lands on whole seconds, as training renders them
     assert np.allclose(fa.pts_seconds, np.arange(len(fa)))
     header, items = load_items(tmp_path / "a")
@@ -56,7 +57,7 @@ def test_decoded_frames_match_the_renderer_within_codec_noise(tmp_path):
     assert np.abs(frames.data[5].astype(np.int16) - ref[20]).mean() > 3 * err.mean()
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(16))
 def test_answers_follow_from_the_scene(seed):
     rng = random.Random(seed)
     scene, q = make_scene(rng, rng.uniform(28, 40))
@@ -65,7 +66,7 @@ def test_answers_follow_from_the_scene(seed):
         ev[e.shape].append(e)
     ans = lambda fam: q[fam]["options"][q[fam]["answer"]]  # noqa: E731
     star = ev["star"][0]
-    assert ans("needle") == star.colour and len(set(q["needle"]["options"])) == 4
+    assert ans("needle") == star.colour and q["needle"]["options"] == list(COLOURS)
     assert q["needle"]["evidence"] == [(round(star.start_s, 3), round(star.end_s, 3))]
     assert ans("count") == str(len(ev.get("triangle", [])))
     sq, cr = ev["square"][0], ev["cross"][0]

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH (probe: the shipped probe model by default)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Budgets to compare, comma-separated: 100%,25%,2048."),
         preset: Optional[str] = typer.Option(None, "--preset", help="Budget presets to compare, comma-separated."),
-        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N questions."),
+        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N questions (probe: the first N clips; 24 by default)."),
         out: str = typer.Option("results.jsonl", "--out", "-o", help="JSONL results (resumable); a .summary.json is written beside it."),
         engine: str = typer.Option("local", "--engine", help="local or ray."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Model replicas."),
@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         split: Optional[str] = typer.Option(None, "--split", help="NExT-QA split (val, test)."),
         seed: int = typer.Option(0, "--seed", help="probe: generation seed of the items written into an empty --root."),
         methods: Optional[str] = typer.Option(None, "--methods", help="probe: method configurations, comma-separated (default: all)."),
+        streams: int = typer.Option(4, "--streams", help="probe: stream clips for the now/recall families (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     ) -> None:
@@ -40,8 +41,8 @@ def register(app: typer.Typer) -> None:
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}", "must be >= 1")
         if dataset == "probe":
-            _probe(root, model=model, seed=seed, methods=methods, budget=budget, preset=preset, limit=limit,
-                   out=out, as_json=as_json, progress=progress)
+            _probe(root, model=model, seed=seed, methods=methods, budget=budget, preset=preset, videos=limit or 24,
+                   streams=streams, out=out, as_json=as_json, progress=progress)
             return
         if model is None:
             raise ConfigError("--model", "required for this dataset")
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str], budget: Optional[str],
-           preset: Optional[str], limit: Optional[int], out: str, as_json: bool, progress: bool) -> None:
+           preset: Optional[str], videos: int, streams: int, out: str, as_json: bool, progress: bool) -> None:
     from ..errors import ConfigError
     from ..probe.evaluate import BUDGETS, PRESET_NAMES, evaluate
     from ..selectors.types import Budget
@@ -75,9 +76,11 @@ def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str]
         if any(b.fraction is None for b in parsed):
             raise ConfigError(f"--budget {budget}", "the probe compares shares of the full tokens (100%,50%,25%,10%)")
         budgets = tuple(sorted({b.fraction for b in parsed} | {1.0}, reverse=True))
+    presets = PRESET_NAMES if preset is None else tuple(p.strip() for p in preset.split(",") if p.strip() not in ("", "none"))
+    if streams < 0:
+        raise ConfigError(f"--streams {streams}", "must be >= 0")
     summary = evaluate(root, model=model, seed=seed, methods=methods.split(",") if methods else None, budgets=budgets,
-                       presets=tuple(p.strip() for p in preset.split(",")) if preset else PRESET_NAMES,
-                       out=out, limit=limit, progress=progress)
+                       presets=presets, out=out, videos=videos, stream_videos=streams, progress=progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return

@@ -237,25 +237,26 @@ def summarize(records: list[dict[str, Any]], chosen: list[Setting], items: list[
 
 def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, methods: list[str] | None = None,
              budgets: tuple[float, ...] = BUDGETS, presets: tuple[str, ...] = PRESET_NAMES,
-             out: str | Path | None = None, limit: int | None = None, stream: bool = True, relevance_eval: bool = True,
-             progress: bool = True, videos: int = 24, stream_videos: int = 4) -> dict[str, Any]:
-    """Run the probe evaluation; returns the summary (also written beside ``out`` with a plot)."""
+             out: str | Path | None = None, videos: int = 24, stream_videos: int = 4, relevance_eval: bool = True,
+             progress: bool = True) -> dict[str, Any]:
+    """Run the probe evaluation on the first ``videos`` clips and ``stream_videos`` stream clips of
+    ``root`` (generated there when it holds no items); returns the summary, also written beside
+    ``out`` (``.summary.json``) with the plot (``.png``)."""
     from ..batch import WorkerSpec
     from ..batch.local import LocalEngine
     from ..batch.results import ResultsFile
     from ..eval import EvalItem
-    from ..eval.runner import EvalSetting, run_eval
+    from ..eval.runner import EvalSetting, add_choice, run_eval
     from ..pipeline import Pipeline
     from . import checkpoint_path
 
     root = Path(root)
     model = model or str(checkpoint_path())
     items = ensure_items(root, seed=seed, videos=videos, stream_videos=stream_videos)
+    clips = sorted({i.video for i in items if not i.stream})[:videos]
+    streams = sorted({i.video for i in items if i.stream})[:stream_videos]
+    items = [i for i in items if i.video in clips or i.video in streams]
     offline = [i for i in items if not i.stream]
-    if limit:
-        keep = sorted({i.video for i in offline})[:limit]
-        offline = [i for i in offline if i.video in keep]
-        items = [i for i in items if not i.stream or i.video in sorted({j.video for j in items if j.stream})[:max(1, limit // 4)]]
     chosen = settings(methods, budgets, presets)
     out = Path(out) if out else root / "results.jsonl"
     eval_items = [EvalItem(dataset="probe", qid=i.qid, video=str(root / i.video), question=i.question,
@@ -264,8 +265,6 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
     run_eval(eval_items, spec, engine=LocalEngine(workers=1), out=out,
              settings=[EvalSetting(s.name, dict(s.overrides)) for s in chosen], progress=progress)
     latest = ResultsFile(out).latest()
-    from ..eval.runner import add_choice
-
     records = [add_choice(r) for r in latest.values() if (r.get("meta") or {}).get("dataset") == "probe"]
     summary: dict[str, Any] = {
         "dataset": "probe", "seed": seed, "model": model, "items": len(offline),
@@ -273,11 +272,11 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
         "settings": summarize(records, chosen, offline),
     }
     pipe = None
-    if relevance_eval or stream:
+    if relevance_eval or streams:
         pipe = Pipeline.from_pretrained(model, device="cpu", dtype="float32")
     if relevance_eval:
         summary["relevance"] = relevance(pipe, offline, root)
-    if stream and any(i.stream for i in items):
+    if streams:
         summary["stream"] = stream_eval(pipe.adapter, items, root, fractions=budgets)
     path = out.with_suffix(".summary.json")
     path.write_text(json.dumps(summary, indent=1))

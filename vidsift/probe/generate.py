@@ -50,6 +50,11 @@ QUESTIONS = {
     "global": "What was the main background colour?",
     "now": "What shape is on screen now?",
 }
+# options in one fixed order per family (a letter always means the same answer), so a small model
+# trained from scratch needs no pointer from the letters to the option texts: it still has to see
+# the evidence, which is what the probe measures
+OPTIONS = {"needle": tuple(COLOURS), "recall": tuple(COLOURS), "count": ("0", "1", "2", "3", "4"),
+           "order": ("the square", "the cross"), "when": WHEN, "global": tuple(BACKGROUNDS), "now": NOW_SHAPES}
 # training seeds are drawn below this; evaluation seeds start here (never overlap)
 EVAL_SEED_BASE = 1_000_000
 
@@ -159,26 +164,21 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
                      event("square", sq), event("cross", cr), event(now_shape, now, r=16)]
     scaled = lambda iv: (round(iv[0] * k, 3), round(iv[1] * k, 3))  # noqa: E731
 
-    def mc(family: str, options: list[str], correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
-        opts = list(options)
-        rng.shuffle(opts)
-        return {"question": QUESTIONS[family], "options": opts, "answer": opts.index(correct),
+    def mc(family: str, correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
+        options = list(OPTIONS[family])  # a fixed order per family: the letter names the answer
+        return {"question": QUESTIONS[family], "options": options, "answer": options.index(correct),
                 "evidence": [scaled(iv) for iv in evidence]}
 
-    colours = lambda right, pool: [right, *rng.sample([c for c in pool if c != right], 3)]  # noqa: E731
     dominant = max(scene.background_share().items(), key=lambda kv: kv[1])[0]
-    seen_bgs = [n for _, n in scene.backgrounds]
-    bg_opts = [dominant, *[n for n in dict.fromkeys(seen_bgs) if n != dominant]]
-    bg_opts += rng.sample([n for n in BACKGROUNDS if n not in bg_opts], 4 - len(bg_opts))
     bounds = [s for s, _ in scene.backgrounds[1:]] + [scene.duration_s]
     dom_ivs = [(s / k, e / k) for (s, n), e in zip(scene.backgrounds, bounds) if n == dominant]
     questions = {
-        "needle": mc("needle", colours(star_colour, COLOURS), star_colour, [star]),
-        "count": mc("count", ["0", "1", "2", "3", "4"], str(len(tri)), tri),
-        "order": mc("order", ["the square", "the cross"], "the square" if sq[0] < cr[0] else "the cross", [sq, cr]),
-        "when": mc("when", list(WHEN), WHEN[third], [star]),
-        "global": mc("global", bg_opts, dominant, dom_ivs),
-        "now": mc("now", list(NOW_SHAPES), now_shape, [now]),
+        "needle": mc("needle", star_colour, [star]),
+        "count": mc("count", str(len(tri)), tri),
+        "order": mc("order", "the square" if sq[0] < cr[0] else "the cross", [sq, cr]),
+        "when": mc("when", WHEN[third], [star]),
+        "global": mc("global", dominant, dom_ivs),
+        "now": mc("now", now_shape, [now]),
     }
     if stream:
         questions = {"now": questions["now"], "recall": {**questions["needle"], "question": QUESTIONS["recall"]}}

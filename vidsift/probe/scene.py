@@ -140,7 +140,8 @@ def write_video(scene: Scene, path: str | Path, *, fps: int = 4, crf: int = 18) 
         stream = out.add_stream("libx264", rate=fps)
         stream.width = stream.height = scene.size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation", "threads": "1"}  # 1: deterministic
+        stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
+        stream.codec_context.thread_count = 1
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(render(scene, i / fps), format="rgb24")
             frame.pts = i

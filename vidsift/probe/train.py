@@ -51,9 +51,9 @@ class TrainConfig:
     minutes: float = 40.0  # wall-clock cap; training stops at whichever comes first
     stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
     videos: int = 4  # clips per step
-    questions: int = 3  # questions per clip
+    questions: int = 4  # questions per clip
     relevance: int = 6  # single-frame yes/no examples per step
-    lr: float = 2e-3
+    lr: float = 1.5e-3
     warmup: int = 60
     weight_decay: float = 0.01
     curriculum_steps: int = 1200
@@ -63,6 +63,7 @@ class TrainConfig:
     noise: float = 2.0  # Gaussian pixel noise (grey levels), a stand-in for codec noise
     eval_every: int = 200
     eval_videos: int = 24
+    init: str = ""  # continue from this checkpoint folder instead of a random init
 
 
 def _frames(scene, times: np.ndarray, rng: np.random.Generator, noise: float) -> FrameBatch:
@@ -81,7 +82,7 @@ class Examples:
         tok = adapter.tokenizer
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
         self.pad = tok.convert_tokens_to_ids("<|endoftext|>")
-        self.letters = [tok.convert_tokens_to_ids(c) for c in "ABCDE"]
+        self.letters = [tok.convert_tokens_to_ids(c) for c in "ABCDEF"]
         self.yes, self.no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
         self.prompt = MCPrompt()
 
@@ -181,7 +182,12 @@ def train(out: str | Path, cfg: TrainConfig, *, log=print) -> dict[str, Any]:
     out = Path(out)
     torch.manual_seed(cfg.seed)
     torch.set_flush_denormal(True)  # tiny weights/grads as denormals slow CPU kernels many times over
-    build_untrained(out, seed=cfg.seed)
+    if cfg.init:
+        import shutil
+
+        shutil.copytree(cfg.init, out, dirs_exist_ok=True)
+    else:
+        build_untrained(out, seed=cfg.seed)
     adapter = load_adapter(str(out), device="cpu", dtype="float32")
     model = adapter.model
     model.train()
@@ -293,8 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
     for f in dataclasses.fields(TrainConfig):
-        if f.type in ("int", "float"):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=f.default)
+        if f.type in ("int", "float", "str"):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type={"int": int, "float": float, "str": str}[f.type],
+                                default=f.default)
     args = parser.parse_args(argv)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
     summary = train(args.out, cfg)
