@@ -19,6 +19,7 @@ import typer
 from .. import __version__
 from ..errors import VidsiftError
 from ..logs import quiet_libraries, show_warning
+from .output import install_pipe_guard
 
 COMMANDS = ("info", "plan", "ask", "stream", "bench", "eval", "batch")
 
@@ -59,10 +60,13 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (what ``main`` passes to ``sys.exit``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("VIDSIFT_DEBUG") == "1"
+    guard = install_pipe_guard()
     try:
         app(args=argv, prog_name="vidsift", standalone_mode=True)
     except SystemExit as done:
         code = done.code
+        if guard.broken:  # the reader closed the pipe (`| head -1`): not an error
+            return 0
         if code == 130:  # typer turns Ctrl-C inside a command into a silent exit 130
             print("error: interrupted", file=sys.stderr)
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -79,6 +83,8 @@ def run(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = guard.stream
     return 0
 
 

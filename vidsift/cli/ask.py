@@ -27,12 +27,14 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _summary(answer: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from .output import console as make_console
 
     s, plan = answer.stats, answer.plan
-    console = Console()
-    console.print(answer.text or "[dim](empty answer)[/dim]")
+    console = make_console()
+    console.print(answer.text if answer.text else Text("(empty answer)", style="dim"))
     t = s.get("time_s", {})
     table = Table(show_header=False, box=None, padding=(0, 1))
     table.add_row("model", str(s.get("model", "")))
@@ -53,7 +55,7 @@ def _summary(answer: Any) -> None:
             shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.items()
                      if isinstance(v, (int, float, str)) and k not in ("ttft_s", "decode_tokens_per_s")]
             table.add_row(kind, ", ".join(shown))
-    Console(stderr=False).print(table)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,12 +30,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the JSON report to stdout (the table goes to stderr)."),
     ) -> None:
         """Benchmark budgets against the full-token run on one video."""
-        from rich.console import Console
-
         from ..batch.worker import resolve_model
         from ..bench import bench_table, parse_bench_settings, run_bench, synthesize_video, write_json, write_plot
         from ..errors import ConfigError
         from ..pipeline.pipeline import Pipeline
+        from .output import console as make_console
 
         if (video is None) == (synthetic is None):
             raise ConfigError("--video/--synthetic", "give exactly one: a video path or a synthetic length in seconds")
@@ -45,23 +44,22 @@ def register(app: typer.Typer) -> None:
         out_dir = Path(out)
         if synthetic is not None:
             video = str(synthesize_video(out_dir / f"synthetic-{synthetic:g}s.mp4", seconds=synthetic))
-        console = Console(stderr=as_json)
-        if not console.is_terminal:
-            console.width = max(console.width, 150)
-        with console.status("loading the model"):
+        console = make_console(stderr=as_json)  # the table (stderr when --json takes stdout)
+        log = make_console(stderr=True)  # status and progress lines: always stderr
+        with log.status("loading the model"):
             pipe = Pipeline.from_pretrained(resolve_model(model), device=device, dtype=dtype)
         pipe.name = model
-        with console.status("benchmarking") as status:
+        with log.status("benchmarking") as status:
             def on_run(name: str, i: int) -> None:
                 status.update(f"benchmarking: {name} (run {i + 1})")
-                if not console.is_terminal:  # logs of long runs still show progress
-                    console.log(f"benchmarking: {name} (run {i + 1})")
+                if not log.is_terminal:  # logs of long runs still show progress
+                    log.log(f"benchmarking: {name} (run {i + 1})")
 
             report = run_bench(pipe, video, question=question, settings=settings, repeat=repeat, warmup=warmup,
                                frames=frames, max_new_tokens=max_new_tokens, warmup_mode=warmup_mode, on_run=on_run)
         json_path = write_json(report, out_dir / "bench.json")
         png_path = write_plot(report, out_dir / "bench.png")
         console.print(bench_table(report))
-        console.print(f"wrote {json_path} and {png_path}")
+        log.print(f"wrote {json_path} and {png_path}")
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, default=str))

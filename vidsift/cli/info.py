@@ -40,13 +40,13 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("auto", "--backend", help="Decoder: auto, pyav or decord."),
     ) -> None:
         """Show what a video is: duration, fps, frames, size, rotation, codec, backend."""
-        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
         from ..frames import open_video
+        from .output import console as make_console
 
-        err_console = Console(stderr=True)
+        err_console = make_console(stderr=True)
         with warnings.catch_warnings(record=True) as open_warnings:
             warnings.simplefilter("always")
             reader = open_video(video, backend=backend)
@@ -103,4 +103,4 @@ def register(app: typer.Typer) -> None:
             table.add_row("errors", str(len(rep["errors"])) + (f" (first: {rep['errors'][0]})" if rep["errors"] else ""))
             table.add_row("suspect frames", str(len(rep["suspect_frames"])))
             table.add_row("status", "ok" if rep["ok"] and not summary["missing_frames"] else "damaged")
-        Console().print(table)
+        make_console().print(table)

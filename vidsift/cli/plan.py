@@ -48,8 +48,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(plan.to_dict(), indent=2))
             return
-        from rich.console import Console
         from rich.table import Table
+
+        from .output import console as make_console
 
         full = plan.stats["tokens_full"]
         table = Table(title=f"{Path(video).name}  ·  {len(plan.frames)} of {plan.stats['n_candidates']} frames  ·  "
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
         for i, f in enumerate(plan.frames):
             bar = "█" * max(1, round(12 * f.tokens / per_frame))
             table.add_row(str(i), str(f.index), f"{f.pts_seconds:.2f}s", f"{f.score:.3f}", str(f.tokens), bar)
-        console = Console()
+        console = make_console()
         console.print(table)
         t = plan.stats["time_s"]
         console.print(f"scenes {plan.stats['n_segments']} (covered {plan.stats['segments_covered']})  ·  "

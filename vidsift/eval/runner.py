@@ -84,19 +84,20 @@ class EvalReport:
 
     def table(self):
         from rich.table import Table
+        from rich.text import Text  # cells and titles as Text: names print literally, never as markup
 
-        table = Table(title=f"{self.dataset} accuracy")
+        table = Table(title=Text(f"{self.dataset} accuracy"))
         for col in ("setting", "n", "accuracy", "failed", "no answer", "mean s/question"):
             table.add_column(col, justify="right" if col != "setting" else "left")
         for row in self.rows:
-            table.add_row(row["setting"], str(row["n"]), _percent(row["accuracy"]), str(row["failed"]),
+            table.add_row(Text(row["setting"]), str(row["n"]), _percent(row["accuracy"]), str(row["failed"]),
                           str(row["unparsed"]), f"{row['mean_elapsed_s']:.2f}")
         tasks = Table(title="per task")
         tasks.add_column("task")
         for row in self.rows:
-            tasks.add_column(row["setting"], justify="right")
+            tasks.add_column(Text(row["setting"]), justify="right")
         for task in sorted({t for row in self.rows for t in row["per_task"]}):
-            tasks.add_row(task, *[f"{_percent(r['per_task'][task]['accuracy'])} ({r['per_task'][task]['n']})"
+            tasks.add_row(Text(task), *[f"{_percent(r['per_task'][task]['accuracy'])} ({r['per_task'][task]['n']})"
                                   if task in r["per_task"] else "-" for r in self.rows])
         return table, tasks
 
