@@ -196,6 +196,20 @@ def test_text_scorer_end_to_end(bert_ckpt, tmp_path):
         scorer.score(frames, "q", video=str(tmp_path / "other.mp4"))
 
 
+def test_text_scorer_finds_subtitles_through_the_pipeline(bert_ckpt, tiny_checkpoint, tmp_path):
+    """The Pipeline scores before planning; the video path must still reach the text scorer."""
+    from models import load_tiny_adapter
+    from vidsift.pipeline.pipeline import Pipeline
+
+    video = tmp_path / "talk.mp4"
+    shutil.copy(sample_clip("bikes.mp4"), video)
+    (tmp_path / "talk.srt").write_text(SRT)
+    pipe = Pipeline(load_tiny_adapter(tiny_checkpoint("tiny-smolvlm2")))
+    p = pipe.plan(str(video), "the cat sleeps on the sofa", scorer=f"text:{bert_ckpt}", selector="topk", frames=2,
+                  fps=2.0, max_frames=20, budget=0.5)
+    assert p.settings["scorer"].startswith("text") and any(3.0 <= f.pts_seconds <= 4.0 and f.score == 1.0 for f in p.frames)
+
+
 def test_scorer_bad_specs(tmp_path):
     with pytest.raises(ConfigError, match=r"clip:MODEL"):
         SCORERS.build("clip")

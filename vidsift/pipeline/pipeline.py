@@ -44,7 +44,7 @@ import torch
 from ..errors import ConfigError
 from ..frames.types import FrameBatch
 from ..registry import parse_spec
-from ..selectors import check_specs
+from ..selectors import check_specs, score_frames
 from ..selectors.types import Budget, TokenPlan
 from .adapters.base import ModelAdapter
 from .stats import StatsRecorder, kv_cache_bytes
@@ -280,7 +280,7 @@ class Pipeline:
         scorer = self._scorer(opts["scorer"])
         rec = rec or StatsRecorder()
         with rec.stage("score"):
-            scores = scorer.score(candidates, question)
+            scores = score_frames(scorer, candidates, question, "" if video == "<frames>" else video)
         kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
         with rec.stage("select"):
             plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, k=opts.get("frames"),

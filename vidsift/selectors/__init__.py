@@ -33,7 +33,7 @@ from .base import (
 )
 from .budget import plan_resolutions, resolution_to_tokens, split_budget, tokens_to_resolution
 from .features import FEATURE_CACHE, frame_features
-from .planner import check_specs, plan, plan_frames, plan_video, scorer_spec
+from .planner import check_specs, plan, plan_frames, plan_video, score_frames, scorer_spec
 from .reduce import reduce_tokens
 from .segments import ensure_coverage, segment_scenes
 from .types import Budget, FrameScores, PlannedFrame, TokenPlan
@@ -44,5 +44,5 @@ __all__ = [
     "ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "Budget", "BudgetAllocator", "FEATURE_CACHE", "FrameScores",
     "KeyframeSelector", "PlannedFrame", "Reduction", "RelevanceScorer", "TokenMerger", "TokenPlan",
     "check_specs", "ensure_coverage", "frame_features", "load_members", "plan", "plan_frames", "plan_resolutions", "plan_video", "reduce_tokens",
-    "resolution_to_tokens", "scorer_spec", "segment_scenes", "split_budget", "tokens_to_resolution",
+    "resolution_to_tokens", "score_frames", "scorer_spec", "segment_scenes", "split_budget", "tokens_to_resolution",
 ]

@@ -65,7 +65,9 @@ def _label(member: Any, spec: Any) -> str:
     return spec if isinstance(spec, str) else getattr(member, "name", type(member).__name__)
 
 
-def _call_scorer(scorer: Any, frames: FrameBatch, query: str | None, video: str) -> FrameScores:
+def score_frames(scorer: Any, frames: FrameBatch, query: str | None, video: str) -> FrameScores:
+    """``scorer.score(frames, query)``, passing ``video=`` (the path, e.g. to find subtitles beside
+    it) to scorers that take it. Every entry point scores through here."""
     try:
         accepts_video = "video" in inspect.signature(scorer.score).parameters
     except (TypeError, ValueError):
@@ -114,7 +116,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
 
     t0 = time.perf_counter()
     if scores is None:
-        scores = _call_scorer(scorer_m, candidates, query, video)
+        scores = score_frames(scorer_m, candidates, query, video)
     if len(scores) != n:
         raise ValueError(f"scores hold {len(scores)} frames for {n} candidates")
     times["score"] = time.perf_counter() - t0
