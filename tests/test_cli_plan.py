@@ -15,7 +15,7 @@ from vidsift.selectors import TokenPlan
 def test_plan_json_and_out(tmp_path, capsys):
     path = sample_clip("bigbuckbunny.mp4")
     out = tmp_path / "out"
-    code = run(["plan", path, "--budget", "1500", "--max-frames", "48", "--json", "--out", str(out)])
+    code = run(["plan", path, "--budget", "1500", "--fps", "10", "--max-frames", "48", "--json", "--out", str(out)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) >= {"video", "budget", "total_tokens", "frames", "stats"}
@@ -49,3 +49,16 @@ def test_plan_errors_are_one_line(tmp_path, capsys):
         assert run(["plan", path, "--max-frames", "8", *args]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_plan_is_a_faithful_preview_of_ask(capsys):
+    """plan samples and decodes as ask does; with --model it is ask's plan, frame for frame."""
+    path = sample_clip("bikes.mp4")
+    common = ["--budget", "25%", "--model", "random:tiny-qwen2.5-vl", "--json"]
+    assert run(["plan", path, *common]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert run(["ask", path, "Q?", *common, "--max-new-tokens", "1"]) == 0
+    asked = json.loads(capsys.readouterr().out)["plan"]
+    assert planned["frames"] == asked["frames"] and planned["budget"] == asked["budget"]
+    assert run(["plan", path, "--budget", "25%", "--json"]) == 0  # no model: same candidates (1 fps, up to 64)
+    assert json.loads(capsys.readouterr().out)["stats"]["n_candidates"] == asked["stats"]["n_candidates"] == 10

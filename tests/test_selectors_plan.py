@@ -103,13 +103,13 @@ def test_uniform_plan_misses_short_scenes(five_scene_video):
 
 def test_plan_on_real_clip_is_deterministic():
     path = sample_clip("bikes.mp4")
-    a = vidsift.plan(path, budget="10%", max_frames=40, selector="maxmin")
-    b = vidsift.plan(path, budget=0.1, max_frames=40, selector="maxmin")
+    a = vidsift.plan(path, budget="10%", fps=4, max_frames=40, selector="maxmin")
+    b = vidsift.plan(path, budget=0.1, fps=4, max_frames=40, selector="maxmin")
     assert a.frames == b.frames and a.budget == round(0.1 * 40 * 196)
     assert a.total_tokens <= a.budget and a.stats["time_s"]["decode"] > 0
-    capped = vidsift.plan(path, budget=vidsift.Budget(tokens=5000, max_frames=6), max_frames=40)
+    capped = vidsift.plan(path, budget=vidsift.Budget(tokens=5000, max_frames=6), fps=4, max_frames=40)
     assert len(capped.frames) == 6 and capped.total_tokens == min(5000, 6 * 196)
-    full = vidsift.plan(path, max_frames=12, tokens_per_frame=10.5)
+    full = vidsift.plan(path, fps=2, max_frames=12, tokens_per_frame=10.5)
     assert len(full.frames) == 12 and {f.tokens for f in full.frames} == {11}
 
 

@@ -1,6 +1,10 @@
 """``vidsift plan VIDEO``: which frames a video LLM should see under a token budget, and how many
 tokens each gets, without loading the LLM. Prints a table (or ``--json``); ``--out DIR`` writes
-``plan.json`` and ``contact_sheet.png`` (the chosen keyframes, labelled with time, score, tokens)."""
+``plan.json`` and ``contact_sheet.png`` (the chosen keyframes, labelled with time, score, tokens).
+
+Candidates are sampled and decoded as ``vidsift ask`` samples them (1 fps, at most 64, up to
+1080p), so the plan is a faithful preview; ``--model M`` plans with that model's own tokens per
+frame (and Qwen's frame pairing): exactly the plan ``vidsift ask --model M`` would use."""
 
 from __future__ import annotations
 
@@ -11,19 +15,32 @@ from typing import Optional
 import typer
 
 
+def _model_plan(model: str, video: str, query: Optional[str], options: dict):
+    """The plan `Pipeline.ask` would make with ``model`` (checked before the model loads)."""
+    from ..pipeline.check import check_ask
+
+    options = {k: v for k, v in options.items() if v is not None}
+    check_ask(video, query or "(plan preview)", model=model, **options)
+    from ..pipeline.pipeline import Pipeline
+
+    pipe = Pipeline.from_pretrained(model)
+    return pipe.plan(video, query, **options), pipe.candidates(video, **options)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan_cmd(
         video: str = typer.Argument(..., help="Video file."),
         query: Optional[str] = typer.Option(None, "--query", "-q", help="Question the frames should be relevant to."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a fraction (0.25) or 25%. Default: all."),
-        fps: Optional[float] = typer.Option(None, "--fps", help="Candidate sampling rate (frames per second)."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="At most this many candidate frames (default 256)."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1, as ask)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64, as ask)."),
         frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to keep (default: from the budget)."),
         scorer: str = typer.Option("uniform", "--scorer", help="uniform, clip:MODEL, text:MODEL (or NAME:key=value,...)."),
         selector: str = typer.Option("kcenter", "--selector", help="uniform, topk, kcenter, maxmin, kmeans, mmr[:weight=W]."),
         allocator: str = typer.Option("proportional", "--allocator", help="proportional[:alpha=A] or uniform."),
-        tokens_per_frame: float = typer.Option(196, "--tokens-per-frame", help="Visual tokens of one full frame."),
+        tokens_per_frame: Optional[float] = typer.Option(None, "--tokens-per-frame", help="Visual tokens of one full frame (default 196; with --model: the model's)."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Plan with this model's tokens per frame (loads it): the exact plan of ask --model."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write plan.json and contact_sheet.png here."),
         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     ) -> None:
@@ -33,10 +50,16 @@ def register(app: typer.Typer) -> None:
 
         if frames is not None and frames < 1:
             raise ConfigError(f"--frames {frames}", "must be >= 1")
-        if tokens_per_frame <= 0:
+        if tokens_per_frame is not None and tokens_per_frame <= 0:
             raise ConfigError(f"--tokens-per-frame {tokens_per_frame:g}", "must be > 0")
-        plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames,
-                                      scorer=scorer, selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame)
+        if model is None:
+            plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
+                                          selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame or 196)
+        else:
+            if tokens_per_frame is not None:
+                raise ConfigError("--tokens-per-frame", "not with --model (the model decides its tokens per frame)")
+            plan, candidates = _model_plan(model, video, query, dict(budget=budget, fps=fps, max_frames=max_frames, frames=frames,
+                                                                      scorer=scorer, selector=selector, allocator=allocator))
         if out is not None:
             from ..selectors.contact_sheet import save_contact_sheet
 

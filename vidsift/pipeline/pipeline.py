@@ -45,6 +45,7 @@ from ..errors import ConfigError
 from ..frames.types import FrameBatch
 from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
+from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from ..selectors.types import Budget, TokenPlan
 from .adapters.base import ModelAdapter
 from .stats import StatsRecorder, kv_cache_bytes
@@ -52,7 +53,7 @@ from .types import Answer, ModelInputs, VisualTokens
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
-DEFAULTS: dict[str, Any] = {"fps": 1.0, "max_frames": 64, "scorer": "uniform", "max_new_tokens": 64, "resize": False}
+DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": "uniform", "max_new_tokens": 64, "resize": False}
 
 
 class _LRU(OrderedDict):
@@ -167,7 +168,7 @@ class Pipeline:
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._scorers: dict[str, Any] = {}
-        self.decode_max_pixels = 1920 * 1080  # decode larger videos downscaled (adapters resize anyway)
+        self.decode_max_pixels = DECODE_MAX_PIXELS  # decode larger videos downscaled (as `plan` does)
         self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
         from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
 

@@ -29,7 +29,11 @@ from .features import frame_features
 from .segments import ensure_coverage, segment_scenes
 from .types import Budget, FrameScores, PlannedFrame, TokenPlan
 
-PLAN_MAX_PIXELS = 640 * 360  # planning decodes candidates downscaled to at most this many pixels
+# Candidate sampling and decode resolution shared by `plan` and `Pipeline.ask`, so that a plan
+# previews exactly the frames (and features) an ask plans with.
+SAMPLE_FPS = 1.0  # candidate frames per second of video
+SAMPLE_MAX_FRAMES = 64  # at most this many candidates, spread over the video
+DECODE_MAX_PIXELS = 1920 * 1080  # larger videos decode downscaled (model preprocessing resizes anyway)
 
 
 def scorer_spec(text: str) -> str:
@@ -163,10 +167,11 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     return TokenPlan(video=video, budget=budget_tokens, frames=frames, settings=settings, stats=stats)
 
 
-def sample_candidates(video: str | os.PathLike, *, fps: float | None = None, max_frames: int | None = None,
+def sample_candidates(video: str | os.PathLike, *, fps: float | None = SAMPLE_FPS, max_frames: int | None = SAMPLE_MAX_FRAMES,
                       start_s: float | None = None, end_s: float | None = None,
-                      max_pixels: int | None = PLAN_MAX_PIXELS) -> FrameBatch:
-    """Decode the candidate frames of ``video`` for planning (downscaled to ``max_pixels``)."""
+                      max_pixels: int | None = DECODE_MAX_PIXELS) -> FrameBatch:
+    """Decode the candidate frames of ``video`` for planning (downscaled to ``max_pixels``), sampled
+    as `Pipeline.ask` samples them (``fps=None``: every frame)."""
     from ..frames import open_video, sample
 
     with open_video(video, max_pixels=max_pixels, downscale=max_pixels is not None) as reader:
@@ -185,7 +190,8 @@ def plan_video(video: str | os.PathLike, query: str | None = None, *, budget: Bu
     if max_frames is None and b.max_frames is not None and frames is None:
         frames = b.max_frames
     t0 = time.perf_counter()
-    candidates = sample_candidates(video, fps=fps, max_frames=max_frames)
+    candidates = sample_candidates(video, fps=SAMPLE_FPS if fps is None else fps,
+                                   max_frames=SAMPLE_MAX_FRAMES if max_frames is None else max_frames)
     decode_s = time.perf_counter() - t0
     full_tokens = len(candidates) * math.ceil(float(tokens_per_frame) - 1e-9)
     if b.max_frames is not None:
@@ -206,9 +212,9 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
          tokens_per_frame: float = 196, **options: Any) -> TokenPlan:
     """Plan which frames of ``video`` a video LLM should see and how many tokens each gets.
 
-    budget: a :class:`Budget`, a token count (``2048``), a fraction (``0.25``, ``"25%"``) or None
-    (unlimited: every candidate frame at full size). fps / max_frames: candidate sampling (default: every
-    frame, capped at 256 spread over the video, as ``vidsift.frames.sample``). frames: how many keyframes (default: from the budget).
+    budget: anything `Budget.parse` reads (``2048``, ``0.25``, ``"25%"``, a preset) or None
+    (unlimited: every candidate frame at full size). fps / max_frames: candidate sampling (default:
+    1 fps, at most 64 spread over the video, as `Pipeline.ask`). frames: how many keyframes (default: from the budget).
     """
     return plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
                       selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame, **options)[0]
