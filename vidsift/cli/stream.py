@@ -19,6 +19,8 @@ from ..errors import ConfigError, VidsiftError
 
 def _print_event(event: dict[str, Any], *, as_json: bool, out: Any) -> None:
     kind = event.get("event")
+    if kind == "warning":  # on stderr in every mode, like every command's warnings
+        out(f"warning: {event.get('warning')}", err=True)
     if as_json:
         if kind == "answer":
             row = {k: event[k] for k in ("t", "question", "answer", "memory_tokens", "latency_s")}

@@ -43,7 +43,9 @@ class Capture:
     backoff_s:        (first, max) seconds between reconnect attempts, doubling.
     give_up_s:        stop reconnecting after this long without frames (None: never).
     stall_s:          the watchdog reports a stall after this long without a frame.
-    on_event:         called with dicts {"event": "stalled"|"resumed"|"disconnected"|"reconnected"|"ended", ...}.
+    on_event:         called with dicts {"event": "stalled"|"resumed"|"disconnected"|"reconnected"|"ended"|"warning", ...};
+                      a warning ({"event": "warning", "warning": "<source>: <what>"}) relays the source's
+                      own (decode errors skipped, a file that ended early).
     """
 
     def __init__(self, source: LiveSource, *, reconnect: bool = True, backoff_s: tuple[float, float] = (0.25, 4.0),
@@ -147,12 +149,14 @@ class Capture:
             try:
                 frame = self.source.read()
             except SourceError as err:
+                self._relay_warnings()
                 if not self._reconnect(str(err)):
                     return
                 continue
             except Exception as err:  # noqa: BLE001 - a decoder bug must end the stream visibly
                 self._end(f"{self.source.name}: {type(err).__name__}: {err}")
                 return
+            self._relay_warnings()
             if frame is None:
                 if not (self.reconnect and self.source.live) or not self._reconnect("stream ended"):
                     if not self._stats.ended:
@@ -161,6 +165,10 @@ class Capture:
                 continue
             self._put(frame)
         self.source.close()
+
+    def _relay_warnings(self) -> None:
+        for text in self.source.take_warnings():
+            self.on_event({"event": "warning", "warning": text})
 
     def _reconnect(self, reason: str) -> bool:
         """Reopen with backoff; False when giving up (or not allowed) - the capture then ended."""

@@ -11,6 +11,11 @@ Everything observable comes out of ``events()`` as dicts::
 
     {"event": "answer", "t": 12.5, "question": ..., "answer": ..., "memory_tokens": 480, "latency_s": 0.04}
     {"event": "stalled" | "resumed" | "disconnected" | "reconnected" | "ended" | "error", "t": ..., ...}
+    {"event": "warning", "t": ..., "warning": "clip.mp4: decode error (...); the damaged frames are skipped ..."}
+    {"event": "ended", "t": ..., "decode": {"frames_expected": 96, "frames_decoded": 43, "missing": 53, "reason": ...}}
+
+A file source that reaches its end puts its decode report (as ``vidsift info --json`` counts the
+file) in the ``ended`` event, after a warning when frames are missing; ``warnings`` keeps them all.
 
 Stream time ``t`` is seconds since the session started (wall clock for live sources, so it
 survives reconnects; pts for sources read at full speed, which makes accelerated soaks exact).
@@ -125,6 +130,7 @@ class StreamSession:
         self._counts = {"frames_seen": 0, "frames_kept": 0, "groups": 0, "answers": 0, "encode_s": 0.0}
         self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
         self.error: str | None = None
+        self.warnings: list[str] = []  # the source's warnings (decode errors skipped, an early end)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "StreamSession":
@@ -173,6 +179,8 @@ class StreamSession:
             self._event_cond.notify_all()
 
     def _capture_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "warning":
+            self.warnings.append(event["warning"])
         if event.get("event") != "ended":  # the worker reports the end itself, once
             self._emit(event)
 
@@ -308,7 +316,9 @@ class StreamSession:
                 self.ask(self.query)
         if pending:
             self._ingest(pending)
-        self._emit({"event": "ended", **({"error": self.capture.stats.error} if self.capture.stats.error else {})})
+        report = self.source.report() if self.capture.ended else None
+        self._emit({"event": "ended", **({"error": self.capture.stats.error} if self.capture.stats.error else {}),
+                    **({"decode": report} if report is not None else {})})
 
 
 def open_session(adapter: ModelAdapter, source: str | LiveSource, **options: Any) -> StreamSession:

@@ -63,6 +63,16 @@ class LiveSource(ABC):
     def close(self) -> None:
         """Release the device or connection; safe to call twice."""
 
+    def take_warnings(self) -> list[str]:
+        """Warnings since the last call, one line each (``<source>: <what happened>``): decode
+        errors skipped, a file that ended early. The capture thread turns them into events."""
+        return []
+
+    def report(self) -> dict | None:
+        """After the end of a finite source: ``{"frames_expected", "frames_decoded", "missing",
+        "reason"}`` (the decode report of ``vidsift info --json``); None when unknown."""
+        return None
+
     def __enter__(self) -> "LiveSource":
         self.open()
         return self

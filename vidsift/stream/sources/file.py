@@ -5,6 +5,12 @@
 delivered as fast as they are consumed (an accelerated stream: every frame, no drops).
 A FIFO is never opened with a blocking ``open()`` (which hangs forever with no writer): it is
 opened non-blocking and polled, and each read waits at most ``read_timeout_s``.
+
+A damaged file streams as ``vidsift ask`` reads it: packets that do not decode are skipped with a
+warning and the stream goes on. A regular file is probed like ``vidsift info`` (header, index,
+timestamps; no decoding), so when it ends the source knows whether it ended early: ``report()``
+gives the same ``frames_expected`` / ``frames_decoded`` / ``missing`` / ``reason`` and a warning
+says how many frames never came. A file FFmpeg cannot open fails with ``ask``'s one-line reason.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import select
 import stat
 import time
+import warnings
 from dataclasses import dataclass
 
 from ...errors import ConfigError, SourceError
@@ -55,6 +62,33 @@ def open_fifo(path: str, *, timeout_s: float) -> _PolledFifo:
     return _PolledFifo(fd, path, timeout_s)
 
 
+def _probe_summary(path: str) -> dict | None:
+    """The file's decode summary as ``vidsift info --json`` shows it (header, index and timestamps,
+    no decoding); None when the probe cannot read the file (the stream then reports no count)."""
+    from ...frames import VideoError, open_video
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the stream warns itself, once, when the file ends early
+            with open_video(path, backend="pyav", max_pixels=None) as video:
+                return video.report.summary()
+    except VideoError:
+        return None
+
+
+def _probe_failure(path: str) -> str | None:
+    """Why ``vidsift ask`` refuses a file FFmpeg cannot stream (one line), or None."""
+    from ...frames import VideoError, open_video
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            open_video(path, backend="pyav", max_pixels=None).close()
+    except VideoError as err:
+        return err.reason
+    return None
+
+
 @SOURCES.register("file")
 @dataclass(kw_only=True)
 class FileSource(PyAVSource):
@@ -73,6 +107,8 @@ class FileSource(PyAVSource):
         super().__post_init__()
         self._fifo: _PolledFifo | None = None
         self._t0: tuple[float, float] | None = None  # (wall, pts) of the first frame
+        self._probe: dict | None = None  # the file's decode summary before decoding (regular files)
+        self._report: dict | None = None  # set when the stream reached the end of the file
 
     @property
     def live(self) -> bool:
@@ -85,7 +121,8 @@ class FileSource(PyAVSource):
         mode = os.stat(path).st_mode
         if stat.S_ISDIR(mode):
             raise SourceError(self.name, "is a directory, not a video")
-        self._t0 = None
+        self._t0, self._probe, self._report = None, None, None
+        self.frames_decoded, self.decode_errors, self._first_error, self._errors_unwarned = 0, 0, None, 0
         if stat.S_ISFIFO(mode):
             self._fifo = open_fifo(path, timeout_s=self.open_timeout_s)
             target, self.target = self.target, self._fifo
@@ -93,8 +130,36 @@ class FileSource(PyAVSource):
                 super().open()
             finally:
                 self.target = target
-        else:
+            return
+        try:
             super().open()
+        except SourceError as err:
+            reason = _probe_failure(path)  # what `vidsift ask` says about this file, when it says more
+            if reason is None:
+                raise
+            raise SourceError(self.name, reason) from err
+        self._probe = _probe_summary(path)
+
+    def _at_end(self) -> LiveFrame | None:
+        probe = self._probe
+        errors = (f"{self.decode_errors} decode error(s), first: {self._first_error}"
+                  if self.decode_errors else None)
+        if probe is None:
+            return None
+        expected, decoded = probe["frames_expected"], self.frames_decoded
+        missing = max(0, expected - decoded)
+        reason = None
+        if missing:
+            reason = "; ".join(r for r in (probe["reason"], errors) if r) or \
+                f"{missing} frame(s) in the file did not decode"
+        self._report = {"frames_expected": expected, "frames_decoded": decoded, "missing": missing, "reason": reason}
+        if missing:
+            self._warnings.append(f"{self.name}: the stream ended early: {decoded} of {expected} frames "
+                                  f"({missing} missing: {reason})")
+        return None
+
+    def report(self) -> dict | None:
+        return self._report
 
     def read(self) -> LiveFrame | None:
         frame = super().read()
