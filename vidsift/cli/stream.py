@@ -42,6 +42,9 @@ def _print_event(event: dict[str, Any], *, as_json: bool, out: Any) -> None:
         out(f"{t} source reconnected after {event.get('after_s', 0):.1f} s", err=True)
     elif kind == "error":
         out(f"{t} error: {event.get('error')}", err=True)
+    elif kind == "no_frames":
+        out(f"{t} Q: {event['question']}\n{' ' * len(t)} A: (no frames yet: nothing to answer from after "
+            f"{event.get('waited_s', 0):.1f} s)")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,12 @@ Everything observable comes out of ``events()`` as dicts::
     {"event": "stalled" | "resumed" | "disconnected" | "reconnected" | "ended" | "error", "t": ..., ...}
     {"event": "warning", "t": ..., "warning": "clip.mp4: decode error (...); the damaged frames are skipped ..."}
     {"event": "ended", "t": ..., "decode": {"frames_expected": 96, "frames_decoded": 43, "missing": 53, "reason": ...}}
+    {"event": "no_frames", "t": 0.0, "question": ..., "waited_s": 10.0}
+
+``ask()`` never answers from an empty memory: asked before the first frame is in memory, it waits
+for it (at most ``first_frame_timeout_s``, and not past the stream's end), and if none arrives it
+returns a `StreamAnswer` with ``mode="no_frames"`` and text ``"no frames yet"`` (and emits the
+``no_frames`` event) without running the model.
 
 A file source that reaches its end puts its decode report (as ``vidsift info --json`` counts the
 file) in the ``ended`` event, after a warning when frames are missing; ``warnings`` keeps them all.
@@ -60,6 +66,8 @@ class StreamAnswer:
     mode: str
 
     def to_event(self) -> dict[str, Any]:
+        if self.mode == "no_frames":
+            return {"event": "no_frames", "t": round(self.t, 3), "question": self.question, "waited_s": round(self.latency_s, 3)}
         return {"event": "answer", "t": round(self.t, 3), "question": self.question, "answer": self.text,
                 "memory_tokens": self.memory_tokens, "latency_s": round(self.latency_s, 4)}
 
@@ -87,7 +95,7 @@ class StreamSession:
                  dedup: float = 0.95, policy: EvictionPolicy | None = None, max_side: int | None = 448,
                  stall_s: float = 3.0, reconnect: bool = True, give_up_s: float | None = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, chunk_tokens: int = 512,
-                 max_events: int = 10_000) -> None:
+                 max_events: int = 10_000, first_frame_timeout_s: float = 10.0) -> None:
         if fps <= 0:
             raise ConfigError("fps", f"must be > 0 frames per second, got {fps}")
         if every_s is not None and (every_s <= 0 or not query):
@@ -104,6 +112,8 @@ class StreamSession:
                                       open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
         self.fps, self.query, self.every_s, self.duration_s = fps, query, every_s, duration_s
         self.max_new_tokens = max_new_tokens
+        self.first_frame_timeout_s = float(first_frame_timeout_s)
+        self._has_frames = threading.Event()  # set once the memory holds a frame
         self.memory = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup),
                                    policy=policy or EvictionPolicy())
         self.cache = None
@@ -154,6 +164,7 @@ class StreamSession:
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(10)
         self._done.set()
+        self._has_frames.set()  # wake a question waiting for the first frame
         with self._event_cond:
             self._event_cond.notify_all()
 
@@ -220,13 +231,23 @@ class StreamSession:
         with torch.no_grad():
             self.memory.query = emb(torch.tensor(ids, device=self.adapter.device)).float().mean(0).cpu()
 
-    def ask(self, question: str, *, max_new_tokens: int | None = None) -> StreamAnswer:
-        """Answer from the memory as it is now (the ingest pauses for the question's duration)."""
+    def ask(self, question: str, *, max_new_tokens: int | None = None, wait_s: float | None = None) -> StreamAnswer:
+        """Answer from the memory as it is now (the ingest pauses for the question's duration).
+
+        Before the memory holds a frame, wait for one (at most ``wait_s``, default
+        ``first_frame_timeout_s``); if none arrives, return a ``no_frames`` answer (see module docstring)."""
         question = question.strip()
         if not question:
             raise ConfigError("question", "empty question")
         start = time.perf_counter()
+        if threading.current_thread() is not self._worker and self._worker is not None:  # the worker cannot wait for itself
+            self._has_frames.wait(self.first_frame_timeout_s if wait_s is None else wait_s)
         with self._lock:
+            if not len(self.memory):
+                waited = time.perf_counter() - start
+                empty = StreamAnswer(self._t_last, question, "no frames yet", 0, waited, 0.0, 0, "no_frames")
+                self._emit(empty.to_event())
+                return empty
             t = self._t_last
             n = max_new_tokens or self.max_new_tokens
             if self.cache is not None:
@@ -258,6 +279,8 @@ class StreamSession:
                     if evicted.numel():
                         self.cache.rebase(self.memory.entries)
             self._counts["groups"] += tokens.n_groups
+            if len(self.memory):
+                self._has_frames.set()
         self._counts["encode_s"] += time.perf_counter() - t0
 
     def _frame_time(self, frame: Any, first_pts: float | None) -> float:
@@ -273,6 +296,7 @@ class StreamSession:
             self._emit({"event": "error", "error": self.error})
         finally:
             self._done.set()
+            self._has_frames.set()  # wake a question waiting for the first frame
             self.capture.stop()
             with self._event_cond:
                 self._event_cond.notify_all()
