@@ -172,3 +172,54 @@ def test_families_without_incremental_cache_stream_by_reprefill(arch, tmp_path_f
     answers = [e for e in events if e["event"] == "answer"]
     assert session.mode == "reprefill" and session.error is None
     assert len(answers) == 2 and all(0 < a["memory_tokens"] <= 40 for a in answers)
+
+
+class _SilentCamera:
+    """A live source that opens but delivers no frame (read blocks until closed)."""
+
+    kind = "silent"
+    live = True
+
+    def __init__(self) -> None:
+        from vidsift.stream.sources import LiveSource
+
+        LiveSource.register(type(self))
+        self.closed = threading.Event()
+
+    def name(self) -> str:
+        return "silent-camera"
+
+    def open(self) -> None:
+        self.closed.clear()
+
+    def read(self):
+        self.closed.wait(10)  # no frame until the session closes us
+        return None
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def take_warnings(self) -> list[str]:
+        return []
+
+    def report(self):
+        return None
+
+
+def test_ask_right_after_start_waits_for_the_first_frames(adapter):
+    """The README's `with pipe.stream(...) as s: s.ask(...)` must not answer from an empty memory."""
+    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", realtime=False, budget=40, fps=2,
+                       duration_s=30, max_new_tokens=2) as session:
+        answer = session.ask("what?")
+    assert answer.mode != "no_frames" and answer.memory_tokens > 0
+
+
+def test_ask_before_any_frame_says_no_frames_yet(adapter):
+    with StreamSession(adapter, _SilentCamera(), budget=40, fps=2, reconnect=False, stall_s=60) as session:
+        start = time.monotonic()
+        answer = session.ask("what?", wait_s=0.5)
+        waited = time.monotonic() - start
+        events = list(session.events(timeout_s=0.2))
+    assert answer.mode == "no_frames" and answer.text == "no frames yet" and answer.memory_tokens == 0
+    assert 0.4 <= waited < 5 and session.stats()["answers"] == 0
+    assert any(e["event"] == "no_frames" and e["question"] == "what?" for e in events)
