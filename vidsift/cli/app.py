@@ -29,7 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: flags as flags (no "<bool>"), VIDEO not {video}, nothing cut with "…"
+    context_settings={"help_option_names": ["-h", "--help"],
+                      # off a terminal (piped, CI logs) lines are not wrapped at 80 columns
+                      **({} if sys.stdout.isatty() else {"terminal_width": 200, "max_content_width": 200})},
 )
 
 

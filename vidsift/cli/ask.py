@@ -61,10 +61,10 @@ def _summary(answer: Any) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("ask")
     def ask(
-        video: str = typer.Argument(..., help="Video file path or URL."),
-        question: str = typer.Argument(..., help="The question to answer."),
+        video: str = typer.Argument(..., metavar="VIDEO", help="Video file path or URL."),
+        question: str = typer.Argument(..., metavar="QUESTION", help="The question to answer."),
         model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
-        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a fraction (0.25) or a percentage (25%). Default: all."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful). Default: all."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1)."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64)."),
         frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to select (default: the planner decides)."),
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         temporal: Optional[str] = typer.Option(None, "--temporal", help="Temporal merger spec (e.g. temporal:threshold=0.9)."),
         prune: Optional[str] = typer.Option(None, "--prune", help="Prefill pruner spec, e.g. fastv:k=2,keep=0.5."),
         kv: Optional[str] = typer.Option(None, "--kv", help="KV cache press spec, e.g. snapkv:ratio=0.25."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset (--budget/--prune/--kv override its fields)."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset: fast, balanced or faithful (--budget/--prune/--kv override its fields)."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate at most."),
         resize: bool = typer.Option(False, "--resize", help="Spend the budget as a lower resolution per frame before encoding (Qwen2/2.5/3-VL; less vision compute). No effect on other families or an unlimited budget."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),

@@ -12,7 +12,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("batch")
     def batch(
-        manifest: str = typer.Argument(..., help="A folder of videos, or a .jsonl/.csv file with video and question columns."),
+        manifest: str = typer.Argument(..., metavar="MANIFEST", help="A folder of videos, or a .jsonl/.csv file with video and question columns."),
         model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH."),
         question: Optional[str] = typer.Option(None, "--question", "-q", help="The question for a folder (or rows without one)."),
         out: str = typer.Option("answers.jsonl", "--out", "-o", help="JSONL output; finished jobs in it are skipped."),

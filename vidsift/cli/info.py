@@ -34,7 +34,7 @@ def scan_all(video, *, on_progress=None) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command("info")
     def info(
-        video: str = typer.Argument(..., help="Video file."),
+        video: str = typer.Argument(..., metavar="VIDEO", help="Video file."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
         scan: bool = typer.Option(False, "--scan", help="Decode every frame and report what decoded."),
         backend: str = typer.Option("auto", "--backend", help="Decoder: auto, pyav or decord."),

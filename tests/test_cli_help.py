@@ -1,0 +1,23 @@
+"""Help text a newcomer can read: booleans are flags (no ``<bool>``), presets are listed, lines
+are not cut with "…" off a terminal, and no help points into the repository."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vidsift.cli.app import run
+from vidsift.selectors.types import PRESETS
+
+
+@pytest.mark.parametrize("command", [[], ["info"], ["plan"], ["ask"], ["stream"], ["bench"], ["batch"]])
+def test_help_is_plain_and_complete(command, capsys):
+    assert run([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "<bool>" not in text and "…" not in text and "╭" not in text
+    assert not re.search(r"vidsift/\w+/", text), "help points to a repository path"
+    if command == ["ask"]:
+        assert re.search(r"^\s+--json\s+Print", text, re.M)  # a flag, takes no value
+        for line in (line for line in text.splitlines() if "--preset" in line or "--budget" in line):
+            assert all(name in line for name in PRESETS), line
