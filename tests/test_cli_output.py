@@ -70,3 +70,17 @@ def test_a_closed_pipe_is_not_an_error(argv, tmp_video, monkeypatch, capsys):
     assert run([a.format(video=tmp_video) for a in argv]) == 0
     assert pipe.getvalue()
     assert capsys.readouterr().err == ""
+
+
+def test_ask_reports_its_stages_as_they_start(tiny_checkpoint, tmp_video):
+    """What the CLI's status line shows on a terminal: each stage, in order, as it starts."""
+    from models import load_tiny_adapter
+    from vidsift.cli.ask import STAGE_LABELS
+    from vidsift.pipeline.pipeline import Pipeline
+
+    pipe = Pipeline(load_tiny_adapter(tiny_checkpoint("tiny-smolvlm2")))
+    seen: list[str] = []
+    pipe.on_stage = seen.append
+    pipe.ask(tmp_video, "Q?", max_frames=4, max_new_tokens=1, budget="50%")
+    assert seen == ["decode", "score", "select", "encode", "reduce", "build", "generate"]
+    assert set(seen) <= set(STAGE_LABELS)

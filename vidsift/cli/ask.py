@@ -11,11 +11,15 @@ builds a random-weight checkpoint of a named architecture once (under
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any, Optional
 
 import typer
 
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+STAGE_LABELS = {"decode": "decoding frames", "score": "scoring frames", "select": "selecting keyframes",
+                "encode": "encoding frames", "reduce": "merging tokens", "build": "building the prompt",
+                "generate": "prefill and generating"}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -94,9 +98,14 @@ def register(app: typer.Typer) -> None:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
         from ..pipeline.pipeline import Pipeline
+        from .output import console
 
-        pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn)
-        answer = pipe.ask(video, question, **overrides)
+        log = console(stderr=True)
+        with log.status(f"loading {model}", spinner="dots") if log.is_terminal else nullcontext() as status:
+            pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn)
+            if status is not None:  # a terminal: show each stage as it starts
+                pipe.on_stage = lambda stage: status.update(STAGE_LABELS.get(stage, stage))
+            answer = pipe.ask(video, question, **overrides)
         if as_json:
             typer.echo(json.dumps(answer.to_dict(), default=_jsonable))
         else:

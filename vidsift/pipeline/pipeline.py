@@ -170,6 +170,7 @@ class Pipeline:
         self._scorers: dict[str, Any] = {}
         self.decode_max_pixels = DECODE_MAX_PIXELS  # decode larger videos downscaled (as `plan` does)
         self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
+        self.on_stage: Any = None  # callable(stage name) as each stage of a question starts (the CLI's status line)
         from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
 
     @classmethod
@@ -331,7 +332,7 @@ class Pipeline:
         """Answer one question about ``video`` (a path, or already decoded frames)."""
         opts = self._options(overrides)
         adapter = self.adapter
-        rec = StatsRecorder(adapter.device)
+        rec = StatsRecorder(adapter.device, on_stage=self.on_stage)
         members = build_members(opts["budget"])  # a bad spec fails before any frame is decoded
         inputs, plan, counts = self._prepare(video, question, opts, rec)
         with ExitStack() as stack:
@@ -341,6 +342,7 @@ class Pipeline:
 
                 inputs.kwargs["past_key_values"] = DynamicCache(config=adapter.model.config.get_text_config())
             streamer = rec.streamer()
+            rec.announce("generate")  # prefill, then decoding
             new_ids = adapter.generate(inputs, max_new_tokens=int(opts["max_new_tokens"]), streamer=streamer)
         rec.record_generation(streamer, int(new_ids.shape[1]))
         text = adapter.decode(new_ids)[0].strip()

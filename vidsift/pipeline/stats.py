@@ -82,8 +82,9 @@ def kv_cache_bytes(cache: Any) -> int:
 class StatsRecorder:
     """Collects the stats of one question (see the module docstring for the method)."""
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
+    def __init__(self, device: torch.device | str = "cpu", *, on_stage: Any = None) -> None:
         self.device = torch.device(device)
+        self.on_stage = on_stage  # called with each stage's name as it starts (progress displays)
         self.cuda = self.device.type == "cuda" and torch.cuda.is_available()
         self.t0 = time.perf_counter()
         self.time_s: dict[str, float] = {name: 0.0 for name in STAGES}
@@ -102,6 +103,7 @@ class StatsRecorder:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.announce(name)
         self._sync()
         start = time.perf_counter()
         try:
@@ -110,6 +112,11 @@ class StatsRecorder:
             self._sync()
             self.time_s[name] = self.time_s.get(name, 0.0) + time.perf_counter() - start
             self.sample_memory()
+
+    def announce(self, name: str) -> None:
+        """Tell ``on_stage`` that stage ``name`` starts."""
+        if self.on_stage is not None:
+            self.on_stage(name)
 
     def streamer(self) -> FirstTokenStreamer:
         return FirstTokenStreamer(on_token=self.sample_memory)
