@@ -12,7 +12,7 @@ from vidsift.eval.items import EvalItem
 from vidsift.eval.prompt import MCPrompt
 from vidsift.frames import open_video, sample
 from vidsift.probe import generate, load_items
-from vidsift.probe.generate import NOW_SHAPES, WHEN, make_scene
+from vidsift.probe.generate import NOW_SHAPES, WHEN, draw_scene
 from vidsift.probe.model import RELEVANCE_PROMPT, build_tokenizer, build_untrained
 from vidsift.probe.scene import COLOURS, render
 
@@ -44,7 +44,7 @@ def test_generate_is_deterministic_and_files_show_the_rendered_world(tmp_path):
 
 def test_decoded_frames_match_the_renderer_within_codec_noise(tmp_path):
     rng = random.Random(11)
-    scene, _ = make_scene(rng, 30.0)
+    scene, _ = draw_scene(rng, 30.0)
     from vidsift.probe.scene import write_video
 
     path = write_video(scene, tmp_path / "x.mp4")
@@ -60,7 +60,7 @@ def test_decoded_frames_match_the_renderer_within_codec_noise(tmp_path):
 @pytest.mark.parametrize("seed", range(16))
 def test_answers_follow_from_the_scene(seed):
     rng = random.Random(seed)
-    scene, q = make_scene(rng, rng.uniform(28, 40))
+    scene, q = draw_scene(rng, rng.uniform(20, 32))
     ev = {e.shape: [] for e in scene.events}
     for e in scene.events:
         ev[e.shape].append(e)
@@ -70,7 +70,7 @@ def test_answers_follow_from_the_scene(seed):
     assert q["needle"]["evidence"] == [(round(star.start_s, 3), round(star.end_s, 3))]
     assert ans("count") == str(len(ev.get("triangle", [])))
     sq, cr = ev["square"][0], ev["cross"][0]
-    assert ans("order") == ("the square" if sq.start_s < cr.start_s else "the cross")
+    assert ans("order") == ("square" if sq.start_s < cr.start_s else "cross")
     final = [e for e in scene.events if e.shape in NOW_SHAPES]
     assert len(final) == 1 and ans("now") == final[0].shape and final[0].visible(scene.duration_s - 0.01)
     share = scene.background_share()
@@ -95,8 +95,8 @@ def test_answers_follow_from_the_scene(seed):
 
 
 def test_time_scale_stretches_every_interval():
-    s1, q1 = make_scene(random.Random(3), 30.0)
-    s4, q4 = make_scene(random.Random(3), 30.0, time_scale=4.0)
+    s1, q1 = draw_scene(random.Random(3), 30.0)
+    s4, q4 = draw_scene(random.Random(3), 30.0, time_scale=4.0)
     assert s4.duration_s == 4 * s1.duration_s
     for fam in q1:
         assert q4[fam]["answer"] == q1[fam]["answer"]
@@ -107,7 +107,7 @@ def test_time_scale_stretches_every_interval():
 def test_word_tokenizer_covers_every_prompt_and_round_trips(tmp_path):
     tok = build_tokenizer()
     unk = tok.convert_tokens_to_ids("<unk>")
-    scene, q = make_scene(random.Random(1), 32.0)
+    scene, q = draw_scene(random.Random(1), 32.0)
     for fam, item in q.items():
         mc = MCPrompt()(EvalItem("probe", fam, "", item["question"], item["options"], item["answer"]))
         for text in (mc, RELEVANCE_PROMPT.format(question=mc)):
@@ -134,7 +134,7 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
 
     path = build_untrained(tmp_path / "ckpt", seed=1)
     adapter = load_adapter(str(path), device="cpu", dtype="float32")
-    ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, duration_s=(18.0, 24.0)))
+    ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, images=2, duration_s=(18.0, 24.0)))
     batch = ex.batch(random.Random(2), np.random.default_rng(2), 1.0)
     assert [b["family"] for b in batch].count("relevance") == 2
     with torch.no_grad():
@@ -152,7 +152,8 @@ def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):
     from vidsift.pipeline import Pipeline
     from vidsift.probe.train import TrainConfig, train, write_manifest
 
-    cfg = TrainConfig(steps=2, videos=1, questions=2, relevance=1, eval_every=2, eval_videos=1, duration_s=(18.0, 20.0))
+    cfg = TrainConfig(steps=2, videos=1, questions=2, relevance=1, images=1, eval_every=2, eval_videos=1,
+                      duration_s=(18.0, 20.0))
     summary = train(tmp_path / "ckpt", cfg, log=lambda _: None)
     assert summary["steps"] == 2 and np.isfinite(summary["history"][-1]["loss"])
     manifest = write_manifest(tmp_path / "ckpt", summary)

@@ -40,7 +40,7 @@ from .scene import BACKGROUNDS, COLOURS, SIZE, Distractor, Event, Scene, write_v
 FAMILIES = ("needle", "count", "order", "when", "global", "now")
 STREAM_FAMILIES = ("now", "recall")
 NOW_SHAPES = ("diamond", "ring", "bar")
-WHEN = ("the beginning", "the middle", "the end")
+WHEN = ("beginning", "middle", "end")
 QUESTIONS = {
     "needle": "What colour was the star?",
     "recall": "What colour was the star?",
@@ -50,11 +50,13 @@ QUESTIONS = {
     "global": "What was the main background colour?",
     "now": "What shape is on screen now?",
 }
-# options in one fixed order per family (a letter always means the same answer), so a small model
-# trained from scratch needs no pointer from the letters to the option texts: it still has to see
-# the evidence, which is what the probe measures
+# options: one word each, in one fixed order per family. The probe model answers with the option's
+# word (every family has its own answer words, so a small model trained from scratch learns the
+# families without one family's letters interfering with another's); `vidsift.eval.extract_choice`
+# reads a letter or an option's text alike. The model still has to see the evidence, which is
+# what the probe measures.
 OPTIONS = {"needle": tuple(COLOURS), "recall": tuple(COLOURS), "count": ("0", "1", "2", "3", "4"),
-           "order": ("the square", "the cross"), "when": WHEN, "global": tuple(BACKGROUNDS), "now": NOW_SHAPES}
+           "order": ("square", "cross"), "when": WHEN, "global": tuple(BACKGROUNDS), "now": NOW_SHAPES}
 # training seeds are drawn below this; evaluation seeds start here (never overlap)
 EVAL_SEED_BASE = 1_000_000
 
@@ -113,7 +115,7 @@ def _place(rng: random.Random, taken: list[tuple[float, float]], lo: float, hi: 
 
 
 def _pos(rng: random.Random, r: int) -> tuple[int, int]:
-    return rng.randint(r + 4, SIZE - r - 4), rng.randint(r + 4, SIZE - r - 4)
+    return rng.randint(r + 2, SIZE - r - 2), rng.randint(r + 2, SIZE - r - 2)
 
 
 def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, time_scale: float = 1.0,
@@ -126,10 +128,10 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     D, k = float(duration_s), float(time_scale)
     scene = Scene(duration_s=D * k, backgrounds=[(s * k, n) for s, n in _backgrounds(rng, D)])
     for _ in range(3):
-        x, y = rng.uniform(10, SIZE - 10), rng.uniform(10, SIZE - 10)
-        speed, angle = rng.uniform(8, 30) / k, rng.uniform(0, 6.283)
+        x, y = rng.uniform(5, SIZE - 5), rng.uniform(5, SIZE - 5)
+        speed, angle = rng.uniform(4, 15) / k, rng.uniform(0, 6.283)
         scene.distractors.append(Distractor(x, y, speed * math.cos(angle), speed * math.sin(angle),
-                                            rng.randint(5, 8), rng.randint(90, 170)))
+                                            rng.randint(3, 4), rng.randint(90, 170)))
     dur = lambda: rng.uniform(1.0, 2.0) * event_scale  # noqa: E731  event length (unstretched seconds)
     now_len = rng.uniform(1.6, 2.4)
     end = D - now_len - 1.0  # other events end before the final shape's window
@@ -142,26 +144,31 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
         width = end / 3
         span = (third * width + 0.15 * width, third * width + 0.85 * width)
     star = _place(rng, taken, *span, min(dur(), 0.9 * (span[1] - span[0])), 1.0)
-    sq = star and _place(rng, taken + [star], 0.5, end, min(dur(), end / 6), 1.0)
-    cr = sq and _place(rng, taken + [star, sq], 0.5, end, min(dur(), end / 6), 1.0)
-    if star is None or sq is None or cr is None:
+    if star is None:
         raise ValueError(f"probe scene of {D:.1f} s too short for its events; use a longer duration")
-    taken += [star, sq, cr]
+    taken.append(star)
     tri: list[tuple[float, float]] = []
-    for _ in range(rng.randint(0, 4)):  # as many as fit with 2 s gaps (all of them at event_scale 1)
-        got = _place(rng, taken, 0.5, end, dur(), 2.0)
-        if got is not None:
-            tri.append(got)
-            taken.append(got)
+    for _ in range(rng.randint(0, 4)):  # 2 s apart from each other, 1 s from the rest
+        d = rng.uniform(1.0, 2.0) * min(event_scale, 1.5)
+        got = _place(rng, taken + [(a - 1.0, b + 1.0) for a, b in tri], 0.5, end, d, 1.0)
+        if got is None:
+            raise ValueError(f"probe scene of {D:.1f} s too short for {len(tri) + 1} triangles")
+        tri.append(got)
+        taken.append(got)
+    sq = _place(rng, taken, 0.5, end, min(dur(), end / 8), 1.0)
+    cr = sq and _place(rng, taken + [sq], 0.5, end, min(dur(), end / 8), 1.0)
+    if sq is None or cr is None:
+        raise ValueError(f"probe scene of {D:.1f} s too short for its events; use a longer duration")
+    taken += [sq, cr]
     now_shape = rng.choice(NOW_SHAPES)
     now = (D - now_len, D)
 
-    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 14) -> Event:
+    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 10) -> Event:
         return Event(shape, colour or rng.choice(list(COLOURS)), iv[0] * k, iv[1] * k, *_pos(rng, r), radius=r)
 
     star_colour = rng.choice(list(COLOURS))
     scene.events += [event("star", star, star_colour), *[event("triangle", iv) for iv in tri],
-                     event("square", sq), event("cross", cr), event(now_shape, now, r=16)]
+                     event("square", sq), event("cross", cr), event(now_shape, now, r=12)]
     scaled = lambda iv: (round(iv[0] * k, 3), round(iv[1] * k, 3))  # noqa: E731
 
     def mc(family: str, correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
@@ -175,7 +182,7 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     questions = {
         "needle": mc("needle", star_colour, [star]),
         "count": mc("count", str(len(tri)), tri),
-        "order": mc("order", "the square" if sq[0] < cr[0] else "the cross", [sq, cr]),
+        "order": mc("order", "square" if sq[0] < cr[0] else "cross", [sq, cr]),
         "when": mc("when", WHEN[third], [star]),
         "global": mc("global", dominant, dom_ivs),
         "now": mc("now", now_shape, [now]),
@@ -185,11 +192,22 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     return scene, questions
 
 
+def draw_scene(rng: random.Random, duration_s: float, **options: Any) -> tuple[Scene, dict[str, dict[str, Any]]]:
+    """`make_scene`, drawn again (from the same ``rng``, so still seeded) while its events do not fit."""
+    for _ in range(200):
+        try:
+            return make_scene(rng, duration_s, **options)
+        except ValueError:
+            continue
+    raise ValueError(f"no probe scene of {duration_s:.1f} s fits its events")
+
+
 def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos: int = 4,
-             duration_s: tuple[float, float] = (28.0, 40.0), stream_duration_s: float = 150.0) -> list[ProbeItem]:
+             duration_s: tuple[float, float] = (20.0, 32.0), stream_duration_s: float = 150.0) -> list[ProbeItem]:
     """Write ``videos`` offline clips and ``stream_videos`` long stream clips with their items
-    into ``root`` (``videos/*.mp4`` + ``items.jsonl``); returns the items. Deterministic from
-    ``seed`` (evaluation uses ``EVAL_SEED_BASE + seed``, disjoint from every training seed)."""
+    into ``root`` (``videos/*.mp4`` + ``items.jsonl``); returns the items. The items and the drawn
+    pictures are a function of ``seed`` (evaluation uses ``EVAL_SEED_BASE + seed``, disjoint from
+    every training seed); the H.264 bytes may differ in a few low bits between encodes."""
     root = Path(root)
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rng = random.Random(EVAL_SEED_BASE + int(seed))
@@ -198,7 +216,7 @@ def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos
         stream = v >= videos
         dur = stream_duration_s if stream else round(rng.uniform(*duration_s), 1)
         # streams: unstretched layout of a short clip, stretched to minutes (events stay 1-2 s long)
-        scene, questions = make_scene(rng, dur, stream=stream)
+        scene, questions = draw_scene(rng, dur, stream=stream)
         name = f"{'stream' if stream else 'clip'}{v:03d}.mp4"
         write_video(scene, root / "videos" / name)
         for family, q in questions.items():

@@ -5,9 +5,9 @@ safetensors weights, ``tokenizer.json`` (a `tokenizers` WordLevel model over the
 and the Qwen special tokens, with the Qwen2.5-VL chat template), ``preprocessor_config.json`` —
 so the trained folder loads through ``Pipeline.from_pretrained(folder)`` like any checkpoint.
 
-Sizes (``PROBE_CONFIG``): vision tower depth 3, width 96, 14-px patches, 2x2 merge, temporal
-pairs; LLM 4 layers, width 128, 4 heads (2 KV heads), M-RoPE sections [4, 6, 6] (head dim 32).
-A 112x112 frame pair gives 16 LLM tokens (8 per frame).
+Sizes: vision tower depth 2, width 64, 14-px patches, 2x2 merge, temporal pairs; LLM 4 layers,
+width 128, 4 heads (2 KV heads), M-RoPE sections [4, 6, 6] (head dim 32). A 56x56 frame pair
+gives 4 LLM tokens (2 per frame); frames are never resized (min = max pixels = 56x56).
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 # the mllm (QuoTA) scorer's prompts: relevance is trained with the first; the second is the
 # query-decoupling prompt, whose words are in the vocabulary so it tokenizes without <unk>
 RELEVANCE_PROMPT = "Is this frame relevant to: {question}? Answer yes or no."
+# training's dense auxiliary task: one caption word group per sampled frame
+CAPTION_PROMPT = "Describe every frame."
 CUES_PROMPT = ("List the visual cues (objects, people, actions, scene text) a frame must show to answer "
                "this question, one short phrase per line: {question}")
 
 PROBE_TEXT = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
               "num_key_value_heads": 2, "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
               "rope_parameters": {"rope_type": "default", "rope_theta": 10_000.0, "mrope_section": [4, 6, 6]}}
-PROBE_VISION = {"depth": 3, "hidden_size": 96, "intermediate_size": 256, "num_heads": 4, "out_hidden_size": 128,
+PROBE_VISION = {"depth": 2, "hidden_size": 64, "intermediate_size": 192, "num_heads": 2, "out_hidden_size": 128,
                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
-                "window_size": 112, "fullatt_block_indexes": [2], "hidden_act": "silu"}
-PROBE_PREPROCESSOR = {"min_pixels": 56 * 56, "max_pixels": SIZE * SIZE, "patch_size": 14, "temporal_patch_size": 2,
+                "window_size": 112, "fullatt_block_indexes": [1], "hidden_act": "silu"}
+PROBE_PREPROCESSOR = {"min_pixels": SIZE * SIZE, "max_pixels": SIZE * SIZE, "patch_size": 14, "temporal_patch_size": 2,
                       "merge_size": 2, "image_mean": [0.48145466, 0.4578275, 0.40821073],
                       "image_std": [0.26862954, 0.26130258, 0.27577711], "do_rescale": True,
                       "rescale_factor": 1 / 255, "do_normalize": True, "do_resize": True, "resample": 3,
@@ -58,7 +60,7 @@ _WORD = re.compile(r"\w+|[^\w\s]+")  # the Whitespace pre-tokenizer's split
 
 def vocabulary() -> list[str]:
     """Every word the probe's prompts, options and answers use (pre-tokenized), sorted."""
-    texts = [SYSTEM_PROMPT, DEFAULT_PRE, DEFAULT_POST, RELEVANCE_PROMPT, CUES_PROMPT, *QUESTIONS.values(),
+    texts = [SYSTEM_PROMPT, DEFAULT_PRE, DEFAULT_POST, RELEVANCE_PROMPT, CAPTION_PROMPT, CUES_PROMPT, *QUESTIONS.values(),
              *WHEN, *BACKGROUNDS, *COLOURS, *SHAPES, *NOW_SHAPES, "the square the cross", "0 1 2 3 4",
              "A B C D E F G H I J . : ( ) ? ,", "system user assistant yes no Yes No YES NO"]
     return sorted({w for text in texts for w in _WORD.findall(text)})

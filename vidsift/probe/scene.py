@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-SIZE = 112  # frame side in pixels: 8x8 patches of 14 px, 16 LLM tokens per Qwen temporal pair
+SIZE = 56  # frame side in pixels: 4x4 patches of 14 px, 4 LLM tokens per Qwen temporal pair (2 per frame)
 
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "black": (16, 16, 16), "navy": (18, 28, 112), "maroon": (112, 18, 28),
@@ -40,7 +40,7 @@ class Event:
     end_s: float
     x: int
     y: int
-    radius: int = 14
+    radius: int = 10
 
     def visible(self, t: float) -> bool:
         return self.start_s <= t < self.end_s

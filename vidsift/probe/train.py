@@ -37,28 +37,32 @@ import torch
 from ..eval.items import EvalItem
 from ..eval.prompt import MCPrompt
 from ..frames.types import FrameBatch
-from .generate import FAMILIES, make_scene
-from .model import RELEVANCE_PROMPT, build_untrained
+from .generate import FAMILIES, NOW_SHAPES, make_scene
+from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained
 from .scene import render
 
 RELEVANCE_FAMILIES = ("needle", "count", "order", "when", "now")
+IMAGE_FAMILIES = ("needle", "global", "now", "count", "order")
 
 
 @dataclass
 class TrainConfig:
     seed: int = 0
-    steps: int = 2400  # length of the learning-rate schedule
-    minutes: float = 40.0  # wall-clock cap; training stops at whichever comes first
+    steps: int = 5000  # length of the learning-rate schedule
+    minutes: float = 45.0  # wall-clock cap; training stops at whichever comes first
     stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
-    videos: int = 4  # clips per step
-    questions: int = 4  # questions per clip
+    videos: int = 3  # clips per step
+    questions: int = 6  # questions per clip (of the 6 families)
     relevance: int = 6  # single-frame yes/no examples per step
+    images: int = 16  # single-frame questions per step (cheap perception: the star's colour, the shape, ...)
+    captions: bool = False  # per clip, also "Describe every frame.": background, then colour + shape of what is shown
     lr: float = 1.5e-3
-    warmup: int = 60
+    warmup: int = 100
     weight_decay: float = 0.01
-    curriculum_steps: int = 1200
-    event_scale0: float = 5.0
-    duration_s: tuple[float, float] = (18.0, 36.0)
+    curriculum_steps: int = 1500
+    event_scale0: float = 4.0
+    duration_s: tuple[float, float] = (16.0, 32.0)  # clip lengths after the curriculum
+    duration0_s: tuple[float, float] = (10.0, 14.0)  # clip lengths at its start (short clips are cheap)
     time_scales: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0)
     noise: float = 2.0  # Gaussian pixel noise (grey levels), a stand-in for codec noise
     eval_every: int = 200
@@ -82,38 +86,65 @@ class Examples:
         tok = adapter.tokenizer
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
         self.pad = tok.convert_tokens_to_ids("<|endoftext|>")
-        self.letters = [tok.convert_tokens_to_ids(c) for c in "ABCDEF"]
         self.yes, self.no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
         self.prompt = MCPrompt()
+
+    def word(self, text: str) -> int:
+        """The one token of an answer word (the probe's options are single words)."""
+        ids = self.adapter.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"answer {text!r} is not one token")
+        return ids[0]
 
     def mc_text(self, q: dict[str, Any]) -> str:
         return self.prompt(EvalItem("probe", "q", "", q["question"], q["options"], q["answer"]))
 
-    def clip(self, rng: random.Random, *, event_scale: float, duration: float | None = None,
-             time_scale: float | None = None):
-        for _ in range(100):  # long curriculum events may not fit a short clip: draw another
-            D = duration or rng.uniform(*self.cfg.duration_s)
-            k = time_scale or rng.choice(self.cfg.time_scales)
+    def clip(self, rng: random.Random, *, frac: float):
+        """A scene at curriculum position ``frac`` (0: long events in short clips, 1: real ones) and
+        the times the Pipeline would sample (1/k fps over a scene stretched k times). A scene any of
+        whose events falls between two samples is drawn again, so every label is visible."""
+        cfg = self.cfg
+        lo = cfg.duration0_s[0] + (cfg.duration_s[0] - cfg.duration0_s[0]) * frac
+        hi = cfg.duration0_s[1] + (cfg.duration_s[1] - cfg.duration0_s[1]) * frac
+        event_scale = 1.0 + (cfg.event_scale0 - 1.0) * (1.0 - frac)
+        for _ in range(200):
+            D, k = rng.uniform(lo, hi), rng.choice(cfg.time_scales)
             try:
                 scene, qs = make_scene(rng, D, time_scale=k, event_scale=event_scale)
-                break
-            except ValueError:
+            except ValueError:  # long curriculum events that do not fit a short clip
                 continue
-        else:
-            raise ValueError(f"no probe scene fits {self.cfg.duration_s} s at event scale {event_scale}")
-        times = np.arange(math.ceil(D - 1e-9)) * k  # the Pipeline's 1/k fps sample of the stretched scene
-        return scene, qs, times
+            times = np.arange(math.ceil(D - 1e-9)) * k
+            if all(((times >= e.start_s) & (times < e.end_s)).any() for e in scene.events):
+                return scene, qs, times
+        raise ValueError(f"no probe scene fits {lo:.0f}-{hi:.0f} s at event scale {event_scale:.1f}")
 
-    def batch(self, rng: random.Random, nrng: np.random.Generator, event_scale: float) -> list[dict[str, Any]]:
+    def batch(self, rng: random.Random, nrng: np.random.Generator, frac: float) -> list[dict[str, Any]]:
         """[(frames, question text, answer token id, family)] for one step."""
         out = []
         for _ in range(self.cfg.videos):
-            scene, qs, times = self.clip(rng, event_scale=event_scale)
+            scene, qs, times = self.clip(rng, frac=frac)
             frames = _frames(scene, times, nrng, self.cfg.noise)
             for fam in rng.sample(FAMILIES, self.cfg.questions):
-                out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.letters[qs[fam]["answer"]], "family": fam})
+                word = qs[fam]["options"][qs[fam]["answer"]]
+                out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": fam})
+            if self.cfg.captions:
+                words = []
+                for t in times:
+                    words += [scene.background_at(float(t))]
+                    for e in scene.events:
+                        if e.visible(float(t)):
+                            words += [e.colour, e.shape]
+                    words.append(",")
+                out.append({"frames": frames, "text": CAPTION_PROMPT, "target": [self.word(w) for w in words[:-1]],
+                            "family": "caption"})
+        for _ in range(self.cfg.images):  # one frame is the whole video: the question about that frame
+            scene, qs, times = self.clip(rng, frac=frac)
+            fam = rng.choice(IMAGE_FAMILIES)
+            t, word = self._single_frame(rng, scene, fam, times)
+            frames = _frames(scene, np.array([t]), nrng, self.cfg.noise)
+            out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": f"{fam}/1"})
         for _ in range(self.cfg.relevance):
-            scene, qs, times = self.clip(rng, event_scale=event_scale)
+            scene, qs, times = self.clip(rng, frac=frac)
             fam = rng.choice(RELEVANCE_FAMILIES)
             ev = [(a * 1.0, b * 1.0) for a, b in qs[fam]["evidence"]]
             inside = [t for t in times if any(a <= t < b for a, b in ev)]
@@ -124,6 +155,23 @@ class Examples:
             text = RELEVANCE_PROMPT.format(question=self.mc_text(qs[fam]))
             out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
         return out
+
+    @staticmethod
+    def _single_frame(rng: random.Random, scene, family: str, times: np.ndarray) -> tuple[float, str]:
+        """A time and the answer of ``family``'s question when that one frame is the video."""
+        shown = lambda t, shapes: [e for e in scene.events if e.shape in shapes and e.visible(t)]  # noqa: E731
+        if family == "global":
+            t = float(rng.choice(times))
+            return t, scene.background_at(t)
+        wanted = {"needle": ("star",), "now": NOW_SHAPES, "count": ("triangle",), "order": ("square", "cross")}[family]
+        inside = [float(t) for t in times if shown(float(t), wanted)]
+        if family == "count" and (not inside or rng.random() < 0.5):
+            outside = [float(t) for t in times if not shown(float(t), wanted)]
+            if outside:
+                return rng.choice(outside), "0"
+        t = rng.choice(inside)
+        event = shown(t, wanted)[0]
+        return t, {"needle": event.colour, "now": event.shape, "count": "1", "order": event.shape}[family]
 
     def forward(self, examples: list[dict[str, Any]]):
         """Logits at the answer position and the loss over (answer, end-of-turn) tokens."""
@@ -141,7 +189,7 @@ class Examples:
         pix = torch.cat([first[k]["pixel_values_videos"] for k in videos])
         grid = torch.cat([first[k]["video_grid_thw"] for k in videos])
         feats = model.model.get_video_features(pix, grid, return_dict=True).pooler_output  # one per video
-        L = max(st["input_ids"].shape[1] for st in stock) + 2
+        L = max(st["input_ids"].shape[1] + len(_as_list(ex["target"])) + 1 for ex, st in zip(examples, stock))
         B = len(examples)
         ids = torch.full((B, L), self.pad, dtype=torch.long)
         mask = torch.zeros((B, L), dtype=torch.long)
@@ -150,11 +198,12 @@ class Examples:
         answer_pos = []
         for b, (ex, st) in enumerate(zip(examples, stock)):
             n = st["input_ids"].shape[1]
+            target = torch.tensor([*_as_list(ex["target"]), self.eos])
             ids[b, :n] = st["input_ids"][0]
-            ids[b, n], ids[b, n + 1] = ex["target"], self.eos
-            mask[b, : n + 2] = 1
+            ids[b, n : n + len(target)] = target
+            mask[b, : n + len(target)] = 1
             types[b, :n] = st["mm_token_type_ids"][0]
-            labels[b, n], labels[b, n + 1] = ex["target"], self.eos
+            labels[b, n : n + len(target)] = target
             answer_pos.append(n - 1)
         order = [videos[id(ex["frames"])] for ex in examples]
         kwargs = {"video_grid_thw": torch.cat([stock[b]["video_grid_thw"] for b in range(B)])}
@@ -167,11 +216,17 @@ class Examples:
         return out.loss, logits
 
 
+def _as_list(target: int | list[int]) -> list[int]:
+    return list(target) if isinstance(target, (list, tuple)) else [target]
+
+
 def _accuracy(examples: list[dict[str, Any]], logits: torch.Tensor) -> dict[str, list[int]]:
+    """First answer token right, per family (captions are not scored)."""
     hits: dict[str, list[int]] = {}
     pred = logits.argmax(-1).tolist()
     for ex, p in zip(examples, pred):
-        hits.setdefault(ex["family"], []).append(int(p == ex["target"]))
+        if ex["family"] != "caption":
+            hits.setdefault(ex["family"], []).append(int(p == ex["target"]))
     return hits
 
 
@@ -199,23 +254,22 @@ def train(out: str | Path, cfg: TrainConfig, *, log=print) -> dict[str, Any]:
     rng, nrng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
     # a fixed validation set at real event lengths (training seeds: disjoint from evaluation)
     vrng, vnrng = random.Random(cfg.seed + 10_000), np.random.default_rng(cfg.seed + 10_000)
-    val = [ex.batch(vrng, vnrng, 1.0) for _ in range(max(1, cfg.eval_videos // cfg.videos))]
+    val = [ex.batch(vrng, vnrng, 1.0) for _ in range(max(1, cfg.eval_videos // cfg.videos))]  # real lengths
     history: list[dict[str, Any]] = []
     start = time.time()
     step = 0
     for step in range(1, cfg.steps + 1):
         frac = min(1.0, (step - 1) / max(1, cfg.curriculum_steps))
-        scale = 1.0 + (cfg.event_scale0 - 1.0) * (1.0 - frac)
         lr = cfg.lr * min(1.0, step / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = ex.batch(rng, nrng, scale)
+        batch = ex.batch(rng, nrng, frac)
         loss, _ = ex.forward(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        rec = {"step": step, "loss": round(float(loss.detach()), 4), "lr": round(lr, 6), "event_scale": round(scale, 3),
+        rec = {"step": step, "loss": round(float(loss.detach()), 4), "lr": round(lr, 6), "curriculum": round(frac, 3),
                "elapsed_s": round(time.time() - start, 1)}
         done = step == cfg.steps or step == cfg.stop_step or time.time() - start > cfg.minutes * 60
         if step % cfg.eval_every == 0 or done:
