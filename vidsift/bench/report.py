@@ -56,7 +56,9 @@ def bench_table(report: BenchReport):
 def write_json(report: BenchReport, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    tmp = path.with_name(f".{path.name}.part")  # never a half-written report (Ctrl-C, a full disk)
+    tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    tmp.replace(path)
     return path
 
 
@@ -92,6 +94,8 @@ def write_plot(report: BenchReport, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    tmp = path.with_name(f".{path.name}.part")
+    fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+    tmp.replace(path)
     return path

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import psutil
 
+from ..batch.engine import _Interrupts
 from ..errors import ConfigError
 from .flops import FlopModel
 from .memory import PeakMemory
@@ -166,17 +167,21 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
         return {"stats": stats, "wall_s": wall, "cpu_s": cpu_s, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
                 "flops": flops, "answer": answer.text}
 
-    for setting in (settings if warmup_mode == "each" else settings[-1:]):
-        for i in range(warmup):
-            if on_run:
-                on_run(f"warm-up {setting.name}", i)
-            one(setting)
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in settings}
-    for i in range(repeat):
-        for setting in settings:
-            if on_run:
-                on_run(setting.name, i)
-            runs[setting.name].append(one(setting))
+    # Ctrl-C always stops a bench, also when the interrupt is swallowed inside a run (a __del__)
+    with _Interrupts() as interrupts:
+        for setting in (settings if warmup_mode == "each" else settings[-1:]):
+            for i in range(warmup):
+                if on_run:
+                    on_run(f"warm-up {setting.name}", i)
+                one(setting)
+                interrupts.check()
+        for i in range(repeat):
+            for setting in settings:
+                if on_run:
+                    on_run(setting.name, i)
+                runs[setting.name].append(one(setting))
+                interrupts.check()
     rows = [_summarise(s.name, s.overrides, runs[s.name]) for s in settings]
     _ratios(rows)
     return BenchReport(model=str(getattr(pipe, "name", "?")), video=str(video), device=str(device),
