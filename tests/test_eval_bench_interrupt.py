@@ -104,10 +104,16 @@ def _interrupt_each(procs: list[subprocess.Popen], progress, *, at) -> None:
 
 
 def _check_interrupted(procs: list[subprocess.Popen]) -> None:
-    for trial, proc in enumerate(procs):
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, (trial, err[-500:])
-        assert "error: interrupted" in err and "Traceback" not in err, err[-500:]
+    try:
+        for trial, proc in enumerate(procs):
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, (trial, err[-500:])
+            assert "error: interrupted" in err and "Traceback" not in err, err[-500:]
+    finally:
+        for proc in procs:  # a run that did not stop must not outlive the test
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 def test_ctrl_c_always_stops_eval_and_resume_is_exact(tmp_path):

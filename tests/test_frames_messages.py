@@ -17,3 +17,25 @@ def test_too_large_frames_name_the_file_and_the_cli_way(tmp_path):
     assert "`vidsift plan` decodes it downscaled" in text and "downscale=True" in text
     with open_video(path, max_pixels=1000, downscale=True) as video:  # the way out it names works
         assert len(video.read([0])) == 1
+
+
+def test_playlists_and_scripts_are_not_followed_for_file_inputs(tmp_path):
+    """An ffconcat script renamed .mp4 is refused (it used to be played), and one naming a URL never
+    reaches the network; the stream source refuses them the same way."""
+    from vidsift.errors import SourceError
+    from vidsift.frames import NotAVideoError
+    from vidsift.stream.sources import open_source
+
+    make_video(tmp_path / "part.mp4", n_frames=4)
+    local = tmp_path / "local.mp4"
+    local.write_text("ffconcat version 1.0\nfile part.mp4\n")
+    remote = tmp_path / "remote.mp4"
+    remote.write_text("ffconcat version 1.0\nfile http://127.0.0.1:9/x.mp4\n")
+    with pytest.raises(NotAVideoError, match=r"local\.mp4: not a video file but a concat playlist"):
+        open_video(local)
+    with pytest.raises(NotAVideoError, match=r"remote\.mp4: not a video file: it names a URL"):
+        open_video(remote)
+    with pytest.raises(SourceError, match=r"local\.mp4: not a video file but a concat playlist"):
+        open_source(str(local)).open()
+    with pytest.raises(SourceError, match=r"remote\.mp4: .*not a video file: it names a URL"):
+        open_source(str(remote)).open()

@@ -27,6 +27,10 @@ DEFAULT_MAX_PIXELS = 8192 * 4320  # one 8K frame; larger frames are rejected bef
 NOT_VIDEO_FORMATS = {"tty", "txt", "lrc", "srt", "ass", "webvtt", "subviewer", "jacosub", "mpl2", "sami"}
 LIVE_SCHEMES = {"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp", "v4l2"}
 OPEN_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+# demuxers that read other files or URLs named inside the input: refused for file inputs (a
+# renamed ffconcat script or HLS playlist would make vidsift read whatever it names)
+PLAYLIST_FORMATS = {"concat", "hls", "dash", "ffmetadata"}
+FILE_ONLY = {"protocol_whitelist": "file"}  # a local file never reaches the network through its demuxer
 
 
 @dataclass
@@ -132,10 +136,15 @@ def _has_moov(path: str) -> bool:
 def open_container(path: str):
     """``av.open`` with typed errors; returns the container (caller closes it)."""
     try:
-        container = av.open(path, "r", options=OPEN_OPTIONS, timeout=10.0 if "://" in path else None)
+        remote = "://" in path
+        options = OPEN_OPTIONS if remote else {**OPEN_OPTIONS, **FILE_ONLY}
+        container = av.open(path, "r", options=options, timeout=10.0 if remote else None)
     except FileNotFoundError:
         raise VideoNotFoundError(path, "no such file") from None
     except PermissionError:
+        if not remote and os.access(path, os.R_OK):  # refused by FILE_ONLY: it names a URL to read
+            raise NotAVideoError(path, "not a video file: it names a URL or other protocol to read (a playlist or "
+                                       "script?); vidsift does not follow those for file inputs") from None
         raise UnreadableStreamError(path, "permission denied") from None
     except IsADirectoryError:
         raise NotAFileError(path, "is a directory, not a video file") from None
@@ -151,6 +160,10 @@ def open_container(path: str):
     if container.format.name in NOT_VIDEO_FORMATS:
         container.close()
         raise NotAVideoError(path, f"not a video file (looks like {container.format.name})")
+    if not remote and set(container.format.name.split(",")) & PLAYLIST_FORMATS:
+        container.close()
+        raise NotAVideoError(path, f"not a video file but a {container.format.name} playlist/script; "
+                                   "vidsift does not follow what a file names (pass the video itself)")
     return container
 
 

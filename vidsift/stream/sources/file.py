@@ -104,6 +104,7 @@ class FileSource(PyAVSource):
         self.target = path
         if self.speed <= 0:
             raise ConfigError(path, f"speed must be > 0, got {self.speed}")
+        self.options.setdefault("protocol_whitelist", "file")  # a file never reaches the network through its demuxer
         super().__post_init__()
         self._fifo: _PolledFifo | None = None
         self._t0: tuple[float, float] | None = None  # (wall, pts) of the first frame
@@ -138,6 +139,13 @@ class FileSource(PyAVSource):
             if reason is None:
                 raise
             raise SourceError(self.name, reason) from err
+        from ...frames._probe import PLAYLIST_FORMATS
+
+        fmt = self._container.format.name
+        if set(fmt.split(",")) & PLAYLIST_FORMATS:  # a renamed ffconcat script / playlist: never followed
+            self.close()
+            raise SourceError(self.name, f"not a video file but a {fmt} playlist/script; vidsift does not follow "
+                                         "what a file names (pass the video itself)")
         self._probe = _probe_summary(path)
 
     def _at_end(self) -> LiveFrame | None:
