@@ -84,3 +84,10 @@ def test_ask_reports_its_stages_as_they_start(tiny_checkpoint, tmp_video):
     pipe.ask(tmp_video, "Q?", max_frames=4, max_new_tokens=1, budget="50%")
     assert seen == ["decode", "score", "select", "encode", "reduce", "build", "generate"]
     assert set(seen) <= set(STAGE_LABELS)
+
+
+def test_info_scan_writes_nothing_to_stderr_off_a_terminal(tmp_video, monkeypatch, capsys):
+    """The scan's progress bar is for terminals; piped or logged, stderr stays empty."""
+    monkeypatch.setattr("vidsift.cli.info.PROGRESS_AFTER_S", 0.0)
+    assert run(["info", tmp_video, "--scan"]) == 0
+    assert capsys.readouterr().err == ""

@@ -12,12 +12,14 @@ Install with ``pip install 'vidsift[ray]'``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConfigError
+from ..logs import debugging
 from .manifest import Job
 from .worker import Worker, WorkerSpec
 
@@ -62,6 +64,8 @@ class RayEngine:
             if not self.address:
                 os.environ["PYTHONPATH"] = os.pathsep.join(
                     dict.fromkeys(p for p in [os.getcwd(), *sys.path, *(saved or "").split(os.pathsep)] if p and os.path.isdir(p)))
+            if not debugging():  # no "Started a local Ray instance" banner unless --debug
+                logging.getLogger("ray").setLevel(logging.WARNING)
             try:
                 ray.init(**kwargs)
             except ConnectionError as err:

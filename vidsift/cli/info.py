@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 bar: dict = {}
 
                 def on_progress(done: int, elapsed: float) -> None:
-                    if "p" not in bar and elapsed > PROGRESS_AFTER_S and done < total:
+                    if "p" not in bar and err_console.is_terminal and elapsed > PROGRESS_AFTER_S and done < total:
                         bar["p"] = Progress(TextColumn("scanning"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                                             TimeRemainingColumn(), console=err_console, transient=True)
                         bar["p"].start()
