@@ -1,0 +1,147 @@
+"""Sampling speed: vidsift's ``sample(fps=1, max_frames=64)`` against the raw decoders asked for the
+same frame times, on long files with a short and a long GOP (issue 12, "sampling at the speed of
+the fastest raw decoder").
+
+For each file it takes the frame times vidsift's sampler picks, then times, each in a fresh
+subprocess (so peak RSS is per method):
+
+    vidsift        open_video + sample (backend auto)
+    pyav-seek      one PyAV seek (backward to a keyframe) + decode forward per time
+    pyav-straight  one sequential PyAV decode of the file, keeping the frames at those times
+    decord         decord.VideoReader.get_batch on the same indices
+
+and prints seconds, peak RSS and vidsift / fastest-raw ratios in one table (``--json``: rows).
+Files are synthesised once (640x360 H.264, 25 fps) into ``--dir`` and kept.
+
+    python benchmarks/sampling_speed.py [--minutes 30] [--gops 12,250] [--frames 64] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("vidsift", "pyav-seek", "pyav-straight", "decord")
+
+
+def synthesize(path: Path, *, minutes: float, gop: int, fps: int = 25, size: tuple[int, int] = (640, 360)) -> Path:
+    """A long H.264 file with moving content (cheap to encode: ultrafast)."""
+    if path.exists():
+        return path
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    w, h = size
+    with av.open(str(tmp), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"preset": "ultrafast", "crf": "30", "g": str(gop), "keyint_min": str(gop),
+                          "sc_threshold": "0"}
+        base = np.zeros((h, w, 3), np.uint8)
+        for i in range(int(minutes * 60 * fps)):
+            img = base.copy()
+            img[..., 0] = (i * 3) % 256
+            x = (i * 5) % (w - 32)
+            img[:, x : x + 32] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    tmp.replace(path)
+    return path
+
+
+CHILD = r"""
+import json, resource, sys, time
+import av, decord
+from vidsift.frames import open_video, sample
+method, path, times = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+t0 = time.perf_counter()  # imports are not timed
+if method == "vidsift":
+    with open_video(path) as video:
+        n = len(sample(video, fps=1, max_frames=len(times)))
+elif method == "pyav-seek":
+    n = 0
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for t in times:
+            c.seek(int(t / s.time_base), stream=s, backward=True, any_frame=False)
+            for f in c.decode(s):
+                if f.time is not None and f.time >= t - 1e-3:
+                    f.to_ndarray(format="rgb24")
+                    n += 1
+                    break
+elif method == "pyav-straight":
+    n, k = 0, 0
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for f in c.decode(s):
+            if k < len(times) and f.time is not None and f.time >= times[k] - 1e-3:
+                f.to_ndarray(format="rgb24")
+                n += 1
+                k += 1
+                if k == len(times):
+                    break
+elif method == "decord":
+    vr = decord.VideoReader(path, num_threads=0)
+    fps = vr.get_avg_fps()
+    n = len(vr.get_batch([min(len(vr) - 1, int(round(t * fps))) for t in times]).asnumpy())
+print(json.dumps({"seconds": time.perf_counter() - t0, "frames": n,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def frame_times(path: Path, frames: int) -> list[float]:
+    from vidsift.frames import open_video, sample
+
+    with open_video(path) as video:
+        return [float(t) for t in sample(video, fps=1, max_frames=frames).pts_seconds]
+
+
+def measure(method: str, path: Path, times: list[float]) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, method, str(path), json.dumps(times)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--gops", default="12,250")
+    ap.add_argument("--frames", type=int, default=64)
+    ap.add_argument("--dir", default="benchmarks/.videos")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for gop in (int(g) for g in args.gops.split(",")):
+        path = synthesize(Path(args.dir) / f"long-{args.minutes:g}min-gop{gop}.mp4", minutes=args.minutes, gop=gop)
+        times = frame_times(path, args.frames)
+        got = {m: measure(m, path, times) for m in METHODS}
+        fastest = min(got[m]["seconds"] for m in METHODS if m != "vidsift")
+        frame_mb = len(times) * 640 * 360 * 3 / 2**20
+        for m in METHODS:
+            rows.append({"file": path.name, "gop": gop, "method": m, **{k: round(v, 3) for k, v in got[m].items()},
+                         "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2), "frames_mb": round(frame_mb, 1)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'file':28} {'method':14} {'frames':>6} {'seconds':>8} {'x fastest raw':>13} {'peak RSS MB':>11}")
+    for r in rows:
+        print(f"{r['file']:28} {r['method']:14} {r['frames']:6d} {r['seconds']:8.3f} {r['vs_fastest_raw']:13.2f} "
+              f"{r['peak_rss_mb']:11.0f}")
+
+
+if __name__ == "__main__":
+    main()
