@@ -115,7 +115,7 @@ def _place(rng: random.Random, taken: list[tuple[float, float]], lo: float, hi: 
 
 
 def _pos(rng: random.Random, r: int) -> tuple[int, int]:
-    return rng.randint(r + 2, SIZE - r - 2), rng.randint(r + 2, SIZE - r - 2)
+    return rng.randint(r + 1, SIZE - r - 1), rng.randint(r + 1, SIZE - r - 1)
 
 
 def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, time_scale: float = 1.0,
@@ -163,12 +163,12 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     now_shape = rng.choice(NOW_SHAPES)
     now = (D - now_len, D)
 
-    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 10) -> Event:
+    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 14) -> Event:
         return Event(shape, colour or rng.choice(list(COLOURS)), iv[0] * k, iv[1] * k, *_pos(rng, r), radius=r)
 
     star_colour = rng.choice(list(COLOURS))
     scene.events += [event("star", star, star_colour), *[event("triangle", iv) for iv in tri],
-                     event("square", sq), event("cross", cr), event(now_shape, now, r=12)]
+                     event("square", sq), event("cross", cr), event(now_shape, now, r=15)]
     scaled = lambda iv: (round(iv[0] * k, 3), round(iv[1] * k, 3))  # noqa: E731
 
     def mc(family: str, correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:

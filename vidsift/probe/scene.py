@@ -40,7 +40,7 @@ class Event:
     end_s: float
     x: int
     y: int
-    radius: int = 10
+    radius: int = 14
 
     def visible(self, t: float) -> bool:
         return self.start_s <= t < self.end_s

@@ -49,12 +49,12 @@ IMAGE_FAMILIES = ("needle", "global", "now", "count", "order")
 class TrainConfig:
     seed: int = 0
     steps: int = 5000  # length of the learning-rate schedule
-    minutes: float = 45.0  # wall-clock cap; training stops at whichever comes first
+    minutes: float = 40.0  # wall-clock cap; training stops at whichever comes first
     stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
     videos: int = 3  # clips per step
     questions: int = 6  # questions per clip (of the 6 families)
     relevance: int = 6  # single-frame yes/no examples per step
-    images: int = 16  # single-frame questions per step (cheap perception: the star's colour, the shape, ...)
+    images: int = 24  # single-frame questions per step (cheap perception: the star's colour, the shape, ...)
     captions: bool = False  # per clip, also "Describe every frame.": background, then colour + shape of what is shown
     lr: float = 1.5e-3
     warmup: int = 100
