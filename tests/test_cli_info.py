@@ -54,7 +54,9 @@ def test_info_scan_truncated_reports_missing(capsys, tmp_path):
     src = make_video(tmp_path / "full.mkv", n_frames=96)
     cut = truncate_file(src, tmp_path / "cut.mkv", keep=0.5)
     data = _json(capsys, cut, "--scan")
-    assert data["n_frames"] == 96 and 0 < data["scan"]["missing_frames"] < 96
+    report = data["decode"]  # the file-level count: the header's 96 frames against what decodes
+    assert report["frames_expected"] == 96 and 0 < report["missing"] < 96
+    assert report["frames_decoded"] + report["missing"] == 96 and 0 < data["scan"]["missing_frames"] < 96
     assert data["open_warnings"] and "missing" in data["open_warnings"][0]
     assert run(["info", cut, "--scan"]) == 0
     out = capsys.readouterr().out

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
         dataset: str = typer.Option(..., "--dataset", "-d", help="videomme, mvbench, mlvu, nextqa or probe."),
-        root: str = typer.Option(..., "--root", help="The dataset folder (see vidsift/eval/README.md)."),
+        root: str = typer.Option(..., "--root", help="The dataset folder as its official release unpacks (probe: a folder the items are generated into)."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH (probe: the shipped probe model by default)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Budgets to compare, comma-separated: 100%,25%,2048."),
         preset: Optional[str] = typer.Option(None, "--preset", help="Budget presets to compare, comma-separated."),

@@ -199,8 +199,8 @@ def check_pixels(width: int, height: int, max_pixels: int | None, path: str, *, 
     if max_pixels is None or downscale or width * height <= max_pixels:
         return
     raise TooLargeError(
-        path, f"{width}x{height} frames ({width * height / 1e6:.1f} MP) exceed the {max_pixels / 1e6:.1f} MP a frame "
-        "may have to be decoded at full size; `vidsift plan` decodes it downscaled (Python: "
+        path, f"{width}x{height} frames ({width * height:,} pixels) exceed max_pixels={max_pixels} (the most a frame "
+        "may have to be decoded at full size); `vidsift plan` decodes it downscaled (Python: "
         "open_video(..., downscale=True) or a larger max_pixels)"
     )
 

@@ -232,11 +232,19 @@ def _accuracy(examples: list[dict[str, Any]], logits: torch.Tensor) -> dict[str,
 
 def train(out: str | Path, cfg: TrainConfig, *, log=print) -> dict[str, Any]:
     """Train into ``out`` (a checkpoint folder); returns the run summary (also ``train_log.json``)."""
-    from ..pipeline.loader import load_adapter
-
     out = Path(out)
     torch.manual_seed(cfg.seed)
-    torch.set_flush_denormal(True)  # tiny weights/grads as denormals slow CPU kernels many times over
+    flush = torch.set_flush_denormal(True)  # tiny weights/grads as denormals slow CPU kernels many times over
+    try:
+        return _train(out, cfg, log)
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)  # process-wide: give it back
+
+
+def _train(out: Path, cfg: TrainConfig, log) -> dict[str, Any]:
+    from ..pipeline.loader import load_adapter
+
     if cfg.init:
         import shutil
 
