@@ -159,7 +159,7 @@ def relevance(pipe, items: list[ProbeItem], root: Path) -> dict[str, Any]:
 
 
 def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple[float, ...] = BUDGETS,
-                tokens_per_frame: int = 8, fps: float = 1.0) -> list[dict[str, Any]]:
+                fps: float = 1.0) -> list[dict[str, Any]]:
     """``now`` and ``recall`` asked at the end of each stream clip, played through a
     `StreamSession` whose memory budget is a share of the stream's full tokens."""
     from ..eval.extract import extract_choice
@@ -172,14 +172,17 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
     for item in items:
         if item.stream:
             by_video[item.video].append(item)
+    from .scene import SIZE
+
+    tokens_per_frame = adapter.tokens_per_frame(SIZE, SIZE)
     rows = []
     for frac in fractions:
         hits: dict[str, list[bool]] = defaultdict(list)
         kept: list[bool] = []
         tokens_held = []
         for video, its in by_video.items():
-            full = int(math.ceil(its[0].duration_s * fps)) * tokens_per_frame
-            budget = max(2 * tokens_per_frame, int(round(frac * full)))
+            full = int(math.ceil(math.ceil(its[0].duration_s * fps) * tokens_per_frame))
+            budget = max(int(math.ceil(2 * tokens_per_frame)), int(round(frac * full)))
             with StreamSession(adapter, str(root / video), budget=budget, fps=fps, realtime=False,
                                max_new_tokens=4) as session:
                 session.wait(600)
@@ -192,7 +195,7 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
                     hits[item.family].append(extract_choice(reply.text, item.options) == item.answer)
                     if item.family == "recall":  # an entry covers its group's frames: [t, t + 1/fps * group)
                         kept.append(any(a - 2.0 / fps < t < b for t in times for a, b in item.evidence))
-        rows.append({"fraction": frac, "memory_tokens_mean": float(np.mean(tokens_held)),
+        rows.append({"fraction": frac, "budget_tokens": budget, "memory_tokens_mean": float(np.mean(tokens_held)),
                      **{f: round(sum(h) / len(h), 4) for f, h in sorted(hits.items())},
                      "n": {f: len(h) for f, h in sorted(hits.items())},
                      "recall_evidence_in_memory": round(sum(kept) / len(kept), 4) if kept else None})
