@@ -8,14 +8,18 @@ scenes), and builds every example with the adapter's own ``vanilla_inputs`` (the
 transformers inputs: pixel values, grids, M-RoPE kwargs) so training sees exactly the prompt
 and preprocessing that inference sees. The vision tower runs once per video; its features are
 shared by that video's questions through the stock ``mm_encoder_outputs`` forward argument.
-Loss is cross-entropy on the answer token and the end-of-turn token.
+Loss is cross-entropy on the answer token(s) and the end-of-turn token.
 
-Examples per step: ``videos`` clips x ``questions`` multiple-choice questions (families drawn
-uniformly, the lettered prompt of `vidsift.eval.MCPrompt`), plus ``relevance`` single frames
-asked with the ``mllm`` scorer's prompt (half inside the evidence, half outside).
+Examples per step: ``videos`` clips x ``questions`` multiple-choice questions (the prompt of
+`vidsift.eval.MCPrompt`; the target is the option's one word), ``images`` single-frame questions
+(one frame is the whole video: the star's colour, the shape, the background, ...: cheap
+perception), and ``relevance`` single frames asked with the ``mllm`` scorer's prompt (half inside
+the evidence, half outside). ``captions`` adds a dense per-frame description per clip (off by
+default; not used for the shipped checkpoint).
 
-Curriculum (the key to learning 1-frame evidence, found in feasibility trials): events start
-``event_scale0`` times longer and shrink linearly to their real 1-2 s over ``curriculum_steps``.
+Curriculum over ``curriculum_steps``: clips grow from ``duration0_s`` to ``duration_s`` while
+events shrink from ``event_scale0`` times their length to their real 1-2 s; a scene any of whose
+events falls between two samples is drawn again, so every label is visible.
 No token reduction of any kind is ever used in training.
 """
 
