@@ -78,7 +78,8 @@ def test_lying_header_cli_bounded(tmp_path, command):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert peak < 500 * 1024 or peak == before  # KB; ru_maxrss of children is the largest so far
+    # KB; ru_maxrss of children is the largest so far. The bug grew to 22.8 GB; runs here peak at 0.1-1.1 GB
+    assert peak < 2048 * 1024 or peak == before
     assert seconds < 45  # measured 3-6 s idle (the issue asks < 10 s); slack for a loaded 2-core CI machine
     out = json.loads(run.stdout)
     if command[0] == "info":
