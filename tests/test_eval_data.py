@@ -7,6 +7,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from vidsift.bench.synth import synthesize_video
 
 
@@ -85,3 +87,12 @@ def make_nextqa(root: Path) -> Path:
 
 
 MAKERS = {"videomme": make_videomme, "mvbench": make_mvbench, "mlvu": make_mlvu, "nextqa": make_nextqa}
+
+
+def test_videomme_bad_row_is_counted_from_one_as_batch_counts_lines(tmp_path):
+    from vidsift.errors import ConfigError
+    from vidsift.eval import load_dataset
+
+    (tmp_path / "videomme.json").write_text('[{"videoID": "v1", "question": "q?"}]')  # no options/answer
+    with pytest.raises(ConfigError, match=r"row 1: not a Video-MME row"):
+        load_dataset("videomme", tmp_path)

@@ -58,7 +58,7 @@ def load_videomme(root: Path) -> list[EvalItem]:
                 vid = str(row.get("videoID") or row["video_id"])
                 qid = str(row.get("question_id") or f"{vid}-{n}")
             except (KeyError, ValueError, TypeError) as err:
-                raise ConfigError(path, f"row {n}: not a Video-MME row ({err})") from None
+                raise ConfigError(path, f"row {n + 1}: not a Video-MME row ({err})") from None  # 1-based, as batch counts lines
             items.append(EvalItem(dataset="videomme", qid=qid, video=videos.find(vid, subdirs=("data",)),
                                   question=str(row["question"]), options=options, answer=answer,
                                   task=str(row.get("task_type") or "all"), duration=row.get("duration"),
