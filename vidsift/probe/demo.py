@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..errors import VidsiftError
     from ..eval.extract import extract_choice
-    from ..eval.items import LETTERS, EvalItem
-    from ..eval.prompt import MCPrompt
+    from ..eval.items import LETTERS
     from ..pipeline import Pipeline
     from . import FAMILIES, checkpoint_path, generate, load_items
+    from .model import mc_text
 
     try:
         if args.family not in FAMILIES:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         item = next(i for i in load_items(root)[1] if i.family == args.family)
         model = args.model or str(checkpoint_path())
         pipe = Pipeline.from_pretrained(model, budget=args.budget, scorer="mllm", selector="topk")
-        question = MCPrompt()(EvalItem("probe", item.qid, item.video, item.question, item.options, item.answer))
+        question = mc_text(item.question, item.options)
         answer = pipe.ask(str(root / item.video), question, max_new_tokens=4)
     except VidsiftError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -132,18 +132,16 @@ def _auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
 
 def relevance(pipe, items: list[ProbeItem], root: Path) -> dict[str, Any]:
     """The ``mllm`` scorer's per-frame P(yes) against the evidence labels of each item."""
-    from ..eval.items import EvalItem
-    from ..eval.prompt import MCPrompt
     from ..selectors import SCORERS
+    from .model import mc_text
 
     scorer = SCORERS.build("mllm", adapter=pipe.adapter)
-    prompt = MCPrompt()
     scores, labels, fams = [], [], []
     for item in items:
         if item.stream or item.family == "global":  # global: every frame is evidence
             continue
         frames = pipe.candidates(str(root / item.video))
-        question = prompt(EvalItem("probe", item.qid, item.video, item.question, item.options, item.answer))
+        question = mc_text(item.question, item.options)
         s = scorer.score(frames, question).scores
         lab = np.array([any(a <= t < b for a, b in item.evidence) for t in frames.pts_seconds])
         scores.append(s)
@@ -163,11 +161,9 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
     """``now`` and ``recall`` asked at the end of each stream clip, played through a
     `StreamSession` whose memory budget is a share of the stream's full tokens."""
     from ..eval.extract import extract_choice
-    from ..eval.items import EvalItem
-    from ..eval.prompt import MCPrompt
     from ..stream import StreamSession
+    from .model import mc_text
 
-    prompt = MCPrompt()
     by_video: dict[str, list[ProbeItem]] = defaultdict(list)
     for item in items:
         if item.stream:
@@ -191,7 +187,7 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
                 times = [e.t_s for e in session.memory.entries]
                 tokens_held.append(session.memory.n_tokens)
                 for item in its:
-                    reply = session.ask(prompt(EvalItem("probe", item.qid, video, item.question, item.options, item.answer)))
+                    reply = session.ask(mc_text(item.question, item.options))
                     hits[item.family].append(extract_choice(reply.text, item.options) == item.answer)
                     if item.family == "recall":  # an entry covers its group's frames: [t, t + 1/fps * group)
                         kept.append(any(a - 2.0 / fps < t < b for t in times for a, b in item.evidence))

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from ..eval.prompt import DEFAULT_POST, DEFAULT_PRE
+from ..eval.items import EvalItem
+from ..eval.prompt import DEFAULT_POST, DEFAULT_PRE, MCPrompt
 from .generate import NOW_SHAPES, QUESTIONS, WHEN
 from .scene import BACKGROUNDS, COLOURS, SHAPES, SIZE
 
@@ -56,6 +57,11 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 _WORD = re.compile(r"\w+|[^\w\s]+")  # the Whitespace pre-tokenizer's split
+
+
+def mc_text(question: str, options: list[str]) -> str:
+    """The multiple-choice prompt `vidsift eval` sends for a probe question (`MCPrompt`)."""
+    return MCPrompt()(EvalItem("probe", "q", "", question, list(options), 0))
 
 
 def vocabulary() -> list[str]:

@@ -38,11 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..eval.items import EvalItem
-from ..eval.prompt import MCPrompt
 from ..frames.types import FrameBatch
 from .generate import FAMILIES, NOW_SHAPES, make_scene
-from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained
+from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained, mc_text
 from .scene import render
 
 RELEVANCE_FAMILIES = ("needle", "count", "order", "when", "now")
@@ -91,7 +89,6 @@ class Examples:
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
         self.pad = tok.convert_tokens_to_ids("<|endoftext|>")
         self.yes, self.no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
-        self.prompt = MCPrompt()
 
     def word(self, text: str) -> int:
         """The one token of an answer word (the probe's options are single words)."""
@@ -101,7 +98,7 @@ class Examples:
         return ids[0]
 
     def mc_text(self, q: dict[str, Any]) -> str:
-        return self.prompt(EvalItem("probe", "q", "", q["question"], q["options"], q["answer"]))
+        return mc_text(q["question"], q["options"])
 
     def clip(self, rng: random.Random, *, frac: float):
         """A scene at curriculum position ``frac`` (0: long events in short clips, 1: real ones) and
