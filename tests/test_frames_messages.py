@@ -39,3 +39,24 @@ def test_playlists_and_scripts_are_not_followed_for_file_inputs(tmp_path):
         open_source(str(local)).open()
     with pytest.raises(SourceError, match=r"remote\.mp4: .*not a video file: it names a URL"):
         open_source(str(remote)).open()
+
+
+def test_aspect_ratio_message_names_the_file(tmp_path, capsys):
+    """Qwen's "aspect ratio must be below 200" names the video (it named only the frame size),
+    through the Pipeline and as the CLI's one line."""
+    from vidsift.cli.app import run
+    from vidsift.errors import FrameSizeError
+    from vidsift.pipeline.archs import build_checkpoint
+    from vidsift.pipeline.pipeline import Pipeline
+
+    path = make_video(tmp_path / "thin.mp4", n_frames=8, fps=8, size=(1000, 4))
+    ckpt = str(build_checkpoint("tiny-qwen2.5-vl", tmp_path / "ckpt"))
+    pipe = Pipeline.from_pretrained(ckpt, device="cpu", max_frames=2)
+    for kwargs in ({}, {"budget": 10, "resize": True}):
+        with pytest.raises(FrameSizeError) as err:
+            pipe.ask(path, "What?", max_new_tokens=1, **kwargs)
+        assert str(err.value) == f"{path}: its 1000x4 frames cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"
+    capsys.readouterr()  # the checkpoint builder's output
+    assert run(["ask", path, "What?", "--model", ckpt, "--max-frames", "2", "--max-new-tokens", "1", "--device", "cpu"]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert err_lines == [f"error: {path}: its 1000x4 frames cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"]

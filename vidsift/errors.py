@@ -21,6 +21,11 @@ class ConfigError(VidsiftError, ValueError):
     """A bad option, flag or method spec (``--prune fastv:k=x``)."""
 
 
+class FrameSizeError(ConfigError):
+    """Frames of a size the model's preprocessing cannot take (Qwen-VL: an aspect ratio of 200 or
+    more). The subject is the frame size; `Pipeline` re-raises it naming the video."""
+
+
 class ModelError(VidsiftError):
     """A model path or id that is missing, not a supported video MLLM, or not loadable offline."""
 

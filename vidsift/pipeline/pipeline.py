@@ -34,14 +34,14 @@ import hashlib
 import importlib
 import os
 from collections import OrderedDict
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FrameSizeError
 from ..frames.types import FrameBatch
 from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
@@ -88,6 +88,18 @@ def _video_key(video: str | os.PathLike | FrameBatch) -> tuple:
     except OSError:
         return ("path", str(video))  # let the decoder raise its own error
     return ("path", str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@contextmanager
+def naming_video(label: str, family: str = "this model"):
+    """Re-raise a `FrameSizeError` from the adapter (its subject is only a frame size) as one naming
+    the video: ``clip.mp4: its 1000x4 frames cannot be encoded by qwen2_5_vl: aspect ratio ...``."""
+    try:
+        yield
+    except FrameSizeError as err:
+        if err.subject == label:
+            raise
+        raise FrameSizeError(label, f"its {err.subject} frames cannot be encoded by {family}: {err.reason}") from None
 
 
 def group_targets(tokens: VisualTokens, plan: TokenPlan) -> list[int]:
@@ -276,8 +288,9 @@ class Pipeline:
         from ..selectors import plan_frames
 
         h, w = candidates.data.shape[1:3]
-        tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
-        full = self.adapter.tokens_for_frames(len(candidates), int(h), int(w))  # what encoding them all gives
+        with naming_video(video, self.adapter.family):
+            tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
+            full = self.adapter.tokens_for_frames(len(candidates), int(h), int(w))  # what encoding them all gives
         budget_tokens = opts["budget"].resolve(full)
         scorer = self._scorer(opts["scorer"])
         rec = rec or StatsRecorder()
@@ -309,7 +322,7 @@ class Pipeline:
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
         plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
         chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
-        with rec.stage("encode"):
+        with rec.stage("encode"), naming_video(label, self.adapter.family):
             resize = bool(opts.get("resize")) and budget_tokens < full
             tokens = self._encode_resized(key, chosen, plan) if resize else self._encode(key, chosen)
         encoded = tokens.n_tokens

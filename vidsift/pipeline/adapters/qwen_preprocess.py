@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ...errors import ConfigError
+from ...errors import ConfigError, FrameSizeError
 
 VIDEO_FRAME_TOKENS = 768  # per-frame cap in LLM tokens (qwen-vl-utils VIDEO_MAX_PIXELS = 768 * 28 * 28)
 _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
@@ -28,9 +28,9 @@ _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BIC
 def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
     """Qwen's resize rule: both sides multiples of ``factor``, area within [min, max], aspect kept."""
     if min(height, width) <= 0:
-        raise ConfigError(f"{width}x{height}", "frame size must be positive")
+        raise FrameSizeError(f"{width}x{height}", "frame size must be positive")
     if max(height, width) / min(height, width) > 200:
-        raise ConfigError(f"{width}x{height}", "aspect ratio must be below 200")
+        raise FrameSizeError(f"{width}x{height}", "aspect ratio must be below 200")
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
