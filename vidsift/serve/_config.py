@@ -1,0 +1,76 @@
+"""`ServeConfig`: every limit and default of ``vidsift serve`` in one place (the CLI fills it)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServeConfig:
+    """Limits and defaults of the server.
+
+    api_key:            bearer token every /v1 and /metrics request (and the live WebSocket's
+                        hello) must carry; None: no token (then bind to loopback only).
+    allowed_roots:      folders whose files requests may name by path (``{"path": ...}``, a
+                        ``file://`` video URL); empty: no server-side path is readable.
+    max_upload_bytes:   cap on one uploaded or data-URL video (decoded bytes), streamed to disk.
+    max_duration_s:     longest video accepted (container duration).
+    max_pixels:         largest frame accepted (width * height, display orientation).
+    max_queue:          requests waiting for the model beyond which new ones get 503.
+    max_new_tokens:     default tokens generated per answer; ``max_new_tokens_limit`` caps requests.
+    live_budget / live_fps / live_max_side: the browser page's `StreamSession` (tokens kept in
+                        memory, frames sampled per second, frame side in pixels).
+    max_sessions:       live sessions at once (one per open page).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    allowed_roots: list[Path] = field(default_factory=list)
+    max_upload_bytes: int = 256 * 1024 * 1024
+    max_duration_s: float = 3 * 3600.0
+    max_pixels: int = 3840 * 2160
+    max_queue: int = 64
+    max_new_tokens: int = 64
+    max_new_tokens_limit: int = 1024
+    live_budget: int = 1024
+    live_fps: float = 1.0
+    live_max_side: int = 448
+    live_max_new_tokens: int = 32
+    live_stall_s: float = 2.0
+    max_sessions: int = 4
+    max_frame_bytes: int = 2 * 1024 * 1024
+    tmp_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.api_key is not None and not self.api_key.strip():
+            self.api_key = None
+        for name in ("max_upload_bytes", "max_pixels", "max_queue", "max_new_tokens", "max_new_tokens_limit",
+                     "live_budget", "live_max_side", "max_sessions", "max_frame_bytes"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.max_duration_s <= 0 or self.live_fps <= 0:
+            raise ConfigError("max_duration_s/live_fps", "must be > 0")
+        roots = []
+        for root in self.allowed_roots:
+            path = Path(os.path.expanduser(str(root)))
+            if not path.is_dir():
+                raise ConfigError(str(root), "allowed root is not a folder")
+            roots.append(path.resolve())
+        self.allowed_roots = roots

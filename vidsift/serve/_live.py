@@ -1,0 +1,328 @@
+"""The live page's server side: browser frames -> `BrowserSource` -> a `StreamSession`.
+
+The page (static/app.js) opens ``/v1/live`` (a WebSocket) and speaks JSON text messages plus
+binary frames:
+
+    page -> server  {"type": "hello", "token": "...", "budget": 256, "fps": 2}   first, always
+    server -> page  {"type": "ready", "session": ID, "budget": N, "fps": F, "send_fps": S, "max_side": M}
+    page -> server  <binary JPEG>                               a camera frame (at most send_fps a second)
+    page -> server  {"type": "ask", "id": 3, "question": "..."}
+    server -> page  {"type": "answer", "id": 3, "question": ..., "answer": ..., "t": ..., "latency_s": ...,
+                     "memory_tokens": ...}
+    server -> page  {"type": "thumb", "id": ENTRY, "t": 4.5, "src": "data:image/jpeg;base64,..."}  once per keyframe
+    server -> page  {"type": "status", "memory_tokens": ..., "budget": ..., "entries": ..., "stalled": bool,
+                     "frames_seen": ..., "frames_kept": ..., "t": ..., "keyframes": [{"id", "t", "tokens"}], ...}
+    server -> page  {"type": "event", "event": "stalled" | "resumed" | "warning" | "error", ...}
+    server -> page  {"type": "error", "message": "<one line>"}   (fatal ones close the socket)
+
+Keyframe thumbnails are the JPEGs the page sent: the source keeps the last ones with their
+arrival times, and each memory entry (a frame or a Qwen frame pair, by its stream time) is
+matched to the frame it started from. The session runs the model under the engine's lock, so
+live pages and HTTP requests share one model in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import hmac
+import io
+import json
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import VidsiftError
+from ..stream.session import StreamSession
+from ..stream.sources.base import LiveFrame, LiveSource
+from ._config import ServeConfig
+from ._engine import Engine
+from ._errors import one_line
+
+
+class BrowserSource(LiveSource):
+    """Frames pushed by a web page. ``read`` waits for the next push; ``finish`` ends the stream."""
+
+    kind = "browser"
+
+    def __init__(self, label: str, *, keep_jpegs: int = 256) -> None:
+        self._label = label
+        self._cond = threading.Condition()
+        self._frame: LiveFrame | None = None
+        self._finished = False
+        self.jpegs: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=keep_jpegs)
+
+    @property
+    def name(self) -> str:
+        return self._label
+
+    def open(self) -> None:
+        pass
+
+    def push(self, rgb: np.ndarray, jpeg: bytes) -> None:
+        wall = time.monotonic()
+        with self._cond:
+            self._frame = LiveFrame(rgb, float("nan"), wall)
+            self.jpegs.append((wall, jpeg))
+            self._cond.notify_all()
+
+    def read(self) -> LiveFrame | None:
+        with self._cond:
+            while self._frame is None and not self._finished:
+                self._cond.wait(0.5)
+            frame, self._frame = self._frame, None
+            return frame
+
+    def finish(self) -> None:
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self.finish()
+
+    def jpeg_near(self, wall: float) -> bytes | None:
+        with self._cond:
+            best = min(self.jpegs, key=lambda item: abs(item[0] - wall), default=None)
+        return None if best is None or abs(best[0] - wall) > 0.05 else best[1]
+
+
+class SharedModelSession(StreamSession):
+    """A `StreamSession` whose ingest steps and questions hold the engine's model lock."""
+
+    def __init__(self, *args: Any, model_lock: threading.Lock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._model_lock = model_lock
+
+    def start(self) -> "SharedModelSession":
+        with self._model_lock:
+            super().start()
+        return self
+
+    def _ingest(self, frames: list) -> None:
+        with self._model_lock:
+            super()._ingest(frames)
+
+    def ask(self, question: str, *, max_new_tokens: int | None = None, wait_s: float | None = None) -> Any:
+        # wait for the first frame outside the model lock (the ingest needs the lock to add it)
+        self._has_frames.wait(self.first_frame_timeout_s if wait_s is None else wait_s)
+        with self._model_lock:
+            return super().ask(question, max_new_tokens=max_new_tokens, wait_s=0)
+
+    def wall_of(self, t_s: float) -> float:
+        """Monotonic clock time of stream time ``t_s`` (live sources: t = arrival - start)."""
+        return t_s + self._start_wall
+
+
+def decode_jpeg(data: bytes, config: ServeConfig) -> np.ndarray:
+    """A page's JPEG/PNG/WebP frame -> RGB uint8 (H, W, 3), at most ``live_max_side`` a side."""
+    from PIL import Image
+
+    if len(data) > config.max_frame_bytes:
+        raise ValueError(f"frame of {len(data)} bytes is over the limit of {config.max_frame_bytes}")
+    image = Image.open(io.BytesIO(data))
+    if image.format not in ("JPEG", "PNG", "WEBP"):
+        raise ValueError(f"frames must be JPEG, PNG or WebP, got {image.format}")
+    w, h = image.size
+    if w * h > config.max_pixels or min(w, h) < 16:
+        raise ValueError(f"frame of {w}x{h} pixels is outside the limits")
+    side = config.live_max_side
+    if image.format == "JPEG":
+        image.draft("RGB", (side, side))
+    image = image.convert("RGB")
+    if max(image.size) > side:
+        image.thumbnail((side, side))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def origin_ok(headers: Any) -> bool:
+    """A browser's WebSocket must come from a page of this server (no cross-site hijacking)."""
+    origin = headers.get("origin")
+    if not origin:
+        return True  # not a browser (scripts, tests): the token is what counts
+    return urlparse(origin).netloc.lower() == (headers.get("host") or "").lower()
+
+
+class LiveHub:
+    """Counts live sessions against ``max_sessions``."""
+
+    def __init__(self, engine: Engine, config: ServeConfig) -> None:
+        self.engine, self.config = engine, config
+        self.lock = threading.Lock()
+        self.sessions: dict[str, SharedModelSession] = {}
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def close_all(self) -> None:
+        for session in list(self.sessions.values()):
+            session.source.finish()
+            session.close()
+
+
+async def live_socket(websocket: Any, hub: LiveHub) -> None:
+    """One page's session over ``websocket`` (Starlette), from hello to close."""
+    config, engine = hub.config, hub.engine
+    if not origin_ok(websocket.headers):
+        await websocket.close(code=1008, reason="origin not allowed")
+        return
+    await websocket.accept()
+
+    async def fail(message: str, code: int = 1008) -> None:
+        await websocket.send_json({"type": "error", "message": one_line(message)})
+        await websocket.close(code=code)
+
+    try:
+        hello = json.loads(await asyncio.wait_for(websocket.receive_text(), timeout=30))
+    except Exception:  # noqa: BLE001 - anything but a JSON hello in time
+        await fail("live: the first message must be a JSON hello")
+        return
+    if not isinstance(hello, dict) or hello.get("type") != "hello":
+        await fail("live: the first message must be {\"type\": \"hello\"}")
+        return
+    if config.api_key is not None and not hmac.compare_digest(str(hello.get("token") or "").encode(),
+                                                              config.api_key.encode()):
+        await fail("authorization: missing or wrong token", code=4401)
+        return
+    try:
+        budget = int(hello.get("budget") or config.live_budget)
+        fps = float(hello.get("fps") or config.live_fps)
+    except (TypeError, ValueError):
+        await fail("live: budget and fps must be numbers")
+        return
+    if not 1 <= budget <= config.live_budget or not 0 < fps <= max(config.live_fps, 4.0):
+        await fail(f"live: budget must be 1..{config.live_budget} and fps in (0, {max(config.live_fps, 4.0):g}]")
+        return
+    sid = uuid.uuid4().hex[:12]
+    with hub.lock:
+        if len(hub.sessions) >= config.max_sessions:
+            full = True
+        else:
+            full = False
+            hub.sessions[sid] = None  # type: ignore[assignment]  (reserved)
+    if full:
+        await fail(f"live: the server already runs {config.max_sessions} live sessions", code=1013)
+        return
+    source = BrowserSource(f"browser:{sid}")
+    session: SharedModelSession | None = None
+    try:
+        try:
+            session = await asyncio.to_thread(
+                lambda: SharedModelSession(engine.adapter, source, model_lock=engine.model_lock, budget=budget, fps=fps,
+                                           max_new_tokens=config.live_max_new_tokens, stall_s=config.live_stall_s,
+                                           reconnect=False, first_frame_timeout_s=10.0).start())
+        except VidsiftError as err:
+            await fail(str(err))
+            return
+        hub.sessions[sid] = session
+        send_fps = min(2 * fps, 8.0)
+        await websocket.send_json({"type": "ready", "session": sid, "budget": budget, "fps": fps, "send_fps": send_fps,
+                                   "max_side": config.live_max_side, "model": engine.pipeline.name})
+        await _serve_session(websocket, session, source, engine, config)
+    finally:
+        source.finish()
+        if session is not None:
+            await asyncio.to_thread(session.close)
+        with hub.lock:
+            hub.sessions.pop(sid, None)
+
+
+async def _serve_session(websocket: Any, session: SharedModelSession, source: BrowserSource, engine: Engine,
+                         config: ServeConfig) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    send_lock = asyncio.Lock()
+    sent_thumbs: dict[int, float] = {}
+    asks: set[asyncio.Task] = set()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_json(message)
+
+    async def status_loop() -> None:
+        while True:
+            stats = session.stats()
+            with session.memory.lock:
+                keyframes = [{"id": e.entry_id, "t": round(e.t_s, 3), "tokens": e.n_tokens} for e in session.memory.entries]
+            for kf in keyframes:
+                if kf["id"] not in sent_thumbs:
+                    jpeg = source.jpeg_near(session.wall_of(kf["t"]))
+                    if jpeg is not None:
+                        sent_thumbs[kf["id"]] = kf["t"]
+                        await send({"type": "thumb", "id": kf["id"], "t": kf["t"],
+                                    "src": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()})
+            for gone in set(sent_thumbs) - {kf["id"] for kf in keyframes}:
+                sent_thumbs.pop(gone)
+            for event in session.events(timeout_s=0.001):
+                if event.get("event") in ("stalled", "resumed", "warning", "error"):
+                    await send({"type": "event", **event})
+            await send({"type": "status", **{k: stats[k] for k in (
+                "t", "memory_tokens", "budget", "entries", "stalled", "frames_seen", "frames_kept", "answers",
+                "fps_sustained", "stalls", "mode")}, "keyframes": [kf for kf in keyframes if kf["id"] in sent_thumbs],
+                "running": session.running})
+            await asyncio.sleep(0.5)
+
+    async def answer(ask_id: Any, question: str) -> None:
+        start = time.perf_counter()
+        try:
+            reply = await asyncio.to_thread(session.ask, question)
+        except VidsiftError as err:
+            await send({"type": "error", "id": ask_id, "message": one_line(str(err))})
+            return
+        except Exception as err:  # noqa: BLE001 - report, keep the page alive
+            await send({"type": "error", "id": ask_id, "message": one_line(f"{type(err).__name__}: {err}")})
+            return
+        seconds = time.perf_counter() - start
+        engine.metrics.observe("live_ask", 200, seconds)
+        with engine.metrics.lock:
+            engine.metrics.live_answers += 1
+        await send({"type": "answer", "id": ask_id, "question": reply.question, "answer": reply.text,
+                    "t": round(reply.t, 3), "latency_s": round(seconds, 4), "memory_tokens": reply.memory_tokens,
+                    "mode": reply.mode})
+
+    status = asyncio.create_task(status_loop())
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is not None:
+                try:
+                    rgb = decode_jpeg(data, config)
+                except Exception as err:  # noqa: BLE001 - a bad frame is skipped, with a reason
+                    await send({"type": "error", "message": one_line(f"frame: {err}")})
+                    continue
+                source.push(rgb, data)
+                with engine.metrics.lock:
+                    engine.metrics.live_frames += 1
+                continue
+            try:
+                msg = json.loads(message.get("text") or "")
+            except json.JSONDecodeError:
+                await send({"type": "error", "message": "live: messages must be JSON"})
+                continue
+            if isinstance(msg, dict) and msg.get("type") == "ask":
+                question = str(msg.get("question") or "").strip()
+                if not question or len(question) > 2000:
+                    await send({"type": "error", "id": msg.get("id"), "message": "question: empty or over 2000 characters"})
+                    continue
+                if len(asks) >= 4:
+                    await send({"type": "error", "id": msg.get("id"), "message": "question: 4 questions already waiting"})
+                    continue
+                task = asyncio.create_task(answer(msg.get("id"), question))
+                asks.add(task)
+                task.add_done_callback(asks.discard)
+            else:
+                await send({"type": "error", "message": "live: unknown message type"})
+    except WebSocketDisconnect:
+        return
+    finally:
+        status.cancel()
+        for task in list(asks):
+            task.cancel()
