@@ -8,7 +8,10 @@ Because the previous token's embedding is left unchanged, its cached keys/values
 DTD is free for an incremental KV cache.
 
 `same_cell_match` is the pure tensor function shared with the eviction policy's temporal
-redundancy (InfiniPot-V TaR).
+redundancy (InfiniPot-V TaR). `last_per_cell` gives, for a memory of several entries, the newest
+token held at every cell: a cell dropped as static in later frames keeps its partner in the entry
+that still holds it (as the offline ``temporal`` merger tracks the last kept token per cell), so a
+partly static scene is stored once, not re-admitted every other frame.
 """
 
 from __future__ import annotations
@@ -46,6 +49,26 @@ def same_cell_match(a_embeds: torch.Tensor, a_coords: torch.Tensor, b_embeds: to
     sim[found] = cos[found]
     idx[found] = match[found]
     return sim, idx
+
+
+def cell_keys(coords: list[torch.Tensor]) -> list[torch.Tensor]:
+    """long (T_e,) key of each token's (h, w) cell, comparable across the entries of ``coords``."""
+    if not coords:
+        return []
+    span = max((int(c[:, 2].max()) + 1 for c in coords if c.shape[0]), default=1)
+    return [c[:, 1].long() * span + c[:, 2].long() for c in coords]
+
+
+def last_per_cell(coords: list[torch.Tensor]) -> torch.Tensor:
+    """Flat indices (over the concatenated entries, in time order) of the newest token at each
+    (h, w) cell any entry holds: long (C,), one per distinct cell (ties inside an entry: the later row)."""
+    if not coords or sum(c.shape[0] for c in coords) == 0:
+        return torch.empty(0, dtype=torch.long)
+    keys = torch.cat(cell_keys(coords))  # (N,)
+    uniq, inv = torch.unique(keys, return_inverse=True)
+    flat = torch.arange(keys.numel())
+    last = torch.full((uniq.numel(),), -1, dtype=torch.long).scatter_reduce(0, inv, flat, reduce="amax")
+    return last
 
 
 @dataclass(kw_only=True)

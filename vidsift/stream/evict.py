@@ -2,7 +2,9 @@
 
 After InfiniPot-V (arXiv:2506.15745): score every memory token and keep the top ``budget``.
 A token is worth keeping when it is *novel* - low temporal-axis redundancy (TaR: cosine
-similarity to the same grid cell in the neighbouring memory entries) -, *recent*, and, with a
+similarity to the nearest earlier and nearest later memory token at the same grid cell, which
+need not be in the neighbouring entry: a static cell dropped by dedup in between still has its
+partner) -, *recent*, and, with a
 standing query, *relevant* (cosine similarity to the query's mean embedding in LLM space: a
 cheap, attention-free proxy). Evicted tokens can be merged into the same-cell neighbour they
 are redundant with (their ``size`` moves there), so the memory's total size is preserved.
@@ -15,31 +17,48 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from .dtd import same_cell_match
+from .dtd import cell_keys
 
 
 def temporal_redundancy(embeds: list[torch.Tensor], coords: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """TaR of every memory token. embeds/coords: per entry (T_e, D) / (T_e, 3), in time order.
 
-    Returns ``redundancy`` float (N,) in [-1, 1] (max same-cell cosine to the previous or next
-    entry) and ``partner`` long (N,): flat index of that most similar neighbour (-1: none).
+    Returns ``redundancy`` float (N,) in [-1, 1] (max cosine to the same-cell token of the nearest
+    earlier entry holding that cell and of the nearest later one; -1 where neither exists) and
+    ``partner`` long (N,): flat index of that most similar same-cell token (-1: none).
     """
-    offsets = [0]
-    for e in embeds:
-        offsets.append(offsets[-1] + e.shape[0])
-    n = offsets[-1]
+    counts = [e.shape[0] for e in embeds]
+    n = sum(counts)
     red = torch.full((n,), -1.0)
     partner = torch.full((n,), -1, dtype=torch.long)
-    for i in range(len(embeds)):
+    if n == 0:
+        return red, partner
+    keys = torch.cat(cell_keys(coords))  # (N,)
+    _, cell = torch.unique(keys, return_inverse=True)  # (N,) compact cell id
+    n_cells = int(cell.max()) + 1
+    offsets = [0]
+    for c in counts:
+        offsets.append(offsets[-1] + c)
+    prev = torch.full((n,), -1, dtype=torch.long)  # nearest earlier same-cell token
+    nxt = torch.full((n,), -1, dtype=torch.long)  # nearest later same-cell token
+    last = torch.full((n_cells,), -1, dtype=torch.long)
+    for i in range(len(counts)):  # forward sweep: the newest token per cell before entry i
         lo, hi = offsets[i], offsets[i + 1]
-        for j in (i - 1, i + 1):
-            if not 0 <= j < len(embeds):
-                continue
-            sim, idx = same_cell_match(embeds[i], coords[i], embeds[j], coords[j])
-            sim = torch.where(idx >= 0, sim, torch.full_like(sim, -1.0))
-            better = sim > red[lo:hi]
-            red[lo:hi] = torch.where(better, sim, red[lo:hi])
-            partner[lo:hi] = torch.where(better, idx + offsets[j], partner[lo:hi])
+        prev[lo:hi] = last[cell[lo:hi]]
+        last.scatter_reduce_(0, cell[lo:hi], torch.arange(lo, hi), reduce="amax")
+    first = torch.full((n_cells,), n, dtype=torch.long)
+    for i in reversed(range(len(counts))):  # backward sweep: the oldest token per cell after entry i
+        lo, hi = offsets[i], offsets[i + 1]
+        nxt[lo:hi] = torch.where(first[cell[lo:hi]] < n, first[cell[lo:hi]], torch.full((hi - lo,), -1, dtype=torch.long))
+        first.scatter_reduce_(0, cell[lo:hi], torch.arange(lo, hi), reduce="amin")
+    x = torch.nn.functional.normalize(torch.cat(embeds).float(), dim=-1)  # (N, D)
+    for cand in (prev, nxt):
+        has = cand >= 0
+        sim = torch.full((n,), -1.0)
+        sim[has] = (x[has] * x[cand[has]]).sum(-1)
+        better = has & (sim > red)
+        red = torch.where(better, sim, red)
+        partner = torch.where(better, cand, partner)
     return red, partner
 
 

@@ -1,7 +1,9 @@
 """`StreamMemory`: the rolling visual-token memory of a stream, bounded by a token budget.
 
 Each encoded temporal group (a frame, or a Qwen2.5-VL frame pair) becomes a `MemoryEntry`.
-On arrival its tokens that repeat the previous entry are dropped (`TemporalDedup`); when the
+On arrival its tokens that repeat the newest token the memory holds at the same grid cell are
+dropped (`TemporalDedup`; that token may sit in an older entry when the cell was static since, as
+the offline ``temporal`` merger tracks the last kept token per cell); when the
 memory holds more than ``budget`` tokens the `EvictionPolicy` removes the least useful ones.
 Both operations report exactly which flat token indices left, so an incremental KV cache can
 drop the same rows from every layer and stay consistent with the memory. Memory use is
@@ -18,7 +20,7 @@ import torch
 
 from ..errors import ConfigError
 from ..pipeline.types import VisualTokens
-from .dtd import TemporalDedup
+from .dtd import TemporalDedup, last_per_cell
 from .evict import EvictionPolicy
 
 
@@ -80,7 +82,8 @@ class StreamMemory:
         return (self.entries[0].t_s, self.entries[-1].t_s) if self.entries else None
 
     def _new_entry(self, tokens: VisualTokens, t_s: float) -> tuple[MemoryEntry | None, int]:
-        """Group 0 of ``tokens`` minus the tokens repeating the newest entry (DTD), not yet stored."""
+        """Group 0 of ``tokens`` minus the tokens repeating the newest memory token at their cell (DTD),
+        not yet stored."""
         if tokens.n_groups != 1:
             raise ValueError(f"StreamMemory takes one group at a time, got {tokens.n_groups}")
         embeds, coords, size = tokens.embeds[0].detach(), tokens.coords[0].long(), tokens.size[0].float().clone()
@@ -89,11 +92,18 @@ class StreamMemory:
         self.stats["entries_in"] += 1
         deduped = 0
         if self.entries:
-            prev = self.entries[-1]
-            keep, absorb = self.dedup(embeds, coords, prev.embeds, prev.coords)
+            ref = last_per_cell([e.coords for e in self.entries])  # (C,) flat index of the newest token per cell
+            flat_embeds = torch.cat([e.embeds for e in self.entries])
+            flat_coords = torch.cat([e.coords for e in self.entries])
+            keep, absorb = self.dedup(embeds, coords, flat_embeds[ref], flat_coords[ref])
             dropped = ~keep
             if dropped.any():
-                prev.size.index_add_(0, absorb[dropped], size[dropped])
+                sizes = torch.cat([e.size for e in self.entries])
+                sizes.index_add_(0, ref[absorb[dropped]], size[dropped])
+                start = 0
+                for e in self.entries:  # sizes only change: cached keys/values stay valid
+                    e.size = sizes[start:start + e.n_tokens]
+                    start += e.n_tokens
                 deduped = int(dropped.sum())
                 embeds, coords, size = embeds[keep], coords[keep], size[keep]
                 deep = None if deep is None else [lvl[keep] for lvl in deep]
@@ -122,7 +132,7 @@ class StreamMemory:
 
     def push(self, tokens: VisualTokens, *, t_s: float) -> tuple[MemoryEntry | None, int]:
         """Append group 0 of ``tokens`` at stream time ``t_s`` after dropping the tokens that
-        repeat the newest entry (DTD). Returns the new entry (None if every token was
+        repeat the newest memory token at their cell (DTD). Returns the new entry (None if every token was
         redundant) and how many tokens were dropped. Does not evict: call `evict` next."""
         with self.lock:
             entry, deduped = self._new_entry(tokens, t_s)
