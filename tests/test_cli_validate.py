@@ -73,3 +73,32 @@ def test_offline_scorer_checkpoint_fails_at_once_with_how_to_get_it(monkeypatch)
     with pytest.raises(ModelError, match=r"^someone/clip: .*offline.*`hf download someone/clip`"):
         _hf.load("someone/clip")
     assert time.perf_counter() - start < 2.0
+
+
+def test_check_opens_a_video_beyond_8k_as_the_pipeline_does(tmp_path):
+    """`check_ask` used to open with the 8K pixel limit and refused what the Pipeline decodes
+    downscaled; both now open through `open_for_planning`."""
+    import types
+
+    import av
+    import numpy as np
+
+    from vidsift.frames import DECODE_MAX_PIXELS, DEFAULT_MAX_PIXELS, TooLargeError, open_video
+    from vidsift.pipeline.check import check_ask
+
+    path = str(tmp_path / "wide.mp4")
+    w, h = 8704, 4352  # 37.9 M pixels > 8192 x 4320
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libx264", rate=1, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        frame = np.zeros((h, w, 3), np.uint8)
+        frame[:, : w // 3] = 200
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")), *stream.encode()]:
+            out.mux(packet)
+    assert w * h > DEFAULT_MAX_PIXELS
+    with pytest.raises(TooLargeError):  # the frames layer's own limit still holds for full-size decoding
+        open_video(path)
+    check_ask(path, "What is it?")  # raised TooLargeError before
+    pipe = Pipeline(types.SimpleNamespace(model=None, family="none"))  # sampling needs no model
+    frames = pipe.candidates(path)
+    assert len(frames) == 1 and frames.data.shape[1] * frames.data.shape[2] <= DECODE_MAX_PIXELS

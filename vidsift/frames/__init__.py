@@ -13,13 +13,13 @@ from .errors import (
     DamagedVideoError, DecodeWarning, EmptyFileError, NoVideoStreamError, NotAFileError, NotAVideoError,
     TooLargeError, UnreadableStreamError, UnsupportedCodecError, VideoError, VideoNotFoundError,
 )
-from .reader import BACKENDS, VideoReader, open_video
+from .reader import BACKENDS, DECODE_MAX_PIXELS, VideoReader, open_for_planning, open_video
 from .sampling import DEFAULT_MAX_FRAMES, iter_chunks, plan_indices, sample, scan_keyframes
 from .types import DecodeReport, FrameBatch, VideoInfo
 
 __all__ = [
     "BACKENDS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "DecodeReport", "FrameBatch", "VideoInfo",
-    "VideoReader", "open_video", "sample", "iter_chunks", "scan_keyframes", "plan_indices",
+    "VideoReader", "open_video", "open_for_planning", "DECODE_MAX_PIXELS", "sample", "iter_chunks", "scan_keyframes", "plan_indices",
     "VideoError", "VideoNotFoundError", "NotAFileError", "EmptyFileError", "NotAVideoError",
     "NoVideoStreamError", "UnsupportedCodecError", "UnreadableStreamError", "DamagedVideoError",
     "TooLargeError", "DecodeWarning",

@@ -27,6 +27,7 @@ from .types import DecodeReport, FrameBatch, VideoInfo
 from ..errors import ConfigError
 
 BACKENDS = ("auto", "pyav", "decord")
+DECODE_MAX_PIXELS = 1920 * 1080  # `plan` and `ask` decode larger videos downscaled to this (model preprocessing resizes anyway)
 
 
 def _budget_size(width: int, height: int, max_pixels: int | None) -> tuple[int, int] | None:
@@ -228,3 +229,10 @@ def open_video(source: str | os.PathLike, *, backend: Literal["auto", "pyav", "d
                 downscaled (aspect kept) to fit it. ``None`` disables the check.
     """
     return VideoReader(source, backend=backend, strict=strict, max_pixels=max_pixels, downscale=downscale)
+
+
+def open_for_planning(source: str | os.PathLike, *, max_pixels: int | None = DECODE_MAX_PIXELS) -> VideoReader:
+    """Open ``source`` as `vidsift plan` and `Pipeline.ask` decode it, and as `check_ask` checks it:
+    frames above ``max_pixels`` decode downscaled (aspect kept), so no pixel limit refuses a large
+    video (8K and beyond); ``None`` decodes at full size with no limit."""
+    return open_video(source, max_pixels=max_pixels, downscale=max_pixels is not None)

@@ -24,9 +24,9 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
     if not isinstance(question, str) or not question.strip():
         raise ConfigError(repr(question), "the question must be a non-empty string")
     if isinstance(video, (str, os.PathLike)):
-        from ..frames import open_video
+        from ..frames import open_for_planning
 
-        with open_video(video) as reader:
+        with open_for_planning(video) as reader:  # as the Pipeline opens it: a >8K video decodes downscaled
             if not reader.info.n_frames:
                 raise ConfigError(str(video), "the video has no frames")
     from ..selectors import check_specs

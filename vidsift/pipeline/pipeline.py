@@ -234,9 +234,9 @@ class Pipeline:
         if isinstance(video, FrameBatch):
             frames = video
         else:
-            from ..frames import open_video, sample
+            from ..frames import open_for_planning, sample
 
-            reader = open_video(video, max_pixels=self.decode_max_pixels, downscale=True)
+            reader = open_for_planning(video, max_pixels=self.decode_max_pixels)
             try:
                 frames = sample(reader, fps=opts.get("fps"), max_frames=opts.get("max_frames"),
                                 start_s=opts.get("start_s"), end_s=opts.get("end_s"))

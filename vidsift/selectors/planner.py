@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..frames.reader import DECODE_MAX_PIXELS
 from ..frames.types import FrameBatch
 from .base import ALLOCATORS, SCORERS, SELECTORS, load_members
 from .features import frame_features
@@ -33,7 +34,7 @@ from .types import Budget, FrameScores, PlannedFrame, TokenPlan
 # previews exactly the frames (and features) an ask plans with.
 SAMPLE_FPS = 1.0  # candidate frames per second of video
 SAMPLE_MAX_FRAMES = 64  # at most this many candidates, spread over the video
-DECODE_MAX_PIXELS = 1920 * 1080  # larger videos decode downscaled (model preprocessing resizes anyway)
+# DECODE_MAX_PIXELS (imported above from vidsift.frames): larger videos decode downscaled
 
 
 def scorer_spec(text: str) -> str:
@@ -172,9 +173,9 @@ def sample_candidates(video: str | os.PathLike, *, fps: float | None = SAMPLE_FP
                       max_pixels: int | None = DECODE_MAX_PIXELS) -> FrameBatch:
     """Decode the candidate frames of ``video`` for planning (downscaled to ``max_pixels``), sampled
     as `Pipeline.ask` samples them (``fps=None``: every frame)."""
-    from ..frames import open_video, sample
+    from ..frames import open_for_planning, sample
 
-    with open_video(video, max_pixels=max_pixels, downscale=max_pixels is not None) as reader:
+    with open_for_planning(video, max_pixels=max_pixels) as reader:
         frames = sample(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s)
     if len(frames) == 0:
         raise ConfigError(str(video), "no frames were sampled (check fps, start and end)")
