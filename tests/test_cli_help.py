@@ -21,3 +21,18 @@ def test_help_is_plain_and_complete(command, capsys):
         assert re.search(r"^\s+--json\s+Print", text, re.M)  # a flag, takes no value
         for line in (line for line in text.splitlines() if "--preset" in line or "--budget" in line):
             assert all(name in line for name in PRESETS), line
+
+
+@pytest.mark.parametrize("command, usage", [
+    (["ask"], "Usage: vidsift ask [OPTIONS] VIDEO QUESTION"),
+    (["info"], "Usage: vidsift info [OPTIONS] VIDEO"),
+    (["plan"], "Usage: vidsift plan [OPTIONS] VIDEO"),
+    (["batch"], "Usage: vidsift batch [OPTIONS] MANIFEST"),
+])
+def test_usage_lines_name_arguments_plainly(command, usage, capsys):
+    """Usage reads ``VIDEO``, not typer's ``{VIDEO}``, in help and in a usage error."""
+    assert run([*command, "--help"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == usage
+    assert run(command) == 2  # a missing argument: click's usage error repeats the usage line
+    err = capsys.readouterr().err
+    assert usage in err and "{" not in err, err
