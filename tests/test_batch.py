@@ -3,6 +3,7 @@ process pool) and the CLI, with a small deterministic answerer standing in for a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,70 @@ def test_cli_batch_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "clips" / "a.mp4").write_bytes(b"x")
     assert cli(["batch", str(tmp_path / "clips"), "--model", "random:tiny-qwen2.5-vl", "--engine", "spark"]) == 1
     assert "spark: unknown engine; choose one of: local, ray" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("video, reason", [
+    ("/etc/passwd", "/etc/passwd: outside"),
+    ("../x.mp4", "../x.mp4: outside"),
+    ("clips/../../x.mp4", "clips/../../x.mp4: outside"),
+    ("http://127.0.0.1:9/x.mp4", "http://127.0.0.1:9/x.mp4: a URL; pass --allow-urls"),
+    ("file:///etc/passwd", "file:///etc/passwd: a URL"),
+    ("concat:a.mp4|b.mp4", "concat:a.mp4|b.mp4: a URL"),
+])
+def test_manifest_rows_stay_inside_their_folder(videos: Path, tmp_path: Path, video: str, reason: str) -> None:
+    """A row naming a path outside the manifest's folder or a URL is refused with one line, unless
+    allowed (--allow-outside / --allow-urls)."""
+    import json
+
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"video": "clips/a.mp4", "question": "q"}) + "\n"
+                    + json.dumps({"video": video, "question": "q"}) + "\n")
+    with pytest.raises(ConfigError) as err:
+        read_manifest(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: line 2: {reason}") and "\n" not in text, text
+    url = reason.endswith("a URL; pass --allow-urls") or ": a URL" in reason
+    allowed = read_manifest(path, allow_urls=True) if url else read_manifest(path, allow_outside=True)
+    assert allowed[1].video == (video if url or video.startswith("/") else os.path.normpath(tmp_path / video))
+    with pytest.raises(ConfigError):  # one permission does not grant the other
+        read_manifest(path, allow_outside=True) if url else read_manifest(path, allow_urls=True)
+
+
+def test_manifest_roots_widen_where_videos_may_be(videos: Path, tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "m.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"video": "../clips/a.mp4", "question": "q"}\n')
+    with pytest.raises(ConfigError, match="outside"):
+        read_manifest(path)
+    assert read_manifest(path, roots=[videos])[0].video == str(videos / "a.mp4")
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"scorer": "clip:/tmp/evil"}, "a row's scorer may only be uniform or mllm"),
+    ({"scorer": "text:someone/model"}, "a row's scorer may only be"),
+    ({"prune": "fastv"}, "a row may only override plan settings"),
+    ({"model": "x"}, r"a row may only override plan settings \(.*\), not model$"),
+    ("budget=10", "'overrides' must be an object"),
+])
+def test_manifest_row_overrides_are_plan_settings_only(tmp_path: Path, overrides, reason: str) -> None:
+    import json
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"video": "a.mp4", "question": "q", "overrides": overrides}) + "\n")
+    with pytest.raises(ConfigError, match=f"line 1: {reason}"):
+        read_manifest(path)
+    path.write_text(json.dumps({"video": "a.mp4", "question": "q", "overrides": {"budget": "25%", "scorer": "mllm", "selector": "topk"}}) + "\n")
+    assert read_manifest(path)[0].overrides == {"budget": "25%", "scorer": "mllm", "selector": "topk"}
+
+
+def test_cli_batch_refuses_outside_rows_unless_allowed(videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vidsift.cli.app import run as cli
+
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"video": "/etc/passwd", "question": "q"}\n')
+    out = tmp_path / "answers.jsonl"
+    assert cli(["batch", str(path), "--model", "x", "--out", str(out), "--no-progress"]) == 1
+    assert capsys.readouterr().err == (f"error: {path}: line 1: /etc/passwd: outside {tmp_path}; "
+                                       "pass --allow-outside to read it\n")
+    assert not out.exists()

@@ -11,18 +11,33 @@ Manifest formats
 
 Relative video paths are resolved against the manifest's folder. Job ids default to the video's
 file name plus the line number, so resuming a batch recognises finished jobs.
+
+Safe inputs: a manifest is data, not a program. Every video must resolve inside the manifest's
+folder (or one of ``roots``) unless ``allow_outside`` (``--allow-outside``): ``/etc/passwd`` and
+``../x.mp4`` are refused. The check is on the path as written (``..`` collapsed, no symlink
+followed): links the folder's owner placed stay usable. URLs (``http://``, ``file:``, any
+``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
+whose name has a colon. A row's ``overrides`` may only set plan settings (`ROW_OPTIONS`), and a
+scorer only when it loads no checkpoint (`ROW_SCORERS`): a row cannot make a worker load a path
+or Hub id.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 
+ROW_OPTIONS = ("budget", "preset", "fps", "max_frames", "start_s", "end_s", "frames", "selector", "allocator",
+               "merger", "temporal", "scorer")  # what a manifest row may override: plan settings
+ROW_SCORERS = ("uniform", "mllm")  # scorers that load no checkpoint of their own
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # http:, file:, rtsp:, concat:, ... (not C:)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
 
 
@@ -61,13 +76,51 @@ class Job:
                    overrides=dict(data.get("overrides") or {}), meta=dict(data.get("meta") or {}))
 
 
+def is_url(text: str) -> bool:
+    """``scheme:...`` (``http://``, ``file:``, ``concat:``): what FFmpeg would open as a protocol."""
+    return "://" in text or bool(_SCHEME.match(text))
+
+
+def inside(path: str | os.PathLike, roots: "list[Path] | tuple[Path, ...]") -> bool:
+    """Whether ``path`` (made absolute, ``..`` collapsed, symlinks not followed) lies in a root."""
+    full = os.path.normpath(os.path.abspath(path))
+    return any(full == str(r) or full.startswith(str(r).rstrip(os.sep) + os.sep)
+               for r in (Path(os.path.normpath(os.path.abspath(r))) for r in roots))
+
+
+def check_location(video: str, *, roots: "list[Path] | tuple[Path, ...]", allow_outside: bool = False,
+                   allow_urls: bool = False) -> str | None:
+    """Why ``video`` (a URL, or a path as the manifest resolves it) may not be read, None when it
+    may: a URL without ``allow_urls``, a path outside every root without ``allow_outside``."""
+    if is_url(video):
+        return None if allow_urls else "a URL; pass --allow-urls to fetch URLs (a file whose name has a colon: write ./NAME)"
+    if allow_outside or inside(video, roots):
+        return None
+    return f"outside {' and '.join(str(r) for r in roots)}; pass --allow-outside to read it"
+
+
+def _check_overrides(overrides: Any, *, where: str, number: int) -> dict[str, Any]:
+    if not isinstance(overrides, dict):
+        raise ConfigError(where, f"line {number}: 'overrides' must be an object of plan settings")
+    bad = sorted(set(overrides) - set(ROW_OPTIONS))
+    if bad:
+        raise ConfigError(where, f"line {number}: a row may only override plan settings ({', '.join(ROW_OPTIONS)}), "
+                                 f"not {', '.join(bad)}")
+    scorer = overrides.get("scorer")
+    if scorer is not None and (not isinstance(scorer, str) or scorer.split(":", 1)[0] not in ROW_SCORERS):
+        raise ConfigError(where, f"line {number}: a row's scorer may only be {' or '.join(ROW_SCORERS)} "
+                                 "(one that loads a checkpoint is chosen for the whole batch)")
+    return dict(overrides)
+
+
 def _resolve(video: str, base: Path) -> str:
-    if "://" in video or Path(video).is_absolute():
+    if is_url(video) or Path(video).is_absolute():
         return video
-    return str((base / video).resolve())
+    return os.path.normpath(base / video)
 
 
-def _row_to_job(row: dict[str, Any], *, where: str, number: int, base: Path, question: str | None) -> Job:
+def _row_to_job(row: dict[str, Any], *, where: str, number: int, base: Path, question: str | None,
+                roots: list[Path], allow_outside: bool, allow_urls: bool) -> Job:
     row = {str(k).strip(): v for k, v in row.items() if k is not None}
     video = row.pop("video", None) or row.pop("path", None)
     text = row.pop("question", None) or question
@@ -77,12 +130,20 @@ def _row_to_job(row: dict[str, Any], *, where: str, number: int, base: Path, que
         raise ConfigError(where, f"line {number}: missing 'question' (give one per line or --question)")
     job_id = row.pop("id", None)
     job_id = str(job_id) if job_id not in (None, "") else f"{Path(str(video)).name}#{number}"
-    overrides = row.pop("overrides", None) or {}
-    return Job(id=job_id, video=_resolve(str(video), base), question=str(text), overrides=dict(overrides), meta=row)
+    overrides = _check_overrides(row.pop("overrides", None) or {}, where=where, number=number)
+    resolved = _resolve(str(video), base)
+    refused = check_location(resolved, roots=roots, allow_outside=allow_outside, allow_urls=allow_urls)
+    if refused:
+        raise ConfigError(where, f"line {number}: {video}: {refused}")
+    return Job(id=job_id, video=resolved, question=str(text), overrides=overrides, meta=row)
 
 
-def read_manifest(source: str | Path, *, question: str | None = None) -> list[Job]:
-    """Jobs from a folder of videos (needs ``question``), a ``.jsonl`` or a ``.csv`` manifest."""
+def read_manifest(source: str | Path, *, question: str | None = None, allow_outside: bool = False,
+                  allow_urls: bool = False, roots: "list[str | Path] | None" = None) -> list[Job]:
+    """Jobs from a folder of videos (needs ``question``), a ``.jsonl`` or a ``.csv`` manifest.
+
+    Videos must lie inside the manifest's folder or one of ``roots``, unless ``allow_outside``;
+    URLs need ``allow_urls``; rows override plan settings only (see the module docstring)."""
     path = Path(source)
     if not path.exists():
         raise ConfigError(source, "no such file or folder")
@@ -94,6 +155,7 @@ def read_manifest(source: str | Path, *, question: str | None = None) -> list[Jo
             raise ConfigError(source, f"no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
         return _unique([Job(id=p.name, video=str(p.resolve()), question=question) for p in videos], source)
     base = path.parent.resolve()
+    safe = dict(roots=[base, *(Path(r) for r in roots or [])], allow_outside=allow_outside, allow_urls=allow_urls)
     suffix = path.suffix.lower()
     jobs: list[Job] = []
     if suffix in (".jsonl", ".ndjson"):
@@ -107,14 +169,14 @@ def read_manifest(source: str | Path, *, question: str | None = None) -> list[Jo
                     raise ConfigError(source, f"line {number}: not JSON ({err.msg})") from None
                 if not isinstance(row, dict):
                     raise ConfigError(source, f"line {number}: expected a JSON object")
-                jobs.append(_row_to_job(row, where=str(source), number=number, base=base, question=question))
+                jobs.append(_row_to_job(row, where=str(source), number=number, base=base, question=question, **safe))
     elif suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or "video" not in [f.strip() for f in reader.fieldnames]:
                 raise ConfigError(source, "CSV manifest needs a header with a 'video' column")
             for number, row in enumerate(reader, 2):
-                jobs.append(_row_to_job(row, where=str(source), number=number, base=base, question=question))
+                jobs.append(_row_to_job(row, where=str(source), number=number, base=base, question=question, **safe))
     else:
         raise ConfigError(source, "manifest must be a folder of videos, a .jsonl or a .csv file")
     if not jobs:

@@ -26,12 +26,14 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate per answer."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip jobs already answered in --out."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        allow_outside: bool = typer.Option(False, "--allow-outside", help="Let the manifest name videos outside its own folder."),
+        allow_urls: bool = typer.Option(False, "--allow-urls", help="Let the manifest name URLs (http://, rtsp://, file:, ...)."),
     ) -> None:
         """Answer many questions about many videos; a failing video is recorded and skipped."""
         from ..batch import WorkerSpec, build_engine, read_manifest, run_batch
 
         runner = build_engine(engine, workers=workers, address=address)
-        jobs = read_manifest(manifest, question=question)
+        jobs = read_manifest(manifest, question=question, allow_outside=allow_outside, allow_urls=allow_urls)
         spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens,
                           options={"preset": preset} if preset else {})
         summary = run_batch(jobs, spec, engine=runner, out=out, resume=resume, progress=progress)
