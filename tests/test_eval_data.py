@@ -96,3 +96,26 @@ def test_videomme_bad_row_is_counted_from_one_as_batch_counts_lines(tmp_path):
     (tmp_path / "videomme.json").write_text('[{"videoID": "v1", "question": "q?"}]')  # no options/answer
     with pytest.raises(ConfigError, match=r"row 1: not a Video-MME row"):
         load_dataset("videomme", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../../outside.mp4", "../../../../../../../etc/hosts"])
+def test_annotations_cannot_name_videos_outside_the_root(tmp_path, name):
+    """An annotation naming a file outside the dataset folder is refused with one line unless
+    allow_outside (--allow-outside); videos inside it load as before."""
+    from vidsift.errors import ConfigError
+    from vidsift.eval import load_dataset
+
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    root = tmp_path / "mvbench"
+    (root / "json").mkdir(parents=True)
+    _clip(root / "video" / "t" / "in.mp4", 0)
+    rows = [{"video": "in.mp4", "question": "q?", "candidates": ["a", "b"], "answer": "a"},
+            {"video": name, "question": "q?", "candidates": ["a", "b"], "answer": "b"}]
+    (root / "json" / "t.json").write_text(json.dumps(rows))
+    with pytest.raises(ConfigError) as err:
+        load_dataset("mvbench", root)
+    text = str(err.value)
+    assert text.startswith(f"{root}: question t/1: video ") and "outside" in text and "--allow-outside" in text
+    assert "\n" not in text
+    items = load_dataset("mvbench", root, allow_outside=True)
+    assert [i.video for i in items][0] == str(root / "video" / "t" / "in.mp4")

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         streams: int = typer.Option(4, "--streams", help="probe: stream clips for the now/recall families (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
     ) -> None:
         """Evaluate multiple-choice accuracy per task and per budget/preset."""
         from ..batch import WorkerSpec, build_engine
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
         options = {"split": split} if split else {}
         if split and dataset != "nextqa":
             raise ConfigError("--split", "only NExT-QA has splits")
-        items = load_dataset(dataset, root, limit=limit, **options)
+        items = load_dataset(dataset, root, limit=limit, allow_outside=allow_outside, **options)
         settings = parse_settings(budget.split(",") if budget else None, preset.split(",") if preset else None)
         spec = WorkerSpec(model=model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
         report = run_eval(items, spec, engine=build_engine(engine, workers=workers, address=address), out=out,

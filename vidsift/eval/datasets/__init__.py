@@ -15,8 +15,15 @@ from ..items import EvalItem
 
 DATASETS: Registry = Registry("dataset")
 
-def load_dataset(name: str, root: str | Path, *, limit: int | None = None, **options) -> list[EvalItem]:
-    """Items of dataset ``name`` under ``root`` (the first ``limit`` when given)."""
+def load_dataset(name: str, root: str | Path, *, limit: int | None = None, allow_outside: bool = False,
+                 **options) -> list[EvalItem]:
+    """Items of dataset ``name`` under ``root`` (the first ``limit`` when given).
+
+    Annotations are data: every video they name must lie inside the dataset folder (``root``, or
+    the folder of an annotation file given as ``root``), as written (``..`` collapsed, symlinks
+    not followed), unless ``allow_outside`` (``--allow-outside``); URLs are refused."""
+    from ...batch.manifest import check_location
+
     loader = DATASETS.get(name)
     path = Path(root)
     if not path.exists():
@@ -24,11 +31,15 @@ def load_dataset(name: str, root: str | Path, *, limit: int | None = None, **opt
     items = loader(path, **options)
     if not items:
         raise ConfigError(root, f"no {name} questions found (see vidsift/eval/README.md for the layout)")
+    folder = path if path.is_dir() else path.parent
     seen: set[str] = set()
     for item in items:
         if item.qid in seen:
             raise ConfigError(root, f"duplicate question id {item.qid!r}")
         seen.add(item.qid)
+        refused = check_location(item.video, roots=[folder], allow_outside=allow_outside)
+        if refused:
+            raise ConfigError(root, f"question {item.qid}: video {item.video}: {refused}")
     return items[:limit] if limit else items
 
 
