@@ -54,8 +54,14 @@ def test_spatial_merge_invariants(spec, h, w, frac, seed, sal):
     torch.testing.assert_close(red.size.sum(), size.sum())  # total size preserved
     # size-weighted means: sum(size * embed) is invariant under merging
     torch.testing.assert_close((red.size[:, None] * red.embeds).sum(0), (size[:, None] * x).sum(0), rtol=1e-4, atol=1e-4)
-    # each output's size is the size of the inputs it absorbed
-    torch.testing.assert_close(torch.zeros(target).index_add_(0, red.source, size), red.size)
+    # each output's size is the size of the inputs it absorbed (fractions of them for one-to-many merges)
+    if red.share is None:
+        torch.testing.assert_close(torch.zeros(target).index_add_(0, red.source, size), red.size)
+    else:
+        assert red.share.shape == (t, target) and bool((red.share >= 0).all())
+        torch.testing.assert_close(red.share.sum(1), torch.ones(t))
+        torch.testing.assert_close(red.share.T @ size.float(), red.size.float())
+        assert torch.equal(red.source, red.share.argmax(1))
     again = MERGERS.build(spec).reduce(x, size, target, coords=coords, saliency=tok.saliency[0] if sal else None)
     assert torch.equal(red.keep, again.keep) and torch.equal(red.embeds, again.embeds)
 
@@ -145,3 +151,107 @@ def test_reduce_tokens_bad_input():
         reduce_tokens(tok, [2, 2], merger="bogus")
     with pytest.raises(ConfigError, match="mode"):
         MERGERS.build("temporal:mode=fold")
+
+
+# --- FiCoCo-V (Han et al., arXiv:2411.17686): filter, correlate, compress -------------------------
+
+
+def test_ficoco_scatter_weights_sum_to_one_per_dropped_token_and_reach_several_targets():
+    from vidsift.selectors import _ficoco
+    from vidsift.selectors.merge_ficoco import FiCoCoV
+
+    tok = make_tokens([(6, 6)], seed=5, d=32)
+    x, coords = tok.embeds[0], tok.coords[0]
+    m = FiCoCoV(topk=3, rel=0.0)
+    keep, drop = _ficoco.drop_by_score(m.redundancy(x, coords, None), 20)
+    targets, weights = m.correlate(x, keep, drop)
+    assert targets.shape == weights.shape == (20, 3)
+    torch.testing.assert_close(weights.sum(1), torch.ones(20))
+    assert bool((weights > 0).all()) and int(targets.max()) < keep.numel()
+    # one-to-many: the dropped tokens really spread over several kept tokens
+    assert all(len(set(row.tolist())) == 3 for row in targets)
+    # the weights are the reduction's shares: each dropped row of ``share`` is that scatter
+    red = m.reduce(x, torch.ones(36), 16, coords=coords)
+    assert torch.equal(red.keep, keep)
+    for i, d in enumerate(drop.tolist()):
+        want = torch.zeros(16).index_put_((targets[i],), weights[i], accumulate=True)
+        torch.testing.assert_close(red.share[d], want)
+    # the weighted scatter, written out: target = (x_t + sum_d w_dt x_d) / (1 + sum_d w_dt)
+    acc = x[keep].clone()
+    mass = torch.ones(16)
+    for i, d in enumerate(drop.tolist()):
+        for tgt, w in zip(targets[i].tolist(), weights[i].tolist()):
+            acc[tgt] += w * x[d]
+            mass[tgt] += w
+    torch.testing.assert_close(red.embeds, acc / mass[:, None], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(red.size, mass)
+
+
+@pytest.mark.parametrize("copies", [2, 3, 5])
+def test_ficoco_a_token_duplicated_k_times_becomes_one_token_of_size_k(copies):
+    g = torch.Generator().manual_seed(copies)
+    distinct = torch.randn(12, 64, generator=g)
+    x = torch.cat([distinct, distinct[4:5].expand(copies - 1, 64)])  # token 4 appears ``copies`` times
+    t = x.shape[0]
+    hh, ww = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+    coords = torch.stack([torch.zeros(16, dtype=torch.long), hh.flatten(), ww.flatten()], 1)[:t]
+    red = MERGERS.build("ficoco_v").reduce(x, torch.ones(t), 12, coords=coords)
+    # exactly one of the copies survives (the local penalty decides which), standing for all of them
+    survivor = [i for i in red.keep.tolist() if i == 4 or i >= 12]
+    assert len(survivor) == 1 and set(red.keep.tolist()) - set(survivor) == set(range(12)) - {4}
+    row = red.keep.tolist().index(survivor[0])
+    assert red.size[row] == copies and red.size.sum() == t and sorted(red.size.tolist())[:-1] == [1.0] * 11
+    torch.testing.assert_close(red.embeds[row], distinct[4])
+    others = [i for i in range(12) if i != row]
+    torch.testing.assert_close(red.embeds[others], x[red.keep[others]])  # the rest untouched
+    # with saliency and sizes the copies still collapse (sizes add up)
+    size = torch.arange(1.0, t + 1)
+    red = MERGERS.build("ficoco_v").reduce(x, size, 12, coords=coords, saliency=torch.full((t,), 0.1))
+    assert sorted(red.size.tolist())[-1] == pytest.approx(float(size[4] + size[12:].sum()))
+
+
+def test_ficoco_budget_is_never_exceeded_and_keep_all_is_identity():
+    tok = make_tokens([(5, 7)], seed=2, saliency=True)
+    x, size, coords, sal = tok.embeds[0], tok.size[0], tok.coords[0], tok.saliency[0]
+    merger = MERGERS.build("ficoco_v:topk=4")
+    for target in (1, 2, 9, 34):
+        red = merger.reduce(x, size, target, coords=coords, saliency=sal)
+        assert red.embeds.shape[0] == red.keep.numel() == target
+    for target in (35, 100):
+        red = merger.reduce(x, size, target, coords=coords, saliency=sal)
+        assert torch.equal(red.embeds, x) and torch.equal(red.size, size) and red.share is None
+    assert reduce_tokens(tok, [35], merger="ficoco_v") is tok
+
+
+def test_ficoco_filter_drops_redundant_and_keeps_salient_tokens():
+    from vidsift.selectors.merge_ficoco import FiCoCoV
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 32, generator=g)
+    x[8:] = x[0] + 0.05 * torch.randn(8, 32, generator=g)  # 9 near-copies of one token
+    from vidsift.selectors.merge_ficoco import p2p_redundancy
+
+    copies = [0] + list(range(8, 16))
+    star = copies[int(p2p_redundancy(x)[copies].argmax())]  # the most redundant copy ...
+    sal = torch.zeros(16)
+    sal[star] = 1.0  # ... is the one the tower attends to
+    red = FiCoCoV(lam=0.9, window=1).reduce(x, torch.ones(16), 8, saliency=sal)
+    assert red.keep.tolist() == sorted(list(range(1, 8)) + [star])  # the distinct tokens and the salient copy
+    assert float(red.size[red.keep.tolist().index(star)]) == pytest.approx(9.0, abs=1e-4)  # the copies went into it
+    red = FiCoCoV(lam=0.0, window=1).reduce(x, torch.ones(16), 8, saliency=sal)
+    kept_copies = [i for i in red.keep.tolist() if i in copies]
+    assert len(kept_copies) == 1 and kept_copies != [star]  # saliency ignored: another copy represents them
+    assert set(red.keep.tolist()) - set(kept_copies) == set(range(1, 8))
+
+
+def test_ficoco_local_penalty_spreads_the_first_drops_over_the_grid():
+    from vidsift.selectors._ficoco import local_penalty
+
+    coords = torch.tensor([[0, h, w] for h in range(4) for w in range(4)])
+    score = torch.zeros(16)
+    score[[0, 1, 4, 5]] = torch.tensor([0.50, 0.45, 0.44, 0.43])  # one 2x2 window holds the top four
+    score[[2, 10]] = torch.tensor([0.3, 0.25])
+    out = local_penalty(score, coords)
+    top = torch.argsort(-out, stable=True)[:3].tolist()
+    assert top == [0, 2, 10]  # one per window first
+    assert torch.equal(local_penalty(score, None), score)

@@ -33,7 +33,7 @@ ALLOCATORS: Registry = Registry("allocator")
 _MEMBER_MODULES = (
     "scorer_uniform", "scorer_clip", "scorer_text",
     "select_uniform", "select_topk", "select_kcenter", "select_maxmin", "select_kmeans", "select_mmr",
-    "merge_tome", "merge_adjacent", "merge_saliency", "merge_diverse", "merge_temporal",
+    "merge_tome", "merge_adjacent", "merge_saliency", "merge_diverse", "merge_temporal", "merge_ficoco",
     "alloc_proportional", "alloc_uniform",
 )
 _loaded = False
@@ -84,13 +84,18 @@ class Reduction:
     keep:   long (T',) sorted indices of the surviving (representative) tokens in the input
     embeds: (T', D) size-weighted means of everything each survivor absorbed
     size:   (T',) summed sizes (``size.sum()`` equals the input's)
-    source: long (T,) which output row each input token went to
+    source: long (T,) which output row each input token went to (for one-to-many merges, the
+            row that received most of it)
+    share:  float (T, T') or None: the fraction of each input token's size that went to each
+            output row, for mergers that scatter one token into several (``ficoco_v``); rows sum
+            to one. None means one-hot on ``source``.
     """
 
     keep: torch.Tensor
     embeds: torch.Tensor
     size: torch.Tensor
     source: torch.Tensor
+    share: torch.Tensor | None = None
 
 
 @runtime_checkable
