@@ -228,3 +228,22 @@ def test_wrong_checkpoint_kinds(clip_ckpt, bert_ckpt, tmp_path):
     frames = FrameBatch(np.zeros((2, 8, 8, 3), np.uint8), np.arange(2.0), np.arange(2))
     with pytest.raises(ModelError, match="not a sentence-embedding"):
         SCORERS.build(f"text:model={clip_ckpt},subtitles={tmp_path / 'a.srt'}").score(frames, "q")
+
+
+def test_scorer_checkpoints_load_safetensors_only(clip_ckpt, tmp_path):
+    """A scorer checkpoint holding only a pickled pytorch_model.bin is refused (pickles can run code
+    when loaded), with one line; the same weights as safetensors load."""
+    from safetensors.torch import load_file
+
+    from vidsift.selectors import _hf
+
+    pickled = tmp_path / "pickled-clip"
+    shutil.copytree(clip_ckpt, pickled)
+    weights = load_file(str(pickled / "model.safetensors"))
+    (pickled / "model.safetensors").unlink()
+    torch.save(weights, pickled / "pytorch_model.bin")
+    with pytest.raises(ModelError, match=r"cannot load checkpoint") as err:
+        _hf.load(str(pickled))
+    assert str(err.value).startswith(str(pickled)) and "\n" not in str(err.value)
+    net, _ = _hf.load(clip_ckpt)
+    assert net is not None

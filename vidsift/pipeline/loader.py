@@ -163,11 +163,11 @@ def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.dev
         raise ModelError(model, f"cannot read config.json ({str(err).splitlines()[0]})") from None
     adapter_cls = _adapter_class(model, config)
     model_cls = adapter_cls.model_class() if hasattr(adapter_cls, "model_class") else AutoModelForImageTextToText
-    kwargs: dict[str, Any] = dict(config=config, dtype=torch_dtype, local_files_only=local_only, use_safetensors=True)
+    kwargs: dict[str, Any] = dict(config=config, dtype=torch_dtype, local_files_only=local_only)
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     try:
-        net = model_cls.from_pretrained(source, **kwargs)
+        net = model_cls.from_pretrained(source, use_safetensors=True, trust_remote_code=False, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ModelError(model, f"cannot load weights or tokenizer ({str(err).splitlines()[0]})") from None

@@ -39,8 +39,10 @@ def load(model: str, *, device: str = "cpu", dtype: str = "float32") -> tuple[An
         source, local_only = resolve_checkpoint(model)  # offline: one line at once, no retries
         quiet_libraries()
         try:
-            net = AutoModel.from_pretrained(source, dtype=torch_dtype(dtype), local_files_only=local_only).to(device).eval()
-            tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            # safetensors only (a pickled .bin can run code when loaded) and never a checkpoint's own code
+            net = AutoModel.from_pretrained(source, dtype=torch_dtype(dtype), local_files_only=local_only,
+                                            use_safetensors=True, trust_remote_code=False).to(device).eval()
+            tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(model, f"cannot load checkpoint: {reason}") from None
