@@ -184,7 +184,8 @@ class Engine:
                 with self._count_lock:
                     self._running -= 1
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop taking requests; wait up to ``timeout_s`` for the running one (the worker is a daemon)."""
         self.closed = True
         self._jobs.put(None)
-        self._worker.join(30)
+        self._worker.join(timeout_s)

@@ -161,6 +161,8 @@ class LiveHub:
 
     def close_all(self) -> None:
         for session in list(self.sessions.values()):
+            if session is None:  # reserved, still starting
+                continue
             session.source.finish()
             session.close()
 
