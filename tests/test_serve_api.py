@@ -302,6 +302,23 @@ def test_live_websocket_protocol_without_a_browser(server):
                             seen["errors"].append(msg["message"])
                 except asyncio.TimeoutError:
                     pass
+            # the camera stops: the page is told the source stalled, then resumed when frames return
+            states = []
+            for _ in range(2):
+                deadline = time.monotonic() + 20
+                want = "stalled" if not states else "resumed"
+                while time.monotonic() < deadline and want not in states:
+                    if want == "resumed":
+                        await ws.send(_jpeg((10, 200, 10)))
+                    try:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout=0.5))
+                    except asyncio.TimeoutError:
+                        continue
+                    if msg["type"] == "event":
+                        states.append(msg["event"])
+                    elif msg["type"] == "status" and msg["stalled"] and "stalled_status" not in seen:
+                        seen["stalled_status"] = msg
+            seen["states"] = states
             return seen
 
     seen = asyncio.run(run())
@@ -310,6 +327,7 @@ def test_live_websocket_protocol_without_a_browser(server):
     status = seen["status"]
     assert 0 < status["memory_tokens"] <= status["budget"] == 64 and status["keyframes"]
     assert any(e.startswith("frame: ") for e in seen["errors"])  # the bad frame was refused in one line
+    assert seen["states"] == ["stalled", "resumed"] and seen["stalled_status"]["stalled"] is True
     snap = httpx.get(server.url + "/metrics?format=json", headers=auth(), timeout=10).json()
     assert snap["live_answers_total"] >= 1 and snap["live_frames_total"] >= 1
     deadline = time.monotonic() + 15
