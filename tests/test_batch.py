@@ -192,3 +192,57 @@ def test_cli_batch_refuses_outside_rows_unless_allowed(videos: Path, tmp_path: P
     assert capsys.readouterr().err == (f"error: {path}: line 1: /etc/passwd: outside {tmp_path}; "
                                        "pass --allow-outside to read it\n")
     assert not out.exists()
+
+
+def test_ray_engine_keeps_the_working_directory_off_the_workers_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray puts the driver's current directory on every worker's sys.path; vidsift starts a local
+    cluster from an empty private directory and leaves the working directory out of PYTHONPATH.
+    Relative videos and model folders are made absolute first (a stand-in ray module records it)."""
+    import sys
+    import types
+
+    from vidsift.batch.ray_engine import RayEngine
+
+    seen: dict = {}
+
+    class Ref:  # hashable, as Ray's object refs are
+        def __init__(self, value):
+            self.value = value
+
+    class Actor:
+        def __init__(self, spec):
+            self.spec = spec
+
+        def run(self, job):
+            return {"id": job["id"], "video": job["video"], "model": self.spec.model}
+
+    def remote(**options):
+        def wrap(cls):
+            class Remote:
+                @staticmethod
+                def remote(spec):
+                    actor = Actor(spec)
+                    actor.run = types.SimpleNamespace(remote=lambda job, a=actor: Ref(Actor.run(a, job)))
+                    return actor
+            return Remote
+        return wrap
+
+    def init(**kwargs):
+        seen.update(cwd=os.getcwd(), listing=os.listdir("."), pythonpath=os.environ.get("PYTHONPATH", "").split(os.pathsep))
+
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: False, init=init, shutdown=lambda: seen.update(shutdown=True),
+        cluster_resources=lambda: {"CPU": 1}, remote=remote, kill=lambda actor: None,
+        wait=lambda refs, num_returns: (refs[:1], refs[1:]), get=lambda ref: ref.value,
+        exceptions=types.SimpleNamespace(RayError=RuntimeError))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    work = tmp_path / "work"
+    (work / "ckpt").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.syspath_prepend(str(work))
+    spec = WorkerSpec(model="ckpt", answerer=ANSWERER)
+    out = list(RayEngine(workers=1).map(spec, [Job(id="a", video="clips/a.mp4", question="q")]))
+    assert seen["cwd"] != str(work) and seen["listing"] == [] and os.path.basename(seen["cwd"]).startswith("vidsift-ray-")
+    assert str(work) not in seen["pythonpath"] and "" not in seen["pythonpath"]
+    assert os.getcwd() == str(work) and seen["shutdown"] and not os.path.exists(seen["cwd"])
+    assert out == [{"id": "a", "video": str(work / "clips" / "a.mp4"), "model": str(work / "ckpt")}]

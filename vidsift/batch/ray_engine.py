@@ -8,14 +8,26 @@ Each idle actor gets the next job; results come back as they finish. An actor th
 (out of memory, a crash in native code) fails only the job it held: the job is recorded with
 the error and a fresh actor takes its place.
 Install with ``pip install 'vidsift[ray]'``.
+
+A local cluster started here does not put the working directory on the workers' ``sys.path``:
+Ray adds the driver's current directory there, so ``ray.init`` runs from an empty private
+directory (relative video and model paths are made absolute first), and the driver's own
+``sys.path`` reaches the workers without the working directory. The dashboard stays off and
+Ray's token authentication stays on. Ray 2.60's own gRPC servers (GCS, raylet, workers) listen
+on every interface whatever node address they are given, so the cluster is not limited to
+127.0.0.1; to keep it off the network, start one yourself behind a firewall and pass
+``address``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConfigError
@@ -36,6 +48,7 @@ class RayEngine:
     workers: int | None = None
     address: str | None = None
     cpus_per_worker: int = 1
+    _home: str | None = field(default=None, init=False, repr=False)  # the private cwd of a cluster started here
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -61,13 +74,17 @@ class RayEngine:
             # answerers) from the driver's sys.path, without a runtime_env (which would bypass
             # Ray's pre-started worker pool)
             saved = os.environ.get("PYTHONPATH")
-            if not self.address:
-                os.environ["PYTHONPATH"] = os.pathsep.join(
-                    dict.fromkeys(p for p in [os.getcwd(), *sys.path, *(saved or "").split(os.pathsep)] if p and os.path.isdir(p)))
+            cwd = os.getcwd()
+            if not self.address:  # never the working directory (nor "", which means it)
+                os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+                    p for p in [*sys.path, *(saved or "").split(os.pathsep)]
+                    if p and os.path.isdir(p) and os.path.abspath(p) != cwd))
             if not debugging():  # no "Started a local Ray instance" banner unless --debug
                 logging.getLogger("ray").setLevel(logging.WARNING)
+            self._home = None if self.address else tempfile.mkdtemp(prefix="vidsift-ray-")
             try:
-                ray.init(**kwargs)
+                with _working_directory(self._home):  # Ray puts the driver's cwd on workers' sys.path
+                    ray.init(**kwargs)
             except ConnectionError as err:
                 raise ConfigError(self.address or "ray", f"cannot reach the Ray cluster ({err})") from None
             finally:
@@ -82,6 +99,7 @@ class RayEngine:
         jobs = list(jobs)
         if not jobs:
             return
+        spec, jobs = absolute_paths(spec, jobs)  # a local cluster's workers run in another directory
         ray, started = self._init()
         try:
             gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -101,6 +119,34 @@ class RayEngine:
         finally:
             if started:
                 ray.shutdown()
+                if self._home:
+                    shutil.rmtree(self._home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _working_directory(path: str | None) -> Iterator[None]:
+    """Run the block in ``path`` (None: where we are), then come back."""
+    if path is None:
+        yield
+        return
+    back = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(back)
+
+
+def absolute_paths(spec: WorkerSpec, jobs: list[Job]) -> tuple[WorkerSpec, list[Job]]:
+    """``spec.model`` and the jobs' videos as absolute paths where they are relative local paths."""
+    from .manifest import is_url
+
+    def absolute(path: str) -> str:
+        return path if not path or is_url(path) or os.path.isabs(path) else os.path.abspath(path)
+
+    if spec.model and os.path.exists(spec.model):
+        spec = WorkerSpec(**{**spec.to_dict(), "model": os.path.abspath(spec.model)})
+    return spec, [replace(job, video=absolute(job.video)) for job in jobs]
 
 
 def _schedule(ray: Any, actors: list[Any], jobs: list[Job], respawn: Any) -> Iterator[dict[str, Any]]:
