@@ -372,3 +372,24 @@ def test_cli_serve_starts_answers_and_stops(tiny_checkpoint, media, tmp_path):
             stopped = False
     assert stopped, "vidsift serve did not stop within 30 s of SIGTERM"
     assert f"on http://127.0.0.1:{port}/" in err and "Traceback" not in err, err
+
+
+def test_token_stream_holds_back_half_characters_and_flushes_at_the_end():
+    import torch
+
+    from vidsift.serve._engine import _TextTap
+
+    pieces = {1: b" a", 2: b"\xc3", 3: b"\xa9", 4: b"\xe2\x82"}  # ' a', then 'é' split in two, then half of '€'
+
+    class Bytes:
+        def decode(self, ids, skip_special_tokens=True):
+            return b"".join(pieces[i] for i in ids).decode("utf-8", errors="replace")
+
+    deltas: list[str] = []
+    tap = _TextTap(None, Bytes(), deltas.append)
+    tap.put(torch.tensor([[9, 9, 9]]))  # the prompt: ignored
+    for i in (1, 2, 3, 4):
+        tap.put(torch.tensor([i]))
+    assert deltas == ["a", "é"]  # the half character waits
+    tap.end()
+    assert deltas == ["a", "é", "\ufffd"] and "".join(deltas) == Bytes().decode([1, 2, 3, 4]).strip()

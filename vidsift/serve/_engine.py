@@ -42,14 +42,20 @@ class _TextTap:
         if self.calls == 1:  # the prompt
             return
         self.ids.extend(int(i) for i in value.reshape(-1).tolist())
+        self._send(final=False)
+
+    def _send(self, final: bool) -> None:
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True).lstrip()
-        if text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
+        if final:
+            text = text.rstrip()  # as the Pipeline's answer text
+        elif text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
             return
         if text.startswith(self.sent) and len(text) > len(self.sent):
             delta, self.sent = text[len(self.sent):], text
             self.on_text(delta)
 
     def end(self) -> None:
+        self._send(final=True)  # whatever was held back (a character never completed)
         if self.inner is not None:
             self.inner.end()
 
