@@ -58,18 +58,24 @@ def test_cache_lengths_follow_the_schedule(arch):
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_fastv_keeps_the_visual_tokens_the_last_token_attends_to(attn):
-    """Reference: the real attention map of layer k (eager, output_attentions) of the unpruned model."""
+@pytest.mark.parametrize("rank_layer", ["prev", "same", None])
+def test_fastv_keeps_the_visual_tokens_the_last_token_attends_to(attn, rank_layer):
+    """Reference: the real attention map of layer k-1 (the paper's and the default) or layer k
+    (rank_layer=same) of the unpruned model (eager, output_attentions)."""
     ad, x = adapter(attn, "tiny-qwen2.5-vl"), inputs(attn=attn)
     ref_ad = adapter("eager", "tiny-qwen2.5-vl")
     k, keep = 2, 0.25
     with torch.no_grad():
         out = ref_ad.model(**inputs(attn="eager").kwargs, output_attentions=True)
-    scores = out.attentions[k][:, :, -1, :].mean(dim=1)  # (B, L)
+    ranked = k if rank_layer == "same" else k - 1
+    scores = out.attentions[ranked][:, :, -1, :].mean(dim=1)  # (B, L)
     V = int(x.visual_mask.sum())
     want = keep_top_visual(scores, x.visual_mask, round(keep * V))
+    other = keep_top_visual(out.attentions[k + k - 1 - ranked][:, :, -1, :].mean(dim=1), x.visual_mask, round(keep * V))
+    assert not torch.equal(want, other)  # the two layers rank differently here, so the test tells them apart
     full = prefill_cache(ad, x)
-    pruned = prefill_cache(ad, x, PRUNERS.build_many(f"fastv:k={k},keep={keep}"))
+    spec = f"fastv:k={k},keep={keep}" + ("" if rank_layer is None else f",rank_layer={rank_layer}")
+    pruned = prefill_cache(ad, x, PRUNERS.build_many(spec))
     got = match_positions(pruned.layers[k].keys, full.layers[k].keys)  # (B, Hk, m)
     assert torch.equal(got[:, 0], want) and torch.equal(got[:, 1], want)
     # layers before k are untouched, later layers hold the same kept rows
@@ -143,11 +149,13 @@ def test_hooks_are_removed_when_generation_fails():
 @pytest.mark.parametrize("spec, message", [
     ("fastv:keep=2", "keep must be a number in [0, 1]"),
     ("fastv:k=-1", "k must be a layer index"),
-    ("fastv:speed=3", "options: k, keep"),
+    ("fastv:speed=3", "options: k, keep, rank_layer"),
+    ("fastv:rank_layer=next", "rank_layer must be one of: prev, same"),
+    ("fastv:k=0", "k must be >= 1"),
     ("pdrop:keep=0.5/0.25", "keep needs layers"),
     ("pdrop:layers=2/1,keep=0.5/0.25", "strictly increasing"),
     ("schedule:keep=0.5/0.7", "must not increase"),
-    ("nope", "unknown prefill pruner; choose one of: drop_after, fastv, pdrop, schedule"),
+    ("nope", "unknown prefill pruner; choose one of: drop_after, fastv, ficoco_l, pdrop, schedule"),
 ])
 def test_bad_specs_are_one_line_config_errors(spec, message):
     with pytest.raises(ConfigError) as err:
@@ -230,3 +238,83 @@ def test_measure_without_members_reports_the_vanilla_cache():
     held = sum(t.numel() * t.element_size() for lay in cache.layers for t in (lay.keys, lay.values))
     assert stats["kv_bytes"] == held and stats["kv_len_per_layer"] == [x.prompt_len + 2] * 4
     assert stats["ttft_s"] > 0 and stats["decode_steps"] == 2 and stats["prefill_flops"] > 0
+
+
+# --- FiCoCo-L (Han et al., arXiv:2411.17686): filter, correlate, compress inside the LLM -----------
+
+
+def _layer_inputs(ad, layer: int) -> list[torch.Tensor]:
+    """Every hidden state layer ``layer``'s input_layernorm sees, in call order (a pruning stage
+    norms the incoming rows first, then the layer norms what it actually runs on)."""
+    seen: list[torch.Tensor] = []
+    handle = ad.decoder_layers[layer].input_layernorm.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0].detach().clone()))
+    return seen, handle
+
+
+def test_ficoco_l_keep_one_is_identity_and_counts_follow_keep():
+    ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), inputs()
+    ref = run(ad, x)
+    got = run(ad, x, PRUNERS.build_many("ficoco_l:k=1,keep=1.0"))
+    assert torch.equal(got.ids, ref.ids) and torch.equal(got.logits, ref.logits)
+    L, V = x.prompt_len, int(x.visual_mask.sum())
+    for keep in (0.5, 0.2, 0.0):
+        got = run(ad, x, PRUNERS.build_many(f"ficoco_l:k=1,keep={keep}"))
+        want = L - V + round(keep * V)
+        assert got.stats[0]["prefill_rows_per_layer"] == [L, want, want, want]  # never above the budget
+        assert count_hooks(ad.model) == 0
+
+
+@pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-llava-onevision"])
+def test_ficoco_l_kept_rows_are_the_size_weighted_scatter_of_the_dropped_ones(arch):
+    """The defining step: each dropped visual row is split over its top-k kept rows with weights
+    summing to one, and each kept row enters layer k as (h_t + sum_d w_dt h_d) / (1 + sum_d w_dt)."""
+    ad, x = adapter("sdpa", arch), inputs(arch=arch)
+    member = PRUNERS.build("ficoco_l:k=2,keep=0.25,topk=3,rel=0")
+    seen, handle = _layer_inputs(ad, 2)
+    try:
+        with torch.no_grad():
+            run(ad, x, [member], max_new_tokens=1)
+    finally:
+        handle.remove()
+    raw, merged = seen[0][0], seen[1][0]  # (n, D) rows before the stage, (m, D) rows the layer runs on
+    plan = member.last[2]
+    vis, keep, drop, targets, weights = (plan[k] for k in ("vis", "keep", "drop", "targets", "weights"))
+    V = vis.numel()
+    assert keep.numel() == round(0.25 * V) and drop.numel() == V - keep.numel()
+    torch.testing.assert_close(weights.sum(1), torch.ones(drop.numel()))
+    assert bool((weights > 0).any(1).all()) and (weights > 0).sum(1).max() > 1  # one-to-many
+    acc = raw[vis[keep]].clone()
+    mass = torch.ones(keep.numel())
+    for i, d in enumerate(drop.tolist()):
+        for t, w in zip(targets[i].tolist(), weights[i].tolist()):
+            acc[t] += w * raw[vis[d]]
+            mass[t] += w
+    is_vis = x.visual_mask[0]
+    kept_rows = torch.nonzero(~is_vis).flatten().tolist() + vis[keep].tolist()
+    kept_rows.sort()
+    assert merged.shape[0] == len(kept_rows)
+    text_out = [i for i, r in enumerate(kept_rows) if not is_vis[r]]
+    vis_out = [i for i, r in enumerate(kept_rows) if is_vis[r]]
+    assert torch.equal(merged[text_out], raw[[r for r in kept_rows if not is_vis[r]]])  # text rows untouched
+    torch.testing.assert_close(merged[vis_out], acc / mass[:, None], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(plan["sizes"], mass)
+    assert float(plan["sizes"].sum()) == pytest.approx(V)
+    # the scatter preserves the visual rows' total (size-weighted) hidden state
+    torch.testing.assert_close((merged[vis_out] * mass[:, None]).sum(0), raw[vis].sum(0), rtol=1e-4, atol=1e-4)
+
+
+def test_ficoco_l_filter_follows_the_question():
+    """Text-to-visual attention is part of the filter: with lam=0 (relevance only) two questions
+    keep different visual tokens; with lam=1 (redundancy only, visual queries, which precede the
+    question under the causal mask) the kept set does not depend on the question."""
+    ad = adapter("sdpa", "tiny-qwen2.5-vl")
+    kept = {}
+    for lam in (0.0, 1.0):
+        for q in ("What happens in the video?", "Count the red squares near the left edge please"):
+            member = PRUNERS.build(f"ficoco_l:k=1,keep=0.3,lam={lam}")
+            run(ad, inputs(q), [member], max_new_tokens=1)
+            kept[lam, q] = member.last[1]["keep"].tolist()
+    a, b = kept[0.0, "What happens in the video?"], kept[0.0, "Count the red squares near the left edge please"]
+    assert a != b
+    assert kept[1.0, "What happens in the video?"] == kept[1.0, "Count the red squares near the left edge please"]

@@ -138,7 +138,9 @@ def gather_entries(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 Stage = Callable[["CacheLayout", int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """A prefill pruning stage: ``fn(layout, layer_idx, normed_hidden (B,n,D), cos (B,n,Dh), sin,
-seq_pos (B,n)) -> keep (B, m)`` sorted row indices into the current rows."""
+seq_pos (B,n)) -> keep (B, m)`` sorted row indices into the current rows, or ``(keep, merge)`` where
+``merge(hidden (B,n,D)) -> (B,m,D)`` gives the kept rows' new hidden states (token merging, e.g.
+FiCoCo-L) instead of plain row selection."""
 
 _LAYOUTS: "weakref.WeakKeyDictionary[torch.nn.Module, CacheLayout]" = weakref.WeakKeyDictionary()
 
@@ -330,8 +332,12 @@ class CacheLayout:
         for stage in self.stages.get(idx, ()):
             cos, sin = (gather_rows(t, self.seq_pos, 1) for t in (cos_full, sin_full))
             normed = layer.input_layernorm(hidden)
-            keep = stage(self, idx, normed, cos, sin, self.seq_pos)  # (B, m) rows
-            hidden = gather_rows(hidden, keep, 1)
+            keep = stage(self, idx, normed, cos, sin, self.seq_pos)  # (B, m) rows, or (rows, merge)
+            if isinstance(keep, tuple):
+                keep, merge = keep
+                hidden = merge(hidden)
+            else:
+                hidden = gather_rows(hidden, keep, 1)
             self.seq_pos = self.seq_pos.gather(1, keep)
         self.prefill_rows[idx] = int(self.seq_pos.shape[1])
         if self.seq_pos.shape[1] == full_len:
