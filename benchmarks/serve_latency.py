@@ -80,7 +80,7 @@ def page_latency(url: str, token: str, questions: int, screenshot: Path | None) 
                 driver.find_element(By.ID, "question").send_keys(["What colour is the background?", "What is moving?",
                                                                   "Is there a white square?"][i % 3])
                 driver.find_element(By.ID, "ask").click()
-                wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#answers li.answered")) == i + 1)
+                wait.until(lambda d, n=i + 1: len(d.find_elements(By.CSS_SELECTOR, "#answers li.answered")) == n)
                 li = driver.find_elements(By.CSS_SELECTOR, "#answers li.answered")[0]  # newest first
                 latencies.append(float(li.get_attribute("data-latency")))
                 time.sleep(1.0)

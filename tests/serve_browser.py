@@ -44,8 +44,8 @@ def chromium_paths() -> tuple[str, str] | str:
     """(browser, chromedriver) paths, or why there are none."""
     browser = os.environ.get("VIDSIFT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     driver = os.environ.get("VIDSIFT_CHROMEDRIVER") or shutil.which("chromedriver")
-    if not browser or not driver:
-        return ("Chromium is not installed (Debian: apt-get install chromium chromium-driver; "
+    if not (browser and os.access(browser, os.X_OK) and driver and os.access(driver, os.X_OK)):
+        return ("headless Chromium and chromedriver are not both installed (Debian: apt-get install chromium chromium-driver; "
                 f"found browser={browser}, driver={driver})")
     return browser, driver
 

@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 from ._ask import answer_json, ask_job, ask_options
 from ._config import ServeConfig
 from ._engine import Engine
-from ._errors import HTTPProblem, one_line
+from ._errors import HTTPProblem
 from ._live import LiveHub, live_socket
 from ._media import MediaFile, check_video, from_url, resolve_path, save_copy, save_stream, _suffix
 from ._openai import chunk, completion, parse_chat, usage, finish_reason

@@ -6,7 +6,9 @@ URL is a base64 ``data:video/...`` URL, a ``file://`` URL or a path under an all
 ``max_completion_tokens`` / ``max_tokens`` set the tokens to generate; decoding is greedy
 (``temperature``/``top_p`` are accepted and ignored); ``n`` must be 1. vidsift's own options
 (budget, preset, prune, kv, ...) ride in an extra ``"vidsift": {...}`` field (the OpenAI client's
-``extra_body``). Replies carry ``usage`` and a ``vidsift`` field with the plan and stats.
+``extra_body``). Replies carry ``usage`` and a ``vidsift`` field with the plan and stats. The
+server holds one model, so the request's ``model`` is not checked (replies name the served one);
+system and assistant messages are not part of the prompt.
 """
 
 from __future__ import annotations
