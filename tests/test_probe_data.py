@@ -134,7 +134,8 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
 
     path = build_untrained(tmp_path / "ckpt", seed=1)
     adapter = load_adapter(str(path), device="cpu", dtype="float32")
-    ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, images=2, duration_s=(18.0, 24.0)))
+    ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, images=2, frame_captions=2,
+                                       duration_s=(18.0, 24.0)))
     batch = ex.batch(random.Random(2), np.random.default_rng(2), 1.0)
     assert [b["family"] for b in batch].count("relevance") == 2
     with torch.no_grad():
@@ -152,11 +153,48 @@ def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):
     from vidsift.pipeline import Pipeline
     from vidsift.probe.train import TrainConfig, train, write_manifest
 
-    cfg = TrainConfig(steps=2, videos=1, questions=2, relevance=1, images=1, eval_every=2, eval_videos=1,
-                      duration_s=(18.0, 20.0))
+    cfg = TrainConfig(steps=2, pretrain_steps=1, pretrain_batch=2, frame_captions=1, videos=1, questions=2,
+                      relevance=1, images=1, eval_every=2, eval_videos=1, duration_s=(18.0, 20.0))
     summary = train(tmp_path / "ckpt", cfg, log=lambda _: None)
     assert summary["steps"] == 2 and np.isfinite(summary["history"][-1]["loss"])
     manifest = write_manifest(tmp_path / "ckpt", summary)
     assert "model.safetensors" in manifest["files"] and manifest["seed"] == 0
     pipe = Pipeline.from_pretrained(str(tmp_path / "ckpt"))
     assert pipe.adapter.family == "qwen2_5_vl"
+
+
+def _colours_in(frame: np.ndarray) -> set[str]:
+    """The shape colours a rendered frame shows (at least 12 pixels of exactly that RGB)."""
+    flat = frame.reshape(-1, 3)
+    return {name for name, rgb in COLOURS.items() if (flat == np.array(rgb, dtype=np.uint8)).all(1).sum() >= 12}
+
+
+def test_training_pairs_and_captions_say_what_the_pixels_show(tmp_path):
+    """Two-frame questions and frame captions, checked against the rendered pixels: the needle
+    answer is the only shape colour on screen, a caption names exactly the colours each frame
+    shows, and in many pairs the star fills only one of the two frames (as 1-2 s events do in a
+    1 fps video)."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    adapter = load_adapter(str(build_untrained(tmp_path / "ckpt")), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(noise=0.0))
+    rng, nrng = random.Random(3), np.random.default_rng(3)
+    half = 0
+    for _ in range(60):
+        scene, _, times = ex.clip(rng, frac=1.0)
+        pair, word = ex._frame_pair(rng, scene, "needle", times)
+        assert len(pair) in (1, 2) and (len(pair) == 1 or np.isclose(pair[1] - pair[0], times[1] - times[0]))
+        seen = [_colours_in(render(scene, t)) for t in pair]
+        star = [e for e in scene.events if e.shape == "star"][0]
+        assert word == star.colour and any(word in c for c in seen), (word, seen)
+        half += len(pair) == 2 and sum(star.visible(t) for t in pair) == 1
+    assert half >= 15, half
+    vocab = adapter.tokenizer.convert_ids_to_tokens
+    for _ in range(40):
+        cap = ex.frame_caption(rng, nrng, 1.0)
+        words = " ".join(vocab(cap["target"])).split(" , ")
+        assert len(words) == len(cap["frames"])
+        for frame, text in zip(cap["frames"].data, words):
+            named = set(text.split()) & set(COLOURS)
+            assert named == _colours_in(frame), (text, _colours_in(frame))

@@ -6,7 +6,8 @@ and the Qwen special tokens, with the Qwen2.5-VL chat template), ``preprocessor_
 so the trained folder loads through ``Pipeline.from_pretrained(folder)`` like any checkpoint.
 
 Sizes: vision tower depth 2, width 64, 14-px patches, 2x2 merge, temporal pairs; LLM 4 layers,
-width 128, 4 heads (2 KV heads), M-RoPE sections [4, 6, 6] (head dim 32). A 56x56 frame pair
+width 128, 4 heads (2 KV heads), M-RoPE sections [8, 4, 4] (head dim 32: half the frequencies,
+the slowest included, go to time, so the order of events decades apart in position stays readable). A 56x56 frame pair
 gives 4 LLM tokens (2 per frame); frames are never resized (min = max pixels = 56x56).
 """
 
@@ -37,7 +38,7 @@ CUES_PROMPT = ("List the visual cues (objects, people, actions, scene text) a fr
 
 PROBE_TEXT = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
               "num_key_value_heads": 2, "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
-              "rope_parameters": {"rope_type": "default", "rope_theta": 10_000.0, "mrope_section": [4, 6, 6]}}
+              "rope_parameters": {"rope_type": "default", "rope_theta": 10_000.0, "mrope_section": [8, 4, 4]}}
 PROBE_VISION = {"depth": 2, "hidden_size": 64, "intermediate_size": 192, "num_heads": 2, "out_hidden_size": 128,
                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
                 "window_size": 112, "fullatt_block_indexes": [1], "hidden_act": "silu"}

@@ -11,10 +11,11 @@ shared by that video's questions through the stock ``mm_encoder_outputs`` forwar
 Loss is cross-entropy on the answer token(s) and the end-of-turn token.
 
 Examples per step: ``videos`` clips x ``questions`` multiple-choice questions (the prompt of
-`vidsift.eval.MCPrompt`; the target is the option's one word), ``images`` single-frame questions
-(one frame is the whole video: the star's colour, the shape, the background, ...: cheap
-perception), and ``relevance`` single frames asked with the ``mllm`` scorer's prompt (half inside
-the evidence, half outside). ``captions`` adds a dense per-frame description per clip (off by
+`vidsift.eval.MCPrompt`; the target is the option's one word), ``images`` two-frame questions
+(two neighbouring samples, one Qwen temporal patch, are the whole video: the star's colour, the
+shape, the background, ...: cheap perception; a 1-2 s event often fills only one frame of the
+pair, as it does in sampled videos), and ``relevance`` single frames asked with the ``mllm``
+scorer's prompt (half inside the evidence, half outside). ``captions`` adds a dense per-frame description per clip (off by
 default; not used for the shipped checkpoint).
 
 Curriculum over ``curriculum_steps``: clips grow from ``duration0_s`` to ``duration_s`` while
@@ -57,7 +58,10 @@ class TrainConfig:
     questions: int = 6  # questions per clip (of the 6 families)
     relevance: int = 6  # single-frame yes/no examples per step
     images: int = 24  # single-frame questions per step (cheap perception: the star's colour, the shape, ...)
-    captions: bool = False  # per clip, also "Describe every frame.": background, then colour + shape of what is shown
+    captions: bool = True  # per clip, also "Describe every frame.": background, then colour + shape of what is shown
+    pretrain_steps: int = 1200  # stage 1: this many steps of frame captions only (dense, cheap perception)
+    pretrain_batch: int = 48  # caption examples per stage-1 step
+    frame_captions: int = 8  # stage 2: caption examples (one or two frames) per step, beside the questions
     lr: float = 1.5e-3
     warmup: int = 100
     weight_decay: float = 0.01
@@ -68,7 +72,7 @@ class TrainConfig:
     time_scales: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0)
     noise: float = 2.0  # Gaussian pixel noise (grey levels), a stand-in for codec noise
     eval_every: int = 200
-    eval_videos: int = 24
+    eval_videos: int = 48
     init: str = ""  # continue from this checkpoint folder instead of a random init
 
 
@@ -129,20 +133,14 @@ class Examples:
                 word = qs[fam]["options"][qs[fam]["answer"]]
                 out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": fam})
             if self.cfg.captions:
-                words = []
-                for t in times:
-                    words += [scene.background_at(float(t))]
-                    for e in scene.events:
-                        if e.visible(float(t)):
-                            words += [e.colour, e.shape]
-                    words.append(",")
-                out.append({"frames": frames, "text": CAPTION_PROMPT, "target": [self.word(w) for w in words[:-1]],
-                            "family": "caption"})
-        for _ in range(self.cfg.images):  # one frame is the whole video: the question about that frame
+                out.append(self.caption(scene, times, nrng))
+        for _ in range(self.cfg.frame_captions):
+            out.append(self.frame_caption(rng, nrng, frac))
+        for _ in range(self.cfg.images):  # two neighbouring samples are the whole video: the question about them
             scene, qs, times = self.clip(rng, frac=frac)
             fam = rng.choice(IMAGE_FAMILIES)
-            t, word = self._single_frame(rng, scene, fam, times)
-            frames = _frames(scene, np.array([t]), nrng, self.cfg.noise)
+            pair, word = self._frame_pair(rng, scene, fam, times)
+            frames = _frames(scene, np.array(pair), nrng, self.cfg.noise)
             out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": f"{fam}/1"})
         for _ in range(self.cfg.relevance):
             scene, qs, times = self.clip(rng, frac=frac)
@@ -157,22 +155,73 @@ class Examples:
             out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
         return out
 
+    def caption(self, scene, times, nrng: np.random.Generator, frames: FrameBatch | None = None) -> dict[str, Any]:
+        """"Describe every frame.": per sampled frame its background, then colour and shape of each
+        shape shown; frames separated by commas."""
+        words: list[str] = []
+        for t in times:
+            words += [scene.background_at(float(t))]
+            for e in scene.events:
+                if e.visible(float(t)):
+                    words += [e.colour, e.shape]
+            words.append(",")
+        frames = frames if frames is not None else _frames(scene, np.asarray(times, dtype=np.float64), nrng, self.cfg.noise)
+        return {"frames": frames, "text": CAPTION_PROMPT, "target": [self.word(w) for w in words[:-1]], "family": "caption"}
+
+    def frame_caption(self, rng: random.Random, nrng: np.random.Generator, frac: float) -> dict[str, Any]:
+        """The caption of one sample or of two neighbouring samples (one temporal patch); three in
+        four show a shape, so colour and shape are learnt early and densely."""
+        scene, _, times = self.clip(rng, frac=frac)
+        shown = [float(t) for t in times if any(e.visible(float(t)) for e in scene.events)]
+        t = rng.choice(shown) if shown and rng.random() < 0.75 else float(rng.choice(times))
+        if rng.random() < 0.5 and len(times) > 1:
+            step = float(times[1] - times[0])
+            u = t + rng.choice((-step, step))
+            if not 0 <= u < scene.duration_s:
+                u = 2 * t - u
+            return self.caption(scene, sorted((t, u)), nrng)
+        return self.caption(scene, [t], nrng)
+
     @staticmethod
-    def _single_frame(rng: random.Random, scene, family: str, times: np.ndarray) -> tuple[float, str]:
-        """A time and the answer of ``family``'s question when that one frame is the video."""
-        shown = lambda t, shapes: [e for e in scene.events if e.shape in shapes and e.visible(t)]  # noqa: E731
+    def _frame_pair(rng: random.Random, scene, family: str, times: np.ndarray) -> tuple[list[float], str]:
+        """Two neighbouring sample times (one Qwen temporal patch, as in a sampled video) and the
+        answer of ``family``'s question when they are the whole video. One of them shows what the
+        question asks about (or, for half the ``count`` pairs, neither does); the other is the
+        sample before or after it, so a 1-2 s event often fills only one frame of the pair, as it
+        does in the videos."""
+        step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+        shown = lambda t, shapes: {e for e in scene.events if e.shape in shapes and e.visible(t)}  # noqa: E731
+        wanted = {"needle": ("star",), "now": NOW_SHAPES, "count": ("triangle",), "order": ("square", "cross"),
+                  "global": ()}[family]
         if family == "global":
-            t = float(rng.choice(times))
-            return t, scene.background_at(t)
-        wanted = {"needle": ("star",), "now": NOW_SHAPES, "count": ("triangle",), "order": ("square", "cross")}[family]
-        inside = [float(t) for t in times if shown(float(t), wanted)]
-        if family == "count" and (not inside or rng.random() < 0.5):
-            outside = [float(t) for t in times if not shown(float(t), wanted)]
-            if outside:
-                return rng.choice(outside), "0"
-        t = rng.choice(inside)
-        event = shown(t, wanted)[0]
-        return t, {"needle": event.colour, "now": event.shape, "count": "1", "order": event.shape}[family]
+            firsts = [float(t) for t in times]
+        else:
+            firsts = [float(t) for t in times if shown(float(t), wanted)]
+            if family == "count" and (not firsts or rng.random() < 0.5):
+                firsts = [float(t) for t in times if not shown(float(t), wanted)] or firsts
+        for _ in range(50):
+            t = rng.choice(firsts)
+            u = t + rng.choice((-step, step))
+            if not 0 <= u < scene.duration_s:
+                u = 2 * t - u
+            pair = sorted((t, u))
+            seen = shown(pair[0], wanted) | shown(pair[1], wanted)
+            if family == "global":
+                if scene.background_at(pair[0]) == scene.background_at(pair[1]):
+                    return pair, scene.background_at(pair[0])
+            elif family == "count":
+                return pair, str(len(seen))
+            elif len(seen) == 1:  # the pair shows one event of the family (never two of square/cross)
+                event = next(iter(seen))
+                return pair, {"needle": event.colour, "now": event.shape, "order": event.shape}[family]
+        t = rng.choice(firsts)  # no clean pair here: the frame alone (a duplicated temporal patch)
+        one = shown(t, wanted)
+        if family == "global":
+            return [t], scene.background_at(t)
+        if family == "count":
+            return [t], str(len(one))
+        event = next(iter(one))
+        return [t], {"needle": event.colour, "now": event.shape, "order": event.shape}[family]
 
     def forward(self, examples: list[dict[str, Any]]):
         """Logits at the answer position and the loss over (answer, end-of-turn) tokens."""
@@ -263,16 +312,19 @@ def _train(out: Path, cfg: TrainConfig, log) -> dict[str, Any]:
     rng, nrng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
     # a fixed validation set at real event lengths (training seeds: disjoint from evaluation)
     vrng, vnrng = random.Random(cfg.seed + 10_000), np.random.default_rng(cfg.seed + 10_000)
-    val = [ex.batch(vrng, vnrng, 1.0) for _ in range(max(1, cfg.eval_videos // cfg.videos))]  # real lengths
+    val = [ex.batch(vrng, vnrng, 1.0) for _ in range(max(1, cfg.eval_videos // max(1, cfg.videos)))]  # real lengths
     history: list[dict[str, Any]] = []
     start = time.time()
     step = 0
     for step in range(1, cfg.steps + 1):
-        frac = min(1.0, (step - 1) / max(1, cfg.curriculum_steps))
+        frac = min(1.0, max(0, step - 1 - cfg.pretrain_steps) / max(1, cfg.curriculum_steps))
         lr = cfg.lr * min(1.0, step / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = ex.batch(rng, nrng, frac)
+        if step <= cfg.pretrain_steps:
+            batch = [ex.frame_caption(rng, nrng, 0.0) for _ in range(cfg.pretrain_batch)]
+        else:
+            batch = ex.batch(rng, nrng, frac)
         loss, _ = ex.forward(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -290,7 +342,7 @@ def _train(out: Path, cfg: TrainConfig, log) -> dict[str, Any]:
                         hits.setdefault(fam, []).extend(h)
             model.train()
             rec["val"] = {fam: round(sum(h) / len(h), 3) for fam, h in sorted(hits.items())}
-            rec["val_overall"] = round(sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values()), 3)
+            rec["val_overall"] = round(sum(sum(h) for h in hits.values()) / max(1, sum(len(h) for h in hits.values())), 3)
         history.append(rec)
         if step % 20 == 0 or "val" in rec:
             log(json.dumps(rec))
