@@ -238,6 +238,32 @@ def test_duration_resolution_limits_and_full_queue(pipe, media):
         assert httpx.get(small.url + "/healthz", timeout=10).json()["status"] == "ok"
 
 
+def test_remote_video_urls_only_when_allowed(pipe, media):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(media["root"]))
+    handler.log_message = lambda *a, **k: None
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files.server_address[1]}"
+    try:
+        config = ServeConfig(port=0, allow_remote_urls=True, max_new_tokens=2, max_upload_bytes=200_000)
+        with ServerThread(pipe, config) as fetching:
+            api = client(fetching, key="unused")
+            reply = api.chat.completions.create(model="tiny", messages=video_message(base + "/clip.mp4"))
+            assert reply.usage.completion_tokens == 2
+            assert reply.model_extra["vidsift"]["plan"]["video"] == base + "/clip.mp4"
+            with pytest.raises(openai.BadRequestError, match="HTTP 404"):
+                api.chat.completions.create(model="tiny", messages=video_message(base + "/missing.mp4"))
+            with pytest.raises(openai.BadRequestError, match="corrupt.mp4"):
+                api.chat.completions.create(model="tiny", messages=video_message(base + "/corrupt.mp4"))
+            assert os.listdir(config.tmp_dir) == []
+    finally:
+        files.shutdown()
+
+
 def test_metrics_prometheus_text_and_security_headers(server):
     text = httpx.get(server.url + "/metrics", headers=auth(), timeout=10).text
     for name in ("vidsift_requests_total{", "vidsift_request_latency_seconds{", "vidsift_visual_tokens_total",

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Default visual-token budget of answers: N tokens, a fraction, P%, or a preset (fast, balanced, faithful)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VIDSIFT_API_KEY", help="Bearer token required on /v1 and /metrics (default: $VIDSIFT_API_KEY; none: no token)."),
         allowed_root: List[Path] = typer.Option([], "--allowed-root", metavar="DIR", help="A folder whose files requests may name by path (repeatable; none: uploads only)."),
+        allow_remote_urls: bool = typer.Option(False, "--allow-remote-urls", help="Fetch http(s) video URLs for clients (off: refused; on: the server requests any address a client names)."),
         max_upload_mb: float = typer.Option(256.0, "--max-upload-mb", help="Largest video upload (MB)."),
         max_duration: float = typer.Option(10800.0, "--max-duration", help="Longest video accepted (seconds)."),
         max_pixels: int = typer.Option(3840 * 2160, "--max-pixels", help="Largest frame accepted (width x height)."),
@@ -49,6 +50,7 @@ def register(app: typer.Typer) -> None:
         if bool(ssl_certfile) != bool(ssl_keyfile):
             raise ConfigError("--ssl-certfile/--ssl-keyfile", "give both or neither")
         config = ServeConfig(host=host, port=port, api_key=api_key, allowed_roots=list(allowed_root),
+                             allow_remote_urls=allow_remote_urls,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_duration_s=max_duration,
                              max_pixels=max_pixels, max_queue=max_queue, max_new_tokens=max_new_tokens,
                              live_budget=live_budget, live_fps=live_fps, max_sessions=max_sessions)

@@ -32,6 +32,8 @@ class ServeConfig:
     max_upload_bytes:   cap on one uploaded or data-URL video (decoded bytes), streamed to disk.
     max_duration_s:     longest video accepted (container duration).
     max_pixels:         largest frame accepted (width * height, display orientation).
+    allow_remote_urls:  fetch ``http(s)://`` video URLs for clients (off: refused with 400; on, the
+                        server can be made to request any address it can reach - only where that is fine).
     max_queue:          requests waiting for the model beyond which new ones get 503.
     max_new_tokens:     default tokens generated per answer; ``max_new_tokens_limit`` caps requests.
     live_budget / live_fps / live_max_side: the browser page's `StreamSession` (tokens kept in
@@ -46,6 +48,8 @@ class ServeConfig:
     max_upload_bytes: int = 256 * 1024 * 1024
     max_duration_s: float = 3 * 3600.0
     max_pixels: int = 3840 * 2160
+    allow_remote_urls: bool = False
+    fetch_timeout_s: float = 30.0
     max_queue: int = 64
     max_new_tokens: int = 64
     max_new_tokens_limit: int = 1024

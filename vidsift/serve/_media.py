@@ -6,7 +6,9 @@
   use (``with``), whatever happens.
 - Server-side paths (``{"path": ...}`` or a ``file://`` URL) must resolve (symlinks followed)
   inside one of the configured allowed roots; without roots, no path is readable (403).
-- Remote ``http(s)://`` video URLs are refused: the server never fetches URLs for a client.
+- Remote ``http(s)://`` video URLs are refused unless the server was started with
+  ``allow_remote_urls`` (``--allow-remote-urls``); then they are fetched (urllib's redirect
+  rules, never to ``file:``; a timeout; the same size cap) into a private file like an upload.
 - `check_video` opens the file (headers only) and rejects what is not a decodable video, or is
   longer or larger than the limits, with a one-line 4xx reason naming what the client sent.
 """
@@ -172,12 +174,56 @@ def from_url(url: str, config: ServeConfig, *, label: str = "video_url") -> Medi
     scheme = urlparse(url).scheme.lower()
     if scheme == "file":
         return resolve_path(unquote(urlparse(url).path), config)
+    if scheme in ("http", "https") and config.allow_remote_urls:
+        return fetch_url(url, config, label=label)
     if scheme in ("http", "https", "rtsp", "rtmp", "ftp", "udp", "tcp"):
         raise HTTPProblem(400, f"{label}: this server does not fetch remote URLs; send the video as a "
                                "base64 data: URL or upload it")
     if len(scheme) > 1:
         raise HTTPProblem(400, f"{label}: unsupported URL scheme {scheme!r}")
     return resolve_path(url, config)
+
+
+def fetch_url(url: str, config: ServeConfig, *, label: str = "video_url") -> MediaFile:
+    """Download an ``http(s)://`` video into a private file (capped like an upload)."""
+    import urllib.error
+    import urllib.request
+
+    shown = url if len(url) <= 200 else url[:199] + "…"
+    request = urllib.request.Request(url, headers={"User-Agent": "vidsift-serve"})
+    try:
+        response = urllib.request.urlopen(request, timeout=config.fetch_timeout_s)  # noqa: S310 - scheme checked
+    except urllib.error.HTTPError as err:
+        raise HTTPProblem(400, f"{label}: fetching {shown} failed: HTTP {err.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise HTTPProblem(400, f"{label}: cannot fetch {shown}: {reason}") from None
+    with response:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > config.max_upload_bytes:
+            raise _too_large(label, config.max_upload_bytes)
+        path, out = _new_file(config, _suffix(urlparse(url).path, response.headers.get("Content-Type")))
+        size = 0
+        try:
+            with out:
+                while chunk := response.read(1 << 20):
+                    size += len(chunk)
+                    if size > config.max_upload_bytes:
+                        raise _too_large(label, config.max_upload_bytes)
+                    out.write(chunk)
+        except HTTPProblem:
+            path.unlink(missing_ok=True)
+            raise
+        except OSError as err:
+            path.unlink(missing_ok=True)
+            raise HTTPProblem(400, f"{label}: fetching {shown} failed: {err}") from None
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise HTTPProblem(400, f"{label}: {shown} is empty")
+    return MediaFile(path, shown, owned=True)
 
 
 def check_video(media: MediaFile, config: ServeConfig) -> dict[str, Any]:
