@@ -60,3 +60,32 @@ def test_aspect_ratio_message_names_the_file(tmp_path, capsys):
     assert run(["ask", path, "What?", "--model", ckpt, "--max-frames", "2", "--max-new-tokens", "1", "--device", "cpu"]) == 1
     err_lines = capsys.readouterr().err.strip().splitlines()
     assert err_lines == [f"error: {path}: its 1000x4 frames cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"]
+
+
+def test_decord_ffmpeg_lines_do_not_reach_the_terminal(tmp_path, capfd):
+    """decord's bundled FFmpeg printed raw ``[h264 @ 0x...]`` lines to stderr on a damaged file.
+    They are captured (checked at the file-descriptor level, through the CLI), the frames they
+    concern are re-read with PyAV, and the user still gets the one-line warning and a decode report
+    that counts the missing frames."""
+    import json
+
+    from vidsift.cli.app import run
+    from videos import corrupt_file
+
+    clean = make_video(tmp_path / "clean.mp4", n_frames=96, fps=24, size=(160, 96), gop=48)
+    damaged = corrupt_file(clean, tmp_path / "mid.mp4", at=0.5, n_bytes=2000)
+    with open_video(damaged, backend="decord") as video:
+        assert video.backend == "decord"
+        with pytest.warns(UserWarning):
+            video.read(range(video.info.n_frames))
+        assert any("decord's FFmpeg reported" in w for w in video.report.warnings)  # lines were captured
+        assert video.report.summary()["missing"] > 0
+    capfd.readouterr()
+    assert run(["plan", damaged, "--json", "--max-frames", "96", "--fps", "24"]) == 0
+    out, err = capfd.readouterr()
+    assert "[h264" not in err and "@ 0x" not in err, err
+    assert [line for line in err.splitlines() if line] and all(line.startswith("warning: ") for line in err.splitlines() if line)
+    assert json.loads(out)["stats"]["decode"]["missing"] > 0
+    with open_video(clean, backend="decord") as video:  # clean files stay on decord, no re-reads
+        video.read(range(video.info.n_frames))
+        assert video._decoder.fell_back == 0 and not video.report.warnings

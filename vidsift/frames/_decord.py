@@ -35,6 +35,9 @@ class DecordDecoder:
                  fallback, on_warning: Callable[[str], None]) -> None:
         import decord  # lazy: optional fast path
 
+        from . import _decord_log
+
+        self.log = _decord_log if _decord_log.install() else None  # its FFmpeg's stderr lines, captured
         kwargs = {}
         if out_size is not None:
             kwargs = {"width": int(out_size[0]), "height": int(out_size[1])}
@@ -42,6 +45,7 @@ class DecordDecoder:
         if len(self.vr) != n_frames:
             raise RuntimeError(f"decord sees {len(self.vr)} frames, the index {n_frames}")
         self.k_ccw = self._calibrate(self.vr[0].asnumpy(), first_frame)
+        self._errors()  # lines from opening: the frames they concern are read (and checked) later
         self.hw = np.rot90(first_frame, k=-self.k_ccw).shape[:2]  # what decord must return, (H, W)
         self.fallback = fallback  # a PyAVDecoder for what decord cannot deliver
         self.on_warning = on_warning
@@ -77,16 +81,24 @@ class DecordDecoder:
             batch = self.vr.get_batch(ids).asnumpy()  # (N, H, W, 3)
         except Exception:  # noqa: BLE001 - decord raises plain DECORDError / RuntimeError
             self.on_warning(f"decord get_batch failed on frames {ids[0]}..{ids[-1]}; read them one by one")
+        errors = self._errors()
+        if errors:  # decord returns what it made of damaged data: PyAV re-reads and reports each frame
+            self.on_warning(f"decord's FFmpeg reported {len(errors)} error(s) on frames {ids[0]}..{ids[-1]} "
+                            f"(first: {errors[0]}); read them with PyAV")
+            batch = None
+            ids_for_decord: list[int] = []
+        else:
+            ids_for_decord = ids
         if batch is not None and batch.shape == (len(ids), *self.hw, 3):
             for i, img in zip(ids, batch):
                 out[i] = img
         else:
-            for i in ids:
+            for i in ids_for_decord:
                 try:
                     img = self.vr[i].asnumpy()
                 except Exception:  # noqa: BLE001
                     img = None
-                if self._ok(img):
+                if self._ok(img) and not self._errors():
                     out[i] = img
         if self.k_ccw:  # turn to display orientation (calibrated at open)
             out = {i: np.ascontiguousarray(np.rot90(img, k=self.k_ccw)) for i, img in out.items()}
@@ -95,6 +107,10 @@ class DecordDecoder:
             self.fell_back += int(rest.size)
             out.update(self.fallback.read(rest))  # PyAV: already in display orientation
         return out
+
+    def _errors(self) -> list[str]:
+        """Error lines decord's FFmpeg logged since the last call (captured instead of printed)."""
+        return self.log.drain() if self.log is not None else []
 
     def keyframes(self, path: str):
         return self.fallback.keyframes(path)
