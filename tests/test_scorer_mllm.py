@@ -45,13 +45,23 @@ def test_batched_equals_one_by_one(adapter, frames):
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
-def test_query_decoupling(adapter, frames):
-    scorer = MllmScorer(adapter=adapter, decouple=True, max_cues=2, cue_tokens=12)
-    cues = scorer.cues("Who opens the door?")
-    assert cues[0] == "Who opens the door?" and 1 <= len(cues) <= 3
-    out = scorer.score(frames, "Who opens the door?")
-    plain = MllmScorer(adapter=adapter).score(frames, "Who opens the door?")
-    assert (out.scores >= plain.scores - 1e-6).all()  # the best over cues, the question included
+def test_query_decoupling(adapter, frames, monkeypatch):
+    """The cues come from the model's answer (parsed, de-duplicated, capped at max_cues) and each
+    frame's score is the max over the question and every cue of that prompt's own yes-probability.
+    The model's answer is fixed here so the cues are known; the per-cue references are scored by
+    separate plain scorers, so a decoupled scorer that ignored the cues, or combined them other
+    than by the max, fails."""
+    answer = "1. a red door\n- A red door\n* a person walking; the hallway\n4) a dog"
+    monkeypatch.setattr(MllmScorer, "_generate_text", lambda self, prompt, max_new_tokens: answer)
+    scorer = MllmScorer(adapter=adapter, decouple=True, max_cues=3)
+    question = "Who opens the door?"
+    assert scorer.cues(question) == [question, "a red door", "a person walking", "the hallway"]
+    out = scorer.score(frames, question)
+    per_cue = np.stack([MllmScorer(adapter=adapter).score(frames, c).scores for c in scorer.cues(question)])  # (4, N)
+    np.testing.assert_allclose(out.scores, per_cue.max(axis=0), atol=1e-6)
+    # the cues change the result: some frame scores higher on a cue than on the question itself
+    assert (per_cue[1:].max(axis=0) > per_cue[0] + 1e-6).any()
+    assert not np.allclose(out.scores, per_cue[0])
 
 
 def test_registered_and_validated(adapter, frames):

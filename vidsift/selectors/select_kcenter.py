@@ -1,8 +1,11 @@
 """``kcenter``: greedy k-center over frame features, as in ToDRE's diversity stage.
 
-ToDRE (Li et al. 2025, "Beyond Attention or Similarity: Maximizing Conditional Diversity for
-Token Pruning in MLLMs", https://arxiv.org/abs/2505.22038) keeps a diverse subset by greedy
-k-center: start from an anchor and repeatedly add the element farthest from everything kept.
+ToDRE (Li, Yang and Lu 2025, "ToDRE: Visual Token Pruning via Diversity and Task Awareness for
+Efficient Large Vision-Language Models", arXiv:2505.18757 v1, https://arxiv.org/abs/2505.18757)
+keeps a diverse subset of visual tokens by greedy k-center: start from an anchor and repeatedly
+add the element farthest from everything kept (v2 of the paper, retitled "Effective Visual Token
+Pruning via Token Diversity and Task Relevance", uses greedy max-sum diversification instead).
+Here it selects frames, not tokens.
 The covering radius is within 2x of optimal (Gonzalez 1985), so every visually distinct stretch
 (scene) gets a nearby keyframe. The anchor is the most relevant frame (ties: earliest).
 """

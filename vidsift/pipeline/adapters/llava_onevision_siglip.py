@@ -6,9 +6,9 @@ Both families put frames through a SigLIP vision tower at one fixed square size:
   ``preprocessor_config.json`` values (no torchvision, which HF video processors need).
 - `capture_layer_input`: a reversible forward pre-hook that records what enters one encoder
   layer (removed on exit, never patches a class).
-- `attention_received`: encoder saliency of every patch = the attention it receives in that
-  layer, averaged over heads and queries (the "[CLS]-free" attention score used by
-  VisionZip / FasterVLM-style pruners for SigLIP towers, which have no [CLS] token).
+- `attention_received`: encoder saliency of every patch = the attention it receives from the
+  other patches in that layer, averaged over heads and queries (attention received, as
+  VisionZip scores SigLIP towers; SigLIP has no [CLS] token, so there is no [CLS] attention).
 """
 
 from __future__ import annotations

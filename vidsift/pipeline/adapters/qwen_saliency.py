@@ -1,9 +1,9 @@
 """Encoder saliency for the Qwen-VL vision towers: attention each LLM token's patches receive in
 the tower's last block, read while the tower runs (no second pass, outputs untouched).
 
-Attention received (the [CLS]-free variant used by e.g. VisionZip, Yang et al., 2024,
-https://arxiv.org/abs/2412.04467, and FasterVLM) ranks patches by how much the other patches of
-their frame attend to them. A forward pre-hook on the last block's ``attn`` records its input
+Attention received (as in VisionZip, Yang et al., 2024, https://arxiv.org/abs/2412.04467; the
+Qwen-VL towers have no [CLS] token, so this is not [CLS] attention) ranks patches by how much the
+other patches of their frame attend to them. A forward pre-hook on the last block's ``attn`` records its input
 (already normed), ``cu_seqlens`` and rotary ``position_embeddings``; we recompute q and k with the
 module's own ``qkv`` and the family's ``apply_rotary_pos_emb_vision``, softmax per attention span
 (one temporal patch, or one window for a windowed Qwen2.5-VL block), average over heads and

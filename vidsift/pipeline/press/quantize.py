@@ -1,9 +1,14 @@
 """Mixed-precision KV cache: salient entries at full precision, the rest in fp8 or 2/4/8-bit ints.
 
-ZipCache (He et al., "ZipCache: Accurate and Efficient KV Cache Quantization with Salient Token
-Identification", NeurIPS 2024, https://arxiv.org/abs/2405.14256) and "No Token Left Behind"
-(Yang et al., https://arxiv.org/abs/2402.18096): instead of evicting, keep every entry but store
-the unimportant ones in low precision. Bytes reported are the bytes really held: between forward
+MiKV-like, after "No Token Left Behind: Reliable KV Cache Compression via Importance-Aware Mixed
+Precision Quantization" (Yang et al., 2024, https://arxiv.org/abs/2402.18096): instead of
+evicting, keep every entry but store the unimportant ones in low precision. Importance is the
+attention of the last ``window`` prompt queries (SnapKV-style window attention, plus the most
+recent entries); each low-precision key/value vector (one token, one head) gets its own scale
+(and zero point for ints). Not ZipCache (He et al., NeurIPS 2024, arXiv:2405.14256): there is no
+normalized attention score and no channel-separable quantization here.
+
+Bytes reported are the bytes really held: between forward
 passes the cache layer keeps only the full-precision entries and this press keeps the packed
 low-precision ones (+ fp16 scales); each layer dequantizes them just for its own attention.
 """
