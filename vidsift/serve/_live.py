@@ -6,6 +6,9 @@ binary frames:
     page -> server  {"type": "hello", "token": "...", "budget": 256, "fps": 2}   first, always
     server -> page  {"type": "ready", "session": ID, "budget": N, "fps": F, "send_fps": S, "max_side": M}
     page -> server  <binary JPEG>                               a camera frame (at most send_fps a second)
+    server -> page  {"type": "ack", "frames": N}                 after each frame: the page keeps at most 2
+                                                                 unacknowledged, so frames never queue up
+                                                                 in front of a question on a slow server
     page -> server  {"type": "ask", "id": 3, "question": "..."}
     server -> page  {"type": "answer", "id": 3, "question": ..., "answer": ..., "t": ..., "latency_s": ...,
                      "memory_tokens": ...}
@@ -288,6 +291,7 @@ async def _serve_session(websocket: Any, session: SharedModelSession, source: Br
                     "mode": reply.mode})
 
     status = asyncio.create_task(status_loop())
+    received = 0
     try:
         while True:
             message = await websocket.receive()
@@ -298,11 +302,15 @@ async def _serve_session(websocket: Any, session: SharedModelSession, source: Br
                 try:
                     rgb = decode_jpeg(data, config)
                 except Exception as err:  # noqa: BLE001 - a bad frame is skipped, with a reason
+                    received += 1
+                    await send({"type": "ack", "frames": received})
                     await send({"type": "error", "message": one_line(f"frame: {err}")})
                     continue
                 source.push(rgb, data)
+                received += 1
                 with engine.metrics.lock:
                     engine.metrics.live_frames += 1
+                await send({"type": "ack", "frames": received})  # the page's flow control
                 continue
             try:
                 msg = json.loads(message.get("text") or "")

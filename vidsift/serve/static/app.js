@@ -5,6 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const video = $("camera"), canvas = $("grab"), state = $("state");
   let ws = null, ready = null, stream = null, sendTimer = null, nextId = 1, busy = false;
+  let framesSent = 0, framesAcked = 0; // flow control: at most 2 frames in flight
   const pending = new Map(); // ask id -> {li, sentAt}
   const thumbs = new Map();  // keyframe id -> figure
 
@@ -40,6 +41,8 @@
     ws = new WebSocket(proto + "//" + location.host + "/v1/live");
     ws.binaryType = "arraybuffer";
     setState("connecting", "wait");
+    framesSent = 0;
+    framesAcked = 0;
     ws.onopen = () => {
       const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
       const token = $("token").value || fromHash || sessionStorage.getItem("vidsift-token") || "";
@@ -68,6 +71,9 @@
         $("ask").disabled = false;
         setState("live", "live");
         sendTimer = setInterval(sendFrame, 1000 / msg.send_fps);
+        break;
+      case "ack":
+        framesAcked = msg.frames;
         break;
       case "answer": {
         const p = pending.get(msg.id);
@@ -138,7 +144,7 @@
 
   function sendFrame() {
     if (!ws || ws.readyState !== WebSocket.OPEN || busy || !video.videoWidth) return;
-    if (ws.bufferedAmount > 2 * 1024 * 1024) return; // the network is behind: skip a frame
+    if (framesSent - framesAcked >= 2 || ws.bufferedAmount > 0) return; // the server is behind: skip this frame
     const side = ready.max_side, w = video.videoWidth, h = video.videoHeight;
     const scale = Math.min(1, side / Math.max(w, h));
     canvas.width = Math.round(w * scale);
@@ -147,7 +153,9 @@
     busy = true;
     canvas.toBlob((blob) => {
       busy = false;
-      if (blob && ws.readyState === WebSocket.OPEN) blob.arrayBuffer().then((buf) => ws.send(buf));
+      if (!blob || ws.readyState !== WebSocket.OPEN) return;
+      framesSent++;
+      blob.arrayBuffer().then((buf) => ws.send(buf));
     }, "image/jpeg", 0.8);
   }
 
