@@ -65,10 +65,12 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "saliency": _plan(merger="saliency"),
     "diverse": _plan(merger="diverse"),
     "tome+temporal": _plan(merger="tome", temporal="temporal"),
+    "ficoco_v": _plan(merger="ficoco_v"),  # FiCoCo-V: filter, correlate, one-to-many compress
     # inside the LLM: every token in, pruned during prefill
     "fastv": lambda b: {"budget": "100%", "prune": f"fastv:k=2,keep={b:g}"},
     "pdrop": lambda b: {"budget": "100%", "prune": "pdrop:layers=1/2/3,keep=" + "/".join(f"{b ** (j / 3):.4g}" for j in (1, 2, 3))},
     "drop_after": lambda b: {"budget": "100%", "prune": f"drop_after:layer={max(1, round(LLM_LAYERS * b))}"},
+    "ficoco_l": lambda b: {"budget": "100%", "prune": f"ficoco_l:k=2,keep={b:g}"},  # FiCoCo-L at layer 2
     # the decoding cache
     "snapkv": lambda b: {"budget": "100%", "kv": f"snapkv:ratio={b:g}"},
     "h2o": lambda b: {"budget": "100%", "kv": f"h2o:ratio={b:g}"},
