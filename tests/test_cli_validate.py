@@ -102,3 +102,41 @@ def test_check_opens_a_video_beyond_8k_as_the_pipeline_does(tmp_path):
     pipe = Pipeline(types.SimpleNamespace(model=None, family="none"))  # sampling needs no model
     frames = pipe.candidates(path)
     assert len(frames) == 1 and frames.data.shape[1] * frames.data.shape[2] <= DECODE_MAX_PIXELS
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prune", "foo"], "error: foo: unknown prefill pruner; choose one of: "),
+    (["--kv", "snapkv+nope"], "error: nope: unknown cache press; choose one of: "),
+    (["--kv", "snapkv:ratio=0.25+"], "error: snapkv:ratio=0.25+: empty method"),
+    (["--selector", "foo"], "error: foo: unknown selector; choose one of: "),
+    (["--scorer", "foo:model=x"], "error: foo: unknown scorer; choose one of: "),
+])
+def test_bad_method_names_fail_without_importing_torch(args, message, tmp_video):
+    """From a cold shell, a bad method name is refused before torch is imported (it used to
+    cost ~7 s of CPU to import torch and build the registries)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vidsift.cli.app import run; code = run(sys.argv[1:]); "
+            "print('torch' in sys.modules, code)")
+    done = subprocess.run([sys.executable, "-c", code, "ask", tmp_video, "Q", "--model", MODEL, *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["False", "1"], (done.stdout, done.stderr)
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_member_names_read_from_source_match_the_registries():
+    """`names.member_names` (no imports) lists exactly what each registry holds once loaded."""
+    from vidsift.pipeline.names import REGISTRIES, member_names
+    from vidsift.pipeline.press import PRESSES
+    from vidsift.pipeline.prune import PRUNERS
+    from vidsift.pipeline.scorers import mllm  # noqa: F401  registers "mllm"
+    from vidsift.selectors import ALLOCATORS, MERGERS, SCORERS, SELECTORS, load_members
+
+    load_members()
+    registries = dict(SCORERS=SCORERS, SELECTORS=SELECTORS, MERGERS=MERGERS, ALLOCATORS=ALLOCATORS,
+                      PRUNERS=PRUNERS, PRESSES=PRESSES)
+    assert set(registries) == set(REGISTRIES)
+    for name, registry in registries.items():
+        assert sorted(member_names(name)) == registry.names(), name
+        assert registry.kind == REGISTRIES[name][0]

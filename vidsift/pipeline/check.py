@@ -2,8 +2,9 @@
 
 The CLI calls it before ``Pipeline.from_pretrained`` so that a missing video, a bad spec or an
 offline Hub id fails in about a second with one line, instead of after the weights are read.
-Imports are ordered by cost: the video is probed first (PyAV only, no torch), then the options
-and specs (their registries import torch), then the checkpoints (transformers' Hub helpers).
+Imports are ordered by cost: the video is probed first (PyAV only, no torch), then the method
+names (read from the members' source, no torch: `names.check_names`), then the options and specs
+(their registries import torch), then the checkpoints (transformers' Hub helpers).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
         with open_for_planning(video) as reader:  # as the Pipeline opens it: a >8K video decodes downscaled
             if not reader.info.n_frames:
                 raise ConfigError(str(video), "the video has no frames")
+    from .names import check_names
+
+    check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
     from ..selectors import check_specs
     from ..selectors.types import Budget
     from .loader import check_model
