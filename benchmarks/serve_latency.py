@@ -7,7 +7,8 @@ checkpoint; each request carries the same ~2 s 160x120 H.264 clip as a data URL 
 complete reply (streamed requests: to the last chunk). The page part (``--page``, needs Chromium
 and chromedriver) plays a generated Y4M clip as the browser's camera, asks ``--page-questions``
 questions through the page's form and reads the page's own measurement (question sent on the
-WebSocket -> answer shown), then saves a screenshot.
+WebSocket -> answer shown) next to the server's own time for the question (waiting for the
+model included), then saves a screenshot.
 
     python benchmarks/serve_latency.py --out benchmarks/results/serve_latency.json \
         --page --screenshot benchmarks/results/serve_page.png
@@ -75,7 +76,7 @@ def page_latency(url: str, token: str, questions: int, screenshot: Path | None) 
             live_s = time.perf_counter() - t0
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#keyframes figure.keyframe img"))
             first_thumb_s = time.perf_counter() - t0
-            latencies = []
+            latencies, server_side = [], []
             for i in range(questions):
                 driver.find_element(By.ID, "question").send_keys(["What colour is the background?", "What is moving?",
                                                                   "Is there a white square?"][i % 3])
@@ -83,6 +84,7 @@ def page_latency(url: str, token: str, questions: int, screenshot: Path | None) 
                 wait.until(lambda d, n=i + 1: len(d.find_elements(By.CSS_SELECTOR, "#answers li.answered")) == n)
                 li = driver.find_elements(By.CSS_SELECTOR, "#answers li.answered")[0]  # newest first
                 latencies.append(float(li.get_attribute("data-latency")))
+                server_side.append(float(li.get_attribute("data-server-latency")))
                 time.sleep(1.0)
             time.sleep(2.0)  # let more keyframes in for the picture
             if screenshot is not None:
@@ -92,7 +94,9 @@ def page_latency(url: str, token: str, questions: int, screenshot: Path | None) 
         finally:
             driver.quit()
     return {"camera_to_live_s": round(live_s, 3), "camera_to_first_keyframe_s": round(first_thumb_s, 3),
-            "answer_latency": summary(latencies), "answer_latency_raw_s": latencies, "keyframes_shown": thumbs}
+            "answer_latency": summary(latencies), "answer_latency_raw_s": latencies,
+            "server_ask_latency": summary(server_side), "server_ask_latency_raw_s": server_side,
+            "keyframes_shown": thumbs}
 
 
 def main() -> None:

@@ -83,6 +83,7 @@
         p.li.classList.remove("pending");
         p.li.classList.add("answered");
         p.li.dataset.latency = pageLatency.toFixed(4);
+        p.li.dataset.serverLatency = msg.latency_s;
         p.li.querySelector(".a").textContent = msg.mode === "no_frames" ? "(no frames yet)" : (msg.answer || "(empty answer)");
         p.li.querySelector(".meta").textContent = "at stream t=" + fmtTime(msg.t) + " · " + msg.memory_tokens +
           " memory tokens · answered in " + pageLatency.toFixed(2) + " s (model " + msg.latency_s.toFixed(2) + " s)";
