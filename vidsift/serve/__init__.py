@@ -8,7 +8,8 @@ Public API (loaded lazily; needs the ``serve`` extra: ``pip install 'vidsift[ser
     ServerThread(pipeline, config)           # run it in a thread: .url, .stop(); tests and benchmarks
     ServeConfig                              # limits and defaults (token, allowed roots, upload caps, ...)
 
-Routes and security defaults are described in the README's "Serving" section; module
+Stack: Starlette + uvicorn (why: the docstring of ``_app``). Routes and security defaults are
+described in the README's "Serving" section; module
 docstrings: _app (routes, why Starlette), _engine (the model queue), _media (uploads, paths,
 limits), _openai (chat completions), _live (the page's WebSocket protocol).
 """
