@@ -204,6 +204,8 @@ def test_refusals_are_one_line_4xx_and_the_server_keeps_serving(server, media):
                                                                      "options": {"scorer": "clip:/etc"}}), 400, "scorer")
     one_line_error(httpx.post(url + "/v1/ask", headers=auth(), json={"path": "clip.mp4", "question": "q",
                                                                      "options": {"budget": "lots"}}), 400)
+    one_line_error(httpx.post(url + "/v1/ask", headers=auth(), data={"question": "q"},
+                              files=[("file", ("a.mp4", b"1")), ("video", ("b.mp4", b"2"))]), 400, "files")
     # still serving, and nothing left behind
     healthy(server)
     reply = client(server).chat.completions.create(model="tiny", messages=video_message(media["video"].as_uri()), max_tokens=2)

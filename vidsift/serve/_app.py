@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -103,6 +104,9 @@ class Server:
         except ClientDisconnect:
             status = 499
             return Response(status_code=400)
+        except StarletteHTTPException as exc:  # e.g. a malformed multipart body
+            status = exc.status_code
+            return _error(HTTPProblem(exc.status_code, f"{endpoint}: {exc.detail}"))
         except Exception as err:  # noqa: BLE001 - a bug answers 500 in one line; the server keeps serving
             return _error(HTTPProblem(500, f"server: {type(err).__name__}: {err}"))
         finally:
