@@ -1,6 +1,6 @@
 """The main job's demo: ask the trained probe model about a generated clip under a budget.
 
-    python -m vidsift.probe.demo [--model M] [--budget 25%] [--family needle] [--seed 0] [--json]
+    python -m vidsift.probe.demo [--model M] [--budget 25%] [--family now] [--seed 0] [--json]
 
 Writes one probe clip (seeded, into ``--dir``, default ``~/.cache/vidsift/probe-demo``), asks
 its question through `Pipeline.ask` with the query-aware plan (``mllm`` scorer, ``topk``
@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="checkpoint folder or Hub id (default: the shipped probe model)")
     parser.add_argument("--budget", default="25%")
-    parser.add_argument("--family", default="needle", help="needle, count, order, when, global or now")
+    parser.add_argument("--family", default="now", help="now (the default: the family the shipped model answers best), "
+                        "needle, count, order, when or global")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="where the clip is written")
     parser.add_argument("--json", action="store_true")
