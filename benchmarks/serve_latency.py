@@ -118,6 +118,7 @@ def main() -> None:
     from vidsift import Pipeline
     from vidsift.serve import ServeConfig, ServerThread
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     pipe = Pipeline.from_pretrained(args.model, device="cpu")
     token = "bench-token"
     config = ServeConfig(port=0, api_key=token, live_budget=192, live_fps=2.0, live_max_new_tokens=args.max_tokens)
@@ -150,7 +151,8 @@ def main() -> None:
         "model": args.model, "max_tokens": args.max_tokens, "clip": "2 s, 12 fps, 160x120 H.264 (data URL)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "omp_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "note": "2 shared cores, other jobs running; run under nice -n 19"},
+                    "note": "2 shared cores, other jobs running; run under nice -n 19",
+                    "loadavg_1_5_15_before": load_before, "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()]},
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "sequential": {**summary(sequential), "raw_s": [round(x, 4) for x in sequential]},
         "concurrent": {**summary(concurrent_lat), "clients": args.concurrent, "wall_s": round(concurrent_wall, 4),
