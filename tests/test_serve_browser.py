@@ -14,7 +14,7 @@ pytest.importorskip("selenium", reason="selenium is not installed (pip install -
 
 from serve_browser import chromium_paths, open_browser, write_y4m  # noqa: E402
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
 
 PATHS = chromium_paths()
 
