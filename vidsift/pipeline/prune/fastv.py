@@ -11,15 +11,22 @@ the default); ``rank_layer=same`` ranks with layer K's own attention instead.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 
-from . import PRUNERS
 from ..hooks import CacheLayout
 from ..types import ModelInputs
-from .base import PrefillPruner, check_fraction, check_layer, keep_top_visual, last_query_scores
+from . import PRUNERS
+from .base import (
+    PrefillPruner,
+    check_fraction,
+    check_layer,
+    keep_top_visual,
+    last_query_scores,
+)
 
 
 @PRUNERS.register("fastv")

@@ -24,15 +24,16 @@ Simplified against the paper: one reduction layer; attention is the layer's reco
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 
-from . import PRUNERS
 from ...selectors import _ficoco
 from ..hooks import attention_probs, gather_rows, project_keys, project_queries
 from ..types import ModelInputs
+from . import PRUNERS
 from .base import PrefillPruner, check_fraction, check_layer
 
 _CHUNK = 256  # query rows per attention block (bounds memory on long prompts)
