@@ -3,7 +3,8 @@
 It checks that (1) the files are the ones the manifest names, (2) at full tokens the model
 answers held-out probe questions (a scrambled-position or wrong-token bug would break this),
 and (3) at a 10% budget a query-aware plan (the model's own P(yes), QuoTA) keeps the star's frames
-more often than uniform sampling, through `vidsift eval --dataset probe`.
+more often than uniform sampling and answers the star's colour more often, through
+`vidsift eval --dataset probe` on the 24 held-out clips of evaluation seed 0.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ def test_shipped_checkpoint_matches_its_manifest():
 
 @pytest.fixture(scope="module")
 def probe_summary(tmp_path_factory):
-    """One small held-out evaluation (seed 7: 8 clips x 6 families) shared by the checks."""
+    """One held-out evaluation (seed 0: 24 clips x 6 families, full and 10%) shared by the checks."""
     from typer.testing import CliRunner
 
     from vidsift.cli.app import app
 
     root = tmp_path_factory.mktemp("probe")
     out = root / "results.jsonl"
-    result = CliRunner().invoke(app, ["eval", "--dataset", "probe", "--root", str(root / "items"), "--seed", "7",
+    result = CliRunner().invoke(app, ["eval", "--dataset", "probe", "--root", str(root / "items"), "--seed", "0",
                                       "--methods", "uniform,mllm+topk", "--budget", "100%,10%", "--preset", "none",
-                                      "--limit", "8", "--streams", "0", "--out", str(out), "--no-progress", "--json"])
+                                      "--limit", "24", "--streams", "0", "--out", str(out), "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert out.with_suffix(".png").stat().st_size > 10_000
@@ -47,24 +48,26 @@ def probe_summary(tmp_path_factory):
 
 
 def test_full_tokens_answer_held_out_questions(probe_summary):
-    """What the shipped model does at full tokens (it is weak on the temporal families, see the
-    README): the main background colour always, the star's colour well above chance, and the
-    per-frame relevance that the query-aware plan uses. Corrupted visual features in the prompt
-    break these (checked: features rolled along the channel axis fail both tests); a reversed
-    token order does not (checked: it passes), since the model has not learned the temporal
-    families."""
+    """What the shipped model does at full tokens (the README has the whole table): the main
+    background colour and the shape on screen at the end almost always, the rest well above
+    chance on average, and a per-frame relevance that separates the evidence frames. Corrupted
+    visual features in the prompt break these."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     full = rows["full@100%"]
-    assert full["n"] == 8 * len(FAMILIES) and full["failed"] == 0
+    assert full["n"] == 24 * len(FAMILIES) and full["failed"] == 0
     chance = sum(probe_summary["chance"][f] for f in FAMILIES) / len(FAMILIES)
-    assert full["per_family"]["global"] >= 0.875, full["per_family"]
-    assert full["accuracy"] > chance + 0.1, (full["accuracy"], chance)
-    assert probe_summary["relevance"]["auc"] > 0.8
+    assert full["per_family"]["global"] >= 0.9, full["per_family"]
+    assert full["per_family"]["now"] >= 0.8, full["per_family"]
+    assert full["accuracy"] > chance + 0.2, (full["accuracy"], chance)
+    assert probe_summary["relevance"]["auc"] > 0.9
 
 
-def test_query_aware_plan_keeps_more_evidence_than_uniform_at_10_percent(probe_summary):
+def test_query_aware_plan_beats_uniform_on_the_needle_at_10_percent(probe_summary):
+    """At 10% of the visual tokens the query-aware plan keeps a star frame for most questions and
+    names the star's colour more often than uniform sampling does (measured 9 vs 4 of 24)."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     aware, uniform = rows["mllm+topk@10%"], rows["uniform@10%"]
     assert aware["evidence_recall"]["needle"] > uniform["evidence_recall"]["needle"]
-    assert aware["evidence_recall"]["needle"] >= 0.5
+    assert aware["evidence_recall"]["needle"] >= 0.75
+    assert aware["per_family"]["needle"] > uniform["per_family"]["needle"], (aware["per_family"], uniform["per_family"])
     assert aware["tokens_in_prompt_mean"] <= 0.1 * aware["tokens_full_mean"] + 1
