@@ -2,7 +2,8 @@
 
 Interactive by default: type a question on stdin at any time; each answer prints with the
 stream time it refers to. ``--query`` + ``--every`` asks a standing question periodically;
-``--json`` prints one JSON event per line. A rich status line runs on stderr (a terminal only).
+``--query`` + ``--respond auto`` answers it only when a sampled frame is relevant to it (the answer
+says why it fired); ``--json`` prints one JSON event per line. A rich status line runs on stderr (a terminal only).
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ def _print_event(event: dict[str, Any], *, as_json: bool, out: Any) -> None:
     if as_json:
         if kind == "answer":
             row = {k: event[k] for k in ("t", "question", "answer", "memory_tokens", "latency_s")}
+            if "trigger" in event:
+                row["trigger"] = event["trigger"]
             out(json.dumps({**row, "event": "answer"}))
         else:
             out(json.dumps(event))
         return
     t = f"[t={event.get('t', 0):.1f}s]"
     if kind == "answer":
+        why = event.get("trigger")
+        fired = f"; fired: relevance {why['score']:.2f} >= {why['threshold']:g} at t={why['frame_t']:.1f}s" if why else ""
         out(f"{t} Q: {event['question']}\n{' ' * len(t)} A: {event['answer']}  "
-            f"({event['memory_tokens']} memory tokens, {event['latency_s']:.3f} s)")
+            f"({event['memory_tokens']} memory tokens, {event['latency_s']:.3f} s{fired})")
     elif kind == "stalled":
         out(f"{t} source stalled: no frame for {event.get('idle_s', 0):.1f} s", err=True)
     elif kind == "resumed":
@@ -54,6 +59,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
         query: Optional[str] = typer.Option(None, "--query", "-q", help="Standing question (steers memory by relevance; asked every --every s, or once at the end)."),
         every: Optional[float] = typer.Option(None, "--every", help="Ask --query every this many stream seconds."),
+        respond: str = typer.Option("every", "--respond", help="every: ask --query on the --every schedule (or once at the end); auto: answer --query only when a sampled frame is relevant to it (LION-FS-style trigger)."),
+        trigger: float = typer.Option(0.5, "--trigger", help="--respond auto: relevance (the model's P(yes) for --query on a frame) that fires an answer."),
+        cooldown: float = typer.Option(5.0, "--cooldown", help="--respond auto: least stream seconds between two automatic answers."),
         budget: int = typer.Option(1024, "--budget", "-b", help="Visual tokens kept in the rolling memory."),
         fps: float = typer.Option(1.0, "--fps", help="Frames sampled per second of stream."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many stream seconds."),
@@ -81,6 +89,10 @@ def register(app: typer.Typer) -> None:
         hf_logging.disable_progress_bar()
         if every is not None and not query:
             raise ConfigError("--every", "needs a --query to ask")
+        if respond not in ("every", "auto"):
+            raise ConfigError(f"--respond {respond}", "must be every or auto")
+        if respond == "auto" and (not query or every is not None):
+            raise ConfigError("--respond auto", "needs a --query and no --every (it decides when to answer)")
         if budget < 1:
             raise ConfigError(f"--budget {budget}", "must be >= 1 visual tokens")
         if fps <= 0:
@@ -91,9 +103,9 @@ def register(app: typer.Typer) -> None:
         adapter = load_adapter(model, device=device, dtype=dtype)
         session = StreamSession(adapter, src, budget=budget, fps=fps, query=query, every_s=every, duration_s=duration,
                                 max_new_tokens=max_new_tokens, incremental=False if reprefill else None,
-                                stall_s=stall)
+                                stall_s=stall, respond=respond, trigger=trigger, cooldown_s=cooldown)
         show_status = sys.stderr.isatty() if status is None else status
-        read_stdin = (every is None) if interactive is None else interactive
+        read_stdin = (every is None and respond == "every") if interactive is None else interactive
         lock = threading.Lock()
         status_line: StatusLine | None = None
 
@@ -122,7 +134,7 @@ def register(app: typer.Typer) -> None:
             try:
                 for event in session.events():
                     _print_event(event, as_json=as_json, out=out)
-                if query and every is None:
+                if query and every is None and respond == "every":
                     _print_event(session.ask(query).to_event(), as_json=as_json, out=out)
             finally:
                 if status_line is not None:

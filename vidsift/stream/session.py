@@ -14,6 +14,18 @@ Everything observable comes out of ``events()`` as dicts::
     {"event": "warning", "t": ..., "warning": "clip.mp4: decode error (...); the damaged frames are skipped ..."}
     {"event": "ended", "t": ..., "decode": {"frames_expected": 96, "frames_decoded": 43, "missing": 53, "reason": ...}}
     {"event": "no_frames", "t": 0.0, "question": ..., "waited_s": 10.0}
+    {"event": "answer", ..., "trigger": {"kind": "relevance", "score": 0.83, "threshold": 0.5, "frame_t": 41.0, "cooldown_s": 5.0}}
+
+``respond="auto"`` (LION-FS-style, Li et al., "LION-FS: Fast & Slow Video-Language Thinker as Online
+Video Assistant", CVPR 2025, https://arxiv.org/abs/2503.03663) decides at every ingested temporal
+group whether to respond now: the *fast path* scores the group's frames against the standing
+``query`` with the model's own yes-probability (the ``mllm`` relevance scorer's prompt) and fires
+when the best frame reaches ``trigger`` and at least ``cooldown_s`` stream seconds passed since the
+last response; the *slow path* then answers ``query`` from the memory (which already holds the
+triggering frames). The answer event carries why it fired. Simplified against LION-FS: the fast
+path is a zero-shot yes/no forward of the same model per sampled frame, not a trained response
+head on fast features; the slow path answers from the memory alone, without re-encoding the most
+relevant keyframes at full resolution.
 
 ``ask()`` never answers from an empty memory: asked before the first frame is in memory, it waits
 for it (at most ``first_frame_timeout_s``, and not past the stream's end), and if none arrives it
@@ -64,12 +76,16 @@ class StreamAnswer:
     ttft_s: float
     new_tokens: int
     mode: str
+    trigger: dict[str, Any] | None = None  # why an automatic response fired (respond="auto")
 
     def to_event(self) -> dict[str, Any]:
         if self.mode == "no_frames":
             return {"event": "no_frames", "t": round(self.t, 3), "question": self.question, "waited_s": round(self.latency_s, 3)}
-        return {"event": "answer", "t": round(self.t, 3), "question": self.question, "answer": self.text,
-                "memory_tokens": self.memory_tokens, "latency_s": round(self.latency_s, 4)}
+        event = {"event": "answer", "t": round(self.t, 3), "question": self.question, "answer": self.text,
+                 "memory_tokens": self.memory_tokens, "latency_s": round(self.latency_s, 4)}
+        if self.trigger is not None:
+            event["trigger"] = self.trigger
+        return event
 
 
 def _group_size(adapter: ModelAdapter) -> int:
@@ -87,6 +103,8 @@ class StreamSession:
     incremental: use the incremental KV cache (None: when the family supports it).
     max_side: downscale source frames (pixels of the longer side) before encoding.
     stall_s / reconnect / give_up_s: watchdog and reconnect behaviour of the capture.
+    respond: "every" (the standing query every ``every_s``) or "auto" (LION-FS-style: respond when
+    a sampled frame's relevance to ``query`` reaches ``trigger``, at most once per ``cooldown_s``).
     """
 
     def __init__(self, adapter: ModelAdapter, source: str | LiveSource, *, budget: int = 1024, fps: float = 1.0,
@@ -95,11 +113,20 @@ class StreamSession:
                  dedup: float = 0.95, policy: EvictionPolicy | None = None, max_side: int | None = 448,
                  stall_s: float = 3.0, reconnect: bool = True, give_up_s: float | None = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, chunk_tokens: int = 512,
-                 max_events: int = 10_000, first_frame_timeout_s: float = 10.0) -> None:
+                 max_events: int = 10_000, first_frame_timeout_s: float = 10.0, respond: str = "every",
+                 trigger: float = 0.5, cooldown_s: float = 5.0) -> None:
         if fps <= 0:
             raise ConfigError("fps", f"must be > 0 frames per second, got {fps}")
         if every_s is not None and (every_s <= 0 or not query):
             raise ConfigError("every", "needs a --query and a period > 0 seconds")
+        if respond not in ("every", "auto"):
+            raise ConfigError("respond", f"must be every or auto, got {respond!r}")
+        if respond == "auto" and (not query or every_s is not None):
+            raise ConfigError("respond", "auto needs a --query and no --every (it decides when to answer)")
+        if not 0.0 <= trigger <= 1.0:
+            raise ConfigError("trigger", f"must be a probability in [0, 1], got {trigger}")
+        if cooldown_s < 0:
+            raise ConfigError("cooldown", f"must be >= 0 seconds, got {cooldown_s}")
         if duration_s is not None and duration_s <= 0:
             raise ConfigError("duration", f"must be > 0 seconds, got {duration_s}")
         if max_new_tokens < 1:
@@ -112,6 +139,9 @@ class StreamSession:
                                       open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
         self.fps, self.query, self.every_s, self.duration_s = fps, query, every_s, duration_s
         self.max_new_tokens = max_new_tokens
+        self.respond, self.trigger, self.cooldown_s = respond, float(trigger), float(cooldown_s)
+        self._scorer = None  # the fast path's relevance scorer (respond="auto"), built on first use
+        self._last_fire: float | None = None
         self.first_frame_timeout_s = float(first_frame_timeout_s)
         self._has_frames = threading.Event()  # set once the memory holds a frame
         self.memory = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup),
@@ -231,7 +261,8 @@ class StreamSession:
         with torch.no_grad():
             self.memory.query = emb(torch.tensor(ids, device=self.adapter.device)).float().mean(0).cpu()
 
-    def ask(self, question: str, *, max_new_tokens: int | None = None, wait_s: float | None = None) -> StreamAnswer:
+    def ask(self, question: str, *, max_new_tokens: int | None = None, wait_s: float | None = None,
+            trigger: dict[str, Any] | None = None) -> StreamAnswer:
         """Answer from the memory as it is now (the ingest pauses for the question's duration).
 
         Before the memory holds a frame, wait for one (at most ``wait_s``, default
@@ -256,7 +287,7 @@ class StreamSession:
                 reply = self.reprefill.answer(self.memory, question, max_new_tokens=n)
             tokens = self.memory.n_tokens
         answer = StreamAnswer(t, question, reply.text, tokens, time.perf_counter() - start, reply.ttft_s,
-                              reply.new_tokens, self.mode)
+                              reply.new_tokens, self.mode, trigger)
         self._counts["answers"] += 1
         self._emit(answer.to_event())
         return answer
@@ -282,6 +313,29 @@ class StreamSession:
             if len(self.memory):
                 self._has_frames.set()
         self._counts["encode_s"] += time.perf_counter() - t0
+        if self.respond == "auto":
+            self._fast_path(batch)
+
+    # -- LION-FS-style response decision -------------------------------------------------------
+    def trigger_score(self, frames: FrameBatch) -> float:
+        """Fast path: the best frame's relevance to the standing query (the model's P(yes) on the
+        ``mllm`` scorer's prompt), in [0, 1]."""
+        if self._scorer is None:
+            from ..pipeline.scorers.mllm import MllmScorer
+
+            self._scorer = MllmScorer(adapter=self.adapter)
+        with self._lock:
+            return float(np.max(self._scorer.score(frames, self.query).scores))
+
+    def _fast_path(self, frames: FrameBatch) -> None:
+        score = self.trigger_score(frames)
+        t = float(frames.pts_seconds[-1])
+        if score < self.trigger or (self._last_fire is not None and t - self._last_fire < self.cooldown_s):
+            return
+        self._last_fire = t
+        why = {"kind": "relevance", "score": round(score, 4), "threshold": self.trigger,
+               "frame_t": round(t, 3), "cooldown_s": self.cooldown_s}
+        self.ask(self.query, trigger=why)  # slow path: the answer from the memory
 
     def _frame_time(self, frame: Any, first_pts: float | None) -> float:
         if self.source.live or first_pts is None or frame.pts_seconds != frame.pts_seconds:
