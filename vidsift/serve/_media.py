@@ -77,6 +77,22 @@ def _too_large(label: str, limit: int) -> HTTPProblem:
     return HTTPProblem(413, f"{label}: upload larger than the server's limit of {limit / 1e6:.3g} MB")
 
 
+def _append(out: BinaryIO, chunk: bytes, size: int, config: ServeConfig, label: str) -> int:
+    """Write one piece of an upload; 413 once the total passes the cap. Returns the new total."""
+    size += len(chunk)
+    if size > config.max_upload_bytes:
+        raise _too_large(label, config.max_upload_bytes)
+    out.write(chunk)
+    return size
+
+
+def _finished(path: Path, size: int, label: str) -> MediaFile:
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise HTTPProblem(400, f"{label}: empty upload")
+    return MediaFile(path, label, owned=True)
+
+
 async def save_stream(chunks: AsyncIterator[bytes], config: ServeConfig, *, label: str, suffix: str) -> MediaFile:
     """Stream ``chunks`` into a private temporary file; 413 (and no file left) past the cap."""
     path, out = _new_file(config, suffix)
@@ -84,17 +100,11 @@ async def save_stream(chunks: AsyncIterator[bytes], config: ServeConfig, *, labe
     try:
         with out:
             async for chunk in chunks:
-                size += len(chunk)
-                if size > config.max_upload_bytes:
-                    raise _too_large(label, config.max_upload_bytes)
-                out.write(chunk)
+                size = _append(out, chunk, size, config, label)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    if size == 0:
-        path.unlink(missing_ok=True)
-        raise HTTPProblem(400, f"{label}: empty upload")
-    return MediaFile(path, label, owned=True)
+    return _finished(path, size, label)
 
 
 def save_copy(src: BinaryIO, config: ServeConfig, *, label: str, suffix: str) -> MediaFile:
@@ -104,17 +114,11 @@ def save_copy(src: BinaryIO, config: ServeConfig, *, label: str, suffix: str) ->
     try:
         with out:
             while chunk := src.read(1 << 20):
-                size += len(chunk)
-                if size > config.max_upload_bytes:
-                    raise _too_large(label, config.max_upload_bytes)
-                out.write(chunk)
+                size = _append(out, chunk, size, config, label)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    if size == 0:
-        path.unlink(missing_ok=True)
-        raise HTTPProblem(400, f"{label}: empty upload")
-    return MediaFile(path, label, owned=True)
+    return _finished(path, size, label)
 
 
 def save_data_url(url: str, config: ServeConfig, *, label: str = "video_url") -> MediaFile:
