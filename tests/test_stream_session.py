@@ -225,3 +225,22 @@ def test_ask_before_any_frame_says_no_frames_yet(adapter):
     assert answer.mode == "no_frames" and answer.text == "no frames yet" and answer.memory_tokens == 0
     assert 0.4 <= waited < 5 and session.stats()["answers"] == 0
     assert any(e["event"] == "no_frames" and e["question"] == "what?" for e in events)
+
+
+def test_a_shared_model_lock_pauses_ingest_and_answers_until_released(adapter):
+    """`model_lock` (a server's lock on the one model): while another user holds it the session
+    neither encodes a frame nor answers; once released it catches up and answers."""
+    lock = threading.Lock()
+    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", budget=96, fps=4, max_new_tokens=2,
+                            model_lock=lock)
+    with session:
+        with lock:
+            time.sleep(1.5)
+            assert session.stats()["groups"] == 0 and len(session.memory) == 0
+            asked = []
+            asker = threading.Thread(target=lambda: asked.append(session.ask("what is shown?", wait_s=20)))
+            asker.start()
+            asker.join(1.0)
+            assert asker.is_alive() and not asked  # waits for the lock, not answered from nothing
+        asker.join(30)
+    assert asked and asked[0].memory_tokens > 0 and asked[0].mode != "no_frames"

@@ -95,33 +95,6 @@ class BrowserSource(LiveSource):
         return None if best is None or abs(best[0] - wall) > 0.05 else best[1]
 
 
-class SharedModelSession(StreamSession):
-    """A `StreamSession` whose ingest steps and questions hold the engine's model lock."""
-
-    def __init__(self, *args: Any, model_lock: threading.Lock, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._model_lock = model_lock
-
-    def start(self) -> "SharedModelSession":
-        with self._model_lock:
-            super().start()
-        return self
-
-    def _ingest(self, frames: list) -> None:
-        with self._model_lock:
-            super()._ingest(frames)
-
-    def ask(self, question: str, *, max_new_tokens: int | None = None, wait_s: float | None = None) -> Any:
-        # wait for the first frame outside the model lock (the ingest needs the lock to add it)
-        self._has_frames.wait(self.first_frame_timeout_s if wait_s is None else wait_s)
-        with self._model_lock:
-            return super().ask(question, max_new_tokens=max_new_tokens, wait_s=0)
-
-    def wall_of(self, t_s: float) -> float:
-        """Monotonic clock time of stream time ``t_s`` (live sources: t = arrival - start)."""
-        return t_s + self._start_wall
-
-
 def decode_jpeg(data: bytes, config: ServeConfig) -> np.ndarray:
     """A page's JPEG/PNG/WebP frame -> RGB uint8 (H, W, 3), at most ``live_max_side`` a side."""
     from PIL import Image
@@ -157,7 +130,7 @@ class LiveHub:
     def __init__(self, engine: Engine, config: ServeConfig) -> None:
         self.engine, self.config = engine, config
         self.lock = threading.Lock()
-        self.sessions: dict[str, SharedModelSession] = {}
+        self.sessions: dict[str, StreamSession] = {}
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -214,13 +187,13 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
         await fail(f"live: the server already runs {config.max_sessions} live sessions", code=1013)
         return
     source = BrowserSource(f"browser:{sid}")
-    session: SharedModelSession | None = None
+    session: StreamSession | None = None
     try:
         try:
             session = await asyncio.to_thread(
-                lambda: SharedModelSession(engine.adapter, source, model_lock=engine.model_lock, budget=budget, fps=fps,
-                                           max_new_tokens=config.live_max_new_tokens, stall_s=config.live_stall_s,
-                                           reconnect=False, first_frame_timeout_s=10.0).start())
+                lambda: StreamSession(engine.adapter, source, model_lock=engine.model_lock, budget=budget, fps=fps,
+                                        max_new_tokens=config.live_max_new_tokens, stall_s=config.live_stall_s,
+                                        reconnect=False, first_frame_timeout_s=10.0).start())
         except VidsiftError as err:
             await fail(str(err))
             return
@@ -237,7 +210,7 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
             hub.sessions.pop(sid, None)
 
 
-async def _serve_session(websocket: Any, session: SharedModelSession, source: BrowserSource, engine: Engine,
+async def _serve_session(websocket: Any, session: StreamSession, source: BrowserSource, engine: Engine,
                          config: ServeConfig) -> None:
     from starlette.websockets import WebSocketDisconnect
 

@@ -45,6 +45,7 @@ survives reconnects; pts for sources read at full speed, which makes accelerated
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ class StreamSession:
     stall_s / reconnect / give_up_s: watchdog and reconnect behaviour of the capture.
     respond: "every" (the standing query every ``every_s``) or "auto" (LION-FS-style: respond when
     a sampled frame's relevance to ``query`` reaches ``trigger``, at most once per ``cooldown_s``).
+    model_lock: a lock shared with the model's other users (a server's request queue); the
+    session holds it around each of its model calls (start, each ingest step, each answer).
     """
 
     def __init__(self, adapter: ModelAdapter, source: str | LiveSource, *, budget: int = 1024, fps: float = 1.0,
@@ -114,7 +117,7 @@ class StreamSession:
                  stall_s: float = 3.0, reconnect: bool = True, give_up_s: float | None = None,
                  open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, chunk_tokens: int = 512,
                  max_events: int = 10_000, first_frame_timeout_s: float = 10.0, respond: str = "every",
-                 trigger: float = 0.5, cooldown_s: float = 5.0) -> None:
+                 trigger: float = 0.5, cooldown_s: float = 5.0, model_lock: threading.Lock | None = None) -> None:
         if fps <= 0:
             raise ConfigError("fps", f"must be > 0 frames per second, got {fps}")
         if every_s is not None and (every_s <= 0 or not query):
@@ -160,6 +163,7 @@ class StreamSession:
         self.capture = Capture(self.source, reconnect=reconnect, stall_s=stall_s, give_up_s=give_up_s,
                                on_event=self._capture_event)
         self._lock = threading.RLock()  # the model, memory and cache
+        self._model_lock = model_lock if model_lock is not None else contextlib.nullcontext()
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_events)
         self._event_cond = threading.Condition()
         self._stop = threading.Event()
@@ -177,11 +181,12 @@ class StreamSession:
         """Open the source (a `SourceError` here is immediate) and start ingesting."""
         if self._worker is not None:
             return self
-        if self.query:
-            self._set_query(self.query)
-        with self._lock:
-            if self.cache is not None:
-                self.cache.reset()
+        with self._model_lock:
+            if self.query:
+                self._set_query(self.query)
+            with self._lock:
+                if self.cache is not None:
+                    self.cache.reset()
         self.capture.start()
         self._start_wall = time.monotonic()
         self._worker = threading.Thread(target=self._run, name="vidsift-stream", daemon=True)
@@ -254,6 +259,10 @@ class StreamSession:
                 "tokens_evicted": self.memory.stats["tokens_evicted"],
                 "cache_tokens": None if self.cache is None else self.cache.length}
 
+    def wall_of(self, t_s: float) -> float:
+        """Monotonic clock time of stream time ``t_s`` (live sources: t = arrival - start)."""
+        return t_s + self._start_wall
+
     # -- questions ---------------------------------------------------------------------------
     def _set_query(self, text: str) -> None:
         emb = self.adapter.model.get_input_embeddings()
@@ -273,7 +282,7 @@ class StreamSession:
         start = time.perf_counter()
         if threading.current_thread() is not self._worker and self._worker is not None:  # the worker cannot wait for itself
             self._has_frames.wait(self.first_frame_timeout_s if wait_s is None else wait_s)
-        with self._lock:
+        with self._model_lock, self._lock:
             if not len(self.memory):
                 waited = time.perf_counter() - start
                 empty = StreamAnswer(self._t_last, question, "no frames yet", 0, waited, 0.0, 0, "no_frames")
@@ -294,6 +303,13 @@ class StreamSession:
 
     # -- ingest ------------------------------------------------------------------------------
     def _ingest(self, frames: list[tuple[np.ndarray, float, int]]) -> None:
+        with self._model_lock:
+            batch = self._admit(frames)
+        if self.respond == "auto":
+            self._fast_path(batch)
+
+    def _admit(self, frames: list[tuple[np.ndarray, float, int]]) -> FrameBatch:
+        """Encode the frames and admit their groups to the memory (and the cache)."""
         batch = FrameBatch(np.stack([f[0] for f in frames]), np.array([f[1] for f in frames]),
                            np.array([f[2] for f in frames]))
         t0 = time.perf_counter()
@@ -313,8 +329,7 @@ class StreamSession:
             if len(self.memory):
                 self._has_frames.set()
         self._counts["encode_s"] += time.perf_counter() - t0
-        if self.respond == "auto":
-            self._fast_path(batch)
+        return batch
 
     # -- LION-FS-style response decision -------------------------------------------------------
     def trigger_score(self, frames: FrameBatch) -> float:
@@ -324,7 +339,7 @@ class StreamSession:
             from ..pipeline.scorers.mllm import MllmScorer
 
             self._scorer = MllmScorer(adapter=self.adapter)
-        with self._lock:
+        with self._model_lock, self._lock:
             return float(np.max(self._scorer.score(frames, self.query).scores))
 
     def _fast_path(self, frames: FrameBatch) -> None:
