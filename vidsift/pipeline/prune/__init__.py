@@ -11,7 +11,7 @@ from ...registry import Registry
 
 PRUNERS: Registry = Registry("prefill pruner")
 
-from . import drop_after, fastv, ficoco, pdrop, schedule  # noqa: E402,F401  (register members)
+from . import drop_after, fastv, ficoco, pdrop, schedule, zipvl  # noqa: E402,F401  (register members)
 from .base import PrefillPruner, keep_top_visual, last_query_scores  # noqa: E402
 
 __all__ = ["PRUNERS", "PrefillPruner", "keep_top_visual", "last_query_scores"]
