@@ -19,7 +19,7 @@ from hostile import (
     make_wrapped_ts, straight_count,
 )
 from videos import make_video, read_frame_code, truncate_file
-from vidsift.frames import DecodeWarning, open_video, sample, scan_keyframes
+from vidsift.frames import open_video, sample, scan_keyframes
 
 pytestmark = pytest.mark.timeout(60)
 TESTS = Path(__file__).parent

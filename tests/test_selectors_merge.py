@@ -157,13 +157,13 @@ def test_reduce_tokens_bad_input():
 
 
 def test_ficoco_scatter_weights_sum_to_one_per_dropped_token_and_reach_several_targets():
-    from vidsift.selectors import _ficoco
+    from vidsift.selectors import ficoco_steps
     from vidsift.selectors.merge_ficoco import FiCoCoV
 
     tok = make_tokens([(6, 6)], seed=5, d=32)
     x, coords = tok.embeds[0], tok.coords[0]
     m = FiCoCoV(topk=3, rel=0.0)
-    keep, drop = _ficoco.drop_by_score(m.redundancy(x, coords, None), 20)
+    keep, drop = ficoco_steps.drop_by_score(m.redundancy(x, coords, None), 20)
     targets, weights = m.correlate(x, keep, drop)
     assert targets.shape == weights.shape == (20, 3)
     torch.testing.assert_close(weights.sum(1), torch.ones(20))
@@ -245,7 +245,7 @@ def test_ficoco_filter_drops_redundant_and_keeps_salient_tokens():
 
 
 def test_ficoco_local_penalty_spreads_the_first_drops_over_the_grid():
-    from vidsift.selectors._ficoco import local_penalty
+    from vidsift.selectors.ficoco_steps import local_penalty
 
     coords = torch.tensor([[0, h, w] for h in range(4) for w in range(4)])
     score = torch.zeros(16)

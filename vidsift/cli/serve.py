@@ -38,12 +38,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve a model over HTTP: /v1/ask, OpenAI-compatible /v1/chat/completions, a live webcam page at /."""
         try:
-            from ..serve import ServeConfig, serve as run_server
+            from ..serve import ServeConfig, is_loopback, serve as run_server
             import uvicorn  # noqa: F401
         except ImportError as err:
             raise ConfigError("serve", f"needs the serve extra: pip install 'vidsift[serve]' ({err.name} is missing)") from None
         from ..pipeline.pipeline import Pipeline
-        from ..serve._config import is_loopback
 
         if not 0 < port < 65536:
             raise ConfigError(f"--port {port}", "must be 1..65535")

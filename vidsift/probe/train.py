@@ -179,11 +179,7 @@ class Examples:
         shown = [float(t) for t in times if any(e.visible(float(t)) for e in scene.events)]
         t = rng.choice(shown) if shown and rng.random() < 0.75 else float(rng.choice(times))
         if rng.random() < 0.5 and len(times) > 1:
-            step = float(times[1] - times[0])
-            u = t + rng.choice((-step, step))
-            if not 0 <= u < scene.duration_s:
-                u = 2 * t - u
-            return self.caption(scene, sorted((t, u)), nrng)
+            return self.caption(scene, _with_neighbour(rng, t, times, scene.duration_s), nrng)
         return self.caption(scene, [t], nrng)
 
     @staticmethod
@@ -193,7 +189,6 @@ class Examples:
         question asks about (or, for half the ``count`` pairs, neither does); the other is the
         sample before or after it, so a 1-2 s event often fills only one frame of the pair, as it
         does in the videos."""
-        step = float(times[1] - times[0]) if len(times) > 1 else 1.0
         shown = lambda t, shapes: {e for e in scene.events if e.shape in shapes and e.visible(t)}  # noqa: E731
         wanted = {"needle": ("star",), "now": NOW_SHAPES, "count": ("triangle",), "order": ("square", "cross"),
                   "global": ()}[family]
@@ -203,29 +198,26 @@ class Examples:
             firsts = [float(t) for t in times if shown(float(t), wanted)]
             if family == "count" and (not firsts or rng.random() < 0.5):
                 firsts = [float(t) for t in times if not shown(float(t), wanted)] or firsts
-        for _ in range(50):
-            t = rng.choice(firsts)
-            u = t + rng.choice((-step, step))
-            if not 0 <= u < scene.duration_s:
-                u = 2 * t - u
-            pair = sorted((t, u))
-            seen = shown(pair[0], wanted) | shown(pair[1], wanted)
+        def answer(ts: list[float]) -> str | None:
+            """The family's answer when ``ts`` is the whole video; None when it is ambiguous."""
             if family == "global":
-                if scene.background_at(pair[0]) == scene.background_at(pair[1]):
-                    return pair, scene.background_at(pair[0])
-            elif family == "count":
-                return pair, str(len(seen))
-            elif len(seen) == 1:  # the pair shows one event of the family (never two of square/cross)
-                event = next(iter(seen))
-                return pair, {"needle": event.colour, "now": event.shape, "order": event.shape}[family]
+                names = {scene.background_at(t) for t in ts}
+                return names.pop() if len(names) == 1 else None
+            seen = set().union(*(shown(t, wanted) for t in ts))
+            if family == "count":
+                return str(len(seen))
+            if len(seen) != 1:  # a pair shows at most one square/cross (they are >= 1 s apart)
+                return None
+            event = seen.pop()
+            return {"needle": event.colour, "now": event.shape, "order": event.shape}[family]
+
+        for _ in range(50):
+            pair = _with_neighbour(rng, rng.choice(firsts), times, scene.duration_s)
+            word = answer(pair)
+            if word is not None:
+                return pair, word
         t = rng.choice(firsts)  # no clean pair here: the frame alone (a duplicated temporal patch)
-        one = shown(t, wanted)
-        if family == "global":
-            return [t], scene.background_at(t)
-        if family == "count":
-            return [t], str(len(one))
-        event = next(iter(one))
-        return [t], {"needle": event.colour, "now": event.shape, "order": event.shape}[family]
+        return [t], answer([t])
 
     def forward(self, examples: list[dict[str, Any]]):
         """Logits at the answer position and the loss over (answer, end-of-turn) tokens."""
@@ -268,6 +260,15 @@ class Examples:
                     labels=labels, **kwargs)
         logits = out.logits[torch.arange(B), torch.tensor(answer_pos)]  # (B, V) next-token logits at the answer
         return out.loss, logits
+
+
+def _with_neighbour(rng: random.Random, t: float, times: np.ndarray, duration_s: float) -> list[float]:
+    """``t`` and the sample before or after it (the other one at the clip's ends), in time order."""
+    step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    u = t + rng.choice((-step, step))
+    if not 0 <= u < duration_s:
+        u = 2 * t - u
+    return sorted((t, u))
 
 
 def _as_list(target: int | list[int]) -> list[int]:

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from . import _ficoco
+from . import ficoco_steps
 from ._merge import _check, identity
 from .base import MERGERS, Reduction
 
@@ -72,16 +72,16 @@ class FiCoCoV:
     def redundancy(self, embeds: torch.Tensor, coords: torch.Tensor | None,
                    saliency: torch.Tensor | None) -> torch.Tensor:
         """The filter score, float (T,): higher is dropped first."""
-        score = (1.0 - self.lam) * _ficoco.l2_unit(p2p_redundancy(embeds))
+        score = (1.0 - self.lam) * ficoco_steps.l2_unit(p2p_redundancy(embeds))
         if saliency is not None:
-            score = score - self.lam * _ficoco.l2_unit(saliency)
-        return _ficoco.local_penalty(score, coords, self.window)
+            score = score - self.lam * ficoco_steps.l2_unit(saliency)
+        return ficoco_steps.local_penalty(score, coords, self.window)
 
     def correlate(self, embeds: torch.Tensor, keep: torch.Tensor, drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> targets (n_drop, k) into ``keep``, weights (n_drop, k) summing to one per row."""
         x = F.normalize(embeds.float(), dim=-1)
         cos = x[drop] @ x[keep].T  # (n_drop, m)
-        return _ficoco.correlate(torch.exp((cos - 1.0) / self.tau), self.topk, self.rel)
+        return ficoco_steps.correlate(torch.exp((cos - 1.0) / self.tau), self.topk, self.rel)
 
     def reduce(self, embeds: torch.Tensor, size: torch.Tensor, target: int, *,
                coords: torch.Tensor | None = None, saliency: torch.Tensor | None = None) -> Reduction:
@@ -89,9 +89,9 @@ class FiCoCoV:
         t = embeds.shape[0]
         if target >= t:
             return identity(embeds, size)
-        keep, drop = _ficoco.drop_by_score(self.redundancy(embeds, coords, saliency), t - target)
+        keep, drop = ficoco_steps.drop_by_score(self.redundancy(embeds, coords, saliency), t - target)
         targets, weights = self.correlate(embeds, keep, drop)
-        out, new_size, share = _ficoco.compress(embeds, size, keep, drop, targets, weights)
+        out, new_size, share = ficoco_steps.compress(embeds, size, keep, drop, targets, weights)
         source = share.argmax(dim=1)  # the output that received most of each input
         return Reduction(keep=keep, embeds=out, size=new_size.to(size.dtype), source=source, share=share)
 

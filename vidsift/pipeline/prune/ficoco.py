@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ...selectors import _ficoco
+from ...selectors import ficoco_steps
 from ..hooks import attention_probs, gather_rows, project_keys, project_queries
 from ..types import ModelInputs
 from . import PRUNERS
@@ -124,7 +124,7 @@ class FiCoCoL(PrefillPruner):
                 for row, plan in enumerate(plans):
                     vis = plan["vis"]
                     h = hidden[row, vis]  # (V, D)
-                    merged, _, _ = _ficoco.compress(h, torch.ones(vis.numel()), plan["keep"], plan["drop"],
+                    merged, _, _ = ficoco_steps.compress(h, torch.ones(vis.numel()), plan["keep"], plan["drop"],
                                                     plan["targets"], plan["weights"])
                     slots = torch.nonzero(visual[row][keep[row]]).flatten()  # kept visual rows, in order
                     out[row, slots] = merged.to(out.dtype)
@@ -148,8 +148,8 @@ class FiCoCoL(PrefillPruner):
         a_vv.fill_diagonal_(0.0)
         v2v = a_vv.sum(1)  # mass each visual query puts on other visual tokens
         t2v = a_tv.mean(0)
-        score = self.lam * _ficoco.l2_unit(v2v) - (1.0 - self.lam) * _ficoco.l2_unit(t2v)
-        keep, drop = _ficoco.drop_by_score(score, n_vis - count)
+        score = self.lam * ficoco_steps.l2_unit(v2v) - (1.0 - self.lam) * ficoco_steps.l2_unit(t2v)
+        keep, drop = ficoco_steps.drop_by_score(score, n_vis - count)
         sym = (a_vv + a_vv.T) / 2
         ind = a_tv.T @ a_tv  # (V, V) co-attention of the text
         ind.fill_diagonal_(0.0)
@@ -158,7 +158,7 @@ class FiCoCoL(PrefillPruner):
             return m / m.sum(1, keepdim=True).clamp(min=1e-30)
 
         affinity = (self.alpha * rownorm(sym[drop][:, keep]) + (1.0 - self.alpha) * rownorm(ind[drop][:, keep]))
-        targets, weights = _ficoco.correlate(affinity, self.topk, self.rel)
+        targets, weights = ficoco_steps.correlate(affinity, self.topk, self.rel)
         sizes = torch.ones(keep.numel()).index_add_(0, targets.flatten(), weights.flatten())
         dev = vis.device
         return {"vis": vis, "keep": keep.to(dev), "drop": drop.to(dev), "targets": targets.to(dev),
