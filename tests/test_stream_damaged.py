@@ -196,3 +196,31 @@ def test_cli_stream_of_damaged_files_warns_and_reports(damaged, checkpoint, caps
     early = [e for e in events if e["event"] == "warning"]
     assert len(early) == 1 and "the stream ended early" in early[0]["warning"]
     assert f"warning: {damaged['cut_mkv']}: the stream ended early: " in err
+
+
+def test_stream_encode_errors_name_the_source(damaged, checkpoint, tmp_path, capsys):
+    """A frame the model cannot encode ends the stream with one line naming the source file and the
+    reason (it said ``FrameSizeError: 448x2: ...`` or ``RuntimeError: ...`` with no file)."""
+    from vidsift.cli.app import run
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.stream.session import StreamSession
+
+    thin = make_video(tmp_path / "thin.mp4", n_frames=8, fps=8, size=(1000, 4))
+    adapter = load_adapter(checkpoint, device="cpu")
+    with StreamSession(adapter, thin, budget=64, fps=4) as session:
+        assert session.wait(60)
+    assert session.error == f"{thin}: its 448x2 frames cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"
+
+    def broken(frames):
+        raise RuntimeError("out of memory while encoding")
+
+    adapter.encode = broken  # an instance attribute: this adapter only
+    with StreamSession(adapter, damaged["full"], budget=64, fps=4) as session:
+        assert session.wait(60)
+    assert session.error == f"{damaged['full']}: RuntimeError: out of memory while encoding"
+
+    capsys.readouterr()
+    rc = run(["stream", "--source", thin, "--model", checkpoint, "--device", "cpu", "--fps", "4", "--budget", "64",
+              "--no-status", "--no-interactive", "--json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err[-1].startswith(f"error: {thin}: its ") and "aspect ratio must be below 200" in err[-1], err

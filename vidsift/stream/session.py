@@ -54,9 +54,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VidsiftError
 from ..frames.types import FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
+from ..pipeline.pipeline import naming_video
 from .capture import Capture
 from .dtd import TemporalDedup
 from .evict import EvictionPolicy
@@ -313,7 +314,8 @@ class StreamSession:
         batch = FrameBatch(np.stack([f[0] for f in frames]), np.array([f[1] for f in frames]),
                            np.array([f[2] for f in frames]))
         t0 = time.perf_counter()
-        tokens = self.adapter.encode(batch)
+        with naming_video(self.source.name, self.adapter.family):  # "<source>: its WxH frames cannot be encoded ..."
+            tokens = self.adapter.encode(batch)
         with self._lock:
             for g in range(tokens.n_groups):
                 group = tokens.select([g])
@@ -361,7 +363,9 @@ class StreamSession:
         try:
             self._loop()
         except Exception as err:  # noqa: BLE001 - report, never die silently
-            self.error = f"{type(err).__name__}: {err}"
+            text = str(err) if isinstance(err, VidsiftError) else f"{type(err).__name__}: {err}"
+            name = self.source.name  # one line naming the source, as every source error does
+            self.error = text if text.startswith(f"{name}: ") else f"{name}: {text}"
             self._emit({"event": "error", "error": self.error})
         finally:
             self._done.set()
