@@ -140,3 +140,34 @@ def test_member_names_read_from_source_match_the_registries():
     for name, registry in registries.items():
         assert sorted(member_names(name)) == registry.names(), name
         assert registry.kind == REGISTRIES[name][0]
+
+
+def test_too_thin_video_fails_before_the_model_loads(constructed, tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """A video Qwen-VL cannot encode (aspect ratio 200 or more) is refused from the checkpoint's
+    config.json before any weights load (`ask`, `plan --model`, `stream --source FILE`), with the
+    line the Pipeline gives after loading; other families are not refused by that rule."""
+    from videos import make_video
+
+    from vidsift.pipeline import loader
+
+    def no_load(*args, **kwargs):
+        constructed.append(args)
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(loader, "load_adapter", no_load)
+    thin = make_video(tmp_path / "thin.mp4", n_frames=8, fps=8, size=(1000, 4))
+    qwen = str(tiny_checkpoint("tiny-qwen2.5-vl"))
+    reason = "cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"
+    capsys.readouterr()
+    for argv, size in ((["ask", thin, "What?", "--model", qwen], "1000x4"), (["plan", thin, "--model", qwen], "1000x4"),
+                       (["stream", "--source", thin, "--model", qwen, "--no-status", "--no-interactive"], "448x2")):
+        start = time.perf_counter()
+        assert run(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err == f"error: {thin}: its {size} frames {reason}\n", (argv, err)
+        assert time.perf_counter() - start < 10.0
+    assert constructed == []
+
+    from vidsift.pipeline.check import check_frame_size
+
+    check_frame_size(str(tiny_checkpoint("tiny-smolvlm2")), thin, width=1000, height=4)  # no such rule

@@ -9,6 +9,7 @@ says why it fired); ``--json`` prints one JSON event per line. A rich status lin
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from typing import Any, Optional
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
         """Answer questions about a live stream while it runs, with a bounded visual-token memory."""
         from transformers.utils import logging as hf_logging
 
+        from ..pipeline.check import check_frame_size
         from ..pipeline.loader import load_adapter
         from ..stream.session import StreamSession
         from ..stream.sources import open_source
@@ -99,7 +101,13 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--fps {fps:g}", "must be > 0 frames per second")
         src = open_source(source, realtime=realtime, max_side=max_side, open_timeout_s=timeout, read_timeout_s=timeout)
         src.open()  # fail fast (missing device, unreachable URL) before loading a model
-        src.close()
+        try:  # a file's frames keep one size: one the model cannot encode fails before it loads too
+            first = src.read() if src.kind == "file" and os.path.isfile(src.target) else None
+            src.take_warnings()  # the stream itself warns about what it meets
+        finally:
+            src.close()
+        if first is not None:
+            check_frame_size(model, src.name, width=first.rgb.shape[1], height=first.rgb.shape[0])
         adapter = load_adapter(model, device=device, dtype=dtype)
         session = StreamSession(adapter, src, budget=budget, fps=fps, query=query, every_s=every, duration_s=duration,
                                 max_new_tokens=max_new_tokens, incremental=False if reprefill else None,

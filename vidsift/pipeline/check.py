@@ -1,7 +1,9 @@
 """`check_ask`: everything cheap that can be wrong with a question, checked before a model loads.
 
 The CLI calls it before ``Pipeline.from_pretrained`` so that a missing video, a bad spec or an
-offline Hub id fails in about a second with one line, instead of after the weights are read.
+offline Hub id fails in about a second with one line, instead of after the weights are read;
+so does a video whose frames the model's family cannot encode (`check_frame_size`: Qwen-VL and
+an aspect ratio of 200 or more), read from the checkpoint's config.json alone.
 Imports are ordered by cost: the video is probed first (PyAV only, no torch), then the method
 names (read from the members' source, no torch: `names.check_names`), then the options and specs
 (their registries import torch), then the checkpoints (transformers' Hub helpers).
@@ -24,12 +26,14 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
     or are reachable on the Hub. Nothing loads weights."""
     if not isinstance(question, str) or not question.strip():
         raise ConfigError(repr(question), "the question must be a non-empty string")
+    size = None
     if isinstance(video, (str, os.PathLike)):
         from ..frames import open_for_planning
 
         with open_for_planning(video) as reader:  # as the Pipeline opens it: a >8K video decodes downscaled
             if not reader.info.n_frames:
                 raise ConfigError(str(video), "the video has no frames")
+            size = reader.frame_size  # (H, W) of the frames the Pipeline encodes
     from .names import check_names
 
     check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
@@ -44,3 +48,18 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
     checkpoints = check_specs(**{k: opts.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal")})
     for name in ([model] if model else []) + checkpoints:
         check_model(name)
+    if model and size is not None:
+        check_frame_size(model, str(video), width=size[1], height=size[0])
+
+
+def check_frame_size(model: str, label: str, *, width: int, height: int) -> None:
+    """Raise the `FrameSizeError` that encoding ``label``'s frames (this size) with ``model`` would
+    raise, naming ``label`` as `Pipeline.ask` does, without loading the model (its config.json
+    says the family; nothing is checked when that file is not at hand)."""
+    from .loader import adapter_class_of
+    from .pipeline import naming_video
+
+    family = adapter_class_of(model)
+    if family is not None:
+        with naming_video(label, family.family):
+            family.check_frame_size(width, height)

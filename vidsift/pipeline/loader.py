@@ -60,13 +60,17 @@ def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None
         raise ConfigError(dtype, f"unknown dtype; choose one of: auto, {', '.join(_DTYPES)}") from None
 
 
+def _random_root(cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsift" / "random"
+
+
 def random_checkpoint(arch: str, *, cache_dir: str | Path | None = None) -> Path:
     """Path of a random-weight checkpoint of ``arch``, built (atomically) on first use."""
     from .archs import build_checkpoint, names
 
     if arch not in names():
         raise ModelError(f"random:{arch}", f"unknown architecture; choose one of: {', '.join(names())}")
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsift" / "random"
+    root = _random_root(cache_dir)
     target = root / arch
     if (target / "config.json").is_file():
         return target
@@ -108,6 +112,34 @@ def check_model(model: str) -> None:
             raise ModelError(model, f"unknown architecture; choose one of: {', '.join(names())}")
         return
     _resolve_source(model)
+
+
+def adapter_class_of(model: str) -> type[ModelAdapter] | None:
+    """The family adapter ``model`` would load into, from its config.json alone (no weights, no
+    download); None when that file is not at hand (a ``random:`` arch not built yet, a Hub id not
+    cached) or names no supported family (loading says why). `ModelError` as loading raises it for a
+    missing folder or an id neither cached nor reachable."""
+    from types import SimpleNamespace
+
+    from transformers.utils import cached_file
+
+    if model.startswith("random:"):
+        found = _random_root() / model.split(":", 1)[1] / "config.json"
+        found = str(found) if found.is_file() else None
+    else:
+        source, _ = _resolve_source(model)
+        try:
+            found = cached_file(source, "config.json", local_files_only=True, _raise_exceptions_for_missing_entries=False)
+        except Exception:  # noqa: BLE001 - not cached: nothing to check before loading
+            found = None
+    if not found:
+        return None
+    try:
+        with open(found, encoding="utf-8") as fh:
+            config = SimpleNamespace(**json.load(fh))
+    except (OSError, ValueError, TypeError):
+        return None
+    return next((ADAPTERS.get(n) for n in ADAPTERS.names() if ADAPTERS.get(n).matches(config)), None)
 
 
 def read_preprocessor(source: str, *, local_files_only: bool = True) -> dict[str, Any]:

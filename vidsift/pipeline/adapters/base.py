@@ -42,6 +42,11 @@ class ModelAdapter(ABC):
     def matches(cls, config: Any) -> bool:
         return getattr(config, "model_type", None) in cls.model_types
 
+    @classmethod
+    def check_frame_size(cls, width: int, height: int) -> None:
+        """Raise `FrameSizeError` when this family cannot encode frames of this size at all; checked
+        from the config alone, before a model loads (default: every size is fine)."""
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

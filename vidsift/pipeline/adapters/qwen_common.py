@@ -42,7 +42,7 @@ from ...errors import ConfigError
 from ...frames.types import FrameBatch
 from ..types import ModelInputs, VisualTokens
 from .base import ModelAdapter
-from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, smart_resize  # noqa: F401  (re-exported)
+from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, check_frame_size, smart_resize  # noqa: F401  (re-exported)
 from .qwen_saliency import attention_received, record_last_attention
 
 
@@ -86,6 +86,10 @@ class QwenAdapterBase(ModelAdapter):
         self.video_token_id = int(cfg.video_token_id)
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self._text_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def check_frame_size(cls, width: int, height: int) -> None:
+        check_frame_size(width, height)
 
     @classmethod
     def model_class(cls, config: Any = None) -> type:

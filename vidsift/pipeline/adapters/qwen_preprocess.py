@@ -25,12 +25,17 @@ VIDEO_FRAME_TOKENS = 768  # per-frame cap in LLM tokens (qwen-vl-utils VIDEO_MAX
 _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
 
 
-def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """Qwen's resize rule: both sides multiples of ``factor``, area within [min, max], aspect kept."""
+def check_frame_size(width: int, height: int) -> None:
+    """Raise `FrameSizeError` for frames Qwen's resize rule refuses (empty, or aspect ratio 200 or more)."""
     if min(height, width) <= 0:
         raise FrameSizeError(f"{width}x{height}", "frame size must be positive")
     if max(height, width) / min(height, width) > 200:
         raise FrameSizeError(f"{width}x{height}", "aspect ratio must be below 200")
+
+
+def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen's resize rule: both sides multiples of ``factor``, area within [min, max], aspect kept."""
+    check_frame_size(width, height)
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
