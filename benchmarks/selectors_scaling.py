@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vidsift.frames import FrameBatch
-from vidsift.pipeline.types import VisualTokens
+from vidsift.types import VisualTokens
 from vidsift.selectors import SELECTORS, frame_features, plan_frames, reduce_tokens, segment_scenes
 
 

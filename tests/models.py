@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer
 
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.pipeline.adapters import ADAPTERS
 
 

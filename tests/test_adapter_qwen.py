@@ -17,7 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from vidsift.errors import ConfigError
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.pipeline.adapters.qwen2_5_vl import Qwen2_5_VLAdapter
 from vidsift.pipeline.adapters.qwen3_vl import Qwen3VLAdapter
 from vidsift.pipeline.archs import names
@@ -338,7 +338,7 @@ def test_loader_picks_the_qwen_adapters(ckpts):
 
 def concat(a, b):
     """Groups of two encode calls in one VisualTokens (as a streaming memory holds them)."""
-    from vidsift.pipeline.types import VisualTokens
+    from vidsift.types import VisualTokens
 
     both = lambda f: getattr(a, f) + getattr(b, f)  # noqa: E731
     return VisualTokens(embeds=both("embeds"), coords=both("coords"), size=both("size"),

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from vidsift.errors import ConfigError
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.pipeline.adapters.smolvlm import SmolVLMAdapter
 from vidsift.pipeline.adapters.smolvlm_words import number_words
 from vidsift.pipeline.archs import names

@@ -13,7 +13,7 @@ from vidsift.bench import parse_bench_settings
 from vidsift.cli.app import run
 from vidsift.errors import ConfigError
 from vidsift.eval import parse_settings
-from vidsift.selectors.types import PRESETS, Budget
+from vidsift.types import PRESETS, Budget
 
 
 @pytest.mark.parametrize("value, expect", [

@@ -16,7 +16,7 @@ import torch
 from vidsift.errors import ConfigError, ModelError
 from vidsift.pipeline.archs import build_checkpoint
 from vidsift.pipeline.pipeline import Pipeline, group_targets
-from vidsift.selectors.types import Budget, PlannedFrame, TokenPlan
+from vidsift.types import Budget, PlannedFrame, TokenPlan
 
 from videos import make_video
 
@@ -134,7 +134,7 @@ def test_frames_input_and_frame_cap(pipes, video):
 
 
 def test_group_targets_map_frames_to_frame_pairs():
-    from vidsift.pipeline.types import VisualTokens
+    from vidsift.types import VisualTokens
 
     g = 3  # groups of 2 frames (Qwen2.5-VL pairs): frame indices 0-1, 10-11, 20-(pad)
     toks = VisualTokens(embeds=[torch.zeros(8, 4)] * g, coords=[torch.zeros(8, 3, dtype=torch.long)] * g,

@@ -8,7 +8,7 @@ from vidsift.errors import ConfigError
 from vidsift.pipeline.presets import PRESETS, preset_budget
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
-from vidsift.selectors.types import Budget
+from vidsift.types import Budget
 
 from test_prune_press_kit import adapter, inputs, run
 

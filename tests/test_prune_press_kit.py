@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.pipeline.hooks import count_hooks
 from vidsift.pipeline.types import ModelInputs
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidsift.errors import ConfigError
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.pipeline.archs import build_checkpoint
 from vidsift.pipeline.loader import load_adapter
 from vidsift.pipeline.scorers.mllm import MllmScorer

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from vidsift.errors import ConfigError
-from vidsift.pipeline.types import VisualTokens
+from vidsift.types import VisualTokens
 from vidsift.selectors import MERGERS, reduce_tokens
 
 SPATIAL = [n for n in MERGERS.names() if MERGERS.get(n).kind == "spatial"]  # every registered spatial merger

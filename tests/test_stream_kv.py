@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidsift.errors import ConfigError
-from vidsift.frames.types import FrameBatch
+from vidsift.types import FrameBatch
 from vidsift.stream.dtd import TemporalDedup
 from vidsift.stream.evict import EvictionPolicy
 from vidsift.stream.kvcache import ReprefillAnswerer, make_cache, supports_incremental

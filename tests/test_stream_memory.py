@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidsift.errors import ConfigError
-from vidsift.pipeline.types import VisualTokens
+from vidsift.types import VisualTokens
 from vidsift.stream.dtd import TemporalDedup, same_cell_match
 from vidsift.stream.evict import EvictionPolicy, temporal_redundancy
 from vidsift.stream.memory import StreamMemory

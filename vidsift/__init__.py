@@ -24,13 +24,13 @@ _LAZY = {
     "ModelError": "vidsift.errors",
     "ModelInputs": "vidsift.pipeline.types",
     "VideoInfo": "vidsift.frames.types",
-    "FrameBatch": "vidsift.frames.types",
+    "FrameBatch": "vidsift.types",
     "DecodeReport": "vidsift.frames.types",
-    "Budget": "vidsift.selectors.types",
-    "FrameScores": "vidsift.selectors.types",
-    "TokenPlan": "vidsift.selectors.types",
-    "VisualTokens": "vidsift.pipeline.types",
-    "Answer": "vidsift.pipeline.types",
+    "Budget": "vidsift.types",
+    "FrameScores": "vidsift.types",
+    "TokenPlan": "vidsift.types",
+    "VisualTokens": "vidsift.types",
+    "Answer": "vidsift.types",
 }
 
 

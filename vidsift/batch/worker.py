@@ -56,7 +56,7 @@ class WorkerSpec:
             raise ConfigError("max_new_tokens", f"must be >= 1, got {self.max_new_tokens}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads", f"must be >= 1, got {self.threads}")
-        from ..selectors.types import Budget
+        from ..types import Budget
 
         Budget.parse(self.budget).apply(preset=self.options.get("preset"))  # one-line error before any model work
 

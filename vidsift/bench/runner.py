@@ -38,7 +38,7 @@ class BenchSetting:
 
 def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None) -> list[BenchSetting]:
     """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first."""
-    from ..selectors.types import Budget
+    from ..types import Budget
 
     settings = [BenchSetting("full", {"budget": "all"})]
     for b in (budgets or "").split(","):

@@ -69,7 +69,7 @@ def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str]
            preset: Optional[str], videos: int, streams: int, out: str, as_json: bool, progress: bool) -> None:
     from ..errors import ConfigError
     from ..probe.evaluate import BUDGETS, PRESET_NAMES, evaluate
-    from ..selectors.types import Budget
+    from ..types import Budget
 
     budgets = BUDGETS
     if budget:

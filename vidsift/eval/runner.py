@@ -33,7 +33,7 @@ class EvalSetting:
 
 def parse_settings(budgets: Iterable[str] | None = None, presets: Iterable[str] | None = None) -> list[EvalSetting]:
     """``["100%", "25%"]`` budgets and preset names -> settings (default: the worker's budget)."""
-    from ..selectors.types import Budget
+    from ..types import Budget
 
     budgets = [b.strip() for b in budgets or [] if b.strip()]
     presets = [p.strip() for p in presets or [] if p.strip()]

@@ -8,19 +8,27 @@
 Frame ``i`` is the ``i``-th frame in presentation order in both backends; times are real pts.
 """
 
-from ._probe import DEFAULT_MAX_PIXELS
-from .errors import (
-    DamagedVideoError, DecodeWarning, EmptyFileError, NoVideoStreamError, NotAFileError, NotAVideoError,
-    TooLargeError, UnreadableStreamError, UnsupportedCodecError, VideoError, VideoNotFoundError,
-)
-from .reader import BACKENDS, DECODE_MAX_PIXELS, VideoReader, open_for_planning, open_video
-from .sampling import DEFAULT_MAX_FRAMES, iter_chunks, plan_indices, sample, scan_keyframes
-from .types import DecodeReport, FrameBatch, VideoInfo
+from __future__ import annotations
 
-__all__ = [
-    "BACKENDS", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PIXELS", "DecodeReport", "FrameBatch", "VideoInfo",
-    "VideoReader", "open_video", "open_for_planning", "DECODE_MAX_PIXELS", "sample", "iter_chunks", "scan_keyframes", "plan_indices",
-    "VideoError", "VideoNotFoundError", "NotAFileError", "EmptyFileError", "NotAVideoError",
-    "NoVideoStreamError", "UnsupportedCodecError", "UnreadableStreamError", "DamagedVideoError",
-    "TooLargeError", "DecodeWarning",
-]
+from importlib import import_module
+from typing import Any
+
+# name -> private module; loaded on first use, so importing vidsift.frames (or the light
+# vidsift.frames.types) loads no decoder
+_LAZY = {
+    "DEFAULT_MAX_PIXELS": "_probe",
+    **dict.fromkeys(("DamagedVideoError", "DecodeWarning", "EmptyFileError", "NoVideoStreamError", "NotAFileError",
+                     "NotAVideoError", "TooLargeError", "UnreadableStreamError", "UnsupportedCodecError", "VideoError",
+                     "VideoNotFoundError"), "errors"),
+    **dict.fromkeys(("BACKENDS", "VideoReader", "open_for_planning", "open_video"), "reader"),
+    **dict.fromkeys(("DEFAULT_MAX_FRAMES", "iter_chunks", "plan_indices", "sample", "scan_keyframes"), "sampling"),
+    **dict.fromkeys(("DECODE_MAX_PIXELS", "DecodeReport", "FrameBatch", "VideoInfo"), "types"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

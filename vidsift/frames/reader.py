@@ -23,11 +23,10 @@ from ._probe import (
 )
 from ._pyav import PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
-from .types import DecodeReport, FrameBatch, VideoInfo
+from .types import DECODE_MAX_PIXELS, DecodeReport, FrameBatch, VideoInfo
 from ..errors import ConfigError
 
 BACKENDS = ("auto", "pyav", "decord")
-DECODE_MAX_PIXELS = 1920 * 1080  # `plan` and `ask` decode larger videos downscaled to this (model preprocessing resizes anyway)
 
 
 def _budget_size(width: int, height: int, max_pixels: int | None) -> tuple[int, int] | None:

@@ -1,11 +1,13 @@
-"""Data that leaves the decoding layer: what a video is (`VideoInfo`), frames (`FrameBatch`)
-and what went wrong while decoding (`DecodeReport`)."""
+"""Data that leaves the decoding layer: what a video is (`VideoInfo`), frames (`FrameBatch`, defined
+with the other shared types in `vidsift.types`) and what went wrong while decoding (`DecodeReport`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
+from ..types import FrameBatch  # noqa: F401  (re-exported: frames is its home package)
+
+DECODE_MAX_PIXELS = 1920 * 1080  # `plan` and `ask` decode larger videos downscaled to this (model preprocessing resizes anyway)
 
 
 @dataclass(frozen=True)
@@ -26,57 +28,6 @@ class VideoInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class FrameBatch:
-    """Decoded frames in display orientation.
-
-    data:        uint8 (N, H, W, 3) RGB
-    pts_seconds: float64 (N,) presentation time of each frame
-    index:       int64 (N,) frame number in decode order of the whole video
-    decode:      the file's decode report (:meth:`DecodeReport.summary`) when read from a file, else None
-    """
-
-    data: np.ndarray
-    pts_seconds: np.ndarray
-    index: np.ndarray
-    decode: dict | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        self.pts_seconds = np.asarray(self.pts_seconds, dtype=np.float64)
-        self.index = np.asarray(self.index, dtype=np.int64)
-        if self.data.dtype != np.uint8 or self.data.ndim != 4 or self.data.shape[-1] != 3:
-            raise ValueError(f"FrameBatch.data must be uint8 (N,H,W,3), got {self.data.dtype} {self.data.shape}")
-        n = self.data.shape[0]
-        if self.pts_seconds.shape != (n,) or self.index.shape != (n,):
-            raise ValueError(
-                f"FrameBatch: {n} frames but pts_seconds {self.pts_seconds.shape} and index {self.index.shape}"
-            )
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
-
-    def __getitem__(self, key) -> "FrameBatch":
-        """Select frames by slice, index array or boolean mask; always returns a FrameBatch."""
-        if isinstance(key, (int, np.integer)):
-            key = [int(key)]
-        return FrameBatch(self.data[key], self.pts_seconds[key], self.index[key], decode=self.decode)
-
-    def __repr__(self) -> str:
-        span = f"{self.pts_seconds[0]:.2f}-{self.pts_seconds[-1]:.2f}s" if len(self) else "empty"
-        return f"FrameBatch(n={len(self)}, shape={tuple(self.data.shape[1:])}, {span})"
-
-    @staticmethod
-    def concat(batches: list["FrameBatch"]) -> "FrameBatch":
-        if not batches:
-            raise ValueError("FrameBatch.concat needs at least one batch")
-        return FrameBatch(
-            np.concatenate([b.data for b in batches]),
-            np.concatenate([b.pts_seconds for b in batches]),
-            np.concatenate([b.index for b in batches]),
-            decode=batches[-1].decode,  # the latest count of the same file
-        )
 
 
 @dataclass

@@ -10,9 +10,9 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is imported
-    "Answer": ".types",
+    "Answer": "..types",
     "ModelInputs": ".types",
-    "VisualTokens": ".types",
+    "VisualTokens": "..types",
     "Pipeline": ".pipeline",
     "check_ask": ".check",
     "load_adapter": ".loader",

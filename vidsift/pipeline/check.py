@@ -38,7 +38,7 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
 
     check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
     from ..selectors import check_specs
-    from ..selectors.types import Budget
+    from ..types import Budget
     from .loader import check_model
     from .pipeline import DEFAULTS, build_members, resolve_options
     from .scorers import mllm  # noqa: F401  registers the "mllm" scorer

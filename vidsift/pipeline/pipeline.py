@@ -42,14 +42,13 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, FrameSizeError
-from ..frames.types import FrameBatch
+from ..types import Answer, Budget, FrameBatch, TokenPlan, VisualTokens
 from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
-from ..selectors.types import Budget, TokenPlan
 from .adapters.base import ModelAdapter
 from .stats import StatsRecorder, kv_cache_bytes
-from .types import Answer, ModelInputs, VisualTokens
+from .types import ModelInputs
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")

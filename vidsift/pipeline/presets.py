@@ -1,6 +1,6 @@
 """One knob: named budgets that set every stage at once (``--preset fast`` or ``--budget fast``).
 
-The `PRESETS` table lives beside `Budget` (``vidsift.selectors.types``), whose one parser reads
+The `PRESETS` table lives beside `Budget` (``vidsift.types``), whose one parser reads
 preset names; this module re-exports it and documents the presets.
 
 Each preset is a dict of `Budget` fields: how many visual tokens the LLM is fed (``fraction`` of
@@ -21,7 +21,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
-from ..selectors.types import PRESETS, Budget
+from ..types import PRESETS, Budget
 
 __all__ = ["PRESETS", "preset_budget"]
 

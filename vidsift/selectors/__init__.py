@@ -36,7 +36,7 @@ from .features import FEATURE_CACHE, frame_features
 from .planner import check_specs, plan, plan_frames, plan_video, score_frames, scorer_spec
 from .reduce import reduce_tokens
 from .segments import ensure_coverage, segment_scenes
-from .types import Budget, FrameScores, PlannedFrame, TokenPlan
+from ..types import Budget, FrameScores, PlannedFrame, TokenPlan
 
 load_members()
 

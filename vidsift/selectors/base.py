@@ -21,9 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..frames.types import FrameBatch
+from ..types import FrameBatch, FrameScores
 from ..registry import Registry
-from .types import FrameScores
 
 SCORERS: Registry = Registry("scorer")
 SELECTORS: Registry = Registry("selector")

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..frames.types import FrameBatch
-from .types import TokenPlan
+from ..types import FrameBatch, TokenPlan
 
 
 def _font(size: int) -> ImageFont.ImageFont:

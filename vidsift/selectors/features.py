@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..frames.types import FrameBatch
+from ..types import FrameBatch
 
 
 def frame_features(frames: FrameBatch | np.ndarray, *, thumb: int = 8, bins: int = 4,

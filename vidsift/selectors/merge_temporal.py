@@ -12,15 +12,13 @@ exceeds ``threshold`` is removed; with ``mode="merge"`` its size is added to tha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from ..types import VisualTokens
 from .base import MERGERS
-
-if TYPE_CHECKING:  # pipeline.types imports selectors.types: no import cycle at runtime
-    from ..pipeline.types import VisualTokens
 
 
 @MERGERS.register("temporal")

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..frames.reader import DECODE_MAX_PIXELS
-from ..frames.types import FrameBatch
+from ..frames.types import DECODE_MAX_PIXELS
+from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan
 from .base import ALLOCATORS, SCORERS, SELECTORS, load_members
 from .features import frame_features
 from .segments import ensure_coverage, segment_scenes
-from .types import Budget, FrameScores, PlannedFrame, TokenPlan
 
 # Candidate sampling and decode resolution shared by `plan` and `Pipeline.ask`, so that a plan
 # previews exactly the frames (and features) an ask plans with.

@@ -11,16 +11,13 @@ unchanged (the very same object).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..types import VisualTokens
 from .base import MERGERS, TokenMerger, load_members
-
-if TYPE_CHECKING:  # pipeline.types imports selectors.types: no import cycle at runtime
-    from ..pipeline.types import VisualTokens
 
 
 def build_merger(spec, kind: str, flag: str):

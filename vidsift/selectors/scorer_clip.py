@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
-from ..frames.types import FrameBatch
+from ..types import FrameBatch, FrameScores
 from . import _hf
 from .base import SCORERS
 from .features import FEATURE_CACHE, default_cache_dir, frames_hash
-from .types import FrameScores
 
 _NORMS = ("auto", "minmax", "sigmoid", "linear")
 

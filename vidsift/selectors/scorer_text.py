@@ -18,12 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
-from ..frames.types import FrameBatch
+from ..types import FrameBatch, FrameScores
 from . import _hf
 from .base import SCORERS
 from .features import FEATURE_CACHE, default_cache_dir, file_hash, frame_features
 from .subtitles import Segment, find_subtitles, load_subtitles
-from .types import FrameScores
 
 
 @SCORERS.register("text")

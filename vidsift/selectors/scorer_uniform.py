@@ -9,10 +9,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..frames.types import FrameBatch
+from ..types import FrameBatch, FrameScores
 from .base import SCORERS
 from .features import frame_features
-from .types import FrameScores
 
 
 @SCORERS.register("uniform")

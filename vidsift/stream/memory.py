@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..pipeline.types import VisualTokens
+from ..types import VisualTokens
 from .dtd import TemporalDedup, last_per_cell
 from .evict import EvictionPolicy
 

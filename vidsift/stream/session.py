@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, VidsiftError
-from ..frames.types import FrameBatch
+from ..types import FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
 from ..pipeline.pipeline import naming_video
 from .capture import Capture

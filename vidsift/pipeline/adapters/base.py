@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from ...frames.types import FrameBatch
+from ...types import FrameBatch, VisualTokens
 from ...registry import Registry
-from ..types import ModelInputs, VisualTokens
+from ..types import ModelInputs
 
 ADAPTERS: Registry[type["ModelAdapter"]] = Registry("model family")
 

@@ -34,8 +34,8 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ...errors import ConfigError
-from ...frames.types import FrameBatch
-from ..types import ModelInputs, VisualTokens
+from ...types import FrameBatch, VisualTokens
+from ..types import ModelInputs
 from .base import ADAPTERS, ModelAdapter
 from .llava_onevision_siglip import attention_received, capture_layer_input, feature_layer_index, frames_to_pixels
 

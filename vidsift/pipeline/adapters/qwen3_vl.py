@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..types import VisualTokens
+from ...types import VisualTokens
 from .base import ADAPTERS
 from .qwen_common import Piece, QwenAdapterBase
 

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ...frames.types import FrameBatch
-from ..types import ModelInputs, VisualTokens
+from ...types import FrameBatch, VisualTokens
+from ..types import ModelInputs
 from .base import ModelAdapter
 from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, check_frame_size, smart_resize  # noqa: F401  (re-exported)
 from .qwen_saliency import attention_received, record_last_attention

@@ -47,8 +47,8 @@ from transformers.models.smolvlm.processing_smolvlm import (
 )
 
 from ...errors import ConfigError
-from ...frames.types import FrameBatch
-from ..types import ModelInputs, VisualTokens
+from ...types import FrameBatch, VisualTokens
+from ..types import ModelInputs
 from .base import ADAPTERS, ModelAdapter
 from .llava_onevision_siglip import attention_received, capture_layer_input, frames_to_pixels
 from .smolvlm_words import number_words

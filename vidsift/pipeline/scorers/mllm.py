@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ...frames.types import FrameBatch
+from ...types import FrameBatch, FrameScores, VisualTokens
 from ...selectors.base import SCORERS
-from ...selectors.types import FrameScores
-from ..types import ModelInputs, VisualTokens
+from ..types import ModelInputs
 
 _YES = ("yes", "Yes", "YES", " yes", " Yes")
 _NO = ("no", "No", "NO", " no", " No")
