@@ -13,20 +13,28 @@ A local cluster started here does not put the working directory on the workers' 
 Ray adds the driver's current directory there, so ``ray.init`` runs from an empty private
 directory (relative video and model paths are made absolute first), and the driver's own
 ``sys.path`` reaches the workers without the working directory. The dashboard stays off and
-Ray's token authentication stays on. Ray 2.60's own gRPC servers (GCS, raylet, workers) listen
-on every interface whatever node address they are given, so the cluster is not limited to
-127.0.0.1; to keep it off the network, start one yourself behind a firewall and pass
-``address``.
+Ray's token authentication stays on.
+
+A local cluster started here listens on 127.0.0.1 only (every gRPC server: GCS, raylet, driver
+and workers; the runtime-env agent). Ray binds its servers to the node address, but
+``ray.init(_node_ip_address="127.0.0.1")`` is turned into the machine's routable IP, and then
+every server listens on all interfaces (measured on Ray 2.60). Ray keeps the loopback address
+only when it believes no multi-machine cluster is wanted (``ray_constants.ENABLE_RAY_CLUSTER``,
+the ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` switch); it is switched off around ``ray.init``, and a
+warning says so should a Ray version still pick another address. To use other machines, start a
+cluster yourself (``ray start --head``) and pass ``address``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
@@ -83,8 +91,8 @@ class RayEngine:
                 logging.getLogger("ray").setLevel(logging.WARNING)
             self._home = None if self.address else tempfile.mkdtemp(prefix="vidsift-ray-")
             try:
-                with _working_directory(self._home):  # Ray puts the driver's cwd on workers' sys.path
-                    ray.init(**kwargs)
+                with _working_directory(self._home), _loopback_node(local=not self.address):
+                    ray.init(**kwargs)  # (Ray puts the driver's cwd on workers' sys.path)
             except ConnectionError as err:
                 raise ConfigError(self.address or "ray", f"cannot reach the Ray cluster ({err})") from None
             finally:
@@ -93,6 +101,11 @@ class RayEngine:
                 else:
                     os.environ["PYTHONPATH"] = saved
             started = True
+            node_ip = getattr(getattr(ray, "util", None), "get_node_ip_address", lambda: "127.0.0.1")()
+            if not self.address and not ipaddress.ip_address(node_ip).is_loopback:
+                warnings.warn(f"ray: the local cluster listens on {node_ip}, not only on 127.0.0.1 (this Ray "
+                              "version ignores the loopback switch); keep the machine behind a firewall",
+                              RuntimeWarning, stacklevel=2)
         return ray, started
 
     def map(self, spec: WorkerSpec, jobs: Iterable[Job]) -> Iterator[dict[str, Any]]:
@@ -121,6 +134,24 @@ class RayEngine:
                 ray.shutdown()
                 if self._home:
                     shutil.rmtree(self._home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _loopback_node(local: bool) -> Iterator[None]:
+    """While a local cluster starts: Ray takes 127.0.0.1 as the node address (see module docstring)."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        ray_constants = None
+    if not local or ray_constants is None:
+        yield
+        return
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 @contextlib.contextmanager
