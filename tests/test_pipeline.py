@@ -7,8 +7,6 @@ on the same frames. Reduced budgets: the prompt holds exactly ``plan.total_token
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -20,21 +18,8 @@ from vidsift.types import Budget, PlannedFrame, TokenPlan
 
 from videos import make_video
 
-# architecture -> adapter module that serves it
-FAMILIES = {
-    "tiny-llava-onevision": "llava_onevision",
-    "tiny-qwen2.5-vl": "qwen2_5_vl",
-    "tiny-qwen3-vl": "qwen3_vl",
-    "tiny-smolvlm2": "smolvlm",
-}
+ARCHS = ["tiny-llava-onevision", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-smolvlm2"]  # one tiny checkpoint per adapter family
 SAMPLING = dict(fps=4.0, max_frames=6)
-
-
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(f"vidsift.pipeline.adapters.{module}") is not None
-
-
-ARCHS = [pytest.param(a, marks=pytest.mark.skipif(not _have(m), reason=f"adapter {m} not installed")) for a, m in FAMILIES.items()]
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +144,6 @@ def test_bad_input_is_one_line(tmp_path, pipes, video):
         pipe.ask(video, "q", max_new_tokens=0)
 
 
-@pytest.mark.skipif(not _have("qwen2_5_vl"), reason="adapter qwen2_5_vl not installed")
 def test_qwen_frame_pairs_with_an_odd_frame_count(pipes, video):
     pipe = pipes("tiny-qwen2.5-vl")
     inputs, plan = pipe.prepare(video, "Where is it?", budget=0.5, frames=3, selector="uniform")
@@ -169,8 +153,6 @@ def test_qwen_frame_pairs_with_an_odd_frame_count(pipes, video):
     assert a.stats["tokens_in_prompt"] == a.stats["tokens_encoded"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vidsift.pipeline.press") is None
-                    or importlib.util.find_spec("vidsift.pipeline.prune") is None, reason="pruners/presses not installed")
 def test_pruners_and_presses_are_wired(pipes, video):
     pipe = pipes("tiny-llava-onevision")
     base = pipe.ask(video, "What?", max_new_tokens=3)

@@ -93,15 +93,40 @@ def test_incremental_answer_equals_adapter_reprefill(adapter, filled):
 
 
 def test_evictions_drop_the_same_rows_from_every_layer(adapter):
-    mem, cache = fill(adapter, 5, budget=50, dedup=0.999)
-    assert mem.n_tokens <= 50 and mem.stats["tokens_evicted"] > 0
-    # rebuild a cache from the surviving entries, each token at its original position: the
-    # surviving memory rows' keys equal the incremental cache's for the first (unaffected) entry
-    keys = cache.cache.layers[0].keys
-    assert keys.shape[-2] == cache.head_len + mem.n_tokens
-    assert torch.cat(cache.positions, 1).shape[1] == mem.n_tokens
-    for layer in cache.cache.layers:
-        assert layer.keys.shape == layer.values.shape == keys.shape
+    """Each eviction removes the evicted memory rows, and only those, from every layer (values are
+    not re-rotated, so they must equal the rows kept, exactly); after the rebase the keys equal a
+    fresh forward of the surviving memory at the cache's positions (layer 0: keys there depend on
+    the token and its position only)."""
+    mem = StreamMemory(budget=30, dedup=TemporalDedup(threshold=0.999), policy=EvictionPolicy())
+    cache = make_cache(adapter)
+    cache.reset()
+    evictions = moved = 0
+    for g in range(5):
+        frames = np.stack([pattern(2 * g, 160, 120), pattern(2 * g + 1, 160, 120)])
+        tokens = adapter.encode(FrameBatch(frames, [g * 1.0, g * 1.0 + 0.5], [2 * g, 2 * g + 1]))
+        entry, _ = mem.push(tokens, t_s=float(tokens.pts_seconds[0]))
+        if entry is not None:
+            cache.append(entry)
+        before = [layer.values.clone() for layer in cache.cache.layers]
+        evicted = mem.evict()
+        cache.drop(evicted)
+        if evicted.numel():
+            evictions += 1
+            moved += cache.rebase(mem.entries)
+        keep = torch.ones(before[0].shape[-2], dtype=torch.bool)
+        keep[evicted + cache.head_len] = False
+        for layer, values in zip(cache.cache.layers, before):
+            assert torch.equal(layer.values, values[..., keep, :])
+    assert evictions > 0 and moved > 0 and mem.n_tokens <= 30  # whole entries went: positions were rebased
+
+    lm = adapter.model.model.language_model
+    head = cache.head_ids()
+    embeds = torch.cat([lm.embed_tokens(head[None]), torch.cat([e.embeds for e in mem.entries])[None]], 1)
+    pos = torch.cat([torch.arange(cache.head_len)[None].expand(3, -1), *cache.positions], 1)
+    with torch.no_grad():
+        fresh = lm(inputs_embeds=embeds, position_ids=pos[:, None], use_cache=True).past_key_values
+    assert cache.cache.layers[0].keys.shape == fresh.layers[0].keys.shape
+    torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-4)
     reply = cache.answer("still fine?", max_new_tokens=4)
     assert reply.context_tokens == cache.head_len + mem.n_tokens
 
