@@ -10,17 +10,23 @@ subprocess (so peak RSS is per method):
     pyav-straight  one sequential PyAV decode of the file, keeping the frames at those times
     decord         decord.VideoReader.get_batch on the same indices
 
-and prints seconds, peak RSS and vidsift / fastest-raw ratios in one table (``--json``: rows).
-Files are synthesised once (640x360 H.264, 25 fps) into ``--dir`` and kept.
+and prints seconds, peak RSS and vidsift / fastest-raw ratios in one table (``--json``: rows;
+``--out``: rows, CPU model and flags, load average). Each method runs ``--repeat`` times,
+interleaved, and its fastest run counts: on a shared machine one run can take 10x another.
+Memory is the child's own peak (VmHWM) less its size after the imports, against the returned
+frames plus 200 MB. Files are synthesised once (640x360 H.264, 25 fps) into ``--dir`` and kept.
 
-    python benchmarks/sampling_speed.py [--minutes 30] [--gops 12,250] [--frames 64] [--json]
+    python benchmarks/sampling_speed.py [--minutes 30] [--gops 12,250] [--frames 64] [--repeat 3]
+        [--methods vidsift,pyav-seek,...] [--out benchmarks/results/sampling_speed.json] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
+import time
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -62,10 +68,12 @@ def synthesize(path: Path, *, minutes: float, gop: int, fps: int = 25, size: tup
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import av, decord
 from vidsift.frames import open_video, sample
 method, path, times = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with open("/proc/self/status") as fh:  # resident size after the imports, before any decoding
+    base_kb = int(next(line for line in fh if line.startswith("VmRSS:")).split()[1])
 t0 = time.perf_counter()  # imports are not timed
 if method == "vidsift":
     with open_video(path) as video:
@@ -98,9 +106,26 @@ elif method == "decord":
     vr = decord.VideoReader(path, num_threads=0)
     fps = vr.get_avg_fps()
     n = len(vr.get_batch([min(len(vr) - 1, int(round(t * fps))) for t in times]).asnumpy())
-print(json.dumps({"seconds": time.perf_counter() - t0, "frames": n,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - t0
+with open("/proc/self/status") as fh:  # this process's own peak (ru_maxrss carries the parent's size at fork)
+    hwm_kb = int(next(line for line in fh if line.startswith("VmHWM:")).split()[1])
+print(json.dumps({"seconds": seconds, "frames": n, "peak_rss_mb": hwm_kb / 1024, "base_rss_mb": base_kb / 1024}))
 """
+
+
+def cpu_description() -> dict:
+    """CPU model, core count and flags (from /proc/cpuinfo) for the results file."""
+    info: dict = {"cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "flags") and key not in info:
+                    info[key] = value.strip()
+    except OSError:
+        pass
+    return info
 
 
 def frame_times(path: Path, frames: int) -> list[float]:
@@ -122,18 +147,34 @@ def main() -> None:
     ap.add_argument("--gops", default="12,250")
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--dir", default="benchmarks/.videos")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per method, interleaved; the fastest counts "
+                    "(on a shared machine the least disturbed)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="subset to time (vidsift and at least one raw)")
+    ap.add_argument("--out", help="also write the rows, the CPU and the load average to this JSON file")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    methods = [m for m in METHODS if m in args.methods.split(",")]
+    load_before = os.getloadavg()
     rows = []
     for gop in (int(g) for g in args.gops.split(",")):
         path = synthesize(Path(args.dir) / f"long-{args.minutes:g}min-gop{gop}.mp4", minutes=args.minutes, gop=gop)
         times = frame_times(path, args.frames)
-        got = {m: measure(m, path, times) for m in METHODS}
-        fastest = min(got[m]["seconds"] for m in METHODS if m != "vidsift")
+        runs = [[measure(m, path, times) for m in methods] for _ in range(args.repeat)]  # interleaved
+        got = {m: min((r[i] for r in runs), key=lambda x: x["seconds"]) | {"all_seconds": [round(r[i]["seconds"], 3) for r in runs]}
+               for i, m in enumerate(methods)}
+        fastest = min(got[m]["seconds"] for m in methods if m != "vidsift")
         frame_mb = len(times) * 640 * 360 * 3 / 2**20
-        for m in METHODS:
-            rows.append({"file": path.name, "gop": gop, "method": m, **{k: round(v, 3) for k, v in got[m].items()},
-                         "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2), "frames_mb": round(frame_mb, 1)})
+        for m in methods:
+            grew = got[m]["peak_rss_mb"] - got[m]["base_rss_mb"]  # memory the decoding took, imports left out
+            rows.append({"file": path.name, "gop": gop, "method": m,
+                         **{k: v if isinstance(v, list) else round(v, 3) for k, v in got[m].items()},
+                         "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2), "frames_mb": round(frame_mb, 1),
+                         "rss_growth_mb": round(grew, 1), "within_frames_plus_200mb": grew <= frame_mb + 200})
+    if args.out:
+        Path(args.out).write_text(json.dumps({
+            "rows": rows, "minutes": args.minutes, "frames": args.frames, "repeat": args.repeat, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "cpu": cpu_description(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            "note": "the machine was shared (other jobs running): ratios within one run are what counts"}, indent=1) + "\n")
     if args.json:
         print(json.dumps(rows, indent=2))
         return

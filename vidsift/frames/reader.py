@@ -94,8 +94,8 @@ class VideoReader:
             try:
                 first = to_rgb(frame0, k_ccw, out_size)  # (H, W, 3) display orientation, for calibration
                 self._decoder = DecordDecoder(path, n_frames=len(index), first_frame=first, out_size=out_size,
-                                              fallback=pyav,
-                                              on_warning=self.report.warnings.append)
+                                              fallback=pyav, on_warning=self.report.warnings.append,
+                                              lazy=backend == "auto")  # opened for the first dense request
                 chosen = "decord"
             except Exception as err:  # noqa: BLE001 - decord cannot open it: PyAV it is
                 if backend == "decord":
