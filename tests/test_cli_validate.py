@@ -125,23 +125,6 @@ def test_bad_method_names_fail_without_importing_torch(args, message, tmp_video)
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
 
 
-def test_member_names_read_from_source_match_the_registries():
-    """`names.member_names` (no imports) lists exactly what each registry holds once loaded."""
-    from vidsift.pipeline.names import REGISTRIES, member_names
-    from vidsift.pipeline.press import PRESSES
-    from vidsift.pipeline.prune import PRUNERS
-    from vidsift.pipeline.scorers import mllm  # noqa: F401  registers "mllm"
-    from vidsift.selectors import ALLOCATORS, MERGERS, SCORERS, SELECTORS, load_members
-
-    load_members()
-    registries = dict(SCORERS=SCORERS, SELECTORS=SELECTORS, MERGERS=MERGERS, ALLOCATORS=ALLOCATORS,
-                      PRUNERS=PRUNERS, PRESSES=PRESSES)
-    assert set(registries) == set(REGISTRIES)
-    for name, registry in registries.items():
-        assert sorted(member_names(name)) == registry.names(), name
-        assert registry.kind == REGISTRIES[name][0]
-
-
 def test_too_thin_video_fails_before_the_model_loads(constructed, tiny_checkpoint, tmp_path, monkeypatch, capsys):
     """A video Qwen-VL cannot encode (aspect ratio 200 or more) is refused from the checkpoint's
     config.json before any weights load (`ask`, `plan --model`, `stream --source FILE`), with the

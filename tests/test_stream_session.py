@@ -152,9 +152,10 @@ def test_soak_30_minutes_accelerated_bounded_memory_flat_rss_and_latency(adapter
 
 def test_pipeline_stream_uses_the_pipeline_budget(adapter):
     from vidsift.pipeline.pipeline import Pipeline
+    from vidsift.stream import open_session
 
     pipe = Pipeline(adapter, budget=32)
-    with pipe.stream("lavfi:testsrc2=size=112x84:rate=2", realtime=False, fps=1, duration_s=6) as session:
+    with open_session(pipe, "lavfi:testsrc2=size=112x84:rate=2", realtime=False, fps=1, duration_s=6) as session:
         assert session.wait(30)
         answer = session.ask("what?")
     assert session.memory.budget == 32 and 0 < answer.memory_tokens <= 32
@@ -209,7 +210,7 @@ class _SilentCamera:
 
 
 def test_ask_right_after_start_waits_for_the_first_frames(adapter):
-    """The README's `with pipe.stream(...) as s: s.ask(...)` must not answer from an empty memory."""
+    """The README's `with open_session(pipe, ...) as s: s.ask(...)` must not answer from an empty memory."""
     with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", realtime=False, budget=40, fps=2,
                        duration_s=30, max_new_tokens=2) as session:
         answer = session.ask("what?")

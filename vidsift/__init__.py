@@ -6,8 +6,7 @@ Curated public API; heavy submodules (models, FAISS, decoders) load on first use
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -34,11 +33,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vidsift' has no attribute {name!r}")
-    return getattr(import_module(module), name)
-
 
 __all__ = ["__version__", *_LAZY]
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -1,14 +1,14 @@
 """Name -> class registries for every extension point, and the ``name:key=value`` spec parser.
 
-Members register with a decorator so the CLI and configs can pick them by name::
+Members are named where the registry is declared, as ``"module:attr"`` strings, and imported
+only when first built, so listing or checking names imports nothing::
 
-    SELECTORS = Registry("selector")
+    SELECTORS = Registry("selector", {"kcenter": "vidsift.selectors.select_kcenter:KCenterSelector"})
+    SELECTORS.build("kcenter:metric=cosine")   # imports select_kcenter -> KCenterSelector(metric="cosine")
 
-    @SELECTORS.register("kcenter")
-    @dataclass
-    class KCenter: ...
-
-    SELECTORS.build("kcenter:metric=cosine")   # -> KCenter(metric="cosine")
+Anything else (a plugin, a test) adds a member by name with no edit to a list:
+``SELECTORS.register("mine", "mypkg.mod:Mine")``, or ``@SELECTORS.register("mine")`` on the class.
+A member whose module fails to import raises that error as itself when built.
 
 Specs: ``name`` or ``name:key=value,key=value``; several joined with ``+`` form a list
 (``snapkv:ratio=0.25+quantize:bits=8``). Values are parsed as int, float, bool, None,
@@ -18,7 +18,8 @@ Specs: ``name`` or ``name:key=value,key=value``; several joined with ``+`` form 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Generic, TypeVar
+from importlib import import_module
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from .errors import ConfigError
 
@@ -63,29 +64,48 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
 class Registry(Generic[T]):
     """A named family of interchangeable members (scorers, selectors, pruners, ...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, members: Mapping[str, str] | None = None) -> None:
         self.kind = kind
-        self._members: dict[str, Callable[..., T]] = {}
+        self._members: dict[str, Callable[..., T] | str] = {}  # a factory, or "module:attr" until first use
+        for name, target in (members or {}).items():
+            self.register(name, target)
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
-            if name in self._members:
+    def register(self, name: str, target: str | None = None) -> Any:
+        """Add member ``name``: ``target`` is ``"module:attr"``, imported on first use; without a
+        target this is a decorator for the factory (a class or a function)."""
+        def add(factory: Callable[..., T] | str) -> Any:
+            known = self._members.get(name, factory)
+            named = f"{getattr(factory, '__module__', '')}:{getattr(factory, '__qualname__', '')}"
+            if known is not factory and known != named:  # a member may decorate itself as its table names it
                 raise ValueError(f"{self.kind} {name!r} registered twice")
+            if isinstance(factory, str) and not all(factory.partition(":")[::2]):
+                raise ValueError(f"{self.kind} {name!r}: target must be 'module:attr', got {factory!r}")
             self._members[name] = factory
             return factory
 
-        return decorator
+        return add if target is None else add(target)
 
     def names(self) -> list[str]:
         return sorted(self._members)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def check(self, spec: str) -> str:
+        """The member name of ``spec``; `ConfigError` (the one `get` raises) when none is registered.
+        Imports nothing."""
+        name, _ = parse_spec(spec)
+        if name not in self._members:
+            raise ConfigError(name, f"unknown {self.kind}; choose one of: {', '.join(self.names())}")
+        return name
+
     def get(self, name: str) -> Callable[..., T]:
-        try:
-            return self._members[name]
-        except KeyError:
-            raise ConfigError(
-                name, f"unknown {self.kind}; choose one of: {', '.join(self.names())}"
-            ) from None
+        self.check(name)
+        factory = self._members[name]
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            factory = self._members[name] = getattr(import_module(module), attr)
+        return factory
 
     def build(self, spec: str | T, **defaults: Any) -> T:
         """Build a member from a spec string; an already built member passes through."""

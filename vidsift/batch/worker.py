@@ -73,11 +73,9 @@ def resolve_model(model: str, *, seed: int = 0) -> str:
     if not model.startswith("random:"):
         return model
     arch = model.split(":", 1)[1]
-    try:  # the pipeline's loader owns the cache when it is there: share it
-        from ..pipeline.loader import random_checkpoint
-    except ImportError:
-        random_checkpoint = None
-    if random_checkpoint is not None and seed == 0:
+    from ..pipeline.loader import random_checkpoint  # the pipeline's loader owns the cache: share it
+
+    if seed == 0:
         return str(random_checkpoint(arch))
     from ..pipeline.archs import build_checkpoint, names
 

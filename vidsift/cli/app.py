@@ -8,7 +8,6 @@ usage errors exit 2 (click); ``--debug`` (or ``VIDSIFT_DEBUG=1``) shows tracebac
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 import warnings
@@ -55,8 +54,7 @@ def _root(
 
 
 for _name in COMMANDS:
-    if importlib.util.find_spec(f"vidsift.cli.{_name}") is not None:
-        importlib.import_module(f"vidsift.cli.{_name}").register(app)
+    importlib.import_module(f"vidsift.cli.{_name}").register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

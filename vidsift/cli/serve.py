@@ -37,11 +37,12 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
     ) -> None:
         """Serve a model over HTTP: /v1/ask, OpenAI-compatible /v1/chat/completions, a live webcam page at /."""
-        try:
-            from ..serve import ServeConfig, is_loopback, serve as run_server
+        try:  # the serve extra's packages; vidsift.serve itself imports below, so a bug in it shows as itself
+            import starlette  # noqa: F401
             import uvicorn  # noqa: F401
         except ImportError as err:
             raise ConfigError("serve", f"needs the serve extra: pip install 'vidsift[serve]' ({err.name} is missing)") from None
+        from ..serve import ServeConfig, is_loopback, serve as run_server
         from ..pipeline.pipeline import Pipeline
 
         if not 0 < port < 65536:

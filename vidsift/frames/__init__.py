@@ -10,25 +10,19 @@ Frame ``i`` is the ``i``-th frame in presentation order in both backends; times 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_attributes
 
 # name -> private module; loaded on first use, so importing vidsift.frames (or the light
 # vidsift.frames.types) loads no decoder
 _LAZY = {
-    "DEFAULT_MAX_PIXELS": "_probe",
+    "DEFAULT_MAX_PIXELS": "._probe",
     **dict.fromkeys(("DamagedVideoError", "DecodeWarning", "EmptyFileError", "NoVideoStreamError", "NotAFileError",
                      "NotAVideoError", "TooLargeError", "UnreadableStreamError", "UnsupportedCodecError", "VideoError",
-                     "VideoNotFoundError"), "errors"),
-    **dict.fromkeys(("BACKENDS", "VideoReader", "open_for_planning", "open_video"), "reader"),
-    **dict.fromkeys(("DEFAULT_MAX_FRAMES", "iter_chunks", "plan_indices", "sample", "scan_keyframes"), "sampling"),
-    **dict.fromkeys(("DECODE_MAX_PIXELS", "DecodeReport", "FrameBatch", "VideoInfo"), "types"),
+                     "VideoNotFoundError"), ".errors"),
+    **dict.fromkeys(("BACKENDS", "VideoReader", "open_for_planning", "open_video"), ".reader"),
+    **dict.fromkeys(("DEFAULT_MAX_FRAMES", "iter_chunks", "plan_indices", "sample", "scan_keyframes"), ".sampling"),
+    **dict.fromkeys(("DECODE_MAX_PIXELS", "DecodeReport", "FrameBatch", "VideoInfo"), ".types"),
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

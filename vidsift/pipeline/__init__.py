@@ -6,8 +6,9 @@ into its family's ``ModelAdapter``; stats.py measures each question. Heavy modul
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_attributes
+
+from . import scorers  # noqa: F401  adds the model-based scorers (mllm) to selectors.SCORERS by name
 
 _LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is imported
     "Answer": "..types",
@@ -23,11 +24,6 @@ _LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is importe
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(module, __name__), name)
-
 
 __all__ = [*_LAZY]
+__getattr__ = lazy_attributes(__name__, _LAZY)

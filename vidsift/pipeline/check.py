@@ -5,8 +5,8 @@ offline Hub id fails in about a second with one line, instead of after the weigh
 so does a video whose frames the model's family cannot encode (`check_frame_size`: Qwen-VL and
 an aspect ratio of 200 or more), read from the checkpoint's config.json alone.
 Imports are ordered by cost: the video is probed first (PyAV only, no torch), then the method
-names (read from the members' source, no torch: `names.check_names`), then the options and specs
-(their registries import torch), then the checkpoints (transformers' Hub helpers).
+names (the registries know them without importing a member: `check_names`), then the options and
+specs (building members imports torch), then the checkpoints (transformers' Hub helpers).
 """
 
 from __future__ import annotations
@@ -34,14 +34,11 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
             if not reader.info.n_frames:
                 raise ConfigError(str(video), "the video has no frames")
             size = reader.frame_size  # (H, W) of the frames the Pipeline encodes
-    from .names import check_names
-
     check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
     from ..selectors import check_specs
     from ..types import Budget
     from .loader import check_model
     from .pipeline import DEFAULTS, build_members, resolve_options
-    from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
 
     opts = resolve_options(DEFAULTS, Budget.parse(budget), overrides)
     build_members(opts["budget"])
@@ -63,3 +60,26 @@ def check_frame_size(model: str, label: str, *, width: int, height: int) -> None
     if family is not None:
         with naming_video(label, family.family):
             family.check_frame_size(width, height)
+
+
+def check_names(*, scorer: Any = None, selector: Any = None, allocator: Any = None, merger: Any = None,
+                temporal: Any = None, prune: Any = None, kv: Any = None) -> None:
+    """Raise the registry's `ConfigError` for an unknown method name or a malformed spec, without
+    importing any member (so without torch). Built members (not strings) pass; options are checked
+    when the members are built."""
+    from ..selectors.base import ALLOCATORS, MERGERS, SCORERS, SELECTORS
+    from .press import PRESSES
+    from .prune import PRUNERS
+
+    for registry, spec in ((SELECTORS, selector), (ALLOCATORS, allocator), (MERGERS, merger), (MERGERS, temporal)):
+        if isinstance(spec, str):
+            registry.check(spec)
+    if isinstance(scorer, str):
+        SCORERS.check(scorer.partition(":")[0] or scorer)  # "clip:/path" is shorthand for clip:model=/path
+    for registry, spec in ((PRUNERS, prune), (PRESSES, kv)):
+        if isinstance(spec, str) and spec:
+            parts = spec.split("+")
+            if any(not part.strip() for part in parts):
+                raise ConfigError(spec, "empty method in a '+' list; join methods as a+b")
+            for part in parts:
+                registry.check(part)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import os
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
@@ -47,6 +46,8 @@ from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
+from .press import PRESSES
+from .prune import PRUNERS
 from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
 
@@ -151,16 +152,8 @@ def resolve_options(defaults: dict[str, Any], budget: Budget, overrides: dict[st
 
 def build_members(budget: Budget) -> dict[str, list[Any]]:
     """Prefill pruners (``budget.prune``) and cache presses (``budget.kv``), built from specs."""
-    members: dict[str, list[Any]] = {"prune": [], "kv": []}
-    for kind, spec, module, what in (("prune", budget.prune, "prune", "PRUNERS"), ("kv", budget.kv, "press", "PRESSES")):
-        if not spec:
-            continue
-        try:
-            registry = getattr(importlib.import_module(f"vidsift.pipeline.{module}"), what)
-        except (ImportError, AttributeError):
-            raise ConfigError(spec, f"{'prefill pruners' if kind == 'prune' else 'cache presses'} are not available in this install") from None
-        members[kind] = registry.build_many(spec)
-    return members
+    return {"prune": PRUNERS.build_many(budget.prune) if budget.prune else [],
+            "kv": PRESSES.build_many(budget.kv) if budget.kv else []}
 
 
 class Pipeline:
@@ -182,7 +175,6 @@ class Pipeline:
         self.decode_max_pixels = DECODE_MAX_PIXELS  # decode larger videos downscaled (as `plan` does)
         self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
         self.on_stage: Any = None  # callable(stage name) as each stage of a question starts (the CLI's status line)
-        from .scorers import mllm  # noqa: F401  registers the "mllm" scorer
 
     @classmethod
     def from_pretrained(cls, model_id_or_path: str | os.PathLike, *, device: str = "auto", dtype: str = "auto",
@@ -375,16 +367,6 @@ class Pipeline:
         if isinstance(questions, str):
             raise ConfigError(repr(questions), "ask_many takes a list of questions; use ask() for one")
         return [self.ask(video, q, **overrides) for q in questions]
-
-    def stream(self, source: Any, **options: Any) -> Any:
-        """Start a live `vidsift.stream.StreamSession` on ``source`` (camera index or device, URL,
-        file, ``lavfi:GRAPH``) with this model: ``.ask(q)``, ``.events()``, ``.close()``, a context
-        manager. ``budget`` defaults to this pipeline's token budget (1024 when unlimited)."""
-        from ..stream import open_session
-
-        if "budget" not in options and self.budget.tokens is not None:
-            options["budget"] = self.budget.tokens
-        return open_session(self.adapter, source, **options)
 
     def __repr__(self) -> str:
         return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget})"

@@ -27,22 +27,20 @@ Functions:
 
 from __future__ import annotations
 
-from .base import (
-    ALLOCATORS, MERGERS, SCORERS, SELECTORS, BudgetAllocator, KeyframeSelector, Reduction, RelevanceScorer,
-    TokenMerger, load_members,
-)
-from .budget import plan_resolutions, resolution_to_tokens, split_budget, tokens_to_resolution
-from .features import FEATURE_CACHE, frame_features
-from .planner import check_specs, plan, plan_frames, plan_video, score_frames, scorer_spec
-from .reduce import reduce_tokens
-from .segments import ensure_coverage, segment_scenes
-from ..types import Budget, FrameScores, PlannedFrame, TokenPlan
+from ..lazy import lazy_attributes
 
-load_members()
+# name -> module, imported on first use: the registries are listed and checked without importing
+# torch, FAISS or any member
+_LAZY = {
+    **dict.fromkeys(("ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "BudgetAllocator", "KeyframeSelector", "Reduction",
+                     "RelevanceScorer", "TokenMerger"), ".base"),
+    **dict.fromkeys(("plan_resolutions", "resolution_to_tokens", "split_budget", "tokens_to_resolution"), ".budget"),
+    **dict.fromkeys(("FEATURE_CACHE", "frame_features"), ".features"),
+    **dict.fromkeys(("check_specs", "plan", "plan_frames", "plan_video", "score_frames", "scorer_spec"), ".planner"),
+    "reduce_tokens": ".reduce",
+    **dict.fromkeys(("ensure_coverage", "segment_scenes"), ".segments"),
+    **dict.fromkeys(("Budget", "FrameScores", "PlannedFrame", "TokenPlan"), "..types"),
+}
 
-__all__ = [
-    "ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "Budget", "BudgetAllocator", "FEATURE_CACHE", "FrameScores",
-    "KeyframeSelector", "PlannedFrame", "Reduction", "RelevanceScorer", "TokenMerger", "TokenPlan",
-    "check_specs", "ensure_coverage", "frame_features", "load_members", "plan", "plan_frames", "plan_resolutions", "plan_video", "reduce_tokens",
-    "resolution_to_tokens", "score_frames", "scorer_spec", "segment_scenes", "split_budget", "tokens_to_resolution",
-]
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -13,11 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import ALLOCATORS
 from .budget import split_budget
 
 
-@ALLOCATORS.register("proportional")
 @dataclass
 class Proportional:
     """alpha: sharpness of the relevance weighting (>= 0); eps: added to scores so zero-score frames keep a share."""

@@ -8,11 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import ALLOCATORS
 from .budget import split_budget
 
 
-@ALLOCATORS.register("uniform")
 @dataclass
 class UniformAllocator:
     """Equal split of ``min(budget, K * cap)`` with largest-remainder rounding."""

@@ -9,43 +9,48 @@ MERGERS     TokenMerger       ``reduce(embeds (T, D), size (T,), target, *, coor
                               (spatial), or ``apply(tokens) -> tokens`` (temporal, across groups)
 ALLOCATORS  BudgetAllocator   ``allocate(scores (K,), budget, *, floor, cap) -> int (K,)``
 
-Members register on import; :func:`load_members` imports every member module once.
+Each registry names its members as ``"module:Class"``; a member's module is imported when it is
+first built (`vidsift.registry`). Other layers add members by name (``mllm``: `vidsift.pipeline.scorers`).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from ..types import FrameBatch, FrameScores
 from ..registry import Registry
 
-SCORERS: Registry = Registry("scorer")
-SELECTORS: Registry = Registry("selector")
-MERGERS: Registry = Registry("merger")
-ALLOCATORS: Registry = Registry("allocator")
+if TYPE_CHECKING:
+    import torch
 
-_MEMBER_MODULES = (
-    "scorer_uniform", "scorer_clip", "scorer_text",
-    "select_uniform", "select_topk", "select_kcenter", "select_maxmin", "select_kmeans", "select_mmr",
-    "merge_tome", "merge_adjacent", "merge_saliency", "merge_diverse", "merge_temporal", "merge_ficoco",
-    "alloc_proportional", "alloc_uniform",
-)
-_loaded = False
-
-
-def load_members() -> None:
-    """Import every member module so its ``@REGISTRY.register`` runs (idempotent)."""
-    global _loaded
-    if _loaded:
-        return
-    for name in _MEMBER_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
-    _loaded = True
+SCORERS: Registry = Registry("scorer", {
+    "clip": "vidsift.selectors.scorer_clip:ClipScorer",
+    "text": "vidsift.selectors.scorer_text:TextScorer",
+    "uniform": "vidsift.selectors.scorer_uniform:UniformScorer",
+})
+SELECTORS: Registry = Registry("selector", {
+    "kcenter": "vidsift.selectors.select_kcenter:KCenter",
+    "kmeans": "vidsift.selectors.select_kmeans:KMeans",
+    "maxmin": "vidsift.selectors.select_maxmin:MaxMin",
+    "mmr": "vidsift.selectors.select_mmr:MMR",
+    "topk": "vidsift.selectors.select_topk:TopK",
+    "uniform": "vidsift.selectors.select_uniform:UniformSelector",
+})
+MERGERS: Registry = Registry("merger", {
+    "adjacent": "vidsift.selectors.merge_adjacent:Adjacent",
+    "diverse": "vidsift.selectors.merge_diverse:Diverse",
+    "ficoco_v": "vidsift.selectors.merge_ficoco:FiCoCoV",
+    "saliency": "vidsift.selectors.merge_saliency:Saliency",
+    "temporal": "vidsift.selectors.merge_temporal:Temporal",
+    "tome": "vidsift.selectors.merge_tome:ToMe",
+})
+ALLOCATORS: Registry = Registry("allocator", {
+    "proportional": "vidsift.selectors.alloc_proportional:Proportional",
+    "uniform": "vidsift.selectors.alloc_uniform:UniformAllocator",
+})
 
 
 @runtime_checkable

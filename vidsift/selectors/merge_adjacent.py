@@ -14,10 +14,9 @@ from typing import ClassVar
 import torch
 
 from ._merge import adjacent_merge
-from .base import MERGERS, Reduction
+from .base import Reduction
 
 
-@MERGERS.register("adjacent")
 @dataclass
 class Adjacent:
     """Greedy merging of adjacent grid regions down to ``target`` tokens (needs coords)."""

@@ -13,10 +13,9 @@ from typing import ClassVar
 import torch
 
 from ._merge import check_merge_flag, keep_then_absorb, maxmin_tokens
-from .base import MERGERS, Reduction
+from .base import Reduction
 
 
-@MERGERS.register("diverse")
 @dataclass
 class Diverse:
     """merge: fold dropped tokens into kept ones (True) or drop them (False)."""

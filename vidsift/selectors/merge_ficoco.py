@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from . import ficoco_steps
 from ._merge import _check, identity
-from .base import MERGERS, Reduction
+from .base import Reduction
 
 
 def p2p_redundancy(embeds: torch.Tensor) -> torch.Tensor:
@@ -41,7 +41,6 @@ def p2p_redundancy(embeds: torch.Tensor) -> torch.Tensor:
     return (x @ x.sum(0) - (x * x).sum(-1)) / max(t - 1, 1)
 
 
-@MERGERS.register("ficoco_v")
 @dataclass
 class FiCoCoV:
     """lam: weight of attention-received saliency against patch-to-patch redundancy (reference 0.35);

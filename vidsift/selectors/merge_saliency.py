@@ -16,10 +16,9 @@ from typing import ClassVar
 import torch
 
 from ._merge import check_merge_flag, distinctiveness, keep_then_absorb
-from .base import MERGERS, Reduction
+from .base import Reduction
 
 
-@MERGERS.register("saliency")
 @dataclass
 class Saliency:
     """merge: fold dropped tokens into kept ones (True) or drop them (False)."""

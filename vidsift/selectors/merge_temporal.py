@@ -18,10 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..types import VisualTokens
-from .base import MERGERS
 
 
-@MERGERS.register("temporal")
 @dataclass
 class Temporal:
     """threshold: cosine similarity above which a token is redundant; mode: "merge" or "drop"."""

@@ -14,10 +14,9 @@ from typing import ClassVar
 import torch
 
 from ._merge import bipartite_merge
-from .base import MERGERS, Reduction
+from .base import Reduction
 
 
-@MERGERS.register("tome")
 @dataclass
 class ToMe:
     """Within-frame bipartite soft matching down to ``target`` tokens."""

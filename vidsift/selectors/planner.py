@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..frames.types import DECODE_MAX_PIXELS
 from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan
-from .base import ALLOCATORS, SCORERS, SELECTORS, load_members
+from .base import ALLOCATORS, SCORERS, SELECTORS
 from .features import frame_features
 from .segments import ensure_coverage, segment_scenes
 
@@ -50,7 +50,6 @@ def check_specs(*, scorer: Any = None, selector: Any = None, allocator: Any = No
     work; returns the checkpoints the scorer will load (folders or Hub ids) for an early check."""
     from .reduce import build_merger
 
-    load_members()
     for registry, spec in ((SELECTORS, selector), (ALLOCATORS, allocator)):
         if spec is not None:
             registry.build(spec)
@@ -99,7 +98,6 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the
     ``uniform`` selector, which stays a plain baseline).
     """
-    load_members()
     times: dict[str, float] = {}
     n = len(candidates)
     if n == 0:

@@ -17,12 +17,11 @@ import torch
 
 from ..errors import ConfigError
 from ..types import VisualTokens
-from .base import MERGERS, TokenMerger, load_members
+from .base import MERGERS, TokenMerger
 
 
 def build_merger(spec, kind: str, flag: str):
     """A merger of ``kind`` ("spatial" or "temporal") from a spec; ``flag`` names the option in errors."""
-    load_members()
     member = MERGERS.build(spec)
     if getattr(member, "kind", None) != kind:
         raise ConfigError(spec if isinstance(spec, str) else getattr(member, "name", spec),

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from ..errors import ConfigError, ModelError
 from ..types import FrameBatch, FrameScores
 from . import _hf
-from .base import SCORERS
 from .features import FEATURE_CACHE, default_cache_dir, frames_hash
 
 _NORMS = ("auto", "minmax", "sigmoid", "linear")
@@ -31,7 +30,6 @@ def _pooled(out) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
-@SCORERS.register("clip")
 @dataclass
 class ClipScorer:
     """model: checkpoint path or id; norm: auto | minmax | sigmoid | linear ((cos+1)/2)."""

@@ -20,12 +20,10 @@ import torch.nn.functional as F
 from ..errors import ConfigError, ModelError
 from ..types import FrameBatch, FrameScores
 from . import _hf
-from .base import SCORERS
 from .features import FEATURE_CACHE, default_cache_dir, file_hash, frame_features
 from .subtitles import Segment, find_subtitles, load_subtitles
 
 
-@SCORERS.register("text")
 @dataclass
 class TextScorer:
     """model: sentence-embedding checkpoint; subtitles: .srt/.vtt path (default: beside the video)."""

@@ -10,11 +10,9 @@ from typing import ClassVar
 import numpy as np
 
 from ..types import FrameBatch, FrameScores
-from .base import SCORERS
 from .features import frame_features
 
 
-@SCORERS.register("uniform")
 @dataclass
 class UniformScorer:
     """Scores 1.0 for every frame; features = thumbnail + colour histogram."""

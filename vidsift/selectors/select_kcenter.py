@@ -18,10 +18,9 @@ from typing import ClassVar
 import numpy as np
 
 from ._diversity import farthest_point
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 
 
-@SELECTORS.register("kcenter")
 @dataclass
 class KCenter:
     """Greedy k-center in L2 feature space, anchored at the most relevant frame."""

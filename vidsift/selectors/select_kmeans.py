@@ -17,10 +17,9 @@ import numpy as np
 
 from ._diversity import farthest_point, sq_dist_to
 from ._faiss import kmeans
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 
 
-@SELECTORS.register("kmeans")
 @dataclass
 class KMeans:
     """seed: k-means seed; niter: Lloyd iterations."""

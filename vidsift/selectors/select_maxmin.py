@@ -18,11 +18,10 @@ import numpy as np
 
 from ._diversity import farthest_point
 from ._faiss import nearest_other_distance
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 from .features import l2_normalize
 
 
-@SELECTORS.register("maxmin")
 @dataclass
 class MaxMin:
     """Greedy Max-Min diversity on cosine geometry, seeded at the most isolated frame.

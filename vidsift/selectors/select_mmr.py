@@ -16,10 +16,9 @@ from typing import ClassVar
 import numpy as np
 
 from ._diversity import mmr
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 
 
-@SELECTORS.register("mmr")
 @dataclass
 class MMR:
     """weight: relevance weight in [0, 1]."""

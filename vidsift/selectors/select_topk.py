@@ -8,10 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 
 
-@SELECTORS.register("topk")
 @dataclass
 class TopK:
     """Highest ``scores`` first; returned in time order."""

@@ -8,10 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import SELECTORS, check_k, check_select_inputs
+from .base import check_k, check_select_inputs
 
 
-@SELECTORS.register("uniform")
 @dataclass
 class UniformSelector:
     """Picks the centre frame of each of k equal slices of the candidate list."""

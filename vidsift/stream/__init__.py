@@ -3,31 +3,25 @@
 Public API (loaded lazily, so ``python -m vidsift.stream.sender`` stays light)::
 
     StreamSession(adapter, source, budget=..., fps=..., query=..., every_s=...)  # .ask .events .stats .close
-    open_session(adapter, source, **options)      # a started StreamSession (Pipeline.stream uses it)
+    open_session(pipe or adapter, source, **options)   # a started StreamSession
     open_source("0" | "rtsp://..." | "clip.mp4" | "lavfi:testsrc2")  # LiveSource kinds, registry SOURCES
     StreamMemory, TemporalDedup, EvictionPolicy, make_cache (IncrementalCache), ReprefillAnswerer, Capture
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_attributes
 
 _LAZY = {
-    "Capture": "capture", "CaptureStats": "capture",
-    "TemporalDedup": "dtd", "same_cell_match": "dtd",
-    "EvictionPolicy": "evict", "temporal_redundancy": "evict",
-    "IncrementalCache": "kvcache", "ReprefillAnswerer": "kvcache", "supports_incremental": "kvcache",
-    "make_cache": "kvcache", "QwenMRoPECache": "kv_qwen", "LlavaOnevisionCache": "kv_llava",
-    "MemoryEntry": "memory", "StreamMemory": "memory",
-    "StreamAnswer": "session", "StreamSession": "session", "open_session": "session",
-    "SOURCES": "sources", "LiveFrame": "sources", "LiveSource": "sources", "open_source": "sources",
+    "Capture": ".capture", "CaptureStats": ".capture",
+    "TemporalDedup": ".dtd", "same_cell_match": ".dtd",
+    "EvictionPolicy": ".evict", "temporal_redundancy": ".evict",
+    "IncrementalCache": ".kvcache", "ReprefillAnswerer": ".kvcache", "supports_incremental": ".kvcache",
+    "make_cache": ".kvcache", "QwenMRoPECache": ".kv_qwen", "LlavaOnevisionCache": ".kv_llava",
+    "MemoryEntry": ".memory", "StreamMemory": ".memory",
+    "StreamAnswer": ".session", "StreamSession": ".session", "open_session": ".session",
+    "SOURCES": ".sources", "LiveFrame": ".sources", "LiveSource": ".sources", "open_source": ".sources",
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -26,7 +26,6 @@ _SENTINEL = "\x00QUESTION\x00"
 class LlavaOnevisionCache(IncrementalCache):
     """LLaVA-OneVision / LLaVA-Video memory cache (see module docstring)."""
 
-    model_types = ("llava_onevision",)
     rope_rows = 1
 
     def __init__(self, adapter, *, chunk_tokens: int = 512, rebase: bool = True) -> None:

@@ -26,7 +26,6 @@ from .memory import MemoryEntry
 class QwenMRoPECache(IncrementalCache):
     """Qwen2-VL / Qwen2.5-VL memory cache (see module docstring)."""
 
-    model_types = ("qwen2_5_vl", "qwen2_vl")
     rope_rows = 3
 
     def __init__(self, adapter, *, chunk_tokens: int = 512, rebase: bool = True,

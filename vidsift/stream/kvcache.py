@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
+from ..registry import Registry
 from ..pipeline.adapters.base import ModelAdapter
 from .memory import MemoryEntry, StreamMemory
 
@@ -75,7 +76,6 @@ class IncrementalCache(ABC):
     Not thread-safe by itself: `StreamSession` serialises calls with one lock.
     """
 
-    model_types: tuple[str, ...] = ()
     rope_rows: int = 1  # rows of position_ids the language model takes (3 for M-RoPE)
 
     def __init__(self, adapter: ModelAdapter, *, chunk_tokens: int = 512, rebase: bool = True) -> None:
@@ -239,25 +239,29 @@ class IncrementalCache(ABC):
         return self.lm_head(hidden)[0].float()
 
 
-def _families() -> dict[str, type[IncrementalCache]]:
-    from .kv_llava import LlavaOnevisionCache
-    from .kv_qwen import QwenMRoPECache
+# config.model_type -> the family's incremental cache, imported when first made
+CACHES: Registry[type[IncrementalCache]] = Registry("incremental KV cache", {
+    "llava_onevision": "vidsift.stream.kv_llava:LlavaOnevisionCache",
+    "qwen2_5_vl": "vidsift.stream.kv_qwen:QwenMRoPECache",
+    "qwen2_vl": "vidsift.stream.kv_qwen:QwenMRoPECache",
+})
 
-    return {t: cls for cls in (QwenMRoPECache, LlavaOnevisionCache) for t in cls.model_types}
+
+def _model_type(adapter: ModelAdapter) -> str | None:
+    return getattr(getattr(adapter.model, "config", None), "model_type", None)
 
 
 def supports_incremental(adapter: ModelAdapter) -> bool:
-    return getattr(getattr(adapter.model, "config", None), "model_type", None) in _families()
+    return _model_type(adapter) in CACHES
 
 
 def make_cache(adapter: ModelAdapter, **options) -> IncrementalCache:
     """The incremental cache of this adapter's family; `ConfigError` when it has none."""
-    model_type = getattr(getattr(adapter.model, "config", None), "model_type", None)
-    families = _families()
-    if model_type not in families:
+    model_type = _model_type(adapter)
+    if model_type not in CACHES:
         raise ConfigError(model_type or "model", f"no incremental KV cache for this family; supported: "
-                                                 f"{', '.join(sorted(families))} (use re-prefill)")
-    return families[model_type](adapter, **options)
+                                                 f"{', '.join(CACHES.names())} (use re-prefill)")
+    return CACHES.get(model_type)(adapter, **options)
 
 
 class ReprefillAnswerer:

@@ -57,7 +57,7 @@ import torch
 from ..errors import ConfigError, VidsiftError
 from ..types import FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
-from ..pipeline.pipeline import naming_video
+from ..pipeline.pipeline import Pipeline, naming_video
 from .capture import Capture
 from .dtd import TemporalDedup
 from .evict import EvictionPolicy
@@ -418,6 +418,12 @@ class StreamSession:
                     **({"decode": report} if report is not None else {})})
 
 
-def open_session(adapter: ModelAdapter, source: str | LiveSource, **options: Any) -> StreamSession:
-    """A started `StreamSession` on ``source`` (what ``Pipeline.stream`` delegates to)."""
-    return StreamSession(adapter, source, **options).start()
+def open_session(model: Pipeline | ModelAdapter, source: str | LiveSource, **options: Any) -> StreamSession:
+    """A started `StreamSession` on ``source`` (camera index or device, URL, file, ``lavfi:GRAPH``) with
+    ``model``'s adapter: ``.ask(q)``, ``.events()``, ``.close()``, a context manager. Given a `Pipeline`,
+    ``budget`` defaults to its token budget (1024 when unlimited)."""
+    if isinstance(model, Pipeline):
+        if "budget" not in options and model.budget.tokens is not None:
+            options["budget"] = model.budget.tokens
+        model = model.adapter
+    return StreamSession(model, source, **options).start()

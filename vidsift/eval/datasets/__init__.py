@@ -13,7 +13,12 @@ from ...errors import ConfigError
 from ...registry import Registry
 from ..items import EvalItem
 
-DATASETS: Registry = Registry("dataset")
+DATASETS: Registry = Registry("dataset", {
+    "mlvu": "vidsift.eval.datasets.mlvu:load_mlvu",
+    "mvbench": "vidsift.eval.datasets.mvbench:load_mvbench",
+    "nextqa": "vidsift.eval.datasets.nextqa:load_nextqa",
+    "videomme": "vidsift.eval.datasets.videomme:load_videomme",
+})
 
 def load_dataset(name: str, root: str | Path, *, limit: int | None = None, allow_outside: bool = False,
                  **options) -> list[EvalItem]:
@@ -53,5 +58,3 @@ def files(root: Path, patterns: tuple[str, ...], *, subdirs: tuple[str, ...] = (
             found.extend(sorted((root / sub).glob(pattern)))
     return list(dict.fromkeys(found))
 
-
-from . import mlvu, mvbench, nextqa, videomme  # noqa: E402,F401  (register the loaders)

@@ -15,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..items import EvalItem
-from . import DATASETS
 from .mvbench import load_candidates
 
 
-@DATASETS.register("mlvu")
 def load_mlvu(root: Path) -> list[EvalItem]:
     return load_candidates(root, "mlvu", strip_task_number=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ..items import EvalItem, VideoIndex
-from . import DATASETS, files
+from . import files
 
 
 def load_candidates(root: Path, dataset: str, *, strip_task_number: bool = False) -> list[EvalItem]:
@@ -51,6 +51,5 @@ def load_candidates(root: Path, dataset: str, *, strip_task_number: bool = False
     return items
 
 
-@DATASETS.register("mvbench")
 def load_mvbench(root: Path) -> list[EvalItem]:
     return load_candidates(root, "mvbench")

@@ -18,10 +18,8 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ..items import EvalItem, VideoIndex
-from . import DATASETS
 
 
-@DATASETS.register("nextqa")
 def load_nextqa(root: Path, *, split: str = "val") -> list[EvalItem]:
     if root.is_file():
         path, base = root, root.parent

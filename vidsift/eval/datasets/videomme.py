@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from ...errors import ConfigError
 from ..items import LETTERS, EvalItem, VideoIndex, strip_letter
-from . import DATASETS, files
+from . import files
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -43,7 +43,6 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-@DATASETS.register("videomme")
 def load_videomme(root: Path) -> list[EvalItem]:
     paths = files(root, ("*.parquet", "*.json", "*.jsonl"), subdirs=("", "videomme"))
     if not paths:

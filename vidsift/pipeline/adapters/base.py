@@ -18,7 +18,12 @@ from ...types import FrameBatch, VisualTokens
 from ...registry import Registry
 from ..types import ModelInputs
 
-ADAPTERS: Registry[type["ModelAdapter"]] = Registry("model family")
+ADAPTERS: Registry[type["ModelAdapter"]] = Registry("model family", {
+    "llava_onevision": "vidsift.pipeline.adapters.llava_onevision:LlavaOnevisionAdapter",
+    "qwen2_5_vl": "vidsift.pipeline.adapters.qwen2_5_vl:Qwen2_5_VLAdapter",
+    "qwen3_vl": "vidsift.pipeline.adapters.qwen3_vl:Qwen3VLAdapter",
+    "smolvlm": "vidsift.pipeline.adapters.smolvlm:SmolVLMAdapter",
+})
 
 
 class ModelAdapter(ABC):

@@ -36,13 +36,12 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ADAPTERS, ModelAdapter
+from .base import ModelAdapter
 from .llava_onevision_siglip import attention_received, capture_layer_input, feature_layer_index, frames_to_pixels
 
 _FALLBACK_TEMPLATE = "<|im_start|>user <video>\n{question}<|im_end|><|im_start|>assistant\n"
 
 
-@ADAPTERS.register("llava_onevision")
 class LlavaOnevisionAdapter(ModelAdapter):
     """LLaVA-OneVision / LLaVA-Video: one group per frame of ceil(n/2)^2 pooled tokens.
 

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from .base import ADAPTERS
 from .qwen_common import Piece, QwenAdapterBase
 
 
@@ -55,7 +54,6 @@ def grid_runs(grids: torch.Tensor) -> list[list[int]]:
     return runs
 
 
-@ADAPTERS.register("qwen2_5_vl")
 class Qwen2_5_VLAdapter(QwenAdapterBase):
     """Qwen2.5-VL / Qwen2-VL: one group per temporal patch (two frames), time-aligned M-RoPE."""
 

@@ -26,11 +26,9 @@ import numpy as np
 import torch
 
 from ...types import VisualTokens
-from .base import ADAPTERS
 from .qwen_common import Piece, QwenAdapterBase
 
 
-@ADAPTERS.register("qwen3_vl")
 class Qwen3VLAdapter(QwenAdapterBase):
     """Qwen3-VL: one group per temporal patch (two frames) labelled ``<t seconds>``, with DeepStack."""
 

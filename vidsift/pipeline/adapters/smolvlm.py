@@ -49,12 +49,11 @@ from transformers.models.smolvlm.processing_smolvlm import (
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ADAPTERS, ModelAdapter
+from .base import ModelAdapter
 from .llava_onevision_siglip import attention_received, capture_layer_input, frames_to_pixels
 from .smolvlm_words import number_words
 
 
-@ADAPTERS.register("smolvlm")
 class SmolVLMAdapter(ModelAdapter):
     """SmolVLM2: one group per frame of image_seq_len tokens, timestamps in the text.
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from . import ARCHS
 from .tokenizer import byte_tokenizer, save_tokenizer
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
@@ -98,16 +97,13 @@ VIDEO_7B = dict(vision=_SIGLIP_SO400M,
                           vocab_size=152128, tie_word_embeddings=False))
 
 
-@ARCHS.register("tiny-llava-onevision")
 def tiny_llava_onevision(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.float32, **TINY)
 
 
-@ARCHS.register("llava-onevision-0.5b")
 def llava_onevision_05b(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.bfloat16, **ONEVISION_05B)
 
 
-@ARCHS.register("llava-video-7b")
 def llava_video_7b(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.bfloat16, **VIDEO_7B)

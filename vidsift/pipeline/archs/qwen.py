@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from . import ARCHS
 from .tokenizer import byte_tokenizer, save_tokenizer
 
 QWEN_SPECIALS = [
@@ -126,7 +125,6 @@ TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4
 TINY_QWEN2_PRE = {"min_pixels": 56 * 56, "max_pixels": 224 * 224}
 
 
-@ARCHS.register("tiny-qwen2.5-vl")
 def tiny_qwen2_5_vl(path: Path, *, seed: int = 0) -> None:
     vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
               "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": 2,
@@ -135,7 +133,6 @@ def tiny_qwen2_5_vl(path: Path, *, seed: int = 0) -> None:
            preprocessor=_qwen2_preprocessor(**TINY_QWEN2_PRE, processor_class="Qwen2_5_VLProcessor"))
 
 
-@ARCHS.register("tiny-qwen2-vl")
 def tiny_qwen2_vl(path: Path, *, seed: int = 0) -> None:
     vision = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 2, "num_heads": 2, "patch_size": 14,
               "spatial_merge_size": 2, "temporal_patch_size": 2, "hidden_act": "quick_gelu"}
@@ -153,14 +150,12 @@ TINY_QWEN3_VISION = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "nu
                      "hidden_act": "gelu_pytorch_tanh"}
 
 
-@ARCHS.register("tiny-qwen3-vl")
 def tiny_qwen3_vl(path: Path, *, seed: int = 0) -> None:
     _write(path, family="qwen3_vl", text=TINY_QWEN3_TEXT, vision=TINY_QWEN3_VISION, seed=seed, dtype=torch.float32,
            tie=False,
            preprocessor=_qwen3_preprocessor(shortest_edge=64 * 64, longest_edge=256 * 256))
 
 
-@ARCHS.register("tiny-qwen3-vl-moe")
 def tiny_qwen3_vl_moe(path: Path, *, seed: int = 0) -> None:
     text = {**TINY_QWEN3_TEXT, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
     _write(path, family="qwen3_vl_moe", text=text, vision=TINY_QWEN3_VISION, seed=seed, dtype=torch.float32, tie=False,
@@ -222,5 +217,6 @@ def _full_builder(name: str):
     return build
 
 
-for _name in FULL_SIZE:
-    ARCHS.register(_name)(_full_builder(_name))
+qwen2_5_vl_3b = _full_builder("qwen2.5-vl-3b")
+qwen2_5_vl_7b = _full_builder("qwen2.5-vl-7b")
+qwen3_vl_2b = _full_builder("qwen3-vl-2b")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from . import ARCHS
 from .tokenizer import byte_tokenizer, save_tokenizer
 
 SPECIALS = (["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>",
@@ -92,16 +91,13 @@ SMOLVLM2_22B = dict(scale=3, longest_edge=384,
                                 image_size=384, patch_size=14))
 
 
-@ARCHS.register("tiny-smolvlm2")
 def tiny_smolvlm2(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.float32, **TINY)
 
 
-@ARCHS.register("smolvlm2-500m")
 def smolvlm2_500m(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.bfloat16, **SMOLVLM2_500M)
 
 
-@ARCHS.register("smolvlm2-2.2b")
 def smolvlm2_22b(path: Path, *, seed: int = 0) -> None:
     _build(path, seed=seed, dtype=torch.bfloat16, **SMOLVLM2_22B)

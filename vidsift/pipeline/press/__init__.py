@@ -5,13 +5,19 @@
 
 from __future__ import annotations
 
+from ...lazy import lazy_attributes
 from ...registry import Registry
 
-PRESSES: Registry = Registry("cache press")
+PRESSES: Registry = Registry("cache press", {
+    "composed": "vidsift.pipeline.press.composed:Composed",
+    "h2o": "vidsift.pipeline.press.h2o:H2O",
+    "prefixkv": "vidsift.pipeline.press.prefixkv:PrefixKV",
+    "quantize": "vidsift.pipeline.press.quantize:Quantize",
+    "snapkv": "vidsift.pipeline.press.snapkv:SnapKV",
+    "visual_first": "vidsift.pipeline.press.visual_first:VisualFirst",
+})
 
-from . import composed, h2o, prefixkv, quantize, snapkv, visual_first  # noqa: E402,F401  (register members)
-from .base import CachePress  # noqa: E402
-from .composed import Composed, compose  # noqa: E402
-from .prefixkv import prefix_lengths  # noqa: E402
+_LAZY = {"CachePress": ".base", "Composed": ".composed", "compose": ".composed", "prefix_lengths": ".prefixkv"}
 
 __all__ = ["PRESSES", "CachePress", "Composed", "compose", "prefix_lengths"]
+__getattr__ = lazy_attributes(__name__, _LAZY)

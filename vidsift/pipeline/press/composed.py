@@ -15,7 +15,6 @@ from ..hooks import CacheLayout
 from . import PRESSES
 
 
-@PRESSES.register("composed")
 @dataclass
 class Composed:
     """presses: members (or a ``+``-joined spec string: ``PRESSES.build("composed", presses="snapkv+quantize")``)."""

@@ -12,11 +12,9 @@ from typing import ClassVar
 import torch
 
 from ..hooks import attention_probs, project_queries
-from . import PRESSES
 from .base import CachePress, check_count, check_ratio, protect_recent, window_attention
 
 
-@PRESSES.register("h2o")
 @dataclass
 class H2O(CachePress):
     """ratio: fraction of prompt entries kept; recent: share of that budget reserved for the newest

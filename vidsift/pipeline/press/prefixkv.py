@@ -14,7 +14,6 @@ from typing import ClassVar
 
 import torch
 
-from . import PRESSES
 from .base import CachePress, check_count, window_attention
 
 
@@ -46,7 +45,6 @@ def prefix_lengths(importance: list[torch.Tensor], budget: int, *, iters: int = 
     return counts(lo)
 
 
-@PRESSES.register("prefixkv")
 @dataclass
 class PrefixKV(CachePress):
     """ratio: total kept entries over all layers / prompt entries over all layers; per-layer

@@ -22,7 +22,6 @@ from typing import ClassVar
 import torch
 
 from ..hooks import CacheLayout, HookSet, gather_entries
-from . import PRESSES
 from .base import CachePress, check_count, protect_recent, window_attention
 
 FORMATS = ("fp8", "int")
@@ -61,7 +60,6 @@ def nbytes(store: dict[str, torch.Tensor] | None) -> int:
     return 0 if not store else sum(t.numel() * t.element_size() for t in store.values())
 
 
-@PRESSES.register("quantize")
 @dataclass
 class Quantize(CachePress):
     """ratio: fraction of prompt entries per layer and head kept at full precision (salient by

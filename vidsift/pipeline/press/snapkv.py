@@ -12,7 +12,6 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from . import PRESSES
 from .base import CachePress, check_count, protect_recent, window_attention
 
 
@@ -24,7 +23,6 @@ def pooled_window_scores(probs: torch.Tensor, kernel: int) -> torch.Tensor:
     return scores
 
 
-@PRESSES.register("snapkv")
 @dataclass
 class SnapKV(CachePress):
     """ratio: fraction of prompt entries kept per layer and head; window: observation-window queries

@@ -13,11 +13,9 @@ from typing import ClassVar
 
 import torch
 
-from . import PRESSES
 from .base import CachePress, check_count, window_attention
 
 
-@PRESSES.register("visual_first")
 @dataclass
 class VisualFirst(CachePress):
     """ratio: fraction of each layer's prompt entries kept; visual entries go first, lowest window

@@ -7,11 +7,19 @@ generate call.
 
 from __future__ import annotations
 
+from ...lazy import lazy_attributes
 from ...registry import Registry
 
-PRUNERS: Registry = Registry("prefill pruner")
+PRUNERS: Registry = Registry("prefill pruner", {
+    "drop_after": "vidsift.pipeline.prune.drop_after:DropAfter",
+    "fastv": "vidsift.pipeline.prune.fastv:FastV",
+    "ficoco_l": "vidsift.pipeline.prune.ficoco:FiCoCoL",
+    "pdrop": "vidsift.pipeline.prune.pdrop:PDrop",
+    "schedule": "vidsift.pipeline.prune.schedule:Schedule",
+    "zipvl": "vidsift.pipeline.prune.zipvl:ZipVL",
+})
 
-from . import drop_after, fastv, ficoco, pdrop, schedule, zipvl  # noqa: E402,F401  (register members)
-from .base import PrefillPruner, keep_top_visual, last_query_scores  # noqa: E402
+_LAZY = {"PrefillPruner": ".base", "keep_top_visual": ".base", "last_query_scores": ".base"}
 
 __all__ = ["PRUNERS", "PrefillPruner", "keep_top_visual", "last_query_scores"]
+__getattr__ = lazy_attributes(__name__, _LAZY)

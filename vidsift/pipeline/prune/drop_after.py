@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from . import PRUNERS
 from .base import PrefillPruner, check_layer
 
 
-@PRUNERS.register("drop_after")
 @dataclass
 class DropAfter(PrefillPruner):
     """Layers >= ``layer`` see no visual token at all (their caches hold text only).

@@ -19,7 +19,6 @@ import torch
 
 from ..hooks import CacheLayout
 from ..types import ModelInputs
-from . import PRUNERS
 from .base import (
     PrefillPruner,
     check_fraction,
@@ -29,7 +28,6 @@ from .base import (
 )
 
 
-@PRUNERS.register("fastv")
 @dataclass
 class FastV(PrefillPruner):
     """Keep the top ``keep`` fraction of visual tokens from layer ``k`` on.

@@ -33,7 +33,6 @@ import torch
 from ...selectors import ficoco_steps
 from ..hooks import attention_probs, gather_rows, project_keys, project_queries
 from ..types import ModelInputs
-from . import PRUNERS
 from .base import PrefillPruner, check_fraction, check_layer
 
 _CHUNK = 256  # query rows per attention block (bounds memory on long prompts)
@@ -53,7 +52,6 @@ def _mean_probs(attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, rows: t
     return torch.cat(out) if out else torch.zeros(0, n)
 
 
-@PRUNERS.register("ficoco_l")
 @dataclass
 class FiCoCoL(PrefillPruner):
     """Merge the visual tokens down to ``keep`` of them at layer ``k``.

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from . import PRUNERS
 from .base import PrefillPruner, check_fraction, check_layer
 
 
-@PRUNERS.register("pdrop")
 @dataclass
 class PDrop(PrefillPruner):
     """Multi-stage schedule.

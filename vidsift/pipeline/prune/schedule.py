@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from . import PRUNERS
 from .base import PrefillPruner, check_fraction, sigmoid_keep
 
 
-@PRUNERS.register("schedule")
 @dataclass
 class Schedule(PrefillPruner):
     """Keep fraction per layer; a new stage wherever the kept count drops.

@@ -33,7 +33,6 @@ import torch
 
 from ..hooks import project_keys, project_queries
 from ..types import ModelInputs
-from . import PRUNERS
 from .base import PrefillPruner, check_fraction, check_layer, keep_top_visual
 from .ficoco import _mean_probs
 
@@ -53,7 +52,6 @@ def minimal_mass_count(scores: torch.Tensor, tau: float) -> int:
     return min(int((cum < tau * total).sum()) + 1, n)
 
 
-@PRUNERS.register("zipvl")
 @dataclass
 class ZipVL(PrefillPruner):
     """Keep the fewest visual tokens holding ``tau`` of the text-to-visual attention mass at layer ``k``.

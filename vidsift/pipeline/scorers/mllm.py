@@ -29,7 +29,6 @@ import torch
 
 from ...errors import ConfigError
 from ...types import FrameBatch, FrameScores, VisualTokens
-from ...selectors.base import SCORERS
 from ..types import ModelInputs
 
 _YES = ("yes", "Yes", "YES", " yes", " Yes")
@@ -57,7 +56,6 @@ def _stack(items: list[Any], *, key: str = "") -> Any:
     raise TypeError(f"cannot batch model input {key!r}")
 
 
-@SCORERS.register("mllm")
 @dataclass
 class MllmScorer:
     """QuoTA relevance: P("yes") to "Is this frame relevant to: <question>?" per frame.
