@@ -22,7 +22,7 @@ from vidsift.pipeline.pipeline import Pipeline
 from models import load_tiny_adapter
 
 FAMILIES = ["tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-llava-onevision", "tiny-smolvlm2"]
-MERGERS = ["tome", "adjacent", "saliency", "diverse"]
+MERGERS = ["tome", "adjacent", "saliency", "diverse", "mustdrop:threshold=0.5"]  # mustdrop may merge below the target
 _RNG = np.random.default_rng(0)
 _FRAMES = FrameBatch(_RNG.integers(0, 255, (7, 84, 112, 3), dtype=np.uint8), np.arange(7) / 2.0, np.arange(7) * 12)
 
@@ -52,6 +52,15 @@ def test_prompt_and_plan_never_exceed_the_budget(pipes, arch, n, budget, merger,
     in_prompt = int(inputs.visual_mask.sum())
     assert plan.total_tokens <= plan.budget
     assert in_prompt <= plan.budget, f"{in_prompt} visual tokens in the prompt for a budget of {plan.budget}"
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_the_mustdrop_preset_and_its_merger_stay_within_the_budget(pipes, arch):
+    """The preset's merger (key set + threshold) runs and the prompt stays within its 25%."""
+    for n in (3, 4):
+        inputs, plan = pipes(arch).prepare(_FRAMES[np.arange(n)], "What moves?", budget="mustdrop")
+        assert plan.settings["merger"] == "mustdrop:threshold=0.8"
+        assert int(inputs.visual_mask.sum()) <= plan.budget
 
 
 @pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-smolvlm2"])

@@ -8,15 +8,18 @@ from vidsift.errors import ConfigError
 from vidsift.pipeline.presets import PRESETS, preset_budget
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
+from vidsift.selectors import MERGERS
 from vidsift.types import Budget
 
 from test_prune_press_kit import adapter, inputs, run
 
 
 def test_every_preset_is_a_budget_with_buildable_specs():
-    assert set(PRESETS) == {"fast", "balanced", "faithful"}
+    assert set(PRESETS) == {"fast", "balanced", "faithful", "mustdrop"}
     for name, fields in PRESETS.items():
         budget = Budget(**fields)
+        if budget.merger:
+            MERGERS.build(budget.merger)
         if budget.prune:
             PRUNERS.build_many(budget.prune)
         if budget.kv:

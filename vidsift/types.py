@@ -101,12 +101,14 @@ class FrameScores:
 
 
 # Named budgets that set every stage at once (``--preset fast`` or ``--budget fast``): the share
-# of the full video's visual tokens fed to the LLM, the prefill pruner inside it (a PRUNERS spec)
-# and the decoding-cache press (a PRESSES spec). See `vidsift.pipeline.presets`.
+# of the full video's visual tokens fed to the LLM, the prefill pruner inside it (a PRUNERS spec),
+# the decoding-cache press (a PRESSES spec) and, optionally, the spatial merger that brings the
+# frames to their share (a MERGERS spec). See `vidsift.pipeline.presets`.
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fraction": 0.25, "prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.25+quantize:bits=8"},
     "balanced": {"fraction": 0.5, "prune": "fastv:k=3,keep=0.75", "kv": "snapkv:ratio=0.5"},
     "faithful": {"fraction": 0.75, "prune": None, "kv": None},
+    "mustdrop": {"fraction": 0.25, "merger": "mustdrop:threshold=0.8", "prune": "mustdrop:k=2", "kv": "mustdrop:ratio=0.5"},
 }
 
 _BUDGET_RULES = ("give a token count (an integer: 2048), a share (a number in (0, 1]: 0.25, or a percentage up to 100%: 25%) "
@@ -123,6 +125,8 @@ class Budget:
     max_frames: cap on frames encoded (None: the planner decides).
     prune:    prefill pruner spec inside the LLM, e.g. ``"fastv:k=2,keep=0.5"`` (None: off)
     kv:       decoding-cache press spec, e.g. ``"snapkv:ratio=0.25+quantize:bits=8"`` (None: off)
+    merger:   spatial merger spec a preset chooses, e.g. ``"mustdrop"`` (None: the ``merger`` option,
+              default ``tome``; an explicit ``merger`` option wins)
     Unlimited (the default) keeps every token: the vanilla model's output, exactly.
     """
 
@@ -131,6 +135,7 @@ class Budget:
     max_frames: int | None = None
     prune: str | None = None
     kv: str | None = None
+    merger: str | None = None
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.fraction is not None:

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Model replicas (ray default: one per GPU, else 1)."),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto, ray://host:10001)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual-token budget: 2048, 0.25, 25% or a preset."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Budget preset: fast, balanced or faithful (--budget overrides its size)."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Budget preset: fast, balanced, faithful or mustdrop (--budget overrides its size)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate per answer."),

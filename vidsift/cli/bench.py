@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         synthetic: Optional[float] = typer.Option(None, "--synthetic", help="Synthesise a video of this many seconds instead."),
         frames: int = typer.Option(32, "--frames", help="Candidate frames sampled evenly from the video."),
         budgets: str = typer.Option("100%,50%,25%,10%", "--budgets", help="Budgets compared with full, comma-separated."),
-        presets: Optional[str] = typer.Option(None, "--presets", "--preset", help="Budget presets to add, comma-separated: fast, balanced, faithful."),
+        presets: Optional[str] = typer.Option(None, "--presets", "--preset", help="Budget presets to add, comma-separated: fast, balanced, faithful, mustdrop."),
         repeat: int = typer.Option(3, "--repeat", "-r", help="Measured rounds (medians are reported)."),
         warmup: int = typer.Option(1, "--warmup", help="Unmeasured runs per setting first."),
         warmup_mode: str = typer.Option("each", "--warmup-mode", help="each: warm every setting; cheapest: only the last listed (smallest) one."),

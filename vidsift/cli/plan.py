@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
     def plan_cmd(
         video: str = typer.Argument(..., metavar="VIDEO", help="Video file."),
         query: Optional[str] = typer.Option(None, "--query", "-q", help="Question the frames should be relevant to."),
-        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful). Default: all."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful, mustdrop). Default: all."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1, as ask)."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64, as ask)."),
         frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to keep (default: from the budget)."),

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default; anything else is reachable from the network)."),
         port: int = typer.Option(8000, "--port", help="TCP port."),
-        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Default visual-token budget of answers: N tokens, a fraction, P%, or a preset (fast, balanced, faithful)."),
+        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Default visual-token budget of answers: N tokens, a fraction, P%, or a preset (fast, balanced, faithful, mustdrop)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VIDSIFT_API_KEY", help="Bearer token required on /v1 and /metrics (default: $VIDSIFT_API_KEY; none: no token)."),
         allowed_root: List[Path] = typer.Option([], "--allowed-root", metavar="DIR", help="A folder whose files requests may name by path (repeatable; none: uploads only)."),
         allow_remote_urls: bool = typer.Option(False, "--allow-remote-urls", help="Fetch http(s) video URLs for clients (off: refused; on: the server requests any address a client names)."),

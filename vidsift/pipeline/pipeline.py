@@ -142,6 +142,8 @@ def resolve_options(defaults: dict[str, Any], budget: Budget, overrides: dict[st
         raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
     opts = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
     opts["budget"] = budget.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
+    if opts.get("merger") is None and opts["budget"].merger:  # a preset's merger; an explicit one wins
+        opts["merger"] = opts["budget"].merger
     cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
     if cap is not None:
         opts["frames"] = min(opts.get("frames") or cap, cap)

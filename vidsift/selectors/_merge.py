@@ -3,7 +3,8 @@ carry ``size`` and ``source``). Every function returns a :class:`~.base.Reductio
 sorted, so surviving tokens stay in their original order with their own coords.
 
 bipartite_merge:   ToMe bipartite soft matching (Bolya et al., ICLR 2023), repeated until ``target``
-adjacent_merge:    most similar 4-neighbour regions of the grid (MustDrop spatial merging)
+adjacent_merge:    most similar 4-neighbour regions of the grid (MustDrop spatial merging; optional
+                   protected key tokens and similarity threshold)
 absorb:            keep a chosen set; fold every other token into its most similar kept token
 keep_then_absorb:  the shared body of the keep-a-subset mergers (``saliency``, ``diverse``)
 """
@@ -74,11 +75,13 @@ class _State:
         return Reduction(keep=self.rep.clone(), embeds=self.emb.to(self.dtype), size=self.size, source=self.owner)
 
 
-def _bipartite_round(st: _State, r: int) -> None:
+def _bipartite_round(st: _State, r: int, alive: torch.Tensor | None = None) -> None:
     """One ToMe step: alternate tokens into sets A (even) / B (odd); the r A-tokens with the most
-    similar B partner merge into it."""
-    a_pos = torch.arange(0, st.n, 2)
-    b_pos = torch.arange(1, st.n, 2)
+    similar B partner merge into it. ``alive``: long, only these alive positions take part (all
+    when None)."""
+    alive = torch.arange(st.n) if alive is None else alive
+    a_pos = alive[0::2]
+    b_pos = alive[1::2]
     r = min(r, a_pos.numel(), max(b_pos.numel(), 0))
     if r <= 0:
         return
@@ -113,42 +116,65 @@ def _grid_edges(coords: torch.Tensor) -> np.ndarray:
     return np.asarray(edges, dtype=np.int64).reshape(-1, 2)
 
 
-def adjacent_merge(embeds: torch.Tensor, size: torch.Tensor, target: int, coords: torch.Tensor) -> Reduction:
-    """Reduce to ``min(target, T)`` tokens by merging the most similar *spatially adjacent* regions
-    (greedy non-overlapping pairs per round; the larger region's representative survives). Falls
-    back to bipartite matching when no adjacent pairs remain."""
+def _adjacent_round(st: _State, edges: np.ndarray, free: np.ndarray, need: int, min_sim: float) -> int:
+    """One greedy round over adjacent region pairs, most similar first: non-overlapping pairs with
+    cosine similarity >= ``min_sim`` whose regions are both ``free`` (bool over alive positions)
+    merge, at most ``need`` of them; the larger region's representative survives. -> merges made."""
+    owner = st.owner.numpy()
+    pairs = owner[edges] if len(edges) else np.zeros((0, 2), np.int64)
+    pairs = np.unique(np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1), axis=0)  # (P, 2) region pairs
+    pairs = pairs[free[pairs].all(axis=1)] if len(pairs) else pairs
+    if len(pairs) == 0:
+        return 0
+    x = F.normalize(st.emb, dim=-1)
+    p = torch.from_numpy(pairs)
+    sim = (x[p[:, 0]] * x[p[:, 1]]).sum(-1).numpy()  # (P,)
+    used = np.zeros(st.n, bool)
+    src, dst = [], []
+    sizes = st.size.numpy()
+    for e in np.lexsort((pairs[:, 1], pairs[:, 0], -sim)):
+        if len(src) == need or sim[e] < min_sim:
+            break
+        i, j = pairs[e]
+        if used[i] or used[j]:
+            continue
+        used[i] = used[j] = True
+        keep_i = sizes[i] >= sizes[j]  # the larger region (ties: the earlier token) survives
+        src.append(j if keep_i else i)
+        dst.append(i if keep_i else j)
+    st.merge(torch.tensor(src, dtype=torch.long), torch.tensor(dst, dtype=torch.long))
+    return len(src)
+
+
+def adjacent_merge(embeds: torch.Tensor, size: torch.Tensor, target: int, coords: torch.Tensor, *,
+                   protect: torch.Tensor | None = None, threshold: float | None = None) -> Reduction:
+    """Reduce to at most ``min(target, T)`` tokens by merging the most similar *spatially adjacent*
+    regions (greedy non-overlapping pairs per round; the larger region's representative survives).
+    Falls back to bipartite matching when no adjacent pairs remain.
+
+    protect:   bool (T,) tokens never merged, neither absorbed nor absorbing (MustDrop's key set);
+               at most ``target - 1`` of them when ``target < T``, so the budget can be met.
+    threshold: first merge, round after round, every adjacent pair whose cosine similarity reaches
+               it (this may leave fewer than ``target`` tokens); then, while more than ``target``
+               remain, go on most similar first. None: exactly ``target`` tokens."""
     _check(embeds, size, target)
     if coords is None or coords.shape != (embeds.shape[0], 3):
         raise ValueError("adjacent merging needs coords (T, 3)")
     if target >= embeds.shape[0]:
         return identity(embeds, size)
+    protect = torch.zeros(embeds.shape[0], dtype=torch.bool) if protect is None else protect.bool()
+    if int(protect.sum()) >= target:
+        raise ValueError(f"protect holds {int(protect.sum())} tokens; at most target - 1 = {target - 1} fit the budget")
     st = _State(embeds, size)
     edges = _grid_edges(coords)  # (E, 2) over input tokens
+    free_of = lambda: np.isin(np.arange(st.n), st.owner[protect].numpy(), invert=True)  # noqa: E731
+    if threshold is not None:
+        while _adjacent_round(st, edges, free_of(), st.n, float(threshold)):
+            pass
     while st.n > target:
-        owner = st.owner.numpy()
-        pairs = owner[edges] if len(edges) else np.zeros((0, 2), np.int64)
-        pairs = np.unique(np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1), axis=0)  # (P, 2) region pairs
-        if len(pairs) == 0:
-            _bipartite_round(st, st.n - target)
-            continue
-        x = F.normalize(st.emb, dim=-1)
-        p = torch.from_numpy(pairs)
-        sim = (x[p[:, 0]] * x[p[:, 1]]).sum(-1).numpy()  # (P,)
-        used = np.zeros(st.n, bool)
-        src, dst = [], []
-        need = st.n - target
-        sizes = st.size.numpy()
-        for e in np.lexsort((pairs[:, 1], pairs[:, 0], -sim)):
-            i, j = pairs[e]
-            if used[i] or used[j]:
-                continue
-            used[i] = used[j] = True
-            keep_i = sizes[i] >= sizes[j]  # the larger region (ties: the earlier token) survives
-            src.append(j if keep_i else i)
-            dst.append(i if keep_i else j)
-            if len(src) == need:
-                break
-        st.merge(torch.tensor(src), torch.tensor(dst))
+        free = free_of()
+        if not _adjacent_round(st, edges, free, st.n - target, float("-inf")):
+            _bipartite_round(st, st.n - target, torch.from_numpy(np.flatnonzero(free)))
     return st.result(embeds)
 
 

@@ -43,6 +43,7 @@ MERGERS: Registry = Registry("merger", {
     "adjacent": "vidsift.selectors.merge_adjacent:Adjacent",
     "diverse": "vidsift.selectors.merge_diverse:Diverse",
     "ficoco_v": "vidsift.selectors.merge_ficoco:FiCoCoV",
+    "mustdrop": "vidsift.selectors.merge_mustdrop:MustDrop",
     "saliency": "vidsift.selectors.merge_saliency:Saliency",
     "temporal": "vidsift.selectors.merge_temporal:Temporal",
     "tome": "vidsift.selectors.merge_tome:ToMe",
@@ -104,7 +105,8 @@ class Reduction:
 
 @runtime_checkable
 class TokenMerger(Protocol):
-    """Reduces the tokens of one group (frame) to exactly ``target`` tokens (``kind == "spatial"``)."""
+    """Reduces the tokens of one group (frame) to ``target`` tokens (``kind == "spatial"``): exactly, except
+    that a content-adaptive merger (``mustdrop``'s threshold) may leave fewer; never more."""
 
     name: str
     kind: str

@@ -1,9 +1,11 @@
-"""``adjacent``: spatial merging of similar neighbouring tokens (MustDrop's spatial stage).
+"""``adjacent``: spatial merging of similar neighbouring tokens (part of MustDrop's first stage).
 
 MustDrop (Liu et al. 2024, "Multi-Stage Vision Token Dropping", https://arxiv.org/abs/2411.10803)
 merges spatially adjacent tokens with high similarity during vision encoding. Here regions of the
 frame's token grid (from ``coords``) are merged greedily, most similar 4-neighbour pair first, until
-exactly ``target`` tokens remain; the larger region's representative keeps its coords.
+exactly ``target`` tokens remain; the larger region's representative keeps its coords. This is the
+merging alone: no key-token set, no similarity threshold, no LLM-side stages. The ``mustdrop``
+merger adds the key set and the threshold; the ``mustdrop`` preset runs all three of MustDrop's stages.
 """
 
 from __future__ import annotations

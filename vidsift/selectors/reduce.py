@@ -2,8 +2,8 @@
 
 An optional temporal pass (``temporal="temporal:threshold=0.9"``) first removes tokens that repeat
 the same grid position of the previous kept group; then each group is reduced by a spatial merger
-(``tome``, ``adjacent``, ``saliency``, ``diverse``) to exactly ``per_group[g]`` tokens (never more;
-a group that already has fewer stays as it is). Kept tokens stay in their original order with the
+(``tome``, ``adjacent``, ``saliency``, ``diverse``, ...) to exactly ``per_group[g]`` tokens (never more;
+``mustdrop``'s threshold may leave fewer; a group that already has fewer stays as it is). Kept tokens stay in their original order with the
 coords of their representative token; merged ones carry size-weighted mean embeddings and summed
 sizes. With ``per_group`` equal to the current counts and no temporal pass the input is returned
 unchanged (the very same object).

@@ -11,6 +11,7 @@ from ...registry import Registry
 PRESSES: Registry = Registry("cache press", {
     "composed": "vidsift.pipeline.press.composed:Composed",
     "h2o": "vidsift.pipeline.press.h2o:H2O",
+    "mustdrop": "vidsift.pipeline.press.mustdrop:MustDropPress",
     "prefixkv": "vidsift.pipeline.press.prefixkv:PrefixKV",
     "quantize": "vidsift.pipeline.press.quantize:Quantize",
     "snapkv": "vidsift.pipeline.press.snapkv:SnapKV",

@@ -14,6 +14,7 @@ PRUNERS: Registry = Registry("prefill pruner", {
     "drop_after": "vidsift.pipeline.prune.drop_after:DropAfter",
     "fastv": "vidsift.pipeline.prune.fastv:FastV",
     "ficoco_l": "vidsift.pipeline.prune.ficoco:FiCoCoL",
+    "mustdrop": "vidsift.pipeline.prune.mustdrop:MustDropFilter",
     "pdrop": "vidsift.pipeline.prune.pdrop:PDrop",
     "schedule": "vidsift.pipeline.prune.schedule:Schedule",
     "zipvl": "vidsift.pipeline.prune.zipvl:ZipVL",

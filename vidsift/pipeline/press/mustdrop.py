@@ -1,0 +1,90 @@
+"""``mustdrop``: MustDrop's output-aware cache policy: evict the visual cache entries the output
+does not attend to.
+
+Liu et al., "Multi-Stage Vision Token Dropping: Towards Efficient Multimodal Large Language Model",
+arXiv:2411.10803 (https://arxiv.org/abs/2411.10803), stage 3 ("output-aware cache policy"). Stage 1
+is the ``mustdrop`` merger (`vidsift.selectors.merge_mustdrop`), stage 2 the ``mustdrop`` prefill
+pruner (`vidsift.pipeline.prune.mustdrop`); the ``mustdrop`` budget preset runs all three.
+
+Every layer scores each cache entry by the attention the *output* queries give it: the last prompt
+token (whose query produces the first output token) and then every generated token, heads
+averaged, summed over those queries. After ``warmup`` generated tokens (0: right at the end of
+prefill, from the last prompt token alone) each layer keeps ``ceil(ratio * V)`` of its V visual
+entries, the most attended, and evicts the rest for the remainder of decoding; text entries (the
+prompt's text and the generated tokens) are never evicted. ``ratio=1`` is the uncompressed cache.
+
+Simplified against the paper: one eviction at a fixed step (``warmup``) with a fixed ratio, rather
+than a policy re-evaluated as decoding goes on; the scores are recomputed from q/k (the reference
+reads eager attention maps); in a batch with left padding, padding slots count towards a row's
+budget, so a padded row may keep a few more visual entries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from .base import CachePress, check_count, window_attention
+
+
+@dataclass
+class MustDropPress(CachePress):
+    """ratio:  fraction of each layer's visual entries kept, in (0, 1]; text entries are never evicted
+    warmup: generated tokens whose attention is summed before the one eviction (0: at the end of prefill)"""
+
+    warmup: int = 0
+    name: ClassVar[str] = "mustdrop"
+    per_head: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count("warmup", self.warmup)
+        if self.every:
+            raise ValueError("mustdrop evicts once; set warmup (the decode step of the eviction), not every")
+        self.reset()
+
+    def reset(self) -> None:
+        # per layer, until its eviction: (B, 1, positions seen) attention the output queries gave each position
+        self._acc: dict[int, torch.Tensor] = {}
+
+    def _accumulate(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> None:
+        """Add the newest query's attention (heads averaged) to layer ``idx``'s per-position sums."""
+        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, 1)  # (B, Hk, 1, n)
+        got = probs.mean(dim=(1, 2)).unsqueeze(1)  # (B, 1, n)
+        total = layout.seen + layout.qpos.shape[1]
+        acc = self._acc.get(idx)
+        if acc is None:
+            acc = torch.zeros(got.shape[0], 1, total, device=got.device)
+        elif acc.shape[2] < total:
+            acc = torch.nn.functional.pad(acc, (0, total - acc.shape[2]))
+        self._acc[idx] = acc.scatter_add_(2, pos.expand_as(got), got)
+
+    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
+        self._accumulate(layout, idx, attn, hidden, cos, sin, keys, pos)
+        return self._acc[idx].gather(2, pos)  # (B, 1, n)
+
+    def apply_prefill(self, layout, cache, pending) -> None:
+        if self.warmup == 0:
+            for idx in sorted(pending):
+                lay = cache.layers[idx]
+                self._evict(layout, idx, lay, layout.positions(idx, lay.keys.shape[-2]))
+
+    def on_decode(self, layout, idx, attn, hidden, cos, sin, lay, pos) -> None:
+        if idx not in self._acc:  # evicted already (or never scored: not a plain prefill)
+            return
+        self._accumulate(layout, idx, attn, hidden, cos, sin, lay.keys, pos)
+        if layout.step + 1 >= self.warmup:
+            self._evict(layout, idx, lay, pos)
+
+    def _evict(self, layout, idx: int, lay, pos: torch.Tensor) -> None:
+        """Keep every text entry and the ``ceil(ratio * V)`` visual entries with the most output attention."""
+        visual = layout.entry_visual(pos)  # (B, 1, n)
+        n_vis = int(visual[0].sum())
+        keep_vis = min(n_vis, math.ceil(self.ratio * n_vis))
+        scores = torch.where(visual, self._acc[idx].gather(2, pos), torch.tensor(float("inf"), device=pos.device))
+        self.compress(layout, idx, lay, scores, pos, lay.keys.shape[-2] - n_vis + keep_vis)
+        self._stats.setdefault("kept_visual_per_layer", {})[idx] = keep_vis
+        self._acc.pop(idx)
