@@ -67,6 +67,8 @@ def test_auto_seeks_for_sparse_requests_and_decodes_each_frame_once(tmp_path, mo
         keys = video._index
         assert len(decoded) == len(set(decoded))  # nothing decoded twice
         assert len(decoded) <= sum(t - keys.keyframe_before(t) + 1 for t in sparse) + len(sparse)  # from each keyframe only
+        assert [read_frame_code(img) for img in video.read([7, 9]).data] == [7, 9]
+        assert video._decoder.vr is None  # a few frames: seeks too
         dense = list(range(120, 136))
         assert [read_frame_code(img) for img in video.read(dense).data] == dense
         assert video._decoder.vr is not None  # a dense request: decord

@@ -8,9 +8,10 @@ never used for MPEG-TS, webm, URLs or live sources. Some decord builds apply the
 and some do not: frame 0 is compared with PyAV's at open to find the turn that is still needed.
 
 Chosen by ``backend="auto"`` (``lazy``), decord opens on the first request it serves, and serves
-only dense ones (frames at most ``SEEK_GAP`` apart on average): a sparse request goes to PyAV's
+only dense ones (``SEEK_GAP`` frames or more, at most that far apart on average): a few frames or
+spread ones go to PyAV's
 keyframe seeks, which decode only from each target's keyframe (on a 30-minute file, decord's open
-alone indexes every packet, and its ``get_batch`` of 64 spread frames took 3-6x PyAV's seeks).
+alone indexes every packet, and its ``get_batch`` of 64 spread frames took 1.2-6x PyAV's seeks).
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ class DecordDecoder:
 
     def _serves(self, ids: list[int]) -> bool:
         """Whether decord reads these frames (else PyAV does): always unless ``lazy``; then dense
-        requests only, opening decord on the first one (a file it cannot open goes to PyAV)."""
+        requests only (at least ``SEEK_GAP`` frames, on average at most ``SEEK_GAP`` apart), opening
+        decord on the first one (a file it cannot open goes to PyAV)."""
         if not self.lazy:
             return True
-        if self.unusable or ids[-1] - ids[0] + 1 > SEEK_GAP * len(ids):
-            return False
+        if self.unusable or len(ids) < SEEK_GAP or ids[-1] - ids[0] + 1 > SEEK_GAP * len(ids):
+            return False  # a few frames, or spread ones: PyAV's seeks
         if self.vr is None:
             try:
                 self._open()
