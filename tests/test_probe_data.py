@@ -144,7 +144,8 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
             ref = adapter.model(**adapter.vanilla_inputs(b["frames"], b["text"])).logits[0, -1]
             assert torch.allclose(logits[i], ref, atol=1e-4), (i, (logits[i] - ref).abs().max())
         # a batch whose examples are shuffled against their clips gives other logits (can fail)
-        wrong = [dict(b, frames=batch[(i + 2) % len(batch)]["frames"]) for i, b in enumerate(batch[:2])]
+        other = next(b["frames"] for b in batch if b["frames"] is not batch[0]["frames"])  # another clip's
+        wrong = [dict(b, frames=other) for b in batch[:2]]
         _, bad = ex.forward(wrong)
         assert not torch.allclose(bad[0], logits[0], atol=1e-4)
 
@@ -198,3 +199,49 @@ def test_training_pairs_and_captions_say_what_the_pixels_show(tmp_path):
         for frame, text in zip(cap["frames"].data, words):
             named = set(text.split()) & set(COLOURS)
             assert named == _colours_in(frame), (text, _colours_in(frame))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_shape_fills_one_token_cell(seed):
+    """Each event is drawn inside one cell of the frame's 2x2 grid of 28-px cells (one LLM token
+    of a 2x2 merge of 14-px patches), read from the pixels of the event's colour."""
+    rng = random.Random(seed)
+    scene, _ = draw_scene(rng, rng.uniform(20, 32))
+    cells = set()
+    for e in scene.events:
+        frame = render(scene, (e.start_s + e.end_s) / 2).astype(int)
+        ys, xs = np.nonzero((np.abs(frame - COLOURS[e.colour]).max(-1) <= 1))
+        assert len(ys) > 100, e  # the shape is there
+        assert ys.min() // 28 == ys.max() // 28 and xs.min() // 28 == xs.max() // 28, (e, ys.min(), ys.max(), xs.min(), xs.max())
+        cells.add((ys.min() // 28, xs.min() // 28))
+    assert len(cells) > 1  # not one fixed place
+
+
+def test_clip_captions_carry_the_time_line_the_questions_mean(tmp_path):
+    """A clip's caption opens each third with its word, and the word before the star's first
+    frame is the `when` answer; each triangle's first frame carries the running count, whose last
+    value is the `count` answer (generate.py's answers are the oracle)."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    adapter = load_adapter(str(build_untrained(tmp_path / "ckpt")), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(noise=0.0))
+    rng, nrng = random.Random(5), np.random.default_rng(5)
+    vocab = adapter.tokenizer.convert_ids_to_tokens
+    counts = set()
+    for _ in range(40):
+        scene, qs, times = ex.clip(rng, frac=1.0)
+        words = vocab(ex.caption(scene, times, nrng, timeline=True)["target"])
+        assert [w for w in words if w in WHEN] == list(WHEN)
+        frames = [f.split() for f in " ".join(words).split(" , ")]
+        assert len(frames) == len(times)
+        first = next(i for i, f in enumerate(frames) if "star" in f)
+        phase = [w for f in frames[: first + 1] for w in f if w in WHEN][-1]
+        assert phase == qs["when"]["options"][qs["when"]["answer"]], (phase, frames)
+        numbers = [w for f in frames for w in f if w.isdigit()]
+        answer = qs["count"]["options"][qs["count"]["answer"]]
+        assert numbers == [str(i) for i in range(1, int(answer) + 1)], (numbers, answer)
+        for f in frames:  # a number only right after a triangle
+            assert all(f[i - 1] == "triangle" for i, w in enumerate(f) if w.isdigit()), f
+        counts.add(answer)
+    assert len(counts) >= 3

@@ -48,26 +48,27 @@ def probe_summary(tmp_path_factory):
 
 
 def test_full_tokens_answer_held_out_questions(probe_summary):
-    """What the shipped model does at full tokens (the README has the whole table): the main
-    background colour and the shape on screen at the end almost always, the rest well above
-    chance on average, and a per-frame relevance that separates the evidence frames. Corrupted
-    visual features in the prompt break these."""
+    """What the shipped model does at full tokens (the README has the whole table; measured on
+    these 24 clips: 100% on five families' questions but order 92%, count 71%, 94% overall) and a
+    per-frame relevance that separates the evidence frames (AUC 1.00). Corrupted visual
+    features, scrambled positions or a wrong frame order in the prompt break these."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     full = rows["full@100%"]
     assert full["n"] == 24 * len(FAMILIES) and full["failed"] == 0
-    chance = sum(probe_summary["chance"][f] for f in FAMILIES) / len(FAMILIES)
-    assert full["per_family"]["global"] >= 0.9, full["per_family"]
-    assert full["per_family"]["now"] >= 0.8, full["per_family"]
-    assert full["accuracy"] > chance + 0.2, (full["accuracy"], chance)
-    assert probe_summary["relevance"]["auc"] > 0.9
+    for family in ("needle", "order", "when", "global", "now"):
+        assert full["per_family"][family] >= 0.9, (family, full["per_family"])
+    assert full["per_family"]["count"] >= 0.5, full["per_family"]  # chance: 0.2
+    assert full["accuracy"] >= 0.9, full["accuracy"]
+    assert probe_summary["relevance"]["auc"] > 0.99
 
 
 def test_query_aware_plan_beats_uniform_on_the_needle_at_10_percent(probe_summary):
-    """At 10% of the visual tokens the query-aware plan keeps a star frame for most questions and
-    names the star's colour more often than uniform sampling does (measured 9 vs 4 of 24)."""
+    """At 10% of the visual tokens the query-aware plan keeps a star frame for (nearly) every
+    question and names the star's colour at least twice as often as uniform sampling does
+    (measured 13 vs 3 of 24; star kept 24 vs 2 of 24)."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     aware, uniform = rows["mllm+topk@10%"], rows["uniform@10%"]
-    assert aware["evidence_recall"]["needle"] > uniform["evidence_recall"]["needle"]
-    assert aware["evidence_recall"]["needle"] >= 0.75
-    assert aware["per_family"]["needle"] > uniform["per_family"]["needle"], (aware["per_family"], uniform["per_family"])
+    assert aware["evidence_recall"]["needle"] >= 0.9 > uniform["evidence_recall"]["needle"]
+    assert aware["per_family"]["needle"] >= max(2 * uniform["per_family"]["needle"], 0.25), (
+        aware["per_family"], uniform["per_family"])
     assert aware["tokens_in_prompt_mean"] <= 0.1 * aware["tokens_full_mean"] + 1

@@ -71,13 +71,19 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "pdrop": lambda b: {"budget": "100%", "prune": "pdrop:layers=1/2/3,keep=" + "/".join(f"{b ** (j / 3):.4g}" for j in (1, 2, 3))},
     "drop_after": lambda b: {"budget": "100%", "prune": f"drop_after:layer={max(1, round(LLM_LAYERS * b))}"},
     "ficoco_l": lambda b: {"budget": "100%", "prune": f"ficoco_l:k=2,keep={b:g}"},  # FiCoCo-L at layer 2
+    # ZipVL at layer 2: keeps the fewest tokens holding 90% of the text's attention, at most the share
+    "zipvl": lambda b: {"budget": "100%", "prune": f"zipvl:k=2,tau=0.9,max_keep={b:g}"},
+    # MustDrop's three stages: key-protected adjacent merging to the budget, the dual-attention
+    # filter at layer 2, the output-aware press keeping half of the visual cache
+    "mustdrop": lambda b: {"budget": f"{b:.0%}", "merger": "mustdrop:threshold=0.8", "prune": "mustdrop:k=2",
+                           "kv": "mustdrop:ratio=0.5"},
     # the decoding cache
     "snapkv": lambda b: {"budget": "100%", "kv": f"snapkv:ratio={b:g}"},
     "h2o": lambda b: {"budget": "100%", "kv": f"h2o:ratio={b:g}"},
     "prefixkv": lambda b: {"budget": "100%", "kv": f"prefixkv:ratio={b:g}"},
     "quantize": lambda b: {"budget": f"{b:.0%}", "kv": "quantize:ratio=0.1,bits=8"},
 }
-PRESET_NAMES = ("fast", "balanced", "faithful")
+PRESET_NAMES = ("fast", "balanced", "faithful", "mustdrop")
 
 
 @dataclass(frozen=True)

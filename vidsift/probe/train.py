@@ -17,7 +17,9 @@ shape, the background, ...: cheap perception; a 1-2 s event often fills only one
 pair, as it does in sampled videos), and ``relevance`` single frames asked with the ``mllm``
 scorer's prompt (half inside the evidence, half outside). ``captions`` adds "Describe every
 frame." per clip (per sampled frame: background, then colour and shape of each shape shown) and
-``frame_captions`` that many captions of one or two neighbouring frames.
+``frame_captions`` that many captions of one or two neighbouring frames. A clip's caption also
+carries its time line: "beginning", "middle" or "end" opens each third of the clip (which the
+``when`` question needs) and each new triangle names the running count (which ``count`` needs).
 
 Stage 1 (``pretrain_steps``): frame captions only, ``pretrain_batch`` a step. Dense targets teach
 colour and shape far sooner than one-word answers do (measured: colour 93% after ~550 caption
@@ -44,7 +46,7 @@ import numpy as np
 import torch
 
 from ..frames.types import FrameBatch
-from .generate import FAMILIES, NOW_SHAPES, make_scene
+from .generate import FAMILIES, NOW_SHAPES, WHEN, make_scene
 from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained, mc_text
 from .scene import render
 
@@ -55,8 +57,8 @@ IMAGE_FAMILIES = ("needle", "global", "now", "count", "order")
 @dataclass
 class TrainConfig:
     seed: int = 0
-    steps: int = 5000  # length of the learning-rate schedule
-    minutes: float = 40.0  # wall-clock cap; training stops at whichever comes first
+    steps: int = 3800  # length of the learning-rate schedule (about 44 min on 2 cores)
+    minutes: float = 44.0  # wall-clock cap; training stops at whichever comes first
     stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
     videos: int = 3  # clips per step
     questions: int = 6  # questions per clip (of the 6 families)
@@ -137,7 +139,7 @@ class Examples:
                 word = qs[fam]["options"][qs[fam]["answer"]]
                 out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": fam})
             if self.cfg.captions:
-                out.append(self.caption(scene, times, nrng))
+                out.append(self.caption(scene, times, nrng, frames, timeline=True))
         for _ in range(self.cfg.frame_captions):
             out.append(self.frame_caption(rng, nrng, frac))
         for _ in range(self.cfg.images):  # two neighbouring samples are the whole video: the question about them
@@ -159,15 +161,29 @@ class Examples:
             out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
         return out
 
-    def caption(self, scene, times, nrng: np.random.Generator, frames: FrameBatch | None = None) -> dict[str, Any]:
+    def caption(self, scene, times, nrng: np.random.Generator, frames: FrameBatch | None = None, *,
+                timeline: bool = False) -> dict[str, Any]:
         """"Describe every frame.": per sampled frame its background, then colour and shape of each
-        shape shown; frames separated by commas."""
+        shape shown; frames separated by commas. ``timeline`` (a whole clip) adds two dense signals
+        of where in the clip a frame is: the words "beginning", "middle" and "end" open the frames
+        of each third (the thirds the ``when`` question means: of the time before the final shape's
+        window), and a triangle's first frame names how many triangles have appeared so far
+        ("red triangle 2"), a running count whose last value answers ``count``."""
         words: list[str] = []
+        if timeline:  # the final shape's window starts one sample step after `end`
+            step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+            end = min(e.start_s for e in scene.events if e.shape in NOW_SHAPES) - step
+        phase, counted = None, []
         for t in times:
+            if timeline and phase != (p := WHEN[min(2, int(3 * float(t) / end))]):
+                words.append(phase := p)
             words += [scene.background_at(float(t))]
             for e in scene.events:
                 if e.visible(float(t)):
                     words += [e.colour, e.shape]
+                    if timeline and e.shape == "triangle" and e not in counted:
+                        counted.append(e)
+                        words.append(str(len(counted)))
             words.append(",")
         frames = frames if frames is not None else _frames(scene, np.asarray(times, dtype=np.float64), nrng, self.cfg.noise)
         return {"frames": frames, "text": CAPTION_PROMPT, "target": [self.word(w) for w in words[:-1]], "family": "caption"}
