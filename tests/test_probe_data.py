@@ -245,3 +245,22 @@ def test_clip_captions_carry_the_time_line_the_questions_mean(tmp_path):
             assert all(f[i - 1] == "triangle" for i, w in enumerate(f) if w.isdigit()), f
         counts.add(answer)
     assert len(counts) >= 3
+
+
+def test_a_probe_folder_of_another_seed_or_generator_version_is_refused(tmp_path):
+    """Items are reused only when seed and generator version match: an older generator's clips
+    (shapes drawn elsewhere) would be scored against answers the model was not trained for."""
+    import json
+
+    from vidsift.errors import ConfigError
+    from vidsift.probe.evaluate import ensure_items
+
+    root = tmp_path / "p"
+    items = ensure_items(root, seed=3, videos=1, stream_videos=0)
+    assert [i.qid for i in ensure_items(root, seed=3, videos=1, stream_videos=0)] == [i.qid for i in items]
+    with pytest.raises(ConfigError, match="seed 3, not 4"):
+        ensure_items(root, seed=4, videos=1, stream_videos=0)
+    lines = (root / "items.jsonl").read_text().splitlines()
+    (root / "items.jsonl").write_text("\n".join([json.dumps({**json.loads(lines[0]), "probe": 1}), *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match="generator version 1, not 2"):
+        ensure_items(root, seed=3, videos=1, stream_videos=0)

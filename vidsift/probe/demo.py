@@ -33,13 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..eval.items import LETTERS
     from ..pipeline import Pipeline
     from . import FAMILIES, checkpoint_path, generate, load_items
+    from .generate import VERSION
     from .model import mc_text
 
     try:
         if args.family not in FAMILIES:
             raise VidsiftError(args.family, f"unknown family; choose one of: {', '.join(FAMILIES)}")
         base = Path(args.dir or Path(os.environ.get("VIDSIFT_CACHE", Path.home() / ".cache" / "vidsift")) / "probe-demo")
-        root = base / f"seed{args.seed}"
+        root = base / f"v{VERSION}" / f"seed{args.seed}"  # a clip of an older generator is never reused
         if not (root / "items.jsonl").exists():
             generate(root, seed=args.seed, videos=1, stream_videos=0)
         item = next(i for i in load_items(root)[1] if i.family == args.family)

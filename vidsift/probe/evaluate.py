@@ -39,7 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
-from .generate import FAMILIES, ProbeItem, generate, load_items
+from .generate import FAMILIES, VERSION, ProbeItem, generate, load_items
 
 BUDGETS = (1.0, 0.5, 0.25, 0.1)
 LLM_LAYERS = 4  # the probe model's decoder layers (pdrop / drop_after schedules)
@@ -117,6 +117,9 @@ def ensure_items(root: str | Path, *, seed: int = 0, videos: int = 24, stream_vi
         header, items = load_items(root)
         if header.get("seed") != seed:
             raise ConfigError(str(root), f"holds probe items of seed {header.get('seed')}, not {seed}; use another folder")
+        if header.get("probe") != VERSION:
+            raise ConfigError(str(root), f"holds probe items of generator version {header.get('probe')}, not {VERSION}; "
+                                         "use another folder")
         return items
     if root.exists() and any(root.iterdir()):
         raise ConfigError(str(root), "not empty and holds no probe items.jsonl; give an empty or new folder")

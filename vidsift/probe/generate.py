@@ -63,6 +63,9 @@ OPTIONS = {"needle": tuple(COLOURS), "recall": tuple(COLOURS), "count": ("0", "1
            "order": ("square", "cross"), "when": WHEN, "global": tuple(BACKGROUNDS), "now": NOW_SHAPES}
 # training seeds are drawn below this; evaluation seeds start here (never overlap)
 EVAL_SEED_BASE = 1_000_000
+# the drawn world's version, written in every items.jsonl header: one seed's items and pixels change
+# when it does (2: shapes inside one token cell), so folders of another version are never reused
+VERSION = 2
 
 
 @dataclass
@@ -235,7 +238,7 @@ def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos
                                    question=q["question"], options=q["options"], answer=q["answer"],
                                    evidence=q["evidence"], duration_s=scene.duration_s, stream=stream))
     with open(root / "items.jsonl", "w") as fh:
-        fh.write(json.dumps({"probe": 1, "seed": seed, "videos": videos, "stream_videos": stream_videos}) + "\n")
+        fh.write(json.dumps({"probe": VERSION, "seed": seed, "videos": videos, "stream_videos": stream_videos}) + "\n")
         for item in items:
             fh.write(item.to_json() + "\n")
     return items
