@@ -129,7 +129,6 @@ def test_prefix_lengths():
 class EvenPositions(CachePress):
     """Test press: keep even positions (earliest first), the same in every head and layer."""
 
-    per_head: ClassVar[bool] = False
     name: ClassVar[str] = "even"
 
     def score(self, layout, idx, attn, hidden, cos, sin, keys, pos):

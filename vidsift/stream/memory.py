@@ -44,16 +44,6 @@ class MemoryEntry:
         return int(self.embeds.shape[0])
 
 
-@dataclass
-class AddResult:
-    """What `StreamMemory.add` did: the entry appended (None if every token was redundant),
-    the flat indices evicted (sorted, before the append), tokens dropped by dedup."""
-
-    entry: MemoryEntry | None
-    evicted: torch.Tensor
-    deduped: int
-
-
 @dataclass(kw_only=True)
 class StreamMemory:
     """Memory of at most ``budget`` visual tokens (ordered by time)."""
@@ -146,13 +136,6 @@ class StreamMemory:
         with self.lock:
             evicted, self.entries = self._evict(self.entries)
             return evicted
-
-    def add(self, tokens: VisualTokens, *, t_s: float) -> AddResult:
-        """`push` then `evict` (the evicted indices count the new entry's tokens at the end)."""
-        with self.lock:
-            entry, deduped = self.push(tokens, t_s=t_s)
-            evicted = self.evict()
-            return AddResult(entry if any(e is entry for e in self.entries) else None, evicted, deduped)
 
     def _evict(self, entries: list[MemoryEntry]) -> tuple[torch.Tensor, list[MemoryEntry]]:
         """Trim ``entries`` to the budget -> (evicted flat indices, the entries still holding tokens)."""

@@ -73,10 +73,6 @@ class CachePress:
 
     ratio: float = 0.5
     every: int = 0
-    phase: ClassVar[str] = "decode"
-    needs_attention: ClassVar[bool] = False  # scores are recomputed from q/k, no attention maps
-    needs_query: ClassVar[bool] = False
-    per_head: ClassVar[bool] = True
     name: ClassVar[str] = "press"
 
     def __post_init__(self) -> None:

@@ -20,9 +20,6 @@ class Composed:
     """presses: members (or a ``+``-joined spec string: ``PRESSES.build("composed", presses="snapkv+quantize")``)."""
 
     presses: Any = field(default_factory=list)
-    phase: ClassVar[str] = "decode"
-    needs_attention: ClassVar[bool] = False
-    needs_query: ClassVar[bool] = False
     name: ClassVar[str] = "composed"
 
     def __post_init__(self) -> None:

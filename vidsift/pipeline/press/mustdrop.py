@@ -37,7 +37,6 @@ class MustDropPress(CachePress):
 
     warmup: int = 0
     name: ClassVar[str] = "mustdrop"
-    per_head: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -52,7 +52,6 @@ class PrefixKV(CachePress):
     layer keeps the same positions in every head)."""
 
     window: int = 8
-    per_head: ClassVar[bool] = False
     name: ClassVar[str] = "prefixkv"
 
     def __post_init__(self) -> None:

@@ -67,9 +67,6 @@ def check_layer(name: str, value: Any) -> None:
 class PrefillPruner:
     """Base: subclasses implement ``schedule(n_layers) -> {layer: keep fraction of original V}``."""
 
-    phase: ClassVar[str] = "prefill"
-    needs_attention: ClassVar[bool] = False  # scores are recomputed from q/k, no attention maps
-    needs_query: ClassVar[bool] = False
     name: ClassVar[str] = "pruner"
 
     def schedule(self, n_layers: int) -> dict[int, float]:
