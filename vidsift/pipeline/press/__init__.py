@@ -16,6 +16,7 @@ PRESSES: Registry = Registry("cache press", {
     "quantize": "vidsift.pipeline.press.quantize:Quantize",
     "snapkv": "vidsift.pipeline.press.snapkv:SnapKV",
     "visual_first": "vidsift.pipeline.press.visual_first:VisualFirst",
+    "zipvl": "vidsift.pipeline.press.zipvl:ZipVLCache",
 })
 
 _LAZY = {"CachePress": ".base", "Composed": ".composed", "compose": ".composed", "prefix_lengths": ".prefixkv"}

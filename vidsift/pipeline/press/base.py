@@ -103,8 +103,9 @@ class CachePress:
         """Install the press for one generate call; yields stats filled as the model runs."""
         stats: dict[str, Any] = {"method": self.name}
         with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
-            if any(getattr(p, "must_be_last", False) for p in layout.presses):
-                raise ConfigError(self.name, "quantize must be the last cache press (e.g. snapkv:ratio=0.25+quantize)")
+            last = next((p for p in layout.presses if getattr(p, "must_be_last", False)), None)
+            if last is not None:
+                raise ConfigError(self.name, f"{last.name} must be the last cache press (e.g. snapkv:ratio=0.25+{last.name})")
             hooks = HookSet()
             self._pending: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
             self._budget: dict[int, int] = {}

@@ -28,9 +28,9 @@ class Composed:
         self.presses = list(self.presses)
         if not self.presses:
             raise ValueError("composed needs at least one press (presses=snapkv+quantize)")
-        names = [getattr(p, "name", "") for p in self.presses]
-        if "quantize" in names[:-1]:
-            raise ValueError("quantize must be the last press of a composition")
+        early = [p for p in self.presses[:-1] if getattr(p, "must_be_last", False)]
+        if early:
+            raise ValueError(f"{early[0].name} must be the last press of a composition")
 
     @contextlib.contextmanager
     def session(self, adapter: Any, inputs: Any) -> Iterator[dict[str, Any]]:
