@@ -27,6 +27,32 @@ from ..hooks import CacheLayout, attention_probs, project_keys, project_queries
 from ..types import ModelInputs
 
 
+_CHUNK = 256  # query rows per attention block (bounds memory on long prompts)
+
+
+def rows_attention(attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor,
+                   valid: torch.Tensor) -> torch.Tensor:
+    """Causal attention of query rows ``rows`` over all keys of one batch row, heads averaged.
+    q (Hq, n, Dh), k (Hk, n, Dh), rows long (r,), valid bool (n,) -> (r, n)."""
+    n = k.shape[1]
+    out = []
+    for lo in range(0, rows.numel(), _CHUNK):
+        r = rows[lo:lo + _CHUNK]
+        allowed = (torch.arange(n, device=k.device)[None, :] <= r[:, None]) & valid[None, :]  # (r, n)
+        p = attention_probs(q[None, :, r], k[None], scaling=attn.scaling, allowed=allowed[None, None])  # (1, Hk, r, n)
+        out.append(p[0].mean(0))
+    return torch.cat(out) if out else torch.zeros(0, n)
+
+
+def text_after_video(visual: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Rows of the text after the last visual row of one batch row (visual, valid: bool (n,));
+    the last row when there is none."""
+    n = visual.numel()
+    after = torch.arange(n, device=visual.device) > torch.nonzero(visual).max()
+    text = torch.nonzero(after & valid & ~visual).flatten()
+    return text if text.numel() else torch.tensor([n - 1], device=visual.device)
+
+
 def keep_top_visual(scores: torch.Tensor, visual: torch.Tensor, count: int) -> torch.Tensor:
     """Rows to keep: every non-visual row and the ``count`` highest-scoring visual rows.
 

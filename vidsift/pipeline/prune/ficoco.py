@@ -31,26 +31,9 @@ from typing import Any, ClassVar
 import torch
 
 from ...selectors import ficoco_steps
-from ..hooks import attention_probs, gather_rows, project_keys, project_queries
+from ..hooks import gather_rows, project_keys, project_queries
 from ..types import ModelInputs
-from .base import PrefillPruner, check_fraction, check_layer
-
-_CHUNK = 256  # query rows per attention block (bounds memory on long prompts)
-
-
-def _mean_probs(attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
-    """Causal attention of query rows ``rows`` over all keys of one batch row, heads averaged.
-    q (Hq, n, Dh), k (Hk, n, Dh), rows long (r,), valid bool (n,) -> (r, n)."""
-    n = k.shape[1]
-    out = []
-    for lo in range(0, rows.numel(), _CHUNK):
-        r = rows[lo:lo + _CHUNK]
-        allowed = (torch.arange(n, device=k.device)[None, :] <= r[:, None]) & valid[None, :]  # (r, n)
-        p = attention_probs(q[None, :, r], k[None], scaling=attn.scaling, allowed=allowed[None, None])  # (1, Hk, r, n)
-        out.append(p[0].mean(0))
-    return torch.cat(out) if out else torch.zeros(0, n)
-
+from .base import PrefillPruner, check_fraction, check_layer, rows_attention, text_after_video
 
 @dataclass
 class FiCoCoL(PrefillPruner):
@@ -137,12 +120,9 @@ class FiCoCoL(PrefillPruner):
         """Filter and correlate for one batch row -> indices into its visual rows and the scatter."""
         vis = torch.nonzero(visual).flatten()  # (V,) rows of the visual tokens
         n_vis = vis.numel()
-        after = torch.arange(visual.numel(), device=vis.device) > vis.max()
-        text = torch.nonzero(after & valid & ~visual).flatten()
-        if text.numel() == 0:
-            text = torch.tensor([visual.numel() - 1], device=vis.device)
-        a_tv = _mean_probs(attn, q, k, text, valid)[:, vis].float().cpu()  # (Tq, V)
-        a_vv = _mean_probs(attn, q, k, vis, valid)[:, vis].float().cpu()  # (V, V), causal
+        text = text_after_video(visual, valid)
+        a_tv = rows_attention(attn, q, k, text, valid)[:, vis].float().cpu()  # (Tq, V)
+        a_vv = rows_attention(attn, q, k, vis, valid)[:, vis].float().cpu()  # (V, V), causal
         a_vv.fill_diagonal_(0.0)
         v2v = a_vv.sum(1)  # mass each visual query puts on other visual tokens
         t2v = a_tv.mean(0)

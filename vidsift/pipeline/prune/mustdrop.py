@@ -40,8 +40,7 @@ import torch
 
 from ..hooks import project_keys, project_queries
 from ..types import ModelInputs
-from .base import PrefillPruner, check_layer, keep_top_visual
-from .ficoco import _mean_probs
+from .base import PrefillPruner, check_layer, keep_top_visual, rows_attention, text_after_video
 
 
 def dual_scores(a: torch.Tensor, global_thr: float, individual_thr: float) -> dict[str, torch.Tensor]:
@@ -112,11 +111,8 @@ class MustDropFilter(PrefillPruner):
             passed, first = [], {}
             for row in range(b):
                 vis = torch.nonzero(visual[row]).flatten()
-                after = torch.arange(n, device=seq_pos.device) > vis.max()
-                text = torch.nonzero(after & valid[row] & ~visual[row]).flatten()
-                if text.numel() == 0:
-                    text = torch.tensor([n - 1], device=seq_pos.device)
-                a = _mean_probs(attn, q[row], k[row], text, valid[row])[:, vis]  # (T, V)
+                text = text_after_video(visual[row], valid[row])
+                a = rows_attention(attn, q[row], k[row], text, valid[row])[:, vis]  # (T, V)
                 s = dual_scores(a, self.global_thr, self.individual_thr)
                 scores[row, vis] = s["pass_score"].to(scores.device)
                 passed.append(int((s["pass_score"] >= 1.0).sum()))

@@ -33,8 +33,7 @@ import torch
 
 from ..hooks import project_keys, project_queries
 from ..types import ModelInputs
-from .base import PrefillPruner, check_fraction, check_layer, keep_top_visual
-from .ficoco import _mean_probs
+from .base import PrefillPruner, check_fraction, check_layer, keep_top_visual, rows_attention, text_after_video
 
 
 def minimal_mass_count(scores: torch.Tensor, tau: float) -> int:
@@ -105,11 +104,8 @@ class ZipVL(PrefillPruner):
             needed = []
             for row in range(b):
                 vis = torch.nonzero(visual[row]).flatten()
-                after = torch.arange(n, device=seq_pos.device) > vis.max()
-                text = torch.nonzero(after & valid[row] & ~visual[row]).flatten()
-                if text.numel() == 0:
-                    text = torch.tensor([n - 1], device=seq_pos.device)
-                s = _mean_probs(attn, q[row], k[row], text, valid[row]).float().mean(0)  # (n,)
+                text = text_after_video(visual[row], valid[row])
+                s = rows_attention(attn, q[row], k[row], text, valid[row]).float().mean(0)  # (n,)
                 scores[row] = s
                 needed.append(minimal_mass_count(s[vis], self.tau))
             low = round(self.min_keep * n_vis)
