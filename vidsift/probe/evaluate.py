@@ -66,6 +66,7 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "diverse": _plan(merger="diverse"),
     "tome+temporal": _plan(merger="tome", temporal="temporal"),
     "ficoco_v": _plan(merger="ficoco_v"),  # FiCoCo-V: filter, correlate, one-to-many compress
+    "hired": _plan(merger="hired"),  # HiRED: budget split over 2x2 partitions by attention, then top-k in each
     # inside the LLM: every token in, pruned during prefill
     "fastv": lambda b: {"budget": "100%", "prune": f"fastv:k=2,keep={b:g}"},
     "pdrop": lambda b: {"budget": "100%", "prune": "pdrop:layers=1/2/3,keep=" + "/".join(f"{b ** (j / 3):.4g}" for j in (1, 2, 3))},

@@ -43,6 +43,7 @@ MERGERS: Registry = Registry("merger", {
     "adjacent": "vidsift.selectors.merge_adjacent:Adjacent",
     "diverse": "vidsift.selectors.merge_diverse:Diverse",
     "ficoco_v": "vidsift.selectors.merge_ficoco:FiCoCoV",
+    "hired": "vidsift.selectors.merge_hired:HiRED",
     "mustdrop": "vidsift.selectors.merge_mustdrop:MustDrop",
     "saliency": "vidsift.selectors.merge_saliency:Saliency",
     "temporal": "vidsift.selectors.merge_temporal:Temporal",

@@ -14,24 +14,27 @@ import math
 import numpy as np
 
 
-def split_budget(weights: np.ndarray, budget: int, *, floor: int = 0, cap: int, priority: np.ndarray | None = None) -> np.ndarray:
-    """int64 (K,) shares proportional to ``weights`` within [floor, cap], summing to min(budget, K*cap).
+def split_budget(weights: np.ndarray, budget: int, *, floor: int = 0, cap: int | np.ndarray,
+                 priority: np.ndarray | None = None) -> np.ndarray:
+    """int64 (K,) shares proportional to ``weights`` within [floor, cap], summing to min(budget, sum of caps).
 
-    If ``K * floor`` exceeds the total, the floor is lowered to ``total // K``. Leftover units go
-    to the largest fractional parts, ties broken by ``priority`` (higher first) then index.
+    ``cap`` is one int for every share or an int array (K,) of per-share caps. If ``K * floor``
+    exceeds the total, the floor is lowered to ``total // K``. Leftover units go to the largest
+    fractional parts, ties broken by ``priority`` (higher first) then index.
     """
     w = np.asarray(weights, dtype=np.float64)
     k = w.shape[0]
     if isinstance(budget, bool) or int(budget) != budget or budget < 0:
         raise ValueError(f"budget must be an int >= 0, got {budget!r}")
-    if int(cap) < 1 or int(floor) < 0 or int(floor) > int(cap):
-        raise ValueError(f"need 0 <= floor <= cap and cap >= 1, got floor={floor}, cap={cap}")
     if w.ndim != 1 or not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("weights must be finite, >= 0 and of shape (K,)")
+    caps = np.broadcast_to(np.asarray(cap), (k,)).astype(np.int64)
+    if (caps < 1).any() or int(floor) < 0 or (k and int(floor) > int(caps.min())):
+        raise ValueError(f"need 0 <= floor <= cap and cap >= 1, got floor={floor}, cap={cap}")
     if k == 0:
         return np.zeros(0, np.int64)
-    cap, floor = int(cap), int(floor)
-    total = min(int(budget), k * cap)
+    cap, floor = caps, int(floor)
+    total = min(int(budget), int(caps.sum()))
     floor = min(floor, total // k)
     if w.sum() <= 0:
         w = np.ones(k)
