@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from test_prune_press_kit import (adapter, batch_pair, cache_lengths, fresh, inputs, match_positions, prefill_cache,
                                   run)
 from vidsift.errors import ConfigError
-from vidsift.pipeline.press import PRESSES, CachePress, compose, prefix_lengths
+from vidsift.pipeline.press import PRESSES, WindowPress, compose, prefix_lengths
 from vidsift.pipeline.press.quantize import dequantize, quantize
 from vidsift.pipeline.prune import PRUNERS
 
@@ -126,13 +127,13 @@ def test_prefix_lengths():
 
 
 @dataclass
-class EvenPositions(CachePress):
+class EvenPositions(WindowPress):
     """Test press: keep even positions (earliest first), the same in every head and layer."""
 
     name: ClassVar[str] = "even"
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos):
-        return -(pos % 2).float() - pos.float() * 1e-4
+    def score(self, module, hidden, keys, positions, attention, *, visual):
+        return -(positions % 2).float() - positions.float() * 1e-4
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
@@ -273,3 +274,53 @@ def test_prefix_lengths_properties(sizes, ratio, seed):
     assert sum(lengths) <= budget
     more = prefix_lengths(imps, min(sum(sizes), budget + 5))
     assert all(a <= b for a, b in zip(lengths, more))  # a larger budget never shortens a layer
+
+
+# -- one member object, two calls at once: per-call state lives on the call, not on the member -------------
+
+def _stats_without_timing(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if k not in ("ttft_s", "decode_tokens_per_s")}
+
+
+def _generate(ad, x, processors=()):
+    out = ad.model.generate(**x.kwargs, max_new_tokens=4, min_new_tokens=4, do_sample=False, output_logits=True,
+                            return_dict_in_generate=True, logits_processor=list(processors))
+    return out.sequences[:, x.prompt_len:], torch.stack(out.logits, dim=1)
+
+
+@pytest.mark.parametrize("kind, spec", [("kv", "h2o:ratio=0.4"), ("kv", "snapkv:ratio=0.3,every=2"),
+                                        ("kv", "snapkv:ratio=0.4+quantize:bits=4,ratio=0.3"),
+                                        ("kv", "mustdrop:ratio=0.5,warmup=2"), ("kv", "prefixkv:ratio=0.4"),
+                                        ("kv", "zipvl:tau=0.8"), ("prune", "mustdrop:k=1,global_thr=1.5"),
+                                        ("prune", "zipvl:k=1,tau=0.8"), ("prune", "fastv:k=2,keep=0.5")])
+def test_one_member_object_serves_two_interleaved_calls(kind, spec):
+    """The same member objects hold two sessions at once (call A on one model, call B on another, with
+    another prompt); B's whole generate runs from inside A's, after A's prefill and before its decode
+    steps. Each call must match a run with freshly built members (ids, logits and stats)."""
+    from transformers import DynamicCache, LogitsProcessor
+
+    registry = PRESSES if kind == "kv" else PRUNERS
+    ad_a, ad_b = adapter("sdpa"), adapter("eager")  # two models: two layouts
+    x_a, x_b = inputs(), inputs("Describe the colours of every object, in order.", attn="eager", n=2, seed=1)
+    want_a, want_b = run(ad_a, x_a, registry.build_many(spec)), run(ad_b, x_b, registry.build_many(spec))
+    x_a, x_b = fresh(x_a), fresh(x_b)
+    for ad, x in ((ad_a, x_a), (ad_b, x_b)):
+        x.kwargs["past_key_values"] = DynamicCache(config=ad.model.config.get_text_config())
+    got_b: list = []
+
+    class RunB(LogitsProcessor):
+        def __call__(self, ids, scores):
+            if not got_b:
+                got_b.append(_generate(ad_b, x_b))
+            return scores
+
+    shared = registry.build_many(spec)
+    with contextlib.ExitStack() as st:
+        stats_a = [st.enter_context(m.session(ad_a, x_a)) for m in shared]
+        stats_b = [st.enter_context(m.session(ad_b, x_b)) for m in shared]
+        got_a = _generate(ad_a, x_a, [RunB()])
+    for (ids, logits), want in ((got_a, want_a), (got_b[0], want_b)):
+        assert torch.equal(ids, want.ids)
+        torch.testing.assert_close(logits, want.logits)
+    for stats, want in ((stats_a, want_a), (stats_b, want_b)):
+        assert [_stats_without_timing(s) for s in stats] == [_stats_without_timing(s) for s in want.stats]

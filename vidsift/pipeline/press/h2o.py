@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 
 from ..hooks import attention_probs, project_queries
-from .base import CachePress, check_count, check_ratio, protect_recent, window_attention
+from .base import CachePress, PressCall, check_count, check_ratio, protect_recent
 
 
 @dataclass
@@ -30,16 +30,14 @@ class H2O(CachePress):
         super().__post_init__()
         check_ratio("recent", self.recent)
         check_count("chunk", self.chunk, 1)
-        self._acc: dict[int, torch.Tensor] = {}
-
-    def reset(self) -> None:
-        self._acc = {}
 
     def _window(self, n: int) -> int:
         return int(round(self.recent * self.n_keep(n)))
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        """Prefill: attention each entry receives, summed over every prompt query (chunked)."""
+    def entry_scores(self, call: PressCall, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
+        """Prefill: attention each entry receives, summed over every prompt query (chunked); kept in
+        ``call.acc`` by original position for the decode steps."""
+        layout = call.layout
         rows = layout.seq_pos  # (B, q) positions of the queries
         valid = layout.entry_valid(pos).unsqueeze(2)  # (B, h, 1, n)
         acc = torch.zeros(keys.shape[0], keys.shape[1], keys.shape[2], device=keys.device)
@@ -49,27 +47,28 @@ class H2O(CachePress):
             allowed = valid & (pos.unsqueeze(2) <= rows[:, None, s:e, None])
             qvalid = layout.entry_valid(rows[:, s:e])[:, None, :, None]  # padding queries add nothing
             acc += (attention_probs(q, keys, scaling=attn.scaling, allowed=allowed) * qvalid).sum(dim=2)
-        self._acc[idx] = self._dense(layout, acc, pos)
-        return protect_recent(acc, pos, rows[:, -1], self._window(keys.shape[2]))
+        call.acc[idx] = self._dense(layout, acc, pos)
+        return protect_recent(acc, pos, self._window(keys.shape[2]))
 
     @staticmethod
     def _dense(layout, acc: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         dense = torch.zeros(*acc.shape[:2], layout.seen + layout.qpos.shape[1], device=acc.device)
         return dense.scatter_add_(2, pos.expand_as(acc), acc)
 
-    def on_decode(self, layout, idx, attn, hidden, cos, sin, lay, pos) -> None:
-        if idx not in self._acc:
+    def on_decode(self, call: PressCall, idx, attn, hidden, cos, sin, lay, pos) -> None:
+        if idx not in call.acc:
             return
+        layout = call.layout
         total = layout.seen + layout.qpos.shape[1]
-        dense = self._acc[idx]
+        dense = call.acc[idx]
         if dense.shape[2] < total:
             dense = torch.nn.functional.pad(dense, (0, total - dense.shape[2]))
-        probs = window_attention(layout, attn, hidden, cos, sin, lay.keys, pos, layout.seq_pos, hidden.shape[1])
+        probs = call.window_attention(attn, hidden, cos, sin, lay.keys, pos, hidden.shape[1])
         pos_h = pos.expand(-1, probs.shape[1], -1)
         dense = dense.scatter_add_(2, pos_h, probs.sum(dim=2))
-        self._acc[idx] = dense
-        budget = self._budget.get(idx)
+        call.acc[idx] = dense
+        budget = call.budget.get(idx)
         if not self.every or budget is None or (layout.step + 1) % self.every or lay.keys.shape[-2] <= budget:
             return
-        scores = protect_recent(dense.gather(2, pos_h), pos_h, layout.seq_pos[:, -1], int(round(self.recent * budget)))
-        self.compress(layout, idx, lay, scores, pos, budget)
+        scores = protect_recent(dense.gather(2, pos_h), pos_h, int(round(self.recent * budget)))
+        self.compress(call, idx, lay, scores, pos, budget)

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import CachePress, check_count, window_attention
+from .base import CachePress, PressCall, check_count
 
 
 @dataclass
@@ -43,47 +43,43 @@ class MustDropPress(CachePress):
         check_count("warmup", self.warmup)
         if self.every:
             raise ValueError("mustdrop evicts once; set warmup (the decode step of the eviction), not every")
-        self.reset()
 
-    def reset(self) -> None:
-        # per layer, until its eviction: (B, 1, positions seen) attention the output queries gave each position
-        self._acc: dict[int, torch.Tensor] = {}
-
-    def _accumulate(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> None:
-        """Add the newest query's attention (heads averaged) to layer ``idx``'s per-position sums."""
-        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, 1)  # (B, Hk, 1, n)
+    def _accumulate(self, call: PressCall, idx, attn, hidden, cos, sin, keys, pos) -> None:
+        """Add the newest query's attention (heads averaged) to layer ``idx``'s per-position sums
+        (``call.acc[idx]``: (B, 1, positions seen), kept until the layer's eviction)."""
+        probs = call.window_attention(attn, hidden, cos, sin, keys, pos, 1)  # (B, Hk, 1, n)
         got = probs.mean(dim=(1, 2)).unsqueeze(1)  # (B, 1, n)
-        total = layout.seen + layout.qpos.shape[1]
-        acc = self._acc.get(idx)
+        total = call.layout.seen + call.layout.qpos.shape[1]
+        acc = call.acc.get(idx)
         if acc is None:
             acc = torch.zeros(got.shape[0], 1, total, device=got.device)
         elif acc.shape[2] < total:
             acc = torch.nn.functional.pad(acc, (0, total - acc.shape[2]))
-        self._acc[idx] = acc.scatter_add_(2, pos.expand_as(got), got)
+        call.acc[idx] = acc.scatter_add_(2, pos.expand_as(got), got)
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        self._accumulate(layout, idx, attn, hidden, cos, sin, keys, pos)
-        return self._acc[idx].gather(2, pos)  # (B, 1, n)
+    def entry_scores(self, call: PressCall, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
+        self._accumulate(call, idx, attn, hidden, cos, sin, keys, pos)
+        return call.acc[idx].gather(2, pos)  # (B, 1, n)
 
-    def apply_prefill(self, layout, cache, pending) -> None:
+    def apply_prefill(self, call: PressCall, cache, pending) -> None:
         if self.warmup == 0:
             for idx in sorted(pending):
                 lay = cache.layers[idx]
-                self._evict(layout, idx, lay, layout.positions(idx, lay.keys.shape[-2]))
+                self._evict(call, idx, lay, call.layout.positions(idx, lay.keys.shape[-2]))
 
-    def on_decode(self, layout, idx, attn, hidden, cos, sin, lay, pos) -> None:
-        if idx not in self._acc:  # evicted already (or never scored: not a plain prefill)
+    def on_decode(self, call: PressCall, idx, attn, hidden, cos, sin, lay, pos) -> None:
+        if idx not in call.acc:  # evicted already (or never scored: not a plain prefill)
             return
-        self._accumulate(layout, idx, attn, hidden, cos, sin, lay.keys, pos)
-        if layout.step + 1 >= self.warmup:
-            self._evict(layout, idx, lay, pos)
+        self._accumulate(call, idx, attn, hidden, cos, sin, lay.keys, pos)
+        if call.layout.step + 1 >= self.warmup:
+            self._evict(call, idx, lay, pos)
 
-    def _evict(self, layout, idx: int, lay, pos: torch.Tensor) -> None:
+    def _evict(self, call: PressCall, idx: int, lay, pos: torch.Tensor) -> None:
         """Keep every text entry and the ``ceil(ratio * V)`` visual entries with the most output attention."""
-        visual = layout.entry_visual(pos)  # (B, 1, n)
+        visual = call.layout.entry_visual(pos)  # (B, 1, n)
         n_vis = int(visual[0].sum())
         keep_vis = min(n_vis, math.ceil(self.ratio * n_vis))
-        scores = torch.where(visual, self._acc[idx].gather(2, pos), torch.tensor(float("inf"), device=pos.device))
-        self.compress(layout, idx, lay, scores, pos, lay.keys.shape[-2] - n_vis + keep_vis)
-        self._stats.setdefault("kept_visual_per_layer", {})[idx] = keep_vis
-        self._acc.pop(idx)
+        scores = torch.where(visual, call.acc[idx].gather(2, pos), torch.tensor(float("inf"), device=pos.device))
+        self.compress(call, idx, lay, scores, pos, lay.keys.shape[-2] - n_vis + keep_vis)
+        call.stats.setdefault("kept_visual_per_layer", {})[idx] = keep_vis
+        call.acc.pop(idx)

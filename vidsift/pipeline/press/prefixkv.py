@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import CachePress, check_count, window_attention
+from .base import WindowPress
 
 
 def prefix_lengths(importance: list[torch.Tensor], budget: int, *, iters: int = 40) -> list[int]:
@@ -46,31 +46,25 @@ def prefix_lengths(importance: list[torch.Tensor], budget: int, *, iters: int = 
 
 
 @dataclass
-class PrefixKV(CachePress):
+class PrefixKV(WindowPress):
     """ratio: total kept entries over all layers / prompt entries over all layers; per-layer
     lengths differ. window: observation-window queries scoring importance (heads averaged, so a
     layer keeps the same positions in every head)."""
 
-    window: int = 8
     name: ClassVar[str] = "prefixkv"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_count("window", self.window, 1)
+    def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
+        return attention.mean(dim=(1, 2)).unsqueeze(1)  # (B, 1, n)
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window)
-        return probs.mean(dim=(1, 2)).unsqueeze(1)  # (B, 1, n)
-
-    def apply_prefill(self, layout, cache, pending) -> None:
+    def apply_prefill(self, call, cache, pending) -> None:
         looked = {}
         for idx, stored in sorted(pending.items()):
             n = cache.layers[idx].keys.shape[-2]
-            pos = layout.positions(idx, n)
-            looked[idx] = (self.lookup(layout, stored, pos), pos)
+            pos = call.layout.positions(idx, n)
+            looked[idx] = (call.lookup(stored, pos), pos)
         importance = [s.nan_to_num(0.0, neginf=0.0).mean(dim=(0, 1)) for s, _ in looked.values()]
         total = sum(int(s.shape[-1]) for s, _ in looked.values())
         lengths = prefix_lengths(importance, math.ceil(self.ratio * total))
         for (idx, (scores, pos)), n_keep in zip(looked.items(), lengths):
-            self.compress(layout, idx, cache.layers[idx], scores, pos, n_keep)
-        self._stats["budget_entries"] = math.ceil(self.ratio * total)
+            self.compress(call, idx, cache.layers[idx], scores, pos, n_keep)
+        call.stats["budget_entries"] = math.ceil(self.ratio * total)

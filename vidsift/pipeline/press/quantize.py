@@ -16,13 +16,13 @@ low-precision ones (+ fp16 scales); each layer dequantizes them just for its own
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 
-from ..hooks import CacheLayout, HookSet, gather_entries
-from .base import CachePress, check_count, protect_recent, window_attention
+from ..hooks import HookSet, gather_entries
+from .base import PressCall, WindowPress, check_count, protect_recent
 
 FORMATS = ("fp8", "int")
 FP8_MAX = 448.0  # float8_e4m3fn
@@ -60,8 +60,23 @@ def nbytes(store: dict[str, torch.Tensor] | None) -> int:
     return 0 if not store else sum(t.numel() * t.element_size() for t in store.values())
 
 
+@dataclass(eq=False)
+class QuantizeCall(PressCall):
+    """A `PressCall` plus, per layer: the packed low-precision keys and values (``store``), the entry
+    count the layer held after its last split or decode step (``expect``) and how many of its entries
+    are quantized (``nq``)."""
+
+    store: dict[int, tuple[dict, dict]] = field(default_factory=dict)
+    expect: dict[int, int] = field(default_factory=dict)
+    nq: dict[int, int] = field(default_factory=dict)
+
+    def held_bytes(self, idx: int) -> int:
+        k, v = self.store.get(idx, (None, None))
+        return nbytes(k) + nbytes(v)
+
+
 @dataclass
-class Quantize(CachePress):
+class Quantize(WindowPress):
     """ratio: fraction of prompt entries per layer and head kept at full precision (salient by
     window attention, plus the last ``window`` prompt entries); the rest is quantized.
     bits: 8 (fp8 or int8), 4 or 2 (packed ints); format: fp8 | int (default: fp8 for 8 bits).
@@ -73,6 +88,7 @@ class Quantize(CachePress):
     window: int = 8
     must_be_last: ClassVar[bool] = True
     name: ClassVar[str] = "quantize"
+    call_type: ClassVar[type[PressCall]] = QuantizeCall
 
     def __post_init__(self) -> None:
         if not isinstance(self.ratio, (int, float)) or not 0.0 <= float(self.ratio) <= 1.0:
@@ -88,77 +104,69 @@ class Quantize(CachePress):
         if self.format == "fp8" and self.bits != 8:
             raise ValueError("format=fp8 needs bits=8")
 
-    def _install(self, layout: CacheLayout, hooks: HookSet) -> None:
-        self._store: dict[int, tuple[dict, dict]] = {}
-        self._expect: dict[int, int] = {}
-        self._nq: dict[int, int] = {}
-        for i, layer in enumerate(layout.layers):
-            hooks.pre(layer.self_attn, self._materialize(layout, i))
-        super()._install(layout, hooks)
-        layout.byte_reporters.append(self._bytes)
-        hooks.on_remove(lambda: layout.byte_reporters.remove(self._bytes))
+    def _install(self, call: QuantizeCall, hooks: HookSet) -> None:
+        for i, layer in enumerate(call.layout.layers):
+            hooks.pre(layer.self_attn, self._materialize(call, i))
+        super()._install(call, hooks)
+        call.layout.byte_reporters.append(call.held_bytes)
+        hooks.on_remove(lambda: call.layout.byte_reporters.remove(call.held_bytes))
 
-    def _bytes(self, idx: int) -> int:
-        k, v = self._store.get(idx, (None, None))
-        return nbytes(k) + nbytes(v)
+    def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
+        return protect_recent(attention.mean(dim=2), positions, self.window)
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window)
-        return protect_recent(probs.mean(dim=2), pos, layout.seq_pos[:, -1], self.window)
-
-    def _materialize(self, layout: CacheLayout, idx: int):
+    def _materialize(self, call: QuantizeCall, idx: int):
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             cache = kwargs.get("past_key_values")
-            if cache is None or layout.is_prefill or idx not in self._store:
+            if cache is None or call.layout.is_prefill or idx not in call.store:
                 return
             lay = cache.layers[idx]
-            k, v = self._store[idx]
+            k, v = call.store[idx]
             fmt = dict(bits=self.bits, fmt=self.format, dtype=lay.keys.dtype)
             lay.keys = torch.cat([dequantize(k, **fmt), lay.keys], dim=2)
             lay.values = torch.cat([dequantize(v, **fmt), lay.values], dim=2)
 
         return hook
 
-    def on_decode(self, layout, idx, attn, hidden, cos, sin, lay, pos) -> None:
-        expected = self._expect.get(idx)
+    def on_decode(self, call: QuantizeCall, idx, attn, hidden, cos, sin, lay, pos) -> None:
+        expected = call.expect.get(idx)
         if expected is None:
             return
         n = lay.keys.shape[-2]
         if n != expected + hidden.shape[1]:  # an earlier press changed this layer: split again
-            probs = window_attention(layout, attn, hidden, cos, sin, lay.keys, pos, layout.seq_pos, 1)
-            self.split(layout, idx, lay, probs.mean(dim=2), pos, n_quant=self._nq.get(idx, 0))
+            probs = call.window_attention(attn, hidden, cos, sin, lay.keys, pos, 1)
+            self.split(call, idx, lay, probs.mean(dim=2), pos, n_quant=call.nq.get(idx, 0))
             return
-        nq = self._nq[idx]  # the dequantized copies go; the packed store stays
+        nq = call.nq[idx]  # the dequantized copies go; the packed store stays
         lay.keys = lay.keys[:, :, nq:].contiguous()
         lay.values = lay.values[:, :, nq:].contiguous()
-        self._expect[idx] = n
+        call.expect[idx] = n
 
-    def apply_prefill(self, layout, cache, pending) -> None:
+    def apply_prefill(self, call: QuantizeCall, cache, pending) -> None:
         for idx, stored in sorted(pending.items()):
             lay = cache.layers[idx]
             n = lay.keys.shape[-2]
-            pos = layout.positions(idx, n)
+            pos = call.layout.positions(idx, n)
             n_full = min(n, max(math.ceil(self.ratio * n), min(self.window, n)))
-            self.split(layout, idx, lay, self.lookup(layout, stored, pos), pos, n_quant=n - n_full)
+            self.split(call, idx, lay, call.lookup(stored, pos), pos, n_quant=n - n_full)
 
-    def split(self, layout, idx, lay, scores, pos, *, n_quant: int) -> None:
+    def split(self, call: QuantizeCall, idx, lay, scores, pos, *, n_quant: int) -> None:
         """Quantize the ``n_quant`` lowest-scoring entries and keep only the rest in the cache layer
         (reordered: quantized entries first, so the layer materializes as ``cat(dequantized, kept)``)."""
         n = lay.keys.shape[-2]
         n_quant = max(0, min(n_quant, n - 1))
-        self._nq[idx] = n_quant
+        call.nq[idx] = n_quant
         pos = pos.expand(-1, scores.shape[1], -1)
-        order = scores.masked_fill(~layout.entry_valid(pos), float("-inf")).argsort(dim=-1)  # low first
+        order = scores.masked_fill(~call.layout.entry_valid(pos), float("-inf")).argsort(dim=-1)  # low first
         quant = order[..., :n_quant].sort(dim=-1).values
         full = order[..., n_quant:].sort(dim=-1).values
         perm = torch.cat([quant, full], dim=-1)
         lay.keys, lay.values = gather_entries(lay.keys, perm), gather_entries(lay.values, perm)
-        layout.set_positions(idx, pos.gather(2, perm))
+        call.layout.set_positions(idx, pos.gather(2, perm))
         fmt = dict(bits=self.bits, fmt=self.format)
         k = quantize(lay.keys[:, :, :n_quant], **fmt)
         v = quantize(lay.values[:, :, :n_quant], **fmt)
-        self._store[idx] = (k, v)
+        call.store[idx] = (k, v)
         lay.keys = lay.keys[:, :, n_quant:].contiguous()
         lay.values = lay.values[:, :, n_quant:].contiguous()
-        self._expect[idx] = n
-        self._stats.setdefault("quantized_per_layer", {})[idx] = n_quant
+        call.expect[idx] = n
+        call.stats.setdefault("quantized_per_layer", {})[idx] = n_quant

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from .base import CachePress, check_count, protect_recent, window_attention
+from .base import WindowPress, check_count, protect_recent
 
 
 def pooled_window_scores(probs: torch.Tensor, kernel: int) -> torch.Tensor:
@@ -24,22 +24,19 @@ def pooled_window_scores(probs: torch.Tensor, kernel: int) -> torch.Tensor:
 
 
 @dataclass
-class SnapKV(CachePress):
+class SnapKV(WindowPress):
     """ratio: fraction of prompt entries kept per layer and head; window: observation-window queries
     (always kept); kernel: odd pooling width that keeps neighbours of salient entries."""
 
-    window: int = 8
     kernel: int = 7
     name: ClassVar[str] = "snapkv"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_count("window", self.window, 1)
         check_count("kernel", self.kernel, 1)
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {self.kernel}")
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window)
-        scores = pooled_window_scores(probs, self.kernel)  # (B, Hk, n)
-        return protect_recent(scores, pos, layout.seq_pos[:, -1], self.window)
+    def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
+        scores = pooled_window_scores(attention, self.kernel)  # (B, Hk, n)
+        return protect_recent(scores, positions, self.window)

@@ -13,24 +13,17 @@ from typing import ClassVar
 
 import torch
 
-from .base import CachePress, check_count, window_attention
+from .base import WindowPress
 
 
 @dataclass
-class VisualFirst(CachePress):
+class VisualFirst(WindowPress):
     """ratio: fraction of each layer's prompt entries kept; visual entries go first, lowest window
     attention first; text is evicted only when ``ratio`` leaves no room for it.
     window: observation-window queries used to rank entries within each group."""
 
-    window: int = 8
     name: ClassVar[str] = "visual_first"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_count("window", self.window, 1)
-
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
-        probs = window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window)
-        scores = probs.mean(dim=2)  # (B, Hk, n) in [0, 1]
-        text = ~layout.entry_visual(pos.expand_as(scores))
-        return scores + 2.0 * text
+    def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
+        scores = attention.mean(dim=2)  # (B, Hk, n) in [0, 1]
+        return scores + 2.0 * ~visual.expand_as(scores)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..prune.zipvl import minimal_mass_count
-from .base import protect_recent, window_attention
+from .base import protect_recent
 from .quantize import Quantize
 
 
@@ -45,19 +45,19 @@ class ZipVLCache(Quantize):
     def is_identity(self) -> bool:
         return float(self.tau) >= 1.0 or float(self.ratio) >= 1.0
 
-    def score(self, layout, idx, attn, hidden, cos, sin, keys, pos):
+    def score(self, module, hidden, keys, positions, attention, *, visual):
         """The window queries' mean attention per entry and key head (no recency bonus: it is the mass)."""
-        return window_attention(layout, attn, hidden, cos, sin, keys, pos, layout.seq_pos, self.window).mean(dim=2)
+        return attention.mean(dim=2)
 
-    def apply_prefill(self, layout, cache, pending) -> None:
+    def apply_prefill(self, call, cache, pending) -> None:
         for idx, stored in sorted(pending.items()):
             lay = cache.layers[idx]
             n = lay.keys.shape[-2]
-            pos = layout.positions(idx, n)
-            scores = self.lookup(layout, stored, pos)  # (B, h, n)
-            valid = layout.entry_valid(pos.expand(-1, scores.shape[1], -1))
+            pos = call.layout.positions(idx, n)
+            scores = call.lookup(stored, pos)  # (B, h, n)
+            valid = call.layout.entry_valid(pos.expand(-1, scores.shape[1], -1))
             mass = scores.clamp(min=0).masked_fill(~valid, 0.0).flatten(0, 1)
             need = max(minimal_mass_count(row, self.tau) for row in mass)
             n_full = min(n, max(need, math.ceil(self.ratio * n), min(self.window, n)))
-            ranked = protect_recent(scores, pos, layout.seq_pos[:, -1], self.window)
-            self.split(layout, idx, lay, ranked, pos, n_quant=n - n_full)
+            ranked = protect_recent(scores, pos, self.window)
+            self.split(call, idx, lay, ranked, pos, n_quant=n - n_full)

@@ -2,7 +2,8 @@
 
 ``PRUNERS.build_many("fastv:k=2,keep=0.5")`` -> members; each has
 ``session(adapter, inputs) -> ContextManager[stats dict]`` that installs reversible hooks for one
-generate call.
+generate call. A new method subclasses `PrefillPruner` and writes ``schedule`` and/or ``score(view:
+StageView) -> (B, n)`` (see `vidsift.pipeline.prune.base`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ PRUNERS: Registry = Registry("prefill pruner", {
     "zipvl": "vidsift.pipeline.prune.zipvl:ZipVL",
 })
 
-_LAZY = {"PrefillPruner": ".base", "keep_top_visual": ".base", "last_query_scores": ".base"}
+_LAZY = dict.fromkeys(("PrefillPruner", "StageView", "keep_top_visual", "last_query_scores"), ".base")
 
-__all__ = ["PRUNERS", "PrefillPruner", "keep_top_visual", "last_query_scores"]
+__all__ = ["PRUNERS", "PrefillPruner", "StageView", "keep_top_visual", "last_query_scores"]
 __getattr__ = lazy_attributes(__name__, _LAZY)

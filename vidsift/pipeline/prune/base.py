@@ -1,29 +1,37 @@
 """Template of in-LLM prefill pruners: drop visual tokens between decoder layers during prefill.
 
-A pruner only says *how many* visual tokens survive at which layer (`schedule`); this base does
-the rest through `CacheLayout` stages: at a stage layer it recomputes the last text token's query
-and the layer's keys from that layer's own inputs (q/k projections + RoPE, so it works with SDPA,
-eager or flash attention and never needs attention maps), keeps the top-scoring visual rows plus
-every text row, and the layout slices hidden states, rotary embeddings, position ids and masks
-for that layer and all later ones. Later layers' caches hold only the kept tokens; decode stays
-consistent because the layout rebuilds each layer's mask from original positions.
+A new method writes one function: ``schedule(n_layers) -> {layer: keep fraction}`` says how many
+visual tokens survive at which layer, ``score(view) -> (B, n)`` ranks the rows at such a layer
+(default: the last text token's attention, `last_query_scores`). Methods that decide the count per
+input or merge instead of select override ``select(view, count)``; FastV-style ranking at an
+earlier layer is ``score_layer(layer)``. A `StageView` carries the layer's inputs for the rows it
+still holds (attention module, normed hidden states, rotary cos/sin, original positions, visual and
+padding masks); the layout stays inside this base. Queries and keys are recomputed from the layer's
+own inputs (q/k projections + RoPE, so it works with SDPA, eager or flash attention and never needs
+attention maps); the kept rows are every text row plus the chosen visual rows, and the layout
+slices hidden states, rotary embeddings, position ids and masks for that layer and all later ones.
+Later layers' caches hold only the kept tokens; decode stays consistent because the layout rebuilds
+each layer's mask from original positions.
 
 Counts are absolute: ``keep`` fractions refer to the prompt's *original* number of visual tokens
 V, so a stage keeps ``round(keep * V)``. Batches need the same V in every row (left padding of
 different-length questions is fine); otherwise a `ConfigError` says so.
+
+Per-call state lives in the session (its stats dict, scores remembered for a later layer), so one
+pruner object can serve several calls at once; ``last`` only keeps the latest call's diagnostics.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 
 from ...errors import ConfigError
-from ..hooks import CacheLayout, attention_probs, project_keys, project_queries
+from ..hooks import CacheLayout, Stage, attention_probs, project_keys, project_queries
 from ..types import ModelInputs
 
 
@@ -89,14 +97,85 @@ def check_layer(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a layer index >= 0, got {value!r}")
 
 
+@dataclass(frozen=True)
+class StageView:
+    """What a pruner sees at one stage layer during prefill: that layer's inputs for the rows it still holds.
+
+    layer: decoder layer index; attn: its attention module; hidden (B, n, D): the attention's (normed)
+    inputs; cos, sin (B, n, Dh): the rows' rotary embeddings; positions long (B, n): their original
+    positions in the prompt; visual, valid bool (B, n): the row is a visual token of the prompt / a
+    real token (not padding); earlier (B, n) or None: what ``score`` gave these rows at
+    ``score_layer(layer)`` when that is an earlier layer; stats: this call's stats dict (a method may
+    add entries of its own).
+    """
+
+    layer: int
+    attn: torch.nn.Module
+    hidden: torch.Tensor
+    cos: torch.Tensor
+    sin: torch.Tensor
+    positions: torch.Tensor
+    visual: torch.Tensor
+    valid: torch.Tensor
+    earlier: torch.Tensor | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_visual(self) -> int:
+        """Visual rows per batch row (the same V in every row)."""
+        return int(self.visual[0].sum())
+
+    def all_rows(self) -> torch.Tensor:
+        """Keep everything: long (B, n) = 0..n-1 in every row."""
+        b, n = self.positions.shape
+        return torch.arange(n, device=self.positions.device).expand(b, n)
+
+    def queries(self) -> torch.Tensor:
+        """The layer's queries of every row, with RoPE -> (B, Hq, n, Dh)."""
+        return project_queries(self.attn, self.hidden, self.cos, self.sin)
+
+    def keys(self) -> torch.Tensor:
+        """The layer's keys of every row, with RoPE -> (B, Hk, n, Dh)."""
+        return project_keys(self.attn, self.hidden, self.cos, self.sin)
+
+
+Selection = torch.Tensor | tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+"""What ``select`` returns: kept rows (B, m), or (kept rows, merge) for token merging."""
+
+
 @dataclass
 class PrefillPruner:
-    """Base: subclasses implement ``schedule(n_layers) -> {layer: keep fraction of original V}``."""
+    """Base: subclasses implement ``schedule(n_layers) -> {layer: keep fraction of original V}`` and may
+    override ``score`` (how rows rank), ``select`` (which rows stay) and ``score_layer``."""
 
     name: ClassVar[str] = "pruner"
 
+    # -- what a method defines ---------------------------------------------------------------------
+
     def schedule(self, n_layers: int) -> dict[int, float]:
         raise NotImplementedError
+
+    def score(self, view: StageView) -> torch.Tensor:
+        """Importance of every row at a stage -> (B, n); the highest-scoring visual rows stay.
+        Default: attention of the last row's query (the last prompt token), heads averaged."""
+        return last_query_scores(view.attn, view.hidden, view.cos, view.sin, view.valid)
+
+    def score_layer(self, layer: int) -> int:
+        """The layer whose inputs ``score`` sees for the stage at ``layer`` (an earlier one: the scores
+        are remembered by original position and reach ``select`` as ``view.earlier``)."""
+        return layer
+
+    def select(self, view: StageView, count: int) -> Selection:
+        """Rows the stage keeps: long (B, m) sorted indices into the view's rows, or ``(rows, merge)``
+        where ``merge(hidden (B, n, D)) -> (B, m, D)`` gives the kept rows' new hidden states (token
+        merging). ``count``: visual rows the schedule keeps. Default: every text row and the ``count``
+        visual rows ``score`` ranks highest (all rows when ``count >= V``)."""
+        if count >= view.n_visual:
+            return view.all_rows()
+        scores = view.earlier if view.earlier is not None else self.score(view)
+        return keep_top_visual(scores, view.visual, count)
+
+    # -- machinery ---------------------------------------------------------------------------------
 
     def _checked_schedule(self, adapter: Any, n_layers: int) -> dict[int, float]:
         sched = dict(sorted(self.schedule(n_layers).items()))
@@ -106,6 +185,8 @@ class PrefillPruner:
                 raise ConfigError(f"{self.name}:layer={layer}", f"the model has layers 0..{n_layers - 1}")
             if frac > last + 1e-9:
                 raise ConfigError(self.name, f"keep fractions must not grow with depth (layer {layer}: {frac} > {last})")
+            if not 0 <= self.score_layer(layer) <= layer:
+                raise ConfigError(self.name, f"stage {layer} scores at layer {self.score_layer(layer)}, not in 0..{layer}")
             last = frac
         vision = getattr(getattr(adapter.model, "config", None), "vision_config", None)
         deepstack = len(getattr(vision, "deepstack_visual_indexes", None) or ())
@@ -123,6 +204,7 @@ class PrefillPruner:
                                          "in-LLM pruning needs the same count in every row (run them one at a time)")
         n_visual = int(vis_counts[0]) if vis_counts else 0
         stats: dict[str, Any] = {"method": self.name, "visual_tokens": n_visual, "kept_visual_per_stage": {}}
+        self.last: dict[int, dict[str, Any]] = {}
         with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
             sched = self._checked_schedule(adapter, layout.n_layers)
             removers = []
@@ -130,23 +212,46 @@ class PrefillPruner:
                 for layer, frac in sched.items():
                     count = int(round(frac * n_visual))
                     stats["kept_visual_per_stage"][layer] = count
-                    removers.append(layout.add_stage(layer, self._stage(count)))
+                    earlier: dict[str, torch.Tensor] | None = None
+                    if self.score_layer(layer) != layer:
+                        earlier = {}
+                        removers.append(layout.add_stage(self.score_layer(layer), self._remember(count, stats, earlier)))
+                    removers.append(layout.add_stage(layer, self._stage(count, stats, earlier)))
                 yield stats
             finally:
                 for remove in removers:
                     remove()
 
     @staticmethod
-    def _stage(count: int):
+    def _view(layout: CacheLayout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+              seq_pos: torch.Tensor, stats: dict[str, Any], earlier: torch.Tensor | None = None) -> StageView:
+        return StageView(layer=idx, attn=layout.layers[idx].self_attn, hidden=normed, cos=cos, sin=sin,
+                         positions=seq_pos, visual=layout.entry_visual(seq_pos), valid=layout.entry_valid(seq_pos),
+                         earlier=earlier, stats=stats)
+
+    def _stage(self, count: int, stats: dict[str, Any], earlier: dict[str, torch.Tensor] | None) -> Stage:
+        def stage(layout: CacheLayout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  seq_pos: torch.Tensor):
+            remembered = earlier["by_pos"].gather(1, seq_pos) if earlier else None
+            view = self._view(layout, idx, normed, cos, sin, seq_pos, stats, remembered)
+            keep = self.select(view, count)
+            rows = keep[0] if isinstance(keep, tuple) else keep
+            stats["kept_visual_per_stage"][idx] = int(view.visual[0, rows[0]].sum())
+            return keep
+
+        return stage
+
+    def _remember(self, count: int, stats: dict[str, Any], earlier: dict[str, torch.Tensor]) -> Stage:
+        """At the score layer: record ``score`` of every row by original position; keeps all rows."""
         def stage(layout: CacheLayout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                   seq_pos: torch.Tensor) -> torch.Tensor:
-            visual = layout.entry_visual(seq_pos)  # (B, n)
-            n = seq_pos.shape[1]
-            if count >= int(visual[0].sum()):
-                return torch.arange(n, device=seq_pos.device).expand(seq_pos.shape[0], n)
-            attn = layout.layers[idx].self_attn
-            scores = last_query_scores(attn, normed, cos, sin, layout.entry_valid(seq_pos))
-            return keep_top_visual(scores, visual, count)
+            view = self._view(layout, idx, normed, cos, sin, seq_pos, stats)
+            earlier.clear()
+            if count < view.n_visual:
+                scores = self.score(view)
+                full = torch.zeros(seq_pos.shape[0], int(seq_pos.max()) + 1, dtype=scores.dtype, device=scores.device)
+                earlier["by_pos"] = full.scatter(1, seq_pos, scores)  # (B, L) by original position
+            return view.all_rows()
 
         return stage
 

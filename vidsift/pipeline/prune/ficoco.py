@@ -23,17 +23,14 @@ Simplified against the paper: one reduction layer; attention is the layer's reco
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from ...selectors import ficoco_steps
-from ..hooks import gather_rows, project_keys, project_queries
-from ..types import ModelInputs
-from .base import PrefillPruner, check_fraction, check_layer, rows_attention, text_after_video
+from ..hooks import gather_rows
+from .base import PrefillPruner, Selection, StageView, check_fraction, check_layer, rows_attention, text_after_video
 
 @dataclass
 class FiCoCoL(PrefillPruner):
@@ -67,53 +64,37 @@ class FiCoCoL(PrefillPruner):
     def schedule(self, n_layers: int) -> dict[int, float]:
         return {self.k: float(self.keep)}
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: ModelInputs) -> Iterator[dict[str, Any]]:
-        self.last = {}
-        with super().session(adapter, inputs) as stats:
-            yield stats
+    def select(self, view: StageView, count: int) -> Selection:
+        """Keep ``count`` visual rows and merge the dropped ones into them (filter, correlate, compress)."""
+        visual = view.visual  # (B, n)
+        if count >= view.n_visual:
+            return view.all_rows()
+        if count == 0:  # nothing to merge into: every visual row goes
+            return torch.stack([torch.nonzero(~v).flatten() for v in visual])
+        q, k = view.queries(), view.keys()  # (B, Hq, n, Dh), (B, Hk, n, Dh)
+        plans, keeps = [], []
+        for row in range(q.shape[0]):
+            plan = self._plan(view.attn, q[row], k[row], visual[row], view.valid[row], count)
+            plans.append(plan)
+            keep_mask = ~visual[row].clone()
+            keep_mask[plan["vis"][plan["keep"]]] = True
+            keeps.append(torch.nonzero(keep_mask).flatten())
+        keep = torch.stack(keeps)  # (B, m): every text row and ``count`` visual rows
+        self.last[view.layer] = {key: v.cpu() for key, v in plans[0].items()}
+        view.stats.setdefault("max_merged_size", {})[view.layer] = float(plans[0]["sizes"].max())
 
-    def _stage(self, count: int):
-        def stage(layout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                  seq_pos: torch.Tensor):
-            visual = layout.entry_visual(seq_pos)  # (B, n)
-            b, n = seq_pos.shape
-            if count >= int(visual[0].sum()):
-                return torch.arange(n, device=seq_pos.device).expand(b, n)
-            if count == 0:  # nothing to merge into: every visual row goes
-                return torch.stack([torch.nonzero(~v).flatten() for v in visual])
-            valid = layout.entry_valid(seq_pos)
-            attn = layout.layers[idx].self_attn
-            q = project_queries(attn, normed, cos, sin)  # (B, Hq, n, Dh)
-            k = project_keys(attn, normed, cos, sin)  # (B, Hk, n, Dh)
-            plans, keeps = [], []
-            for row in range(b):
-                plan = self._plan(attn, q[row], k[row], visual[row], valid[row], count)
-                plans.append(plan)
-                keep_mask = ~visual[row].clone()
-                keep_mask[plan["vis"][plan["keep"]]] = True
-                keeps.append(torch.nonzero(keep_mask).flatten())
-            keep = torch.stack(keeps)  # (B, m): every text row and ``count`` visual rows
-            self.last[idx] = {key: v.cpu() for key, v in plans[0].items()}
-            if layout.stat_dicts:
-                for stats in layout.stat_dicts:
-                    if stats.get("method") == self.name:
-                        stats.setdefault("max_merged_size", {})[idx] = float(plans[0]["sizes"].max())
+        def merge(hidden: torch.Tensor) -> torch.Tensor:
+            out = gather_rows(hidden, keep, 1).clone()  # (B, m, D)
+            for row, plan in enumerate(plans):
+                vis = plan["vis"]
+                h = hidden[row, vis]  # (V, D)
+                merged, _, _ = ficoco_steps.compress(h, torch.ones(vis.numel()), plan["keep"], plan["drop"],
+                                                     plan["targets"], plan["weights"])
+                slots = torch.nonzero(visual[row][keep[row]]).flatten()  # kept visual rows, in order
+                out[row, slots] = merged.to(out.dtype)
+            return out
 
-            def merge(hidden: torch.Tensor) -> torch.Tensor:
-                out = gather_rows(hidden, keep, 1).clone()  # (B, m, D)
-                for row, plan in enumerate(plans):
-                    vis = plan["vis"]
-                    h = hidden[row, vis]  # (V, D)
-                    merged, _, _ = ficoco_steps.compress(h, torch.ones(vis.numel()), plan["keep"], plan["drop"],
-                                                    plan["targets"], plan["weights"])
-                    slots = torch.nonzero(visual[row][keep[row]]).flatten()  # kept visual rows, in order
-                    out[row, slots] = merged.to(out.dtype)
-                return out
-
-            return keep, merge
-
-        return stage
+        return keep, merge
 
     def _plan(self, attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, visual: torch.Tensor,
               valid: torch.Tensor, count: int) -> dict[str, torch.Tensor]:

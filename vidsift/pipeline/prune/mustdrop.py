@@ -31,16 +31,12 @@ their best-scoring dropped tokens). The defaults are a starting point, not tuned
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from ..hooks import project_keys, project_queries
-from ..types import ModelInputs
-from .base import PrefillPruner, check_layer, keep_top_visual, rows_attention, text_after_video
+from .base import PrefillPruner, Selection, StageView, check_layer, keep_top_visual, rows_attention, text_after_video
 
 
 def dual_scores(a: torch.Tensor, global_thr: float, individual_thr: float) -> dict[str, torch.Tensor]:
@@ -86,46 +82,35 @@ class MustDropFilter(PrefillPruner):
     def schedule(self, n_layers: int) -> dict[int, float]:
         return {self.k: 1.0}  # the upper bound; the stage decides the count per input
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: ModelInputs) -> Iterator[dict[str, Any]]:
-        self.last = {}
-        with super().session(adapter, inputs) as stats:
-            self._stats = stats  # this session's own (the mustdrop press's stats carry the same method name)
-            yield stats
+    def score(self, view: StageView) -> torch.Tensor:
+        """``pass_score`` of every visual row (>= 1: it passes the filter), 0 for text rows -> float64 (B, n)."""
+        return self._dual(view)[0]
 
-    def _stage(self, count: int):
-        def stage(layout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                  seq_pos: torch.Tensor) -> torch.Tensor:
-            visual = layout.entry_visual(seq_pos)  # (B, n)
-            b, n = seq_pos.shape
-            n_vis = int(visual[0].sum())
-            identity = torch.arange(n, device=seq_pos.device).expand(b, n)
-            if n_vis == 0 or self.global_thr <= 0 or self.individual_thr <= 0:
-                self._record(idx, None, n_vis)
-                return identity
-            valid = layout.entry_valid(seq_pos)
-            attn = layout.layers[idx].self_attn
-            q = project_queries(attn, normed, cos, sin)  # (B, Hq, n, Dh)
-            k = project_keys(attn, normed, cos, sin)  # (B, Hk, n, Dh)
-            scores = torch.zeros(b, n, dtype=torch.float64, device=seq_pos.device)
-            passed, first = [], {}
-            for row in range(b):
-                vis = torch.nonzero(visual[row]).flatten()
-                text = text_after_video(visual[row], valid[row])
-                a = rows_attention(attn, q[row], k[row], text, valid[row])[:, vis]  # (T, V)
-                s = dual_scores(a, self.global_thr, self.individual_thr)
-                scores[row, vis] = s["pass_score"].to(scores.device)
-                passed.append(int((s["pass_score"] >= 1.0).sum()))
-                if row == 0:
-                    first = s
-            final = max(passed)
-            self._record(idx, {key: v.cpu() for key, v in first.items()}, final)
-            if final >= n_vis:
-                return identity
-            return keep_top_visual(scores, visual, final)
+    def select(self, view: StageView, count: int) -> Selection:
+        """Keep the visual rows that pass (the most any batch row passes); ``count`` is V, an upper bound."""
+        n_vis = view.n_visual
+        if n_vis == 0 or self.global_thr <= 0 or self.individual_thr <= 0:
+            self.last[view.layer] = {"count": n_vis}
+            return view.all_rows()
+        scores, passed, first = self._dual(view)
+        final = max(passed)
+        self.last[view.layer] = {**{key: v.cpu() for key, v in first.items()}, "count": final}
+        if final >= n_vis:
+            return view.all_rows()
+        return keep_top_visual(scores, view.visual, final)
 
-        return stage
-
-    def _record(self, idx: int, scores: dict[str, torch.Tensor] | None, final: int) -> None:
-        self.last[idx] = {**(scores or {}), "count": final}
-        self._stats["kept_visual_per_stage"][idx] = final
+    def _dual(self, view: StageView) -> tuple[torch.Tensor, list[int], dict[str, torch.Tensor]]:
+        """pass scores (B, n), visual rows passing per batch row, and batch row 0's `dual_scores`."""
+        q, k = view.queries(), view.keys()  # (B, Hq, n, Dh), (B, Hk, n, Dh)
+        scores = torch.zeros(view.positions.shape, dtype=torch.float64, device=view.positions.device)
+        passed, first = [], {}
+        for row in range(scores.shape[0]):
+            vis = torch.nonzero(view.visual[row]).flatten()
+            text = text_after_video(view.visual[row], view.valid[row])
+            a = rows_attention(view.attn, q[row], k[row], text, view.valid[row])[:, vis]  # (T, V)
+            s = dual_scores(a, self.global_thr, self.individual_thr)
+            scores[row, vis] = s["pass_score"].to(scores.device)
+            passed.append(int((s["pass_score"] >= 1.0).sum()))
+            if row == 0:
+                first = s
+        return scores, passed, first

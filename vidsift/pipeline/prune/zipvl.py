@@ -23,17 +23,14 @@ every row keeps the same count (the largest any row needs, so each row reaches a
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from ..hooks import project_keys, project_queries
-from ..types import ModelInputs
-from .base import PrefillPruner, check_fraction, check_layer, keep_top_visual, rows_attention, text_after_video
+from .base import (PrefillPruner, Selection, StageView, check_fraction, check_layer, keep_top_visual, rows_attention,
+                   text_after_video)
 
 
 def minimal_mass_count(scores: torch.Tensor, tau: float) -> int:
@@ -79,46 +76,24 @@ class ZipVL(PrefillPruner):
     def schedule(self, n_layers: int) -> dict[int, float]:
         return {self.k: float(self.max_keep)}  # the upper bound; the stage decides the actual count
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: ModelInputs) -> Iterator[dict[str, Any]]:
-        self.last = {}
-        with super().session(adapter, inputs) as stats:
-            yield stats
+    def score(self, view: StageView) -> torch.Tensor:
+        """Mean attention the text after the video gives each row, over those queries and heads -> (B, n)."""
+        q, k = view.queries(), view.keys()  # (B, Hq, n, Dh), (B, Hk, n, Dh)
+        return torch.stack([
+            rows_attention(view.attn, q[row], k[row], text_after_video(view.visual[row], view.valid[row]),
+                           view.valid[row]).float().mean(0)
+            for row in range(q.shape[0])])
 
-    def _stage(self, count: int):
-        """``count`` is round(max_keep * V); the stage lowers it to what ``tau`` needs per input."""
-        def stage(layout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                  seq_pos: torch.Tensor) -> torch.Tensor:
-            visual = layout.entry_visual(seq_pos)  # (B, n)
-            b, n = seq_pos.shape
-            n_vis = int(visual[0].sum())
-            identity = torch.arange(n, device=seq_pos.device).expand(b, n)
-            if self.tau >= 1.0 and count >= n_vis:
-                self._record(layout, idx, None, n_vis, n_vis)
-                return identity
-            valid = layout.entry_valid(seq_pos)
-            attn = layout.layers[idx].self_attn
-            q = project_queries(attn, normed, cos, sin)  # (B, Hq, n, Dh)
-            k = project_keys(attn, normed, cos, sin)  # (B, Hk, n, Dh)
-            scores = torch.zeros(b, n, dtype=torch.float32, device=seq_pos.device)
-            needed = []
-            for row in range(b):
-                vis = torch.nonzero(visual[row]).flatten()
-                text = text_after_video(visual[row], valid[row])
-                s = rows_attention(attn, q[row], k[row], text, valid[row]).float().mean(0)  # (n,)
-                scores[row] = s
-                needed.append(minimal_mass_count(s[vis], self.tau))
-            low = round(self.min_keep * n_vis)
-            final = max(low, min(max(needed), count))
-            self._record(layout, idx, scores[0][visual[0]].cpu(), final, needed[0])
-            if final >= n_vis:
-                return identity
-            return keep_top_visual(scores, visual, final)
-
-        return stage
-
-    def _record(self, layout, idx: int, scores: torch.Tensor | None, final: int, needed: int) -> None:
-        self.last[idx] = {"scores": scores, "count": final, "needed": needed}
-        for stats in layout.stat_dicts or ():
-            if stats.get("method") == self.name:
-                stats["kept_visual_per_stage"][idx] = final
+    def select(self, view: StageView, count: int) -> Selection:
+        """``count`` is round(max_keep * V); lowered to what ``tau`` needs for this input."""
+        n_vis = view.n_visual
+        if self.tau >= 1.0 and count >= n_vis:
+            self.last[view.layer] = {"scores": None, "count": n_vis, "needed": n_vis}
+            return view.all_rows()
+        scores = self.score(view)
+        needed = [minimal_mass_count(s[v], self.tau) for s, v in zip(scores, view.visual)]
+        final = max(round(self.min_keep * n_vis), min(max(needed), count))
+        self.last[view.layer] = {"scores": scores[0][view.visual[0]].cpu(), "count": final, "needed": needed[0]}
+        if final >= n_vis:
+            return view.all_rows()
+        return keep_top_visual(scores, view.visual, final)
