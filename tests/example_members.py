@@ -1,4 +1,5 @@
-"""A tests-only selector, added to ``SELECTORS`` by name from a test (no list in vidsift names it)."""
+"""Tests-only members, added to their registries by name from a test (no list in vidsift names them):
+a selector, a prefill pruner and a cache press, each the smallest of its kind."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
+
+from vidsift.pipeline.press import WindowPress
+from vidsift.pipeline.prune.schedule import Schedule
 
 
 @dataclass
@@ -16,3 +21,26 @@ class EveryOther:
 
     def select(self, features: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
         return np.arange(0, len(scores), 2, dtype=np.int64)[:k]
+
+
+@dataclass
+class Loudest(Schedule):
+    """Prefill pruner: at each stage of a `schedule` (``loudest:keep=1/1/0.5``), keep the visual tokens
+    whose normed hidden state at that layer has the largest L2 norm."""
+
+    name: ClassVar[str] = "loudest"
+
+    def score(self, view) -> torch.Tensor:
+        return view.hidden.float().norm(dim=-1)  # (B, n)
+
+
+@dataclass
+class KeyNorm(WindowPress):
+    """Cache press: keep the entries whose keys have the *smallest* L2 norm, per layer and head (after
+    Devoto et al., "A Simple and Effective L2 Norm-Based Strategy for KV Cache Compression",
+    arXiv:2406.11430)."""
+
+    name: ClassVar[str] = "knorm"
+
+    def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
+        return -keys.float().norm(dim=-1)  # (B, Hk, n)

@@ -99,3 +99,84 @@ def test_registry_names_decorators_and_errors():
         registry.register("b")(OrderedDict)
     with pytest.raises(ValueError, match="module:attr"):
         registry.register("d", "collections.Counter")
+
+
+@pytest.fixture
+def prune_and_press(monkeypatch):
+    """PRUNERS and PRESSES, restored after the test."""
+    from vidsift.pipeline.press import PRESSES
+    from vidsift.pipeline.prune import PRUNERS
+
+    monkeypatch.setattr(PRUNERS, "_members", dict(PRUNERS._members))
+    monkeypatch.setattr(PRESSES, "_members", dict(PRESSES._members))
+    return PRUNERS, PRESSES
+
+
+def test_a_tests_only_pruner_and_press_that_write_only_score_run_through_ask(prune_and_press, tiny_checkpoint,
+                                                                             monkeypatch):
+    """`example_members.Loudest` and `KeyNorm` write one ``score`` each; through ``ask(prune=, kv=)`` the
+    pruner keeps every text row and exactly the visual rows its score ranks highest, and the press keeps
+    exactly the entries its score ranks highest in every layer and head."""
+    import math
+
+    import torch
+    from models import load_tiny_adapter
+    from vidsift.pipeline.check import check_names
+    from vidsift.pipeline.hooks import gather_entries
+    from vidsift.pipeline.pipeline import Pipeline
+
+    pruners, presses = prune_and_press
+    sys.modules.pop("example_members", None)
+    pruners.register("loudest", "example_members:Loudest")
+    presses.register("knorm", "example_members:KeyNorm")
+    check_names(prune="loudest", kv="knorm")
+    assert "example_members" not in sys.modules  # named, not imported
+
+    pipe = Pipeline(load_tiny_adapter(tiny_checkpoint("tiny-qwen2.5-vl")), name="tiny")
+    ad, stage, ratio = pipe.adapter, 2, 0.5
+    built = []
+    build = ad.build_inputs
+    monkeypatch.setattr(ad, "build_inputs", lambda *a, **k: built.append(build(*a, **k)) or built[-1])
+    seen: dict = {}
+
+    def layer_input(module, args, kwargs):  # registered before the pruner's hooks: every row
+        seen.setdefault("normed", module.input_layernorm(args[0] if args else kwargs["hidden_states"]))
+
+    def attention_input(module, args, kwargs):  # after the stage: the kept rows
+        seen.setdefault("kept", args[0] if args else kwargs["hidden_states"])
+
+    def model_output(module, args, kwargs, output):  # before the press compresses: the full prefill cache
+        seen.setdefault("full", [lay.keys.clone() for lay in kwargs["past_key_values"].layers])
+
+    def model_input(module, args, kwargs):  # first decode step: the pressed cache
+        if "full" in seen:
+            seen.setdefault("pressed", [lay.keys.clone() for lay in kwargs["past_key_values"].layers])
+
+    handles = [ad.decoder_layers[stage].register_forward_pre_hook(layer_input, with_kwargs=True),
+               ad.decoder_layers[stage].self_attn.register_forward_pre_hook(attention_input, with_kwargs=True),
+               ad.model.register_forward_hook(model_output, with_kwargs=True),
+               ad.model.register_forward_pre_hook(model_input, with_kwargs=True)]
+    frames = FrameBatch(np.random.default_rng(0).integers(0, 255, (4, 112, 112, 3), dtype=np.uint8),
+                        np.arange(4) / 2.0, np.arange(4))
+    try:
+        answer = pipe.ask(frames, "What happens?", prune="loudest:keep=1/1/0.5", kv=f"knorm:ratio={ratio}",
+                          max_new_tokens=2)
+    finally:
+        for h in handles:
+            h.remove()
+
+    visual = built[-1].visual_mask[0]
+    n_vis = int(visual.sum())
+    prune_stats, kv_stats = answer.stats["prune"][0], answer.stats["kv"][0]
+    assert [prune_stats["method"], kv_stats["method"]] == ["loudest", "knorm"]
+    assert prune_stats["kept_visual_per_stage"] == {stage: round(0.5 * n_vis)}
+    score = seen["normed"][0].float().norm(dim=-1).masked_fill(~visual, float("inf"))
+    want_rows = score.topk(visual.numel() - n_vis + round(0.5 * n_vis)).indices.sort().values
+    got_rows = torch.cdist(seen["kept"][0].float(), seen["normed"][0].float()).argmin(dim=-1)
+    assert torch.equal(got_rows, want_rows)
+
+    rows = answer.stats["kv"][0]["prefill_rows_per_layer"]
+    for layer, (full, pressed) in enumerate(zip(seen["full"], seen["pressed"])):
+        n_keep = math.ceil(ratio * rows[layer])
+        want = (-full.norm(dim=-1)).topk(n_keep, dim=-1).indices.sort(dim=-1).values  # (1, Hk, n_keep)
+        assert torch.equal(pressed, gather_entries(full, want)), layer
