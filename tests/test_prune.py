@@ -169,6 +169,17 @@ def test_layer_beyond_the_model_is_a_config_error():
         run(ad, x, PRUNERS.build_many("fastv:k=9"))
 
 
+def test_a_score_layer_after_its_stage_is_a_config_error():
+    from vidsift.pipeline.prune.fastv import FastV
+
+    class ScoresLater(FastV):
+        def score_layer(self, layer: int) -> int:
+            return layer + 1
+
+    with pytest.raises(ConfigError, match="stage 1 scores at layer 2, not in 0..1"):
+        run(adapter("sdpa", "tiny-qwen2.5-vl"), inputs(), [ScoresLater(k=1, keep=0.5)])
+
+
 def test_deepstack_models_refuse_pruning_before_the_deepstack_layers():
     """Qwen3-VL adds deepstack visual features after layers 0..1 (tiny): pruning must start later."""
     ad, x = adapter("sdpa", "tiny-qwen3-vl"), inputs(arch="tiny-qwen3-vl")
