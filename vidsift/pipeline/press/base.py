@@ -86,6 +86,18 @@ class PressCall:
         allowed = layout.entry_valid(pos).unsqueeze(2) & (pos.unsqueeze(2) <= layout.seq_pos[:, None, -w:, None])
         return attention_probs(q, keys, scaling=attn.scaling, allowed=allowed)  # (B, Hk, w, n)
 
+    def accumulate(self, idx: int, scores: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Add ``scores`` (B, h, n) of entries at original positions ``pos`` to layer ``idx``'s running sums
+        by position, ``acc[idx]`` (B, h, positions seen so far), and return those sums."""
+        total = self.layout.seen + self.layout.qpos.shape[1]
+        acc = self.acc.get(idx)
+        if acc is None:
+            acc = torch.zeros(*scores.shape[:2], total, device=scores.device)
+        elif acc.shape[2] < total:
+            acc = torch.nn.functional.pad(acc, (0, total - acc.shape[2]))
+        self.acc[idx] = acc.scatter_add_(2, pos.expand_as(scores), scores)
+        return self.acc[idx]
+
     def lookup(self, stored: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
         """Scores stored at layer time, looked up for the positions the layer holds now -> (B, h, n)."""
         scores, at = stored

@@ -47,28 +47,18 @@ class H2O(CachePress):
             allowed = valid & (pos.unsqueeze(2) <= rows[:, None, s:e, None])
             qvalid = layout.entry_valid(rows[:, s:e])[:, None, :, None]  # padding queries add nothing
             acc += (attention_probs(q, keys, scaling=attn.scaling, allowed=allowed) * qvalid).sum(dim=2)
-        call.acc[idx] = self._dense(layout, acc, pos)
+        call.acc.pop(idx, None)  # a new prefill starts the sums afresh
+        call.accumulate(idx, acc, pos)
         return protect_recent(acc, pos, self._window(keys.shape[2]))
-
-    @staticmethod
-    def _dense(layout, acc: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        dense = torch.zeros(*acc.shape[:2], layout.seen + layout.qpos.shape[1], device=acc.device)
-        return dense.scatter_add_(2, pos.expand_as(acc), acc)
 
     def on_decode(self, call: PressCall, idx, attn, hidden, cos, sin, lay, pos) -> None:
         if idx not in call.acc:
             return
-        layout = call.layout
-        total = layout.seen + layout.qpos.shape[1]
-        dense = call.acc[idx]
-        if dense.shape[2] < total:
-            dense = torch.nn.functional.pad(dense, (0, total - dense.shape[2]))
         probs = call.window_attention(attn, hidden, cos, sin, lay.keys, pos, hidden.shape[1])
         pos_h = pos.expand(-1, probs.shape[1], -1)
-        dense = dense.scatter_add_(2, pos_h, probs.sum(dim=2))
-        call.acc[idx] = dense
+        dense = call.accumulate(idx, probs.sum(dim=2), pos_h)
         budget = call.budget.get(idx)
-        if not self.every or budget is None or (layout.step + 1) % self.every or lay.keys.shape[-2] <= budget:
+        if not self.every or budget is None or (call.layout.step + 1) % self.every or lay.keys.shape[-2] <= budget:
             return
         scores = protect_recent(dense.gather(2, pos_h), pos_h, int(round(self.recent * budget)))
         self.compress(call, idx, lay, scores, pos, budget)

@@ -48,14 +48,7 @@ class MustDropPress(CachePress):
         """Add the newest query's attention (heads averaged) to layer ``idx``'s per-position sums
         (``call.acc[idx]``: (B, 1, positions seen), kept until the layer's eviction)."""
         probs = call.window_attention(attn, hidden, cos, sin, keys, pos, 1)  # (B, Hk, 1, n)
-        got = probs.mean(dim=(1, 2)).unsqueeze(1)  # (B, 1, n)
-        total = call.layout.seen + call.layout.qpos.shape[1]
-        acc = call.acc.get(idx)
-        if acc is None:
-            acc = torch.zeros(got.shape[0], 1, total, device=got.device)
-        elif acc.shape[2] < total:
-            acc = torch.nn.functional.pad(acc, (0, total - acc.shape[2]))
-        call.acc[idx] = acc.scatter_add_(2, pos.expand_as(got), got)
+        call.accumulate(idx, probs.mean(dim=(1, 2)).unsqueeze(1), pos)  # (B, 1, n)
 
     def entry_scores(self, call: PressCall, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
         self._accumulate(call, idx, attn, hidden, cos, sin, keys, pos)
