@@ -74,6 +74,9 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "ficoco_l": lambda b: {"budget": "100%", "prune": f"ficoco_l:k=2,keep={b:g}"},  # FiCoCo-L at layer 2
     # ZipVL at layer 2: keeps the fewest tokens holding 90% of the text's attention, at most the share
     "zipvl": lambda b: {"budget": "100%", "prune": f"zipvl:k=2,tau=0.9,max_keep={b:g}"},
+    # ToDRE stage 2: the text's most attended share at layer 2, all visual tokens out once the
+    # text gives them under 10% of its attention
+    "todre": lambda b: {"budget": "100%", "prune": f"todre:k=2,keep={b:g},migrated=0.1"},
     # MustDrop's three stages: key-protected adjacent merging to the budget, the dual-attention
     # filter at layer 2, the output-aware press keeping half of the visual cache
     "mustdrop": lambda b: {"budget": f"{b:.0%}", "merger": "mustdrop:threshold=0.8", "prune": "mustdrop:k=2",

@@ -18,6 +18,7 @@ PRUNERS: Registry = Registry("prefill pruner", {
     "mustdrop": "vidsift.pipeline.prune.mustdrop:MustDropFilter",
     "pdrop": "vidsift.pipeline.prune.pdrop:PDrop",
     "schedule": "vidsift.pipeline.prune.schedule:Schedule",
+    "todre": "vidsift.pipeline.prune.todre:ToDRE",
     "zipvl": "vidsift.pipeline.prune.zipvl:ZipVL",
 })
 

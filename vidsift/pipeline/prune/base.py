@@ -61,6 +61,16 @@ def text_after_video(visual: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return text if text.numel() else torch.tensor([n - 1], device=visual.device)
 
 
+def text_attention(view: "StageView") -> torch.Tensor:
+    """Mean attention the text after the video gives every row, over those query rows and over heads
+    (the layer's recomputed q/k, causal, padding excluded) -> float (B, n)."""
+    q, k = view.queries(), view.keys()  # (B, Hq, n, Dh), (B, Hk, n, Dh)
+    return torch.stack([
+        rows_attention(view.attn, q[row], k[row], text_after_video(view.visual[row], view.valid[row]),
+                       view.valid[row]).float().mean(0)
+        for row in range(q.shape[0])])
+
+
 def keep_top_visual(scores: torch.Tensor, visual: torch.Tensor, count: int) -> torch.Tensor:
     """Rows to keep: every non-visual row and the ``count`` highest-scoring visual rows.
 

@@ -1,9 +1,10 @@
-"""Drop every visual token after layer L (ToDRE stage 2).
+"""Drop every visual token from a layer L chosen in advance.
 
-Li et al., "ToDRE: Visual Token Pruning via Diversity and Task Awareness for Efficient Large
-Vision-Language Models", https://arxiv.org/abs/2505.18757 (stage 2, "information migration":
-once the text has absorbed the visual information in the middle layers, every visual token is
-removed from the decoder).
+The fixed-layer form of ToDRE's "information migration" (Li et al., arXiv:2505.18757) and of
+Visual Tokens Withdrawal (Lin et al., "Boosting Multimodal Large Language Models with Visual Tokens
+Withdrawal for Rapid Inference"): once the text has absorbed the visual
+information, the deeper layers run on text alone. ``todre`` decides the layer per input from the
+text's attention share and first cuts the visual tokens by task relevance.
 """
 
 from __future__ import annotations

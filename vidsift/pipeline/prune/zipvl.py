@@ -29,8 +29,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .base import (PrefillPruner, Selection, StageView, check_fraction, check_layer, keep_top_visual, rows_attention,
-                   text_after_video)
+from .base import PrefillPruner, Selection, StageView, check_fraction, check_layer, keep_top_visual, text_attention
 
 
 def minimal_mass_count(scores: torch.Tensor, tau: float) -> int:
@@ -78,11 +77,7 @@ class ZipVL(PrefillPruner):
 
     def score(self, view: StageView) -> torch.Tensor:
         """Mean attention the text after the video gives each row, over those queries and heads -> (B, n)."""
-        q, k = view.queries(), view.keys()  # (B, Hq, n, Dh), (B, Hk, n, Dh)
-        return torch.stack([
-            rows_attention(view.attn, q[row], k[row], text_after_video(view.visual[row], view.valid[row]),
-                           view.valid[row]).float().mean(0)
-            for row in range(q.shape[0])])
+        return text_attention(view)
 
     def select(self, view: StageView, count: int) -> Selection:
         """``count`` is round(max_keep * V); lowered to what ``tau`` needs for this input."""
