@@ -168,6 +168,7 @@ class CacheLayout:
         self.end_callbacks: list[Callable[["CacheLayout", Any], None]] = []
         self.byte_reporters: list[Callable[[int], int]] = []
         self.presses: list[Any] = []
+        self.decode_filters: list[Callable[[int, torch.Tensor], torch.Tensor | None]] = []
         self.stat_dicts: list[dict[str, Any]] = []
         self.visual: torch.Tensor | None = None
         self._layer_params = [sum(p.numel() for p in layer.parameters()) for layer in layers]
@@ -360,20 +361,27 @@ class CacheLayout:
         if pos is not None:
             pos = torch.cat([pos, self.qpos.unsqueeze(1).expand(-1, pos.shape[1], -1)], dim=-1)
             self.kv_pos[idx] = pos
-        if not self.modified:
+        if pos is None and (self.modified or self.decode_filters):
+            pos = torch.arange(self.seen + self.qpos.shape[1], device=self.qpos.device).expand(self.qpos.shape[0], 1, -1)
+        hide = None  # bool like pos: entries this step's query must not see (decode filters, e.g. DyCoke)
+        for fn in self.decode_filters:
+            h = fn(idx, pos)
+            if h is not None:
+                hide = h if hide is None else hide | h
+        if not self.modified and hide is None:
             return kwargs
         mask = kwargs.get("attention_mask")
-        if mask is None and bool(self.pad2d.all()) and self.qpos.shape[1] == 1:
+        if mask is None and bool(self.pad2d.all()) and self.qpos.shape[1] == 1 and hide is None:
             return kwargs  # SDPA without padding: a single query sees every entry
-        if pos is None:
-            pos = torch.arange(self.seen + self.qpos.shape[1], device=self.qpos.device).expand(self.qpos.shape[0], 1, -1)
         if isinstance(mask, torch.Tensor) and mask.ndim == 2:  # flash attention: a (B, n) padding mask
-            if pos.shape[1] > 1:
-                raise ConfigError("attn_implementation", "per-head cache presses need sdpa or eager attention")
+            if pos.shape[1] > 1 or hide is not None:
+                raise ConfigError("attn_implementation", "per-head cache presses and decode filters need sdpa or eager attention")
             kwargs = dict(kwargs)
             kwargs["attention_mask"] = self.entry_valid(pos[:, 0]).to(mask.dtype)
             return kwargs
         allowed = self.entry_valid(pos).unsqueeze(2) & (pos.unsqueeze(2) <= self.qpos[:, None, :, None])  # (B,h,q,n)
+        if hide is not None:
+            allowed = allowed & ~hide.unsqueeze(2)
         if allowed.shape[1] > 1:  # per-head layouts: one mask row per query head
             groups = getattr(layer.self_attn, "num_key_value_groups", 1)
             allowed = allowed.repeat_interleave(groups, dim=1)

@@ -86,6 +86,7 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "h2o": lambda b: {"budget": "100%", "kv": f"h2o:ratio={b:g}"},
     "prefixkv": lambda b: {"budget": "100%", "kv": f"prefixkv:ratio={b:g}"},
     "quantize": lambda b: {"budget": f"{b:.0%}", "kv": "quantize:ratio=0.1,bits=8"},
+    "dycoke": lambda b: {"budget": "100%", "kv": f"dycoke:ratio={b:g},layer=2"},  # decode steps only
 }
 PRESET_NAMES = ("fast", "balanced", "faithful", "mustdrop")
 

@@ -12,6 +12,7 @@ from ...registry import Registry
 
 PRESSES: Registry = Registry("cache press", {
     "composed": "vidsift.pipeline.press.composed:Composed",
+    "dycoke": "vidsift.pipeline.press.dycoke:DyCoke",
     "h2o": "vidsift.pipeline.press.h2o:H2O",
     "mustdrop": "vidsift.pipeline.press.mustdrop:MustDropPress",
     "prefixkv": "vidsift.pipeline.press.prefixkv:PrefixKV",
