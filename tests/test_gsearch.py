@@ -40,6 +40,14 @@ def test_greedy_search_prunes_the_free_deep_layers_first_and_reaches_the_target(
     assert [s["objective"] for s in found.steps] == sorted((s["objective"] for s in found.steps), reverse=True)
 
 
+def test_a_free_shallow_layer_drags_the_deeper_ones_down_with_it():
+    # lowering layer 0 alone would make the schedule grow with depth: deeper layers are clipped to it
+    found = g_search(layer_costs(0.0, 1.0, 1.0, 1.0), n_layers=4, target_ratio=0.5)
+    for step in found.steps:
+        assert all(b <= a for a, b in zip(step["keep"], step["keep"][1:])), step
+    assert PRUNERS.build(found.spec).per_layer(4) == list(found.keep)
+
+
 def test_ties_go_to_the_deepest_layer_and_the_last_step_lands_on_the_target():
     found = g_search(lambda keep: 0.0, n_layers=4, target_ratio=0.9)
     assert found.steps[1]["layer"] == 3

@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..pipeline.prune.base import sigmoid_keep
-from .evaluate import ensure_items
+from .evaluate import _machine, ensure_items
 from .generate import ProbeItem
 
 GRID = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625, 0.0)
@@ -313,18 +314,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = args.model or str(checkpoint_path())
     pipe = Pipeline.from_pretrained(model, device="cpu", dtype="float32")
     n_layers = len(pipe.adapter.decoder_layers)
+    t0 = time.perf_counter()
     objective = OptionLikelihood(pipe, probe_items(args.root, seed=args.seed, limit=args.limit), args.root)
     found = g_search(objective, n_layers=n_layers, target_ratio=args.target, grid=grid, first_layer=args.first_layer,
                      log=print)
+    search_s = time.perf_counter() - t0
     fit = fit_sigmoid(found.keep)
     pdrop = pdrop_spec(n_layers, args.target)
     specs = {"full": None, "pdrop": pdrop, "gsearch": found.spec, "psigmoid": fit["spec"]}
     summary: dict[str, Any] = {
-        "method": "G-Search (greedy, budgeted) + P-Sigmoid fit, arXiv:2412.00556", "model": model,
+        "method": "G-Search (greedy, budgeted) + P-Sigmoid fit, arXiv:2412.00556",
+        "model": args.model or "vidsift/probe/checkpoint (shipped)",
         "objective": "mean log P(correct option | options) at the answer position (search split), accuracy beside it",
         "split": {"root": str(args.root), "seed": args.seed, "limit": args.limit, "questions": len(objective.prepared)},
         "n_layers": n_layers, "grid": list(grid), "first_layer": args.first_layer, **found.to_dict(),
-        "objective_calls": objective.calls, "psigmoid": fit, "pdrop_spec": pdrop,
+        "objective_calls": objective.calls, "search_s": round(search_s, 1), "psigmoid": fit, "pdrop_spec": pdrop,
         "search_split": {},
     }
     for name, spec in specs.items():  # every compared schedule, scored on the search split too
@@ -332,10 +336,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary["search_split"][name] = {"spec": spec, "keep": [round(v, 6) for v in keep],
                                          "average_keep": round(average_keep(keep), 6), **asdict(objective(keep))}
     if args.eval_root:
+        t0 = time.perf_counter()
         summary["eval"] = {"root": str(args.eval_root), "seed": args.eval_seed, "limit": args.eval_limit,
                            "accuracy": eval_accuracy(specs, root=args.eval_root, seed=args.eval_seed,
                                                      limit=args.eval_limit, model=model,
                                                      out=Path(args.out).with_suffix(".eval.jsonl"))}
+        summary["eval"]["eval_s"] = round(time.perf_counter() - t0, 1)
+    summary["machine"] = _machine()  # CPU model and flags, torch threads
     Path(args.out).write_text(json.dumps(summary, indent=1))
     return summary
 
