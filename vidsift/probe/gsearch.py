@@ -81,11 +81,11 @@ def _floor(value: float) -> float:
 def _landing(keep: tuple[float, ...], layer: int, lo: float, target: float) -> float:
     """The value in [lo, keep[layer]] at which lowering ``layer`` brings the average to ``target``
     (rounded down, so the average meets it)."""
-    hi = keep[layer]
+    a, b = lo, keep[layer]
     for _ in range(60):  # average_keep(_lowered(...)) is continuous and non-decreasing in the value
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if average_keep(_lowered(keep, layer, mid)) < target else (lo, mid)
-    return max(_floor(hi), lo)
+        mid = 0.5 * (a + b)
+        a, b = (mid, b) if average_keep(_lowered(keep, layer, mid)) < target else (a, mid)
+    return max(_floor(b), lo)
 
 
 def candidates(keep: tuple[float, ...], *, grid: tuple[float, ...], target: float,
