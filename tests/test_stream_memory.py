@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from vidsift.errors import ConfigError
 from vidsift.types import VisualTokens
-from vidsift.stream.dtd import TemporalDedup, same_cell_match
+from vidsift.selectors.cells import same_cell_match
+from vidsift.stream.dtd import TemporalDedup
 from vidsift.stream.evict import EvictionPolicy, temporal_redundancy
 from vidsift.stream.memory import StreamMemory
 

@@ -20,7 +20,9 @@ Functions:
   selector="kcenter", allocator="proportional", video="", scores=None) -> TokenPlan`` (pure planning)
 - ``plan(video, query=None, *, budget=None, fps=None, max_frames=None, frames=None, scorer=...,
   selector=..., allocator=..., tokens_per_frame=196) -> TokenPlan`` (decodes, then plans; ``vidsift.plan``)
-- ``reduce_tokens(tokens, per_group, *, merger="tome", temporal=None) -> VisualTokens``
+- ``reduce_tokens(tokens, per_group, *, merger="tome", temporal=None) -> VisualTokens``; a `Reduction`'s
+  ``merge(x)`` / ``unmerge(y)`` and ``merge_groups(tokens, reductions)`` apply a merge to every per-token
+  field (embeds, DeepStack levels, saliency; coords of the representatives), batched over groups
 - ``segment_scenes(features) -> labels``, ``frame_features(frames) -> (N, F)``,
   ``split_budget``, ``tokens_to_resolution`` / ``resolution_to_tokens`` / ``plan_resolutions(tokens, *, aspect,
   patch_size, merge_size)`` (the budget as a resolution per frame before encoding).
@@ -33,8 +35,9 @@ from ..lazy import lazy_attributes
 # name -> module, imported on first use: the registries are listed and checked without importing
 # torch, FAISS or any member
 _LAZY = {
-    **dict.fromkeys(("ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "BudgetAllocator", "KeyframeSelector", "Reduction",
+    **dict.fromkeys(("ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "BudgetAllocator", "KeyframeSelector",
                      "RelevanceScorer", "TokenMerger"), ".base"),
+    **dict.fromkeys(("Reduction", "merge_groups", "merge_tokens"), ".merging"),
     **dict.fromkeys(("plan_resolutions", "resolution_to_tokens", "split_budget", "tokens_to_resolution"), ".budget"),
     **dict.fromkeys(("FEATURE_CACHE", "frame_features"), ".features"),
     **dict.fromkeys(("check_specs", "plan", "plan_frames", "plan_video", "score_frames", "scorer_spec"), ".planner"),

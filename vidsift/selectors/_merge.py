@@ -1,6 +1,7 @@
 """Pure token-reduction functions on one group of tokens (ToMe style: size-weighted merges that
-carry ``size`` and ``source``). Every function returns a :class:`~.base.Reduction` whose ``keep`` is
-sorted, so surviving tokens stay in their original order with their own coords.
+carry ``size`` and ``source``). Every function returns a `Reduction` (`vidsift.selectors.merging`)
+whose ``keep`` is sorted, so surviving tokens stay in their original order with their own coords,
+and whose ``merge`` applies the same weights to any other per-token tensor.
 
 bipartite_merge:   ToMe bipartite soft matching (Bolya et al., ICLR 2023), repeated until ``target``
 adjacent_merge:    most similar 4-neighbour regions of the grid (MustDrop spatial merging; optional
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Reduction
+from .merging import Reduction
 
 
 def check_merge_flag(merge: object) -> None:
@@ -33,17 +34,11 @@ def _check(embeds: torch.Tensor, size: torch.Tensor, target: int) -> None:
         raise ValueError(f"target must be an int >= 1, got {target!r}")
 
 
-def identity(embeds: torch.Tensor, size: torch.Tensor) -> Reduction:
-    t = embeds.shape[0]
-    ar = torch.arange(t)
-    return Reduction(keep=ar, embeds=embeds, size=size, source=ar.clone())
-
-
 class _State:
-    """Alive representatives with size-weighted mean embeddings, and the owner of every input token."""
+    """Alive representatives with size-weighted mean embeddings (to match on), and the owner of every
+    input token."""
 
     def __init__(self, embeds: torch.Tensor, size: torch.Tensor) -> None:
-        self.dtype = embeds.dtype
         self.emb = embeds.float()  # (A, D)
         self.size = size.float()  # (A,)
         self.rep = torch.arange(embeds.shape[0])  # (A,) original index of each alive token
@@ -71,8 +66,9 @@ class _State:
         self.rep = self.rep[alive]
         self.owner = redirect[self.owner]
 
-    def result(self, embeds_in: torch.Tensor) -> Reduction:
-        return Reduction(keep=self.rep.clone(), embeds=self.emb.to(self.dtype), size=self.size, source=self.owner)
+    def result(self, embeds: torch.Tensor, size: torch.Tensor) -> Reduction:
+        """Which inputs merged into which representative; the merged values come from `Reduction.merge`."""
+        return Reduction.of(embeds, size, keep=self.rep.clone(), source=self.owner)
 
 
 def _bipartite_round(st: _State, r: int, alive: torch.Tensor | None = None) -> None:
@@ -96,11 +92,11 @@ def bipartite_merge(embeds: torch.Tensor, size: torch.Tensor, target: int) -> Re
     """Reduce ``embeds`` (T, D) to ``min(target, T)`` tokens by repeated ToMe bipartite soft matching."""
     _check(embeds, size, target)
     if target >= embeds.shape[0]:
-        return identity(embeds, size)
+        return Reduction.identity(embeds, size)
     st = _State(embeds, size)
     while st.n > target:
         _bipartite_round(st, st.n - target)
-    return st.result(embeds)
+    return st.result(embeds, size)
 
 
 def _grid_edges(coords: torch.Tensor) -> np.ndarray:
@@ -161,7 +157,7 @@ def adjacent_merge(embeds: torch.Tensor, size: torch.Tensor, target: int, coords
     if coords is None or coords.shape != (embeds.shape[0], 3):
         raise ValueError("adjacent merging needs coords (T, 3)")
     if target >= embeds.shape[0]:
-        return identity(embeds, size)
+        return Reduction.identity(embeds, size)
     protect = torch.zeros(embeds.shape[0], dtype=torch.bool) if protect is None else protect.bool()
     if int(protect.sum()) >= target:
         raise ValueError(f"protect holds {int(protect.sum())} tokens; at most target - 1 = {target - 1} fit the budget")
@@ -175,7 +171,7 @@ def adjacent_merge(embeds: torch.Tensor, size: torch.Tensor, target: int, coords
         free = free_of()
         if not _adjacent_round(st, edges, free, st.n - target, float("-inf")):
             _bipartite_round(st, st.n - target, torch.from_numpy(np.flatnonzero(free)))
-    return st.result(embeds)
+    return st.result(embeds, size)
 
 
 def absorb(embeds: torch.Tensor, size: torch.Tensor, keep: torch.Tensor, *, merge: bool = True) -> Reduction:
@@ -186,18 +182,12 @@ def absorb(embeds: torch.Tensor, size: torch.Tensor, keep: torch.Tensor, *, merg
     dropped = torch.ones(t, dtype=torch.bool)
     dropped[keep] = False
     drop = torch.nonzero(dropped).flatten()
-    pos_of_keep = torch.full((t,), -1, dtype=torch.long)
-    pos_of_keep[keep] = torch.arange(keep.numel())
-    source = pos_of_keep.clone()
-    if drop.numel() == 0 or not merge:
-        return Reduction(keep=keep, embeds=embeds[keep], size=size[keep], source=source)
-    x = F.normalize(embeds.float(), dim=-1)
-    target = (x[drop] @ x[keep].T).argmax(dim=-1)  # (n_drop,) position among kept
-    source[drop] = target
-    w = size.float()
-    acc = (embeds[keep].float() * w[keep, None]).index_add_(0, target, embeds[drop].float() * w[drop, None])
-    new_size = w[keep].clone().index_add_(0, target, w[drop])
-    return Reduction(keep=keep, embeds=(acc / new_size[:, None]).to(embeds.dtype), size=new_size.to(size.dtype), source=source)
+    source = torch.full((t,), -1, dtype=torch.long)
+    source[keep] = torch.arange(keep.numel())
+    if drop.numel() and merge:
+        x = F.normalize(embeds.float(), dim=-1)
+        source[drop] = (x[drop] @ x[keep].T).argmax(dim=-1)  # position among kept
+    return Reduction.of(embeds, size, keep=keep, source=source)
 
 
 def keep_then_absorb(embeds: torch.Tensor, size: torch.Tensor, target: int,
@@ -206,7 +196,7 @@ def keep_then_absorb(embeds: torch.Tensor, size: torch.Tensor, target: int,
     (identity when ``target`` >= T, without calling ``pick``)."""
     _check(embeds, size, target)
     if target >= embeds.shape[0]:
-        return identity(embeds, size)
+        return Reduction.identity(embeds, size)
     return absorb(embeds, size, pick(embeds, target), merge=merge)
 
 

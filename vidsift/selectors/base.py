@@ -6,7 +6,9 @@ spec string (``SELECTORS.build("mmr:weight=0.7")``) or passed in already built:
 SCORERS     RelevanceScorer   ``score(frames, query) -> FrameScores``
 SELECTORS   KeyframeSelector  ``select(features (N, F), scores (N,), k) -> indices`` unique, sorted
 MERGERS     TokenMerger       ``reduce(embeds (T, D), size (T,), target, *, coords, saliency) -> Reduction``
-                              (spatial), or ``apply(tokens) -> tokens`` (temporal, across groups)
+                              (spatial; `vidsift.selectors.merging`: ``Reduction.merge(x)`` merges any
+                              per-token tensor with the same weights), or ``apply(tokens) -> tokens``
+                              (temporal, across groups)
 ALLOCATORS  BudgetAllocator   ``allocate(scores (K,), budget, *, floor, cap) -> int (K,)``
 
 Each registry names its members as ``"module:Class"``; a member's module is imported when it is
@@ -15,7 +17,6 @@ first built (`vidsift.registry`). Other layers add members by name (``mllm``: `v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -25,6 +26,8 @@ from ..registry import Registry
 
 if TYPE_CHECKING:
     import torch
+
+    from .merging import Reduction
 
 SCORERS: Registry = Registry("scorer", {
     "clip": "vidsift.selectors.scorer_clip:ClipScorer",
@@ -81,27 +84,6 @@ class BudgetAllocator(Protocol):
     name: str
 
     def allocate(self, scores: np.ndarray, budget: int, *, floor: int, cap: int) -> np.ndarray: ...
-
-
-@dataclass
-class Reduction:
-    """The result of reducing one group of tokens (ToMe style).
-
-    keep:   long (T',) sorted indices of the surviving (representative) tokens in the input
-    embeds: (T', D) size-weighted means of everything each survivor absorbed
-    size:   (T',) summed sizes (``size.sum()`` equals the input's)
-    source: long (T,) which output row each input token went to (for one-to-many merges, the
-            row that received most of it)
-    share:  float (T, T') or None: the fraction of each input token's size that went to each
-            output row, for mergers that scatter one token into several (``ficoco_v``); rows sum
-            to one. None means one-hot on ``source``.
-    """
-
-    keep: torch.Tensor
-    embeds: torch.Tensor
-    size: torch.Tensor
-    source: torch.Tensor
-    share: torch.Tensor | None = None
 
 
 @runtime_checkable

@@ -83,22 +83,30 @@ def correlate(affinity: torch.Tensor, topk: int, rel: float) -> tuple[torch.Tens
     return tgt, w
 
 
+def scatter_share(n_tokens: int, keep: torch.Tensor, drop: torch.Tensor, targets: torch.Tensor,
+                  weights: torch.Tensor) -> torch.Tensor:
+    """-> share float (T, m): the fraction of each input token's size that goes to each kept token
+    (kept tokens one-hot on themselves, dropped ones spread over their targets); rows sum to one.
+    keep (m,) / drop (n_drop,) index T; targets / weights (n_drop, k) with targets indexing ``keep``."""
+    m = keep.numel()
+    share = torch.zeros(n_tokens, m)
+    share[keep, torch.arange(m)] = 1.0
+    if drop.numel():
+        share[drop] = share[drop].index_put_((torch.arange(drop.numel())[:, None].expand_as(targets), targets),
+                                             weights.float(), accumulate=True)
+    return share
+
+
 def compress(x: torch.Tensor, size: torch.Tensor, keep: torch.Tensor, drop: torch.Tensor,
              targets: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Scatter every dropped token into its targets (one-to-many), size-weighted.
 
     x (T, D), size (T,), keep (m,) / drop (n_drop,) indices into T, targets / weights (n_drop, k) with
     targets indexing ``keep``. -> (embeds (m, D) in x's dtype, size (m,) float, share (T, m) float:
-    the fraction of each input token's size that went to each output; rows sum to one).
+    `scatter_share`).
     """
-    m = keep.numel()
-    w_size = size.float()
-    share = torch.zeros(x.shape[0], m)
-    share[keep, torch.arange(m)] = 1.0
-    if drop.numel():
-        share[drop] = share[drop].index_put_((torch.arange(drop.numel())[:, None].expand_as(targets), targets),
-                                             weights.float(), accumulate=True)
-    mass = share * w_size[:, None]  # (T, m): size each input hands to each output
+    share = scatter_share(x.shape[0], keep, drop, targets, weights)
+    mass = share * size.float()[:, None]  # (T, m): size each input hands to each output
     new_size = mass.sum(0)  # (m,)
     embeds = (mass.T @ x.float()) / new_size.clamp(min=1e-30)[:, None]
     return embeds.to(x.dtype), new_size, share

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 
 from ._merge import adjacent_merge
-from .base import Reduction
+from .merging import Reduction
 
 
 @dataclass

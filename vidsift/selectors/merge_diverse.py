@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 
 from ._merge import check_merge_flag, keep_then_absorb, maxmin_tokens
-from .base import Reduction
+from .merging import Reduction
 
 
 @dataclass

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from . import ficoco_steps
-from ._merge import _check, identity
-from .base import Reduction
+from ._merge import _check
+from .merging import Reduction
 
 
 def p2p_redundancy(embeds: torch.Tensor) -> torch.Tensor:
@@ -87,10 +87,10 @@ class FiCoCoV:
         _check(embeds, size, target)
         t = embeds.shape[0]
         if target >= t:
-            return identity(embeds, size)
+            return Reduction.identity(embeds, size)
         keep, drop = ficoco_steps.drop_by_score(self.redundancy(embeds, coords, saliency), t - target)
         targets, weights = self.correlate(embeds, keep, drop)
-        out, new_size, share = ficoco_steps.compress(embeds, size, keep, drop, targets, weights)
+        share = ficoco_steps.scatter_share(t, keep, drop, targets, weights)  # compress, as merge weights
         source = share.argmax(dim=1)  # the output that received most of each input
-        return Reduction(keep=keep, embeds=out, size=new_size.to(size.dtype), source=source, share=share)
+        return Reduction.of(embeds, size, keep=keep, source=source, share=share)
 

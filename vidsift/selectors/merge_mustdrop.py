@@ -40,7 +40,7 @@ from typing import ClassVar
 import torch
 
 from ._merge import adjacent_merge, distinctiveness
-from .base import Reduction
+from .merging import Reduction
 
 
 def key_tokens(embeds: torch.Tensor, saliency: torch.Tensor | None, count: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 
 from ._merge import check_merge_flag, distinctiveness, keep_then_absorb
-from .base import Reduction
+from .merging import Reduction
 
 
 @dataclass

@@ -5,8 +5,10 @@ DyCoke's temporal token merging (Tao et al., CVPR 2025, https://arxiv.org/abs/24
 token drop (https://arxiv.org/abs/2504.17343) all remove a token when the same spatial position
 in the previous frame already shows (almost) the same thing. A token of group g whose cosine
 similarity with the last kept token at the same (h, w) in an earlier group (normally g-1)
-exceeds ``threshold`` is removed; with ``mode="merge"`` its size is added to that earlier token
-(size-weighted mean), so total size is preserved. Every group keeps at least ``min_keep`` tokens.
+exceeds ``threshold`` is removed; with ``mode="merge"`` it is merged into that earlier token
+(size-weighted mean of every per-token field, sizes added, `vidsift.selectors.merging`), so total
+size is preserved. Every group keeps at least ``min_keep`` tokens. The same-cell match is the stream
+dedup's (`vidsift.selectors.cells`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ..types import VisualTokens
+from .cells import last_per_cell, same_cell_partner
+from .merging import Reduction, merge_tokens
 
 
 @dataclass
@@ -39,43 +42,43 @@ class Temporal:
             raise ValueError(f"min_keep must be an int >= 1, got {self.min_keep!r}")
 
     def apply(self, tokens: VisualTokens) -> VisualTokens:
-        embeds = list(tokens.embeds)
-        sizes = list(tokens.size)
-        keep = [torch.arange(e.shape[0]) for e in tokens.embeds]
-        ref: dict[tuple[int, int], tuple[int, int]] = {}  # (h, w) -> (group, row) of the last kept token there
-        changed = False
-        for g in range(tokens.n_groups):
-            hw = tokens.coords[g][:, 1:].long().tolist()  # (T, 2)
-            partners = [ref.get((h, w)) for h, w in hw]
-            redundant = torch.zeros(len(hw), dtype=torch.bool)
-            sim = torch.full((len(hw),), -2.0)
-            rows = [i for i, p in enumerate(partners) if p is not None]
-            if rows:
-                prev = torch.stack([embeds[partners[i][0]][partners[i][1]] for i in rows]).float()  # (M, D)
-                s = F.cosine_similarity(embeds[g][rows].float(), prev, dim=-1)  # (M,)
-                sim[rows] = s
-                redundant[rows] = s > self.threshold
+        """``tokens`` with the redundant tokens merged (or dropped), every per-token field alike
+        (`merge_tokens`); the very same object when nothing is redundant."""
+        red = self.reduction(tokens)
+        return tokens if red is None else merge_tokens(tokens, red)
+
+    def reduction(self, tokens: VisualTokens) -> Reduction | None:
+        """The merge over all tokens flattened group after group (None: nothing is redundant). A
+        redundant token's partner is the newest kept token at its cell in an earlier group
+        (`same_cell_partner`), compared with the partner's embedding as merged so far."""
+        x = torch.cat(tokens.embeds).float()  # (N, D): kept tokens' running size-weighted means
+        coords = torch.cat(tokens.coords).long()
+        mass = torch.cat(tokens.size).float()
+        n = x.shape[0]
+        alive = torch.ones(n, dtype=torch.bool)
+        into = torch.full((n,), -1, dtype=torch.long)  # flat kept token each redundant token merges into
+        start = 0
+        for count in tokens.tokens_per_group:
+            rows = torch.arange(start, start + count)
+            earlier = torch.nonzero(alive[:start]).flatten()
+            ref = earlier[last_per_cell([coords[earlier]])]  # the newest kept token at each cell
+            sim, partner = same_cell_partner(x[rows], coords[rows], x[ref], coords[ref], self.threshold)
+            redundant = partner >= 0
             if int((~redundant).sum()) < self.min_keep:  # keep the least redundant tokens
                 fill = torch.argsort(torch.where(redundant, sim, torch.full_like(sim, -3.0)), stable=True)
                 redundant[fill[: self.min_keep]] = False
-            if redundant.any():
-                changed = True
-                src = torch.nonzero(redundant).flatten().tolist()
-                if self.mode == "merge":
-                    for pg in sorted({partners[i][0] for i in src}):
-                        mine = [i for i in src if partners[i][0] == pg]
-                        dst = torch.tensor([partners[i][1] for i in mine])
-                        w_src = sizes[g][mine].float()
-                        w_dst = sizes[pg].float()
-                        acc = (embeds[pg].float() * w_dst[:, None]).index_add_(0, dst, embeds[g][mine].float() * w_src[:, None])
-                        new_w = w_dst.clone().index_add_(0, dst, w_src)
-                        embeds[pg] = (acc / new_w[:, None]).to(embeds[pg].dtype)
-                        sizes[pg] = new_w.to(sizes[pg].dtype)
-                stay = torch.nonzero(~redundant).flatten()
-                keep[g], embeds[g], sizes[g] = keep[g][stay], embeds[g][stay], sizes[g][stay]
-                hw = [hw[i] for i in stay.tolist()]
-            for row, (h, w) in enumerate(hw):
-                ref[(h, w)] = (g, row)
-        if not changed:
-            return tokens
-        return tokens.keep(keep, size=sizes, embeds=embeds)
+            src, dst = rows[redundant], ref[partner[redundant]]
+            alive[src] = False
+            if self.mode == "merge" and src.numel():
+                into[src] = dst
+                d, slot = torch.unique(dst, return_inverse=True)
+                total = mass[d].index_add(0, slot, mass[src])
+                x[d] = (x[d] * mass[d, None]).index_add_(0, slot, x[src] * mass[src, None]) / total[:, None]
+                mass[d] = total
+            start += count
+        if bool(alive.all()):
+            return None
+        keep = torch.nonzero(alive).flatten()
+        row = torch.cumsum(alive.long(), 0) - 1  # output row of each kept token
+        source = torch.where(alive, row, torch.where(into >= 0, row[into.clamp(min=0)], -1))
+        return Reduction(keep=keep, source=source, size_in=torch.cat(tokens.size))

@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from ._merge import bipartite_merge
-from .base import Reduction
+from .merging import Reduction
 
 
 @dataclass

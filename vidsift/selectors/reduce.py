@@ -3,21 +3,21 @@
 An optional temporal pass (``temporal="temporal:threshold=0.9"``) first removes tokens that repeat
 the same grid position of the previous kept group; then each group is reduced by a spatial merger
 (``tome``, ``adjacent``, ``saliency``, ``diverse``, ...) to exactly ``per_group[g]`` tokens (never more;
-``mustdrop``'s threshold may leave fewer; a group that already has fewer stays as it is). Kept tokens stay in their original order with the
-coords of their representative token; merged ones carry size-weighted mean embeddings and summed
-sizes. With ``per_group`` equal to the current counts and no temporal pass the input is returned
-unchanged (the very same object).
+``mustdrop``'s threshold may leave fewer; a group that already has fewer stays as it is). Kept tokens
+stay in their original order with the coords of their representative token; every other per-token
+field (embeds, each DeepStack level, saliency) is merged with the merger's weights (size-weighted
+means, `merge_groups`, one batched product over all groups), sizes are summed. With ``per_group``
+equal to the current counts and no temporal pass the input is returned unchanged (the very same object).
 """
 
 from __future__ import annotations
 
-
 import numpy as np
-import torch
 
 from ..errors import ConfigError
 from ..types import VisualTokens
 from .base import MERGERS, TokenMerger
+from .merging import merge_groups
 
 
 def build_merger(spec, kind: str, flag: str):
@@ -44,16 +44,9 @@ def reduce_tokens(tokens: VisualTokens, per_group: list[int] | np.ndarray, *, me
     counts = tokens.tokens_per_group
     if all(t >= c for t, c in zip(targets, counts)):
         return tokens
-    keep, embeds, sizes = [], [], []
+    reductions = []
     for g, (t, c) in enumerate(zip(targets, counts)):
-        if t >= c:
-            keep.append(torch.arange(c))
-            embeds.append(tokens.embeds[g])
-            sizes.append(tokens.size[g])
-            continue
         sal = None if tokens.saliency is None else tokens.saliency[g]
-        red = spatial.reduce(tokens.embeds[g], tokens.size[g], t, coords=tokens.coords[g], saliency=sal)
-        keep.append(red.keep)
-        embeds.append(red.embeds)
-        sizes.append(red.size.to(tokens.size[g].dtype))
-    return tokens.keep(keep, size=sizes, embeds=embeds)
+        reductions.append(None if t >= c else
+                          spatial.reduce(tokens.embeds[g], tokens.size[g], t, coords=tokens.coords[g], saliency=sal))
+    return merge_groups(tokens, reductions)

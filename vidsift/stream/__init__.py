@@ -14,7 +14,7 @@ from ..lazy import lazy_attributes
 
 _LAZY = {
     "Capture": ".capture", "CaptureStats": ".capture",
-    "TemporalDedup": ".dtd", "same_cell_match": ".dtd",
+    "TemporalDedup": ".dtd", "same_cell_match": "..selectors.cells",
     "EvictionPolicy": ".evict", "temporal_redundancy": ".evict",
     "IncrementalCache": ".kvcache", "ReprefillAnswerer": ".kvcache", "supports_incremental": ".kvcache",
     "make_cache": ".kvcache", "QwenMRoPECache": ".kv_qwen", "LlavaOnevisionCache": ".kv_llava",

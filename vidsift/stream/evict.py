@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from .dtd import cell_keys
+from ..selectors.cells import cell_keys
 
 
 def temporal_redundancy(embeds: list[torch.Tensor], coords: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

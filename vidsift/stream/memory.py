@@ -20,7 +20,8 @@ import torch
 
 from ..errors import ConfigError
 from ..types import VisualTokens
-from .dtd import TemporalDedup, last_per_cell
+from ..selectors.cells import last_per_cell
+from .dtd import TemporalDedup
 from .evict import EvictionPolicy
 
 
