@@ -140,3 +140,12 @@ def test_plan_bad_input(tmp_path):
         vidsift.plan(tmp_path / "missing.mp4", budget=100)
     with pytest.raises(ConfigError, match="budget"):
         vidsift.plan(sample_clip("bikes.mp4"), budget="lots")
+
+
+def test_whole_tokens_is_the_ceiling_forgiving_float_noise():
+    from vidsift.types import whole_tokens
+
+    assert [whole_tokens(x) for x in (196, 196.0, 0.1 * 3 * 10, 195.5, 196 + 1e-12, 196.01)] == [196, 196, 3, 196, 196, 197]
+    plan = plan_frames(FrameBatch(np.zeros((4, 8, 8, 3), np.uint8), np.arange(4.0), np.arange(4)),
+                       budget_tokens=12, tokens_per_frame=0.1 * 3 * 10)  # 3.0000000000000004 tokens: every frame fits
+    assert len(plan.frames) == 4 and plan.total_tokens == 12

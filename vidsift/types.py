@@ -3,12 +3,14 @@ but `errors`, so selectors, pipeline and stream each depend on it and only downw
 
 `FrameBatch` (decoded frames), `FrameScores` (relevance per frame), `Budget` (the user's
 budget), `TokenPlan` (which frames, how many tokens each), `VisualTokens` (tokens in LLM space)
-and `Answer` (text, plan and stats of one question).
+and `Answer` (text, plan and stats of one question); `whole_tokens` (a frame's token count at
+full budget).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -235,6 +237,14 @@ class Budget:
                 off = isinstance(spec, str) and spec.strip().lower() in ("none", "off", "")
                 out = replace(out, **{key: None if off else spec})
         return out
+
+
+
+def whole_tokens(tokens_per_frame: float) -> int:
+    """The whole LLM tokens a frame takes at full budget: the ceiling of ``tokens_per_frame`` (a float,
+    as families that pair frames count half a temporal patch per frame), forgiving float noise
+    (``196.0000000001`` -> 196)."""
+    return math.ceil(float(tokens_per_frame) - 1e-9)
 
 
 

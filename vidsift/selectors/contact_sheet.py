@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..types import FrameBatch, TokenPlan
+from ..types import FrameBatch, TokenPlan, whole_tokens
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -32,7 +32,7 @@ def render_contact_sheet(plan: TokenPlan, frames: FrameBatch, *, thumb_width: in
     tw = thumb_width
     th = max(1, round(tw * h0 / w0))
     pad, label_h, title_h = 8, 40, 34
-    full = max(1, math.ceil(float(plan.settings.get("tokens_per_frame", 1)) - 1e-9))
+    full = max(1, whole_tokens(plan.settings.get("tokens_per_frame", 1)))
     sheet = Image.new("RGB", (pad + cols * (tw + pad), title_h + rows * (th + label_h + pad) + pad), (24, 24, 28))
     draw = ImageDraw.Draw(sheet)
     f_title, f_label = _font(15), _font(13)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..frames.types import DECODE_MAX_PIXELS
-from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan
+from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan, whole_tokens
 from .base import ALLOCATORS, SCORERS, SELECTORS
 from .features import frame_features
 from .segments import ensure_coverage, segment_scenes
@@ -83,7 +83,7 @@ def score_frames(scorer: Any, frames: FrameBatch, query: str | None, video: str)
 def default_k(n: int, budget_tokens: int, tokens_per_frame: float, min_fraction: float) -> int:
     """Frames to keep: all if the budget covers them at full size, else as many as fit at
     ``min_fraction`` of a frame's tokens (at least 1, at most one token each)."""
-    full = math.ceil(tokens_per_frame - 1e-9)
+    full = whole_tokens(tokens_per_frame)
     if budget_tokens >= n * full:
         return n
     return int(max(1, min(n, budget_tokens, math.floor(budget_tokens / (tokens_per_frame * min_fraction)))))
@@ -110,7 +110,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
         raise ConfigError("min_fraction", f"must be in (0, 1], got {min_fraction!r}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
         raise ConfigError(f"frames={k!r}", "must be an int >= 1")
-    full = math.ceil(float(tokens_per_frame) - 1e-9)
+    full = whole_tokens(tokens_per_frame)
     budget_tokens = int(budget_tokens)
     scorer_m = SCORERS.build(scorer)
     selector_m = SELECTORS.build(selector)
@@ -191,7 +191,7 @@ def plan_video(video: str | os.PathLike, query: str | None = None, *, budget: Bu
     candidates = sample_candidates(video, fps=SAMPLE_FPS if fps is None else fps,
                                    max_frames=SAMPLE_MAX_FRAMES if max_frames is None else max_frames)
     decode_s = time.perf_counter() - t0
-    full_tokens = len(candidates) * math.ceil(float(tokens_per_frame) - 1e-9)
+    full_tokens = len(candidates) * whole_tokens(tokens_per_frame)
     if b.max_frames is not None:
         frames = min(frames or b.max_frames, b.max_frames)
     if isinstance(scorer, str):

@@ -8,13 +8,12 @@ The `Pipeline` and the pruners/presses only talk to this interface.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
 
-from ...types import FrameBatch, VisualTokens
+from ...types import FrameBatch, VisualTokens, whole_tokens
 from ...registry import Registry
 from ..types import ModelInputs
 
@@ -69,7 +68,7 @@ class ModelAdapter(ABC):
     def tokens_for_frames(self, n_frames: int, height: int, width: int) -> int:
         """Visual tokens the LLM sees when ``n_frames`` frames of this size are encoded at full
         budget: what the encoder really produces (families that pair frames count the padding)."""
-        return int(n_frames) * math.ceil(self.tokens_per_frame(height, width) - 1e-9)
+        return int(n_frames) * whole_tokens(self.tokens_per_frame(height, width))
 
     @abstractmethod
     def encode(self, frames: FrameBatch) -> VisualTokens:
