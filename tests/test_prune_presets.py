@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidsift.errors import ConfigError
-from vidsift.pipeline.presets import PRESETS, preset_budget
+from vidsift.pipeline.presets import PRESETS
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
 from vidsift.selectors import MERGERS
@@ -29,13 +29,12 @@ def test_every_preset_is_a_budget_with_buildable_specs():
 
 
 def test_explicit_options_override_the_preset():
-    b = preset_budget("fast", kv="h2o:ratio=0.5", tokens=512)
+    b = Budget.parse("fast").apply(kv="h2o:ratio=0.5", budget=512)
     assert b.kv == "h2o:ratio=0.5" and b.tokens == 512 and b.fraction is None and b.prune == PRESETS["fast"]["prune"]
-    assert preset_budget("balanced", prune=None).prune == PRESETS["balanced"]["prune"]  # None = not given
-    with pytest.raises(ConfigError, match="unknown preset; choose one of: balanced, faithful, fast"):
-        preset_budget("turbo")
-    with pytest.raises(ConfigError, match="not a budget field"):
-        preset_budget("fast", speed=2)
+    assert Budget.parse("balanced").apply(prune=None).prune == PRESETS["balanced"]["prune"]  # None = not given
+    assert Budget.parse("balanced").apply(prune="off").prune is None
+    with pytest.raises(ConfigError, match="unknown preset; choose one of: fast, balanced, faithful"):
+        Budget.preset("turbo")
 
 
 def test_fast_preset_runs_on_a_tiny_model():

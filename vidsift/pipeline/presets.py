@@ -7,8 +7,9 @@ Each preset is a dict of `Budget` fields: how many visual tokens the LLM is fed 
 the full video's tokens, chosen by the selectors), how hard to prune inside the LLM during
 prefill (``prune``, a `PRUNERS` spec), how to compress the decoding cache (``kv``, a
 `PRESSES` spec) and, optionally, which spatial merger brings the frames to their share
-(``merger``, a `MERGERS` spec; an explicit ``--merger`` wins). Explicit options win over the preset: ``Budget`` fields given next to a preset
-name (``--budget fast --kv snapkv:ratio=0.5``) replace the preset's value (`preset_budget`).
+(``merger``, a `MERGERS` spec; an explicit ``--merger`` wins). Explicit options win over the
+preset: ``Budget`` fields given next to a preset name (``--budget fast --kv snapkv:ratio=0.5``)
+replace the preset's value (`Budget.apply`).
 
 fast:     a quarter of the visual tokens, FastV halves them again after layer 2 (the paper's
           setting), SnapKV keeps a quarter of the cache and stores it in fp8.
@@ -22,30 +23,6 @@ mustdrop: MustDrop's three stages (Liu et al., arXiv:2411.10803): a quarter of t
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from ..types import PRESETS
 
-from ..errors import ConfigError
-from ..types import PRESETS, Budget
-
-__all__ = ["PRESETS", "preset_budget"]
-
-
-def preset_budget(name: str, **overrides: Any) -> Budget:
-    """The preset's `Budget`, with every non-None override replacing the preset's field.
-
-    ``tokens`` and ``fraction`` are one choice: giving either replaces both.
-    """
-    try:
-        fields = dict(PRESETS[name])
-    except KeyError:
-        raise ConfigError(name, f"unknown preset; choose one of: {', '.join(sorted(PRESETS))}") from None
-    allowed = {f.name for f in dataclasses.fields(Budget)}
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise ConfigError(", ".join(unknown), f"not a budget field; choose from: {', '.join(sorted(allowed))}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "tokens" in given or "fraction" in given:
-        fields.pop("tokens", None)
-        fields.pop("fraction", None)
-    return Budget(**{**fields, **given})
+__all__ = ["PRESETS"]
