@@ -362,16 +362,13 @@ class VisualTokens:
             saliency=pick(self.saliency), deepstack=pick(self.deepstack),
         )
 
-    def keep(self, keep_idx: list[torch.Tensor], size: list[torch.Tensor] | None = None,
-             embeds: list[torch.Tensor] | None = None) -> "VisualTokens":
-        """Keep tokens ``keep_idx[g]`` (sorted) of each group; merged tokens pass their new
-        ``embeds`` and ``size`` and keep the coords of their representative token."""
-        out_embeds = embeds if embeds is not None else [e[k] for e, k in zip(self.embeds, keep_idx)]
-        out_size = size if size is not None else [s[k] for s, k in zip(self.size, keep_idx)]
+    def keep(self, keep_idx: list[torch.Tensor]) -> "VisualTokens":
+        """Keep tokens ``keep_idx[g]`` (sorted) of each group, every per-token field alike (a selection;
+        merges go through `vidsift.selectors.merging`, which merges every field with the same weights)."""
         return VisualTokens(
-            embeds=out_embeds,
+            embeds=[e[k] for e, k in zip(self.embeds, keep_idx)],
             coords=[c[k] for c, k in zip(self.coords, keep_idx)],
-            size=out_size,
+            size=[s[k] for s, k in zip(self.size, keep_idx)],
             grid_thw=self.grid_thw, pts_seconds=self.pts_seconds, index=self.index,
             saliency=None if self.saliency is None else [s[k] for s, k in zip(self.saliency, keep_idx)],
             deepstack=None if self.deepstack is None else [[lvl[k] for lvl in d] for d, k in zip(self.deepstack, keep_idx)],
