@@ -255,3 +255,22 @@ def test_ficoco_local_penalty_spreads_the_first_drops_over_the_grid():
     top = torch.argsort(-out, stable=True)[:3].tolist()
     assert top == [0, 2, 10]  # one per window first
     assert torch.equal(local_penalty(score, None), score)
+
+
+def test_reduction_checks_its_map_and_merges_any_per_token_tensor():
+    from vidsift.selectors import Reduction, merge_groups
+
+    x, size = torch.arange(8.0).reshape(4, 2), torch.tensor([1.0, 3.0, 1.0, 1.0])
+    red = Reduction.of(x, size, keep=[0, 2], source=[0, 0, 1, -1])  # 1 folds into 0, 3 is dropped
+    torch.testing.assert_close(red.embeds, torch.tensor([[1.5, 2.5], [4.0, 5.0]]))  # (1*[0,1] + 3*[2,3]) / 4
+    assert red.size.tolist() == [4.0, 1.0] and red.merge(torch.tensor([2, 6, 1, 9])).tolist() == [5, 1]
+    assert red.unmerge(torch.tensor([7.0, 8.0])).tolist() == [7.0, 7.0, 8.0, 0.0]
+    with pytest.raises(ValueError, match="stand for itself"):
+        Reduction(keep=[0, 2], source=[0, 0, 0, 1], size_in=size)  # output 1's representative went elsewhere
+    with pytest.raises(ValueError, match="stand for itself"):
+        Reduction(keep=[0, 2], source=[0, 2, 1, 1], size_in=size)  # no output 2
+    with pytest.raises(ValueError, match="rows for 4 inputs"):
+        red.merge(torch.zeros(3))
+    tok = make_tokens([(2, 2), (2, 2)])
+    with pytest.raises(ValueError, match="reductions for 2 groups"):
+        merge_groups(tok, [red])

@@ -54,13 +54,17 @@ class Reduction:
     size: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keep, self.source = _index_tensor(self.keep), _index_tensor(self.source)
+        self.keep, self.source = _index_tensor(self.keep).cpu(), _index_tensor(self.source).cpu()
+        self.size_in = self.size_in.cpu()
+        self.share = None if self.share is None else self.share.cpu()
         t = self.source.shape[0]
         if self.keep.ndim != 1 or self.source.ndim != 1 or self.size_in.shape != (t,):
             raise ValueError(f"Reduction: keep (T',), source and size_in (T,), got {tuple(self.keep.shape)}, "
                              f"{tuple(self.source.shape)}, {tuple(self.size_in.shape)}")
         if self.share is not None and self.share.shape != (t, self.n_out):
             raise ValueError(f"Reduction: share must be (T, T') = {(t, self.n_out)}, got {tuple(self.share.shape)}")
+        if bool((self.source >= self.n_out).any()) or not torch.equal(self.source[self.keep], torch.arange(self.n_out)):
+            raise ValueError("Reduction: source must index the outputs, and each representative (keep) must stand for itself")
         if self.embeds_in is not None and self.embeds_in.shape[0] != t:
             raise ValueError(f"Reduction: embeds has {self.embeds_in.shape[0]} rows for {t} inputs")
         if self.share is None:
@@ -128,10 +132,12 @@ class Reduction:
 
 
 def scatter_mean(x: torch.Tensor, out: torch.Tensor, inp: torch.Tensor, coef: torch.Tensor, n_out: int) -> torch.Tensor:
-    """``y[o] = sum over entries p with out[p] == o of coef[p] * x[inp[p]]``: the sparse product W @ x."""
-    work = torch.promote_types(x.dtype, torch.float32)
+    """``y[o] = sum over entries p with out[p] == o of coef[p] * x[inp[p]]``: the sparse product W @ x
+    (on ``x``'s device)."""
+    work, dev = torch.promote_types(x.dtype, torch.float32), x.device
     flat = x.reshape(x.shape[0], -1).to(work)
-    y = torch.zeros(n_out, flat.shape[1], dtype=work).index_add_(0, out, flat[inp] * coef.to(work)[:, None])
+    y = torch.zeros(n_out, flat.shape[1], dtype=work, device=dev).index_add_(
+        0, out.to(dev), flat[inp.to(dev)] * coef.to(dev, work)[:, None])
     return y.reshape(n_out, *x.shape[1:]).to(x.dtype)
 
 
