@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .merging import Reduction
+
 
 def l2_unit(v: torch.Tensor) -> torch.Tensor:
     """``v`` (T,) scaled to unit L2 norm over its tokens (zeros stay zeros): makes the two filter
@@ -103,10 +105,8 @@ def compress(x: torch.Tensor, size: torch.Tensor, keep: torch.Tensor, drop: torc
 
     x (T, D), size (T,), keep (m,) / drop (n_drop,) indices into T, targets / weights (n_drop, k) with
     targets indexing ``keep``. -> (embeds (m, D) in x's dtype, size (m,) float, share (T, m) float:
-    `scatter_share`).
+    `scatter_share`): the `Reduction` those shares make, applied to ``x``.
     """
     share = scatter_share(x.shape[0], keep, drop, targets, weights)
-    mass = share * size.float()[:, None]  # (T, m): size each input hands to each output
-    new_size = mass.sum(0)  # (m,)
-    embeds = (mass.T @ x.float()) / new_size.clamp(min=1e-30)[:, None]
-    return embeds.to(x.dtype), new_size, share
+    red = Reduction.of(x, size, keep=keep, source=share.argmax(dim=1), share=share)
+    return red.embeds, red.size, share
