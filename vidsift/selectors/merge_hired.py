@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ._merge import check_merge_flag, distinctiveness, keep_then_absorb
-from .base import Reduction
+from .merging import Reduction
 from .budget import split_budget
 
 
