@@ -135,9 +135,8 @@ def scatter_mean(x: torch.Tensor, out: torch.Tensor, inp: torch.Tensor, coef: to
     """``y[o] = sum over entries p with out[p] == o of coef[p] * x[inp[p]]``: the sparse product W @ x
     (on ``x``'s device)."""
     work, dev = torch.promote_types(x.dtype, torch.float32), x.device
-    flat = x.reshape(x.shape[0], -1).to(work)
-    y = torch.zeros(n_out, flat.shape[1], dtype=work, device=dev).index_add_(
-        0, out.to(dev), flat[inp.to(dev)] * coef.to(dev, work)[:, None])
+    src = x.reshape(x.shape[0], -1).to(work)[inp.to(dev)].mul_(coef.to(dev, work)[:, None])  # (P, F), a copy
+    y = torch.zeros(n_out, src.shape[1], dtype=work, device=dev).index_add_(0, out.to(dev), src)
     return y.reshape(n_out, *x.shape[1:]).to(x.dtype)
 
 
