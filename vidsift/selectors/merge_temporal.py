@@ -51,7 +51,7 @@ class Temporal:
         """The merge over all tokens flattened group after group (None: nothing is redundant). A
         redundant token's partner is the newest kept token at its cell in an earlier group
         (`same_cell_partner`), compared with the partner's embedding as merged so far."""
-        x = torch.cat(tokens.embeds).float()  # (N, D): kept tokens' running size-weighted means
+        x = torch.cat(tokens.embeds).float().cpu()  # (N, D): kept tokens' running size-weighted means
         coords = torch.cat(tokens.coords).long()
         mass = torch.cat(tokens.size).float()
         n = x.shape[0]
