@@ -252,7 +252,7 @@ def test_composition_order_and_stats():
     ("quantize:bits=4,format=fp8", "format=fp8 needs bits=8"),
     ("quantize:format=nf4", "format must be one of: fp8, int"),
     ("h2o:recent=2", "recent must be a number in (0, 1]"),
-    ("zip", "unknown cache press; choose one of: composed, h2o, mustdrop, prefixkv, quantize, snapkv, visual_first"),
+    ("zip", "unknown cache press; choose one of: composed, dycoke, h2o, mustdrop, prefixkv, quantize, snapkv, visual_first"),
 ])
 def test_bad_specs_are_one_line_config_errors(spec, message):
     with pytest.raises(ConfigError) as err:

@@ -264,3 +264,26 @@ def test_a_probe_folder_of_another_seed_or_generator_version_is_refused(tmp_path
     (root / "items.jsonl").write_text("\n".join([json.dumps({**json.loads(lines[0]), "probe": 1}), *lines[1:]]) + "\n")
     with pytest.raises(ConfigError, match="generator version 1, not 2"):
         ensure_items(root, seed=3, videos=1, stream_videos=0)
+
+
+def test_count_windows_count_the_triangles_their_samples_show(tmp_path):
+    """A count window is a stretch of >= 4 consecutive samples of its clip, and its answer is the
+    number of triangle intervals (generate.py's `count` evidence) holding one of its samples."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    adapter = load_adapter(str(build_untrained(tmp_path / "ckpt")), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(noise=0.0))
+    rng, nrng = random.Random(7), np.random.default_rng(7)
+    answers, partial = set(), 0
+    for _ in range(40):
+        scene, qs, times = ex.clip(rng, frac=1.0)
+        got = ex.count_window(rng, scene, qs["count"], times, nrng)
+        window = got["frames"].pts_seconds
+        start = int(np.nonzero(np.isclose(times, window[0]))[0][0])
+        assert 4 <= len(window) < len(times) and np.allclose(window, times[start:start + len(window)])
+        want = sum(any(a <= t < b for t in window) for a, b in qs["count"]["evidence"])
+        assert got["target"] == ex.word(str(want)) and got["text"] == ex.mc_text(qs["count"])
+        answers.add(want)
+        partial += want < len(qs["count"]["evidence"])
+    assert len(answers) >= 3 and partial >= 5  # windows do cut triangles out

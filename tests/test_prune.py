@@ -155,7 +155,7 @@ def test_hooks_are_removed_when_generation_fails():
     ("pdrop:keep=0.5/0.25", "keep needs layers"),
     ("pdrop:layers=2/1,keep=0.5/0.25", "strictly increasing"),
     ("schedule:keep=0.5/0.7", "must not increase"),
-    ("nope", "unknown prefill pruner; choose one of: drop_after, fastv, ficoco_l, mustdrop, pdrop, schedule, zipvl"),
+    ("nope", "unknown prefill pruner; choose one of: drop_after, fastv, ficoco_l, mustdrop, pdrop, schedule, todre, zipvl"),
 ])
 def test_bad_specs_are_one_line_config_errors(spec, message):
     with pytest.raises(ConfigError) as err:

@@ -17,8 +17,10 @@ shape, the background, ...: cheap perception; a 1-2 s event often fills only one
 pair, as it does in sampled videos), and ``relevance`` single frames asked with the ``mllm``
 scorer's prompt (half inside the evidence, half outside). ``captions`` adds "Describe every
 frame." per clip (per sampled frame: background, then colour and shape of each shape shown) and
-``frame_captions`` that many captions of one or two neighbouring frames. A clip's caption also
-carries its time line: "beginning", "middle" or "end" opens each third of the clip (which the
+``frame_captions`` that many captions of one or two neighbouring frames. ``count_windows`` asks
+``count`` again of that many random stretches of each clip (at least 4 samples, the stretch is the
+whole video; the answer counts the triangles seen in its samples), so counting is practised over
+many spans and answers rather than once per clip. A clip's caption also carries its time line: "beginning", "middle" or "end" opens each third of the clip (which the
 ``when`` question needs) and each new triangle names the running count (which ``count`` needs).
 
 Stage 1 (``pretrain_steps``): frame captions only, ``pretrain_batch`` a step. Dense targets teach
@@ -57,8 +59,8 @@ IMAGE_FAMILIES = ("needle", "global", "now", "count", "order")
 @dataclass
 class TrainConfig:
     seed: int = 0
-    steps: int = 3800  # length of the learning-rate schedule (about 44 min on 2 cores)
-    minutes: float = 44.0  # wall-clock cap; training stops at whichever comes first
+    steps: int = 3800  # length of the learning-rate schedule (about 45-50 min on 2 idle cores)
+    minutes: float = 50.0  # wall-clock cap; training stops at whichever comes first
     stop_step: int = 0  # stop after this step (0: run the schedule); reproduces a time-capped run exactly
     videos: int = 3  # clips per step
     questions: int = 6  # questions per clip (of the 6 families)
@@ -68,6 +70,7 @@ class TrainConfig:
     pretrain_steps: int = 1200  # stage 1: this many steps of frame captions only (dense, cheap perception)
     pretrain_batch: int = 48  # caption examples per stage-1 step
     frame_captions: int = 8  # stage 2: caption examples (one or two frames) per step, beside the questions
+    count_windows: int = 2  # stage 2: per clip, count questions about random stretches of it
     lr: float = 1.5e-3
     warmup: int = 100
     weight_decay: float = 0.01
@@ -140,6 +143,8 @@ class Examples:
                 out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": fam})
             if self.cfg.captions:
                 out.append(self.caption(scene, times, nrng, frames, timeline=True))
+            for _ in range(self.cfg.count_windows if len(times) > 4 else 0):
+                out.append(self.count_window(rng, scene, qs["count"], times, nrng))
         for _ in range(self.cfg.frame_captions):
             out.append(self.frame_caption(rng, nrng, frac))
         for _ in range(self.cfg.images):  # two neighbouring samples are the whole video: the question about them
@@ -160,6 +165,17 @@ class Examples:
             text = RELEVANCE_PROMPT.format(question=self.mc_text(qs[fam]))
             out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
         return out
+
+    def count_window(self, rng: random.Random, scene, question: dict[str, Any], times: np.ndarray,
+                     nrng: np.random.Generator) -> dict[str, Any]:
+        """``count`` asked of a random stretch of >= 4 samples of the clip, which is then the whole
+        video: the answer is the number of triangles visible in at least one of its samples."""
+        n = rng.randint(4, len(times) - 1)
+        lo = rng.randint(0, len(times) - n)
+        window = times[lo:lo + n]
+        seen = {id(e) for e in scene.events for t in window if e.shape == "triangle" and e.visible(float(t))}
+        frames = _frames(scene, window, nrng, self.cfg.noise)
+        return {"frames": frames, "text": self.mc_text(question), "target": self.word(str(len(seen))), "family": "count/window"}
 
     def caption(self, scene, times, nrng: np.random.Generator, frames: FrameBatch | None = None, *,
                 timeline: bool = False) -> dict[str, Any]:
