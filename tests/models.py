@@ -13,7 +13,6 @@ conftest.py (built once per session, read-only).
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -43,10 +42,7 @@ def load_tiny_adapter(ckpt: Path):
     """The adapter (model in eval mode) for checkpoint folder ``ckpt``, picked by its config."""
     config = AutoConfig.from_pretrained(ckpt)
     cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
-    # Qwen adapters pick the exact model class from the config; the SigLIP ones take no argument
-    takes_config = "config" in inspect.signature(cls.model_class).parameters
-    model_cls = cls.model_class(config) if takes_config else cls.model_class()
-    model = model_cls.from_pretrained(ckpt).eval()
+    model = cls.model_class(config).from_pretrained(ckpt).eval()
     video_pre = ckpt / "video_preprocessor_config.json"
     pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
     return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)

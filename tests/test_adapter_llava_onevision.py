@@ -64,7 +64,7 @@ def test_encode_shapes_coords_saliency(adapter, frames):
 
 def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
     inputs = adapter.build_inputs(adapter.encode(frames), QUESTION)
-    vanilla = adapter.vanilla_inputs(frames, QUESTION)
+    vanilla = adapter.pixel_inputs(frames, QUESTION)
     assert torch.equal(inputs.input_ids, vanilla["input_ids"])
     assert int(inputs.visual_mask.sum()) == 64  # the trailing newline is structural, not visual
     new = assert_matches_stock(adapter, inputs, vanilla, max_new_tokens=10)
@@ -136,5 +136,5 @@ def test_time_instruction_writes_real_frame_times(adapter, frames):
     assert f"The video lasts for 10.00 seconds, and 3 frames are uniformly sampled from it. These frames are located at {shown}." in text
     assert text.endswith(f"related to this video.\n{QUESTION}<|im_end|><|im_start|>assistant\n")
     full = timed.build_inputs(tokens, QUESTION)
-    vanilla = timed.vanilla_inputs(frames, QUESTION)
+    vanilla = timed.pixel_inputs(frames, QUESTION)
     assert torch.equal(full.input_ids, vanilla["input_ids"])

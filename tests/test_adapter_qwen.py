@@ -137,7 +137,7 @@ def test_unlimited_budget_is_bit_identical(adapters, bikes, arch):
     tokens = a.encode(bikes)
     assert tokens.n_groups == 3 and tokens.n_tokens == 3 * int(tokens.grid_thw[0].prod())
     ours = a.build_inputs(tokens, QUESTION)
-    stock = a.vanilla_inputs(bikes, QUESTION)
+    stock = a.pixel_inputs(bikes, QUESTION)
     assert torch.equal(ours.input_ids, stock["input_ids"])
     assert int(ours.visual_mask.sum()) == tokens.n_tokens
     assert_matches_stock(a, ours, stock, max_new_tokens=8)
@@ -153,7 +153,7 @@ def test_odd_frame_count_repeats_last_frame(adapters, arch):
     pixels, grid = a.pre(frames.data)
     twice, _ = a.pre(np.concatenate([frames.data, frames.data[-1:]]))
     assert torch.equal(pixels, twice) and int(grid[0, 0]) == 2
-    ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
+    ours, stock = a.build_inputs(tokens, QUESTION), a.pixel_inputs(frames, QUESTION)
     assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
 
 
@@ -450,7 +450,7 @@ def test_duplicate_pairing_gives_each_keyframe_its_own_patch(adapters, arch):
         assert tokens.n_groups == 3 and tokens.index.tolist() == [0, 1, 2]
         assert tokens.pts_seconds.tolist() == [0.0, 7.0, 14.0]
         assert a.tokens_per_frame(90, 120) == tokens.tokens_per_group[0]
-        ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
+        ours, stock = a.build_inputs(tokens, QUESTION), a.pixel_inputs(frames, QUESTION)
         assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
         if arch == "tiny-qwen3-vl":
             assert "<7.0 seconds>" in a.tokenizer.decode(ours.input_ids[0])
@@ -484,5 +484,5 @@ def test_qwen3_vl_moe_is_served_too(tiny_checkpoint, bikes):
     a = load_tiny_adapter(tiny_checkpoint("tiny-qwen3-vl-moe"))
     assert type(a) is Qwen3VLAdapter and type(a.model).__name__ == "Qwen3VLMoeForConditionalGeneration"
     frames = bikes[:4]
-    ours, stock = a.build_inputs(a.encode(frames), QUESTION), a.vanilla_inputs(frames, QUESTION)
+    ours, stock = a.build_inputs(a.encode(frames), QUESTION), a.pixel_inputs(frames, QUESTION)
     assert_matches_stock(a, ours, stock, max_new_tokens=4)

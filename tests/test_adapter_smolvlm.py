@@ -67,7 +67,7 @@ def test_encode_shapes_coords_saliency(adapter, frames):
 
 def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
     inputs = adapter.build_inputs(adapter.encode(frames), QUESTION)
-    vanilla = adapter.vanilla_inputs(frames, QUESTION)
+    vanilla = adapter.pixel_inputs(frames, QUESTION)
     assert torch.equal(inputs.input_ids, vanilla["input_ids"])
     assert int(inputs.visual_mask.sum()) == 36
     new = assert_matches_stock(adapter, inputs, vanilla, max_new_tokens=10)

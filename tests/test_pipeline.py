@@ -1,7 +1,7 @@
 """Pipeline end to end on tiny random checkpoints of the real architectures (no downloads).
 
 Equivalence: with an unlimited budget the Pipeline's prompt gives the same logits and greedy
-tokens as the family's stock transformers path (``adapter.vanilla_inputs`` + ``model.generate``)
+tokens as the family's stock transformers path (``adapter.pixel_inputs`` + ``model.generate``)
 on the same frames. Reduced budgets: the prompt holds exactly ``plan.total_tokens`` visual tokens.
 """
 
@@ -47,7 +47,7 @@ def test_unlimited_budget_equals_vanilla(arch, pipes, video):
     inputs, plan = pipe.prepare(video, q)
     frames = pipe.candidates(video)
     assert len(plan.frames) == len(frames) == 6
-    vanilla = adapter.vanilla_inputs(frames, q)
+    vanilla = adapter.pixel_inputs(frames, q)
     with torch.no_grad():
         ours = adapter.model(**inputs.kwargs).logits[:, -1]
         ref = adapter.model(**vanilla).logits[:, -1]
