@@ -223,3 +223,14 @@ def test_llava_onevision_incremental_equals_reprefill_and_rebases(tmp_path_facto
         lm(inputs_embeds=embeds, position_ids=torch.cat([torch.arange(cache.head_len)[None], pos], 1),
            past_key_values=fresh, use_cache=True)
     torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-5)
+
+
+def test_a_session_groups_the_frames_its_adapter_encodes_together(adapter):
+    """The stream encodes ``adapter.frames_per_group`` frames per step: Qwen's temporal pair, or one
+    frame with ``pairing="duplicate"`` (the session had read the preprocessor's temporal_patch_size)."""
+    from vidsift.stream.session import StreamSession
+
+    source = "lavfi:testsrc2=size=64x64:rate=1"
+    assert StreamSession(adapter, source).group_size == adapter.frames_per_group == 2
+    single = type(adapter)(adapter.model, adapter.tokenizer, adapter.preprocessor, pairing="duplicate")
+    assert StreamSession(single, source).group_size == single.frames_per_group == 1

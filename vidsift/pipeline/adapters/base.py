@@ -52,6 +52,7 @@ class ModelAdapter(ABC):
     - `max_pixels_for_tokens`: the per-frame pixel cap that fits a token count (default None: a
       fixed-resolution family, whose `encode` is never asked for a lower resolution).
     - `decoder_layers`: the LLM's decoder layers (default ``model.model.language_model.layers``).
+    - `deepstack_layers`: decoder layers that also receive visual features (default 0).
     - ``incremental_cache``: the name of the family's stream KV cache in
       ``vidsift.stream.kvcache.CACHES`` (default None: streams re-prefill the memory).
     """
@@ -89,6 +90,12 @@ class ModelAdapter(ABC):
     def decoder_layers(self) -> torch.nn.ModuleList:
         """The LLM's decoder layers (for prefill pruners and cache presses)."""
         return self.model.model.language_model.layers
+
+    @property
+    def deepstack_layers(self) -> int:
+        """Decoder layers that also receive visual features (DeepStack); in-LLM pruning must start at
+        or after this layer (default 0)."""
+        return 0
 
     @property
     def frames_per_group(self) -> int:
