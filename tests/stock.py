@@ -72,7 +72,8 @@ class FramewiseVideoProcessor:
         if self.model_type == "llava_onevision":  # the base crop: the whole frame at the tower's size
             return {"pixel_values_videos": torch.stack([o["pixel_values"][0, 0] for o in outs])[None]}
         pixels = torch.cat([o["pixel_values"][0] for o in outs])[None]  # smolvlm: (1, N, 3, S, S)
-        return {"pixel_values": pixels, "pixel_attention_mask": torch.ones(pixels.shape[:2] + pixels.shape[-2:], dtype=torch.bool)}
+        mask = torch.ones(pixels.shape[:2] + pixels.shape[-2:], dtype=torch.bool)  # (1, N, S, S)
+        return {"pixel_values": pixels, "pixel_attention_mask": mask}
 
     def __call__(self, videos: Any, *, video_metadata: list[VideoMetadata], **_: Any) -> BatchFeature:
         (frames,) = videos

@@ -2,8 +2,9 @@
 
 Equivalence: with every token kept, encode -> build_inputs (mm_encoder_outputs) gives the stock
 processor's token ids, logits (to float rounding) and greedy tokens (``tests/stock.py``), and
-bit-identical logits to the same pixels through the model's own vision tower (``pixel_inputs``). Reduced token sets produce exactly
-that many placeholders, and the LLM sees exactly the kept embeddings (plus the one newline).
+bit-identical logits to the same pixels through the model's own vision tower (``pixel_inputs``).
+Reduced token sets produce exactly that many placeholders, and the LLM sees exactly the kept
+embeddings (plus the one newline).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def test_full_budget_matches_the_stock_processor(ckpt, adapter, frames):
     template and the processor's placeholder count (frames x pooled tokens + the newline); the
     pixels are the image processor's base crop of each frame."""
     ref = stock_inputs(stock_processor(ckpt, "llava_onevision"), frames, QUESTION, fps=25.0, total_frames=80)
-    torch.testing.assert_close(adapter.pixel_inputs(frames, QUESTION)["pixel_values_videos"], ref["pixel_values_videos"], atol=1e-6, rtol=0)
+    pixels = adapter.pixel_inputs(frames, QUESTION)["pixel_values_videos"]
+    torch.testing.assert_close(pixels, ref["pixel_values_videos"], atol=1e-6, rtol=0)
     assert_close_to_stock(adapter, adapter.build_inputs(adapter.encode(frames), QUESTION), ref, max_new_tokens=10)
 
 

@@ -2,7 +2,8 @@
 
 Equivalence: with an unlimited budget the Pipeline's prompt gives the same logits and greedy
 tokens as the same frames through the model's own vision tower (``adapter.pixel_inputs`` +
-``model.generate``; the adapter tests compare that with the stock processors). Reduced budgets: the prompt holds exactly ``plan.total_tokens`` visual tokens.
+``model.generate``; the adapter tests compare that with the stock processors). Reduced budgets: the
+prompt holds exactly ``plan.total_tokens`` visual tokens.
 """
 
 from __future__ import annotations

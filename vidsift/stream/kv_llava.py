@@ -5,10 +5,10 @@ Layout (the adapter's: the checkpoint's chat template with one video placeholder
     [<|im_start|>user ] [memory tokens ...] [image_newline, \\n question <|im_end|><|im_start|>assistant\\n]
 
 Head and tail ids come from tokenizing the adapter's ``prompt_parts`` around one video token and
-splitting there, exactly as ``build_inputs`` tokenizes them. Memory tokens take consecutive positions as they
-arrive; after an eviction the surviving keys are re-rotated by a per-token delta so positions
-are contiguous again (``head_len + i``), which is the re-prefill layout of the memory, and the
-tail starts right after the memory. Without evictions the cache equals ``build_inputs`` on the
+splitting there, exactly as ``build_inputs`` tokenizes them. Memory tokens take consecutive
+positions as they arrive; after an eviction the surviving keys are re-rotated by a per-token delta
+so positions are contiguous again (``head_len + i``), which is the re-prefill layout of the
+memory, and the tail starts right after the memory. Without evictions the cache equals ``build_inputs`` on the
 same memory (tested).
 """
 

@@ -2,7 +2,8 @@
 
 Layout (the adapter's ``prompt_parts`` around one video block, transformers 5.23 ``get_rope_index``)::
 
-    [head: system turn, <|im_start|>user\\n] [<|vision_start|>] [memory tokens ...] [<|vision_end|>] [tail: question<|im_end|>\\n<|im_start|>assistant\\n]
+    [head: system turn, <|im_start|>user\\n] [<|vision_start|>] [memory tokens ...]
+    [<|vision_end|>] [tail: question<|im_end|>\\n<|im_start|>assistant\\n]
 
 A memory token of group time ``t_s`` at LLM-grid cell (h, w) sits at M-RoPE position
 ``(O + floor(t_s * tokens_per_second) - origin, O + h, O + w)`` (``O`` = head length; Qwen2-VL:

@@ -221,7 +221,6 @@ class IncrementalCache(ABC):
         return Reply(text, n_prompt, len(out), ttft, time.perf_counter() - start, base)
 
 
-
 # cache name (``ModelAdapter.incremental_cache``) -> the incremental cache, imported when first made
 CACHES: Registry[type[IncrementalCache]] = Registry("incremental KV cache", {
     "llava_onevision": "vidsift.stream.kv_llava:LlavaOnevisionCache",

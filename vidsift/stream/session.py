@@ -5,7 +5,8 @@ time), encodes them as they arrive (``adapter.encode``, one temporal group at a 
 them into the `StreamMemory` (dedup + eviction to the budget, in one step) and keeps the
 memory's KV cache in sync: drop the evicted rows, append the new entry, rebase positions
 (`make_cache`: the cache the adapter names, Qwen2/2.5-VL and LLaVA-OneVision; `ReprefillAnswerer`
-re-prefills for other families). ``ask()`` answers from the memory at any moment (the ingest waits meanwhile);
+re-prefills for other families). ``ask()`` answers from the memory at any moment (the ingest waits
+meanwhile);
 ``query`` + ``every_s`` asks a standing question periodically and steers eviction by relevance.
 Everything observable comes out of ``events()`` as dicts::
 
