@@ -167,6 +167,16 @@ def test_unlimited_budget_matches_the_stock_processor(adapters, ckpts, bikes, ar
     assert_close_to_stock(a, ours, ref, max_new_tokens=8)
 
 
+def test_qwen3_vl_irregular_keyframes_match_the_stock_timestamps(adapters, ckpts, bikes_path):
+    """Keyframes at uneven times: the processor's timestamps (mean of a pair's frame index / fps, one
+    decimal) are ours, token for token."""
+    a = adapters["tiny-qwen3-vl"]
+    frames = real_frames(bikes_path, 12, stride=5)[np.array([0, 1, 5, 6, 10, 11])]  # frames 0, 5, 25, 30, 50, 55
+    ours = a.build_inputs(a.encode(frames), QUESTION)
+    assert "<0.1 seconds>" in a.tokenizer.decode(ours.input_ids[0])
+    assert_close_to_stock(a, ours, stock(a, ckpts["tiny-qwen3-vl"], frames, unwrap_video=True), max_new_tokens=4)
+
+
 def test_qwen3_vl_stock_processor_wraps_the_groups_in_the_template_markers(adapters, ckpts, bikes):
     """transformers 5.23 expands only ``<|video_pad|>`` of the template's
     ``<|vision_start|><|video_pad|><|vision_end|>``, so the per-group markers and timestamps sit inside
@@ -524,3 +534,4 @@ def test_qwen3_vl_moe_is_served_too(tiny_checkpoint, bikes):
     frames = bikes[:4]
     ours, pixel = a.build_inputs(a.encode(frames), QUESTION), a.pixel_inputs(frames, QUESTION)
     assert_same_as_pixel_inputs(a, ours, pixel, max_new_tokens=4)
+    assert_close_to_stock(a, ours, stock(a, tiny_checkpoint("tiny-qwen3-vl-moe"), frames, unwrap_video=True), max_new_tokens=4)
