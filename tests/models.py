@@ -4,8 +4,12 @@
 - `load_tiny_adapter`: a checkpoint written by ``build_checkpoint`` loaded back with the adapter
   class that matches its config, the model class that adapter names and ``from_pretrained`` (the
   user's path), wrapped in the adapter with the checkpoint's (video) preprocessor settings.
-- `assert_matches_stock`: our inputs give bit-identical logits and greedy tokens to the stock
-  processor inputs (asserts are rewritten by pytest: conftest registers this module).
+- `assert_same_as_pixel_inputs`: our inputs give bit-identical logits and greedy tokens to the
+  adapter's ``pixel_inputs`` (the same frames through the model's own vision tower).
+- `assert_close_to_stock`: our inputs give the logits (to float rounding: the pixels are computed
+  by other code) and the greedy tokens of the stock processor's inputs (``tests/stock.py``).
+
+Asserts are rewritten by pytest (conftest registers this module).
 
 The checkpoints themselves come from the session-scoped ``tiny_checkpoint(arch)`` fixture in
 conftest.py (built once per session, read-only).
@@ -13,7 +17,6 @@ conftest.py (built once per session, read-only).
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -43,21 +46,32 @@ def load_tiny_adapter(ckpt: Path):
     """The adapter (model in eval mode) for checkpoint folder ``ckpt``, picked by its config."""
     config = AutoConfig.from_pretrained(ckpt)
     cls = next(ADAPTERS.get(name) for name in ADAPTERS.names() if ADAPTERS.get(name).matches(config))
-    # Qwen adapters pick the exact model class from the config; the SigLIP ones take no argument
-    takes_config = "config" in inspect.signature(cls.model_class).parameters
-    model_cls = cls.model_class(config) if takes_config else cls.model_class()
-    model = model_cls.from_pretrained(ckpt).eval()
+    model = cls.model_class(config).from_pretrained(ckpt).eval()
     video_pre = ckpt / "video_preprocessor_config.json"
     pre = json.loads((video_pre if video_pre.exists() else ckpt / "preprocessor_config.json").read_text())
     return cls(model, AutoTokenizer.from_pretrained(ckpt), pre)
 
 
-def assert_matches_stock(adapter, ours, stock: dict, *, max_new_tokens: int) -> torch.Tensor:
-    """Logits of ``ours`` (ModelInputs) equal those of ``stock`` (the stock processor's kwargs) exactly,
+def _greedy(adapter, ours, ref: dict, max_new_tokens: int) -> torch.Tensor:
+    new = adapter.generate(ours, max_new_tokens=max_new_tokens)
+    out = adapter.model.generate(**ref, max_new_tokens=max_new_tokens, do_sample=False)[:, ref["input_ids"].shape[1]:]
+    assert torch.equal(new, out)
+    return new
+
+
+def assert_same_as_pixel_inputs(adapter, ours, pixel: dict, *, max_new_tokens: int) -> torch.Tensor:
+    """Logits of ``ours`` (ModelInputs) equal those of ``pixel`` (``adapter.pixel_inputs``) exactly,
     and so do ``max_new_tokens`` greedy tokens; returns our new tokens (1, n)."""
     with torch.no_grad():
-        assert torch.equal(adapter.model(**ours.kwargs).logits, adapter.model(**stock).logits)
-    new = adapter.generate(ours, max_new_tokens=max_new_tokens)
-    ref = adapter.model.generate(**stock, max_new_tokens=max_new_tokens, do_sample=False)[:, stock["input_ids"].shape[1]:]
-    assert torch.equal(new, ref)
-    return new
+        assert torch.equal(adapter.model(**ours.kwargs).logits, adapter.model(**pixel).logits)
+    return _greedy(adapter, ours, pixel, max_new_tokens)
+
+
+def assert_close_to_stock(adapter, ours, stock: dict, *, max_new_tokens: int, atol: float = 1e-4) -> torch.Tensor:
+    """``ours`` and ``stock`` (the stock processor's kwargs, ``tests/stock.py``) hold the same token ids;
+    their logits agree to ``atol`` (the pixels come from different code, equal to float rounding) and
+    ``max_new_tokens`` greedy tokens are equal; returns our new tokens (1, n)."""
+    assert torch.equal(ours.input_ids, stock["input_ids"])
+    with torch.no_grad():
+        torch.testing.assert_close(adapter.model(**ours.kwargs).logits, adapter.model(**stock).logits, atol=atol, rtol=0)
+    return _greedy(adapter, ours, stock, max_new_tokens)

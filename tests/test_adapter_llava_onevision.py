@@ -1,8 +1,10 @@
 """LLaVA-OneVision adapter on a tiny random checkpoint saved to disk and loaded back with from_pretrained.
 
-Equivalence: with every token kept, encode -> build_inputs (mm_encoder_outputs) gives bit-identical
-logits and greedy tokens to the stock pixel_values_videos path. Reduced token sets produce exactly
-that many placeholders, and the LLM sees exactly the kept embeddings (plus the one newline).
+Equivalence: with every token kept, encode -> build_inputs (mm_encoder_outputs) gives the stock
+processor's token ids, logits (to float rounding) and greedy tokens (``tests/stock.py``), and
+bit-identical logits to the same pixels through the model's own vision tower (``pixel_inputs``).
+Reduced token sets produce exactly that many placeholders, and the LLM sees exactly the kept
+embeddings (plus the one newline).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from vidsift.pipeline.adapters.llava_onevision import LlavaOnevisionAdapter
 from vidsift.pipeline.archs import names
 from vidsift.pipeline.archs.llava_onevision import SPECIALS
 
-from models import assert_matches_stock, load_tiny_adapter, real_frames
+from models import assert_close_to_stock, assert_same_as_pixel_inputs, load_tiny_adapter, real_frames
+from stock import stock_inputs, stock_processor
 
 QUESTION = "What is the rider doing?"
 
@@ -62,14 +65,24 @@ def test_encode_shapes_coords_saliency(adapter, frames):
     assert tokens.saliency is not None and all(s.shape == (16,) and (s > 0).all() for s in tokens.saliency)
 
 
-def test_full_budget_is_bit_identical_to_vanilla(adapter, frames):
+def test_full_budget_is_bit_identical_to_pixel_inputs(adapter, frames):
     inputs = adapter.build_inputs(adapter.encode(frames), QUESTION)
-    vanilla = adapter.vanilla_inputs(frames, QUESTION)
-    assert torch.equal(inputs.input_ids, vanilla["input_ids"])
+    pixel = adapter.pixel_inputs(frames, QUESTION)
+    assert torch.equal(inputs.input_ids, pixel["input_ids"])
     assert int(inputs.visual_mask.sum()) == 64  # the trailing newline is structural, not visual
-    new = assert_matches_stock(adapter, inputs, vanilla, max_new_tokens=10)
+    new = assert_same_as_pixel_inputs(adapter, inputs, pixel, max_new_tokens=10)
     assert new.shape[1] > 0
     assert len(set(new[0].tolist())) > 1  # the random model is not degenerate
+
+
+def test_full_budget_matches_the_stock_processor(ckpt, adapter, frames):
+    """Against transformers' ``LlavaOnevisionProcessor`` (``tests/stock.py``): the checkpoint's chat
+    template and the processor's placeholder count (frames x pooled tokens + the newline); the
+    pixels are the image processor's base crop of each frame."""
+    ref = stock_inputs(stock_processor(ckpt, "llava_onevision"), frames, QUESTION, fps=25.0, total_frames=80)
+    pixels = adapter.pixel_inputs(frames, QUESTION)["pixel_values_videos"]
+    torch.testing.assert_close(pixels, ref["pixel_values_videos"], atol=1e-6, rtol=0)
+    assert_close_to_stock(adapter, adapter.build_inputs(adapter.encode(frames), QUESTION), ref, max_new_tokens=10)
 
 
 def test_reduced_tokens_shorten_the_prompt_exactly(adapter, frames):
@@ -136,5 +149,5 @@ def test_time_instruction_writes_real_frame_times(adapter, frames):
     assert f"The video lasts for 10.00 seconds, and 3 frames are uniformly sampled from it. These frames are located at {shown}." in text
     assert text.endswith(f"related to this video.\n{QUESTION}<|im_end|><|im_start|>assistant\n")
     full = timed.build_inputs(tokens, QUESTION)
-    vanilla = timed.vanilla_inputs(frames, QUESTION)
-    assert torch.equal(full.input_ids, vanilla["input_ids"])
+    pixel = timed.pixel_inputs(frames, QUESTION)
+    assert torch.equal(full.input_ids, pixel["input_ids"])

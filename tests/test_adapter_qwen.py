@@ -1,8 +1,10 @@
 """Qwen2.5-VL / Qwen2-VL / Qwen3-VL adapters on tiny random checkpoints saved to disk and loaded back
 with ``from_pretrained``.
 
-Equivalence: every token kept -> bit-identical logits and greedy tokens to the stock
-``pixel_values_videos`` path. Reduced token sets: exactly that many placeholders, exactly the kept
+Equivalence: every token kept -> the stock transformers processor's token ids, its logits (to float
+rounding) and greedy tokens (``tests/stock.py``: the processor class on the chat template, the image
+processor's pixels per frame), and bit-identical logits to the same pixels through the model's own
+vision tower (``pixel_inputs``). Reduced token sets: exactly that many placeholders, exactly the kept
 embeddings (and DeepStack rows) reach the LLM, and every kept token keeps the M-RoPE position it
 had in the full layout. Qwen2.5-VL temporal ids follow real keyframe times; Qwen3-VL writes them.
 """
@@ -22,7 +24,8 @@ from vidsift.pipeline.adapters.qwen2_5_vl import Qwen2_5_VLAdapter
 from vidsift.pipeline.adapters.qwen3_vl import Qwen3VLAdapter
 from vidsift.pipeline.archs import names
 
-from models import assert_matches_stock, load_tiny_adapter, real_frames
+from models import assert_close_to_stock, assert_same_as_pixel_inputs, load_tiny_adapter, real_frames
+from stock import stock_inputs, stock_processor
 
 ARCHS = ["tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl"]
 QUESTION = "What is the rider doing?"
@@ -137,10 +140,55 @@ def test_unlimited_budget_is_bit_identical(adapters, bikes, arch):
     tokens = a.encode(bikes)
     assert tokens.n_groups == 3 and tokens.n_tokens == 3 * int(tokens.grid_thw[0].prod())
     ours = a.build_inputs(tokens, QUESTION)
-    stock = a.vanilla_inputs(bikes, QUESTION)
-    assert torch.equal(ours.input_ids, stock["input_ids"])
+    pixel = a.pixel_inputs(bikes, QUESTION)
+    assert torch.equal(ours.input_ids, pixel["input_ids"])
     assert int(ours.visual_mask.sum()) == tokens.n_tokens
-    assert_matches_stock(a, ours, stock, max_new_tokens=8)
+    assert_same_as_pixel_inputs(a, ours, pixel, max_new_tokens=8)
+
+
+def stock(a, ckpt, frames, **options):
+    """The stock processor's inputs for the bikes frames (25 fps, every 10th frame of the first 60)."""
+    return stock_inputs(stock_processor(ckpt, a.model.config.model_type), frames, QUESTION, fps=25.0, total_frames=60, **options)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_unlimited_budget_matches_the_stock_processor(adapters, ckpts, bikes, arch):
+    """Against transformers' own processor (``tests/stock.py``): the chat template, the placeholder
+    expansion, Qwen3-VL's timestamp text, ``mm_token_type_ids`` and Qwen2.5-VL's
+    ``second_per_grid_ts`` are the processor's; the pixels the image processor's, per frame; the
+    positions the model's own (no ``position_ids`` passed)."""
+    a = adapters[arch]
+    ref = stock(a, ckpts[arch], bikes, unwrap_video=arch == "tiny-qwen3-vl")
+    assert "position_ids" not in ref
+    pixel = a.pixel_inputs(bikes, QUESTION)
+    assert torch.equal(pixel["video_grid_thw"], ref["video_grid_thw"])
+    torch.testing.assert_close(pixel["pixel_values_videos"], ref["pixel_values_videos"], atol=1e-5, rtol=0)
+    ours = a.build_inputs(a.encode(bikes), QUESTION)
+    assert_close_to_stock(a, ours, ref, max_new_tokens=8)
+
+
+def test_qwen3_vl_irregular_keyframes_match_the_stock_timestamps(adapters, ckpts, bikes_path):
+    """Keyframes at uneven times: the processor's timestamps (mean of a pair's frame index / fps, one
+    decimal) are ours, token for token."""
+    a = adapters["tiny-qwen3-vl"]
+    frames = real_frames(bikes_path, 12, stride=5)[np.array([0, 1, 5, 6, 10, 11])]  # frames 0, 5, 25, 30, 50, 55
+    ours = a.build_inputs(a.encode(frames), QUESTION)
+    assert "<0.1 seconds>" in a.tokenizer.decode(ours.input_ids[0])
+    assert_close_to_stock(a, ours, stock(a, ckpts["tiny-qwen3-vl"], frames, unwrap_video=True), max_new_tokens=4)
+
+
+def test_qwen3_vl_stock_processor_wraps_the_groups_in_the_template_markers(adapters, ckpts, bikes):
+    """transformers 5.23 expands only ``<|video_pad|>`` of the template's
+    ``<|vision_start|><|video_pad|><|vision_end|>``, so the per-group markers and timestamps sit inside
+    one more pair of markers; 4.x's ``Qwen3VLProcessor`` (and we) replace the marked block. Pinned
+    here so a change on either side shows."""
+    a = adapters["tiny-qwen3-vl"]
+    ids = a.build_inputs(a.encode(bikes), QUESTION).input_ids[0].tolist()
+    parts = a.prompt_parts(QUESTION)
+    h, t = (len(a.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in (parts.head, parts.tail))
+    cfg = a.model.config
+    wrapped = ids[:h] + [cfg.vision_start_token_id] + ids[h:-t] + [cfg.vision_end_token_id] + ids[-t:]
+    assert stock(a, ckpts["tiny-qwen3-vl"], bikes)["input_ids"][0].tolist() == wrapped
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -153,8 +201,8 @@ def test_odd_frame_count_repeats_last_frame(adapters, arch):
     pixels, grid = a.pre(frames.data)
     twice, _ = a.pre(np.concatenate([frames.data, frames.data[-1:]]))
     assert torch.equal(pixels, twice) and int(grid[0, 0]) == 2
-    ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
-    assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+    ours, pixel = a.build_inputs(tokens, QUESTION), a.pixel_inputs(frames, QUESTION)
+    assert torch.equal(logits(a, ours.kwargs), logits(a, pixel))
 
 
 # --- reduced token sets ------------------------------------------------------------------------
@@ -443,15 +491,15 @@ def test_reserved_tokens_and_bad_coords_are_refused(adapters, bikes):
 @pytest.mark.parametrize("arch", ["tiny-qwen2.5-vl", "tiny-qwen3-vl"])
 def test_duplicate_pairing_gives_each_keyframe_its_own_patch(adapters, arch):
     a = adapters[arch]
-    frames = random_frames([0.0, 7.0, 14.0])  # sparse (evenly spaced, so the stock path can express them)
+    frames = random_frames([0.0, 7.0, 14.0])  # sparse (evenly spaced: one second_per_grid_ts expresses them)
     a.pairing = "duplicate"
     try:
         tokens = a.encode(frames)
         assert tokens.n_groups == 3 and tokens.index.tolist() == [0, 1, 2]
         assert tokens.pts_seconds.tolist() == [0.0, 7.0, 14.0]
         assert a.tokens_per_frame(90, 120) == tokens.tokens_per_group[0]
-        ours, stock = a.build_inputs(tokens, QUESTION), a.vanilla_inputs(frames, QUESTION)
-        assert torch.equal(logits(a, ours.kwargs), logits(a, stock))
+        ours, pixel = a.build_inputs(tokens, QUESTION), a.pixel_inputs(frames, QUESTION)
+        assert torch.equal(logits(a, ours.kwargs), logits(a, pixel))
         if arch == "tiny-qwen3-vl":
             assert "<7.0 seconds>" in a.tokenizer.decode(ours.input_ids[0])
     finally:
@@ -484,5 +532,6 @@ def test_qwen3_vl_moe_is_served_too(tiny_checkpoint, bikes):
     a = load_tiny_adapter(tiny_checkpoint("tiny-qwen3-vl-moe"))
     assert type(a) is Qwen3VLAdapter and type(a.model).__name__ == "Qwen3VLMoeForConditionalGeneration"
     frames = bikes[:4]
-    ours, stock = a.build_inputs(a.encode(frames), QUESTION), a.vanilla_inputs(frames, QUESTION)
-    assert_matches_stock(a, ours, stock, max_new_tokens=4)
+    ours, pixel = a.build_inputs(a.encode(frames), QUESTION), a.pixel_inputs(frames, QUESTION)
+    assert_same_as_pixel_inputs(a, ours, pixel, max_new_tokens=4)
+    assert_close_to_stock(a, ours, stock(a, tiny_checkpoint("tiny-qwen3-vl-moe"), frames, unwrap_video=True), max_new_tokens=4)

@@ -1,8 +1,9 @@
 """Pipeline end to end on tiny random checkpoints of the real architectures (no downloads).
 
 Equivalence: with an unlimited budget the Pipeline's prompt gives the same logits and greedy
-tokens as the family's stock transformers path (``adapter.vanilla_inputs`` + ``model.generate``)
-on the same frames. Reduced budgets: the prompt holds exactly ``plan.total_tokens`` visual tokens.
+tokens as the same frames through the model's own vision tower (``adapter.pixel_inputs`` +
+``model.generate``; the adapter tests compare that with the stock processors). Reduced budgets: the
+prompt holds exactly ``plan.total_tokens`` visual tokens.
 """
 
 from __future__ import annotations
@@ -41,21 +42,21 @@ def pipes(tmp_path_factory):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_unlimited_budget_equals_vanilla(arch, pipes, video):
+def test_unlimited_budget_equals_pixel_inputs(arch, pipes, video):
     pipe = pipes(arch)
     adapter, q = pipe.adapter, "What is moving in the video?"
     inputs, plan = pipe.prepare(video, q)
     frames = pipe.candidates(video)
     assert len(plan.frames) == len(frames) == 6
-    vanilla = adapter.vanilla_inputs(frames, q)
+    pixel = adapter.pixel_inputs(frames, q)
     with torch.no_grad():
         ours = adapter.model(**inputs.kwargs).logits[:, -1]
-        ref = adapter.model(**vanilla).logits[:, -1]
+        ref = adapter.model(**pixel).logits[:, -1]
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
 
     answer = pipe.ask(video, q, max_new_tokens=8)
-    out = adapter.model.generate(**vanilla, max_new_tokens=8, do_sample=False)
-    assert answer.text == adapter.decode(out[:, vanilla["input_ids"].shape[1]:])[0].strip()
+    out = adapter.model.generate(**pixel, max_new_tokens=8, do_sample=False)
+    assert answer.text == adapter.decode(out[:, pixel["input_ids"].shape[1]:])[0].strip()
     assert answer.stats["tokens_in_prompt"] == answer.stats["tokens_encoded"] >= plan.total_tokens
     assert answer.stats["tokens_budget"] == answer.stats["tokens_full"]
 

@@ -141,7 +141,7 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
     with torch.no_grad():
         _, logits = ex.forward(batch)
         for i, b in enumerate(batch):
-            ref = adapter.model(**adapter.vanilla_inputs(b["frames"], b["text"])).logits[0, -1]
+            ref = adapter.model(**adapter.pixel_inputs(b["frames"], b["text"])).logits[0, -1]
             assert torch.allclose(logits[i], ref, atol=1e-4), (i, (logits[i] - ref).abs().max())
         # a batch whose examples are shuffled against their clips gives other logits (can fail)
         other = next(b["frames"] for b in batch if b["frames"] is not batch[0]["frames"])  # another clip's

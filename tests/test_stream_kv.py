@@ -20,6 +20,17 @@ from vidsift.stream.sender import pattern
 pytestmark = pytest.mark.timeout(120)
 
 
+def first_logits(cache, question: str) -> torch.Tensor:
+    """Logits (V,) of the first answer token, read from the LM head during ``cache.answer``."""
+    seen = []
+    handle = cache.adapter.model.lm_head.register_forward_hook(lambda _m, _a, out: seen.append(out))
+    try:
+        cache.answer(question, max_new_tokens=1)
+    finally:
+        handle.remove()
+    return seen[0][0].float()
+
+
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory):
     from vidsift.pipeline.archs import build_checkpoint
@@ -57,9 +68,11 @@ def test_chunked_incremental_prefill_equals_one_shot_forward_with_stock_position
     model, tok = adapter.model, adapter.tokenizer
     mem, cache = filled
     question = "what moves?"
-    incremental = cache.question_logits(question)
+    incremental = first_logits(cache, question)
     tail = tok(f"<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
-    head = tok(cache.head_text, add_special_tokens=False)["input_ids"]
+    head = tok("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>",
+               add_special_tokens=False)["input_ids"]
+    assert cache.head_ids().tolist() == head
     vid = model.config.video_token_id
     n = mem.n_tokens
     ids = torch.tensor([head + [vid] * n + tail])
@@ -85,7 +98,7 @@ def test_incremental_answer_equals_adapter_reprefill(adapter, filled):
     inputs = adapter.build_inputs(mem.as_visual_tokens(), question)
     with torch.no_grad():
         ref = adapter.model(**inputs.kwargs).logits[0, -1]
-    torch.testing.assert_close(cache.question_logits(question), ref.float(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(first_logits(cache, question), ref.float(), rtol=1e-4, atol=1e-5)
     fast = cache.answer(question, max_new_tokens=8)
     slow = ReprefillAnswerer(adapter).answer(mem, question, max_new_tokens=8)
     assert fast.text == slow.text and fast.new_tokens == slow.new_tokens
@@ -138,9 +151,16 @@ def test_answer_cost_does_not_depend_on_memory_size(adapter, filled):
     assert a.prefill_tokens == b.prefill_tokens  # only the question is prefilled
 
 
-def test_unsupported_family_is_a_config_error(adapter):
+def test_the_adapter_names_its_cache(adapter):
+    from vidsift.pipeline.adapters import ADAPTERS
+    from vidsift.stream.kv_qwen import QwenMRoPECache
+
+    assert isinstance(make_cache(adapter), QwenMRoPECache)
+    named = {name: ADAPTERS.get(name).incremental_cache for name in ADAPTERS.names()}
+    assert named == {"llava_onevision": "llava_onevision", "qwen2_5_vl": "qwen_mrope", "qwen3_vl": None, "smolvlm": None}
+
     class Other:
-        model = type("M", (), {"config": type("C", (), {"model_type": "smolvlm"})()})()
+        family, incremental_cache = "smolvlm", None
 
     assert supports_incremental(adapter) and not supports_incremental(Other())
     with pytest.raises(ConfigError, match="^smolvlm: no incremental KV cache"):
@@ -157,7 +177,7 @@ def test_rebase_rerotates_cached_keys_exactly(adapter):
     from transformers import DynamicCache
 
     lm = adapter.model.model.language_model
-    head = cache._ids(cache.head_text)
+    head = cache.head_ids()
     embeds = torch.cat([lm.embed_tokens(head), torch.cat([e.embeds for e in mem.entries])])[None]
     positions = torch.cat([torch.arange(cache.head_len)[None].expand(3, -1), pos], 1)[:, None]
     fresh = DynamicCache(config=adapter.model.config.get_text_config())
@@ -187,7 +207,7 @@ def test_llava_onevision_incremental_equals_reprefill_and_rebases(tmp_path_facto
     inputs = llava.build_inputs(mem.as_visual_tokens(), question)
     with torch.no_grad():
         ref = llava.model(**inputs.kwargs).logits[0, -1]
-    torch.testing.assert_close(cache.question_logits(question), ref.float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(first_logits(cache, question), ref.float(), rtol=1e-4, atol=1e-4)
     fast, slow = cache.answer(question, max_new_tokens=6), ReprefillAnswerer(llava).answer(mem, question, max_new_tokens=6)
     assert fast.text == slow.text and fast.prefill_tokens < slow.prefill_tokens
 
@@ -203,3 +223,14 @@ def test_llava_onevision_incremental_equals_reprefill_and_rebases(tmp_path_facto
         lm(inputs_embeds=embeds, position_ids=torch.cat([torch.arange(cache.head_len)[None], pos], 1),
            past_key_values=fresh, use_cache=True)
     torch.testing.assert_close(cache.cache.layers[0].keys, fresh.layers[0].keys, rtol=1e-4, atol=1e-5)
+
+
+def test_a_session_groups_the_frames_its_adapter_encodes_together(adapter):
+    """The stream encodes ``adapter.frames_per_group`` frames per step: Qwen's temporal pair, or one
+    frame with ``pairing="duplicate"`` (the session had read the preprocessor's temporal_patch_size)."""
+    from vidsift.stream.session import StreamSession
+
+    source = "lavfi:testsrc2=size=64x64:rate=1"
+    assert StreamSession(adapter, source).group_size == adapter.frames_per_group == 2
+    single = type(adapter)(adapter.model, adapter.tokenizer, adapter.preprocessor, pairing="duplicate")
+    assert StreamSession(single, source).group_size == single.frames_per_group == 1

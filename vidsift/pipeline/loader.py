@@ -179,7 +179,7 @@ def _adapter_class(model: str, config: Any) -> type[ModelAdapter]:
 def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.device = "auto",
                  dtype: str | torch.dtype = "auto", attn_implementation: str | None = None) -> ModelAdapter:
     """Load a checkpoint (folder, Hub id or ``random:<arch>``) and wrap it in its family's adapter."""
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     quiet_libraries()  # no "Loading weights" bar unless debugging
 
@@ -194,7 +194,7 @@ def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.dev
     except (OSError, json.JSONDecodeError) as err:
         raise ModelError(model, f"cannot read config.json ({str(err).splitlines()[0]})") from None
     adapter_cls = _adapter_class(model, config)
-    model_cls = adapter_cls.model_class() if hasattr(adapter_cls, "model_class") else AutoModelForImageTextToText
+    model_cls = adapter_cls.model_class(config)
     kwargs: dict[str, Any] = dict(config=config, dtype=torch_dtype, local_files_only=local_only)
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation

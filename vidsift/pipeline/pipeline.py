@@ -12,8 +12,8 @@ several questions on one video encode once) -> merge each group down to its plan
 generate. With an unlimited budget and no pruning nothing is dropped or merged, and the answer
 equals the vanilla model's on the same frames.
 
-``resize=True`` (opt-in; adapters with ``max_pixels_for_tokens``, i.e. the variable-resolution
-Qwen2-VL / Qwen2.5-VL / Qwen3-VL families) spends the budget as a *resolution* before encoding:
+``resize=True`` (opt-in; adapters whose ``max_pixels_for_tokens`` gives caps, i.e. the
+variable-resolution Qwen2-VL / Qwen2.5-VL / Qwen3-VL families) spends the budget as a *resolution* before encoding:
 each encoded group (a frame, or a Qwen temporal pair whose two frames share one resolution and
 the pair's summed planned tokens) is encoded at the largest resolution Qwen's resize rule allows
 whose token count is <= its planned tokens (never below the processor's ``min_pixels``), so the
@@ -24,7 +24,7 @@ the aspect ratio on a patch*merge lattice, a group can land below its planned co
 planned -> a 4x5 grid = 20), so the prompt may hold *fewer* than ``plan.total_tokens`` visual
 tokens (``stats["tokens_in_prompt"]``), never more unless ``min_pixels`` forces a floor that is
 then merged down. Without that capability, or with an unlimited budget, ``resize`` changes
-nothing (same frames, same cache entry, same answer).
+nothing (same frames, same cache entry, same answer), and ``stats["resized"]`` stays False.
 """
 
 from __future__ import annotations
@@ -250,25 +250,23 @@ class Pipeline:
         out = self.adapter.encode(frames) if max_pixels is None else self.adapter.encode(frames, max_pixels=max_pixels)
         return self._encoded.store(ekey, out)
 
-    def _encode_resized(self, key: tuple, frames: FrameBatch, plan: TokenPlan) -> VisualTokens:
+    def _encode_resized(self, key: tuple, frames: FrameBatch, plan: TokenPlan) -> tuple[VisualTokens, bool]:
         """Encode each group at the largest resolution within its planned tokens (see module
-        docstring). Groups sharing a resolution are encoded together (one tower call each)."""
-        cap_for = getattr(self.adapter, "max_pixels_for_tokens", None)
-        if cap_for is None:  # fixed-resolution family: nothing to resize
-            return self._encode(key, frames)
-        per = int(getattr(self.adapter, "frames_per_group", 1))
+        docstring). Groups sharing a resolution are encoded together (one tower call each).
+        Also returns whether any group was encoded below its full resolution."""
+        cap_for, per = self.adapter.max_pixels_for_tokens, self.adapter.frames_per_group
         want = np.asarray([f.tokens for f in plan.frames], dtype=np.int64)  # (K,) aligned with frames (time order)
         h, w = (int(x) for x in frames.data.shape[1:3])
         n_groups = -(-len(frames) // per)
         caps = [cap_for(h, w, max(1, int(want[g * per:(g + 1) * per].sum()))) for g in range(n_groups)]
-        if all(c is None for c in caps):
-            return self._encode(key, frames)
+        if all(c is None for c in caps):  # a fixed-resolution family, or every full group fits
+            return self._encode(key, frames), False
         parts: list[tuple[list[int], VisualTokens]] = []
         for cap in dict.fromkeys(caps):  # distinct resolutions, first-seen order
             groups = [g for g, c in enumerate(caps) if c == cap]
             rows = np.concatenate([np.arange(g * per, min((g + 1) * per, len(frames))) for g in groups])
             parts.append((groups, self._encode(key, frames[rows], cap)))
-        return _join_groups(parts, n_groups)
+        return _join_groups(parts, n_groups), True
 
     def plan(self, video: Any, question: str | None = None, **overrides: Any) -> TokenPlan:
         """Only the plan (no encoding, no generation)."""
@@ -317,7 +315,7 @@ class Pipeline:
         chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
         with rec.stage("encode"), naming_video(label, self.adapter.family):
             resize = bool(opts.get("resize")) and budget_tokens < full
-            tokens = self._encode_resized(key, chosen, plan) if resize else self._encode(key, chosen)
+            tokens, resized = self._encode_resized(key, chosen, plan) if resize else (self._encode(key, chosen), False)
         encoded = tokens.n_tokens
         with rec.stage("reduce"):
             if budget_tokens < full:  # unlimited: nothing is merged, the vanilla model's tokens exactly
@@ -331,7 +329,7 @@ class Pipeline:
         counts = dict(frames_candidates=len(candidates), frames_planned=len(plan.frames), tokens_full=full,
                       tokens_budget=budget_tokens, tokens_planned=plan.total_tokens, tokens_encoded=encoded,
                       tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len,
-                      resized=bool(resize and getattr(self.adapter, "max_pixels_for_tokens", None) is not None))
+                      resized=resized)
         return inputs, plan, counts
 
     def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:

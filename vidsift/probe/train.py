@@ -4,7 +4,7 @@
 
 Each step draws fresh probe scenes (seeded; training seeds never reach ``EVAL_SEED_BASE``),
 renders the frames the Pipeline would sample (1 fps, or 1/time_scale fps for stretched
-scenes), and builds every example with the adapter's own ``vanilla_inputs`` (the stock
+scenes), and builds every example with the adapter's own ``pixel_inputs`` (the stock
 transformers inputs: pixel values, grids, M-RoPE kwargs) so training sees exactly the prompt
 and preprocessing that inference sees. The vision tower runs once per video; its features are
 shared by that video's questions through the stock ``mm_encoder_outputs`` forward argument.
@@ -259,7 +259,7 @@ class Examples:
         videos: dict[int, int] = {}  # id(frames) -> video slot
         stock: list[dict[str, Any]] = []
         for ex in examples:
-            stock.append(adapter.vanilla_inputs(ex["frames"], ex["text"]))
+            stock.append(adapter.pixel_inputs(ex["frames"], ex["text"]))
             videos.setdefault(id(ex["frames"]), len(videos))
         first = {}
         for ex, st in zip(examples, stock):

@@ -4,11 +4,11 @@ Layout (the adapter's: the checkpoint's chat template with one video placeholder
 
     [<|im_start|>user ] [memory tokens ...] [image_newline, \\n question <|im_end|><|im_start|>assistant\\n]
 
-Head and tail ids come from tokenizing the rendered template and splitting at the video token,
-exactly as ``build_inputs`` tokenizes it. Memory tokens take consecutive positions as they
-arrive; after an eviction the surviving keys are re-rotated by a per-token delta so positions
-are contiguous again (``head_len + i``), which is the re-prefill layout of the memory, and the
-tail starts right after the memory. Without evictions the cache equals ``build_inputs`` on the
+Head and tail ids come from tokenizing the adapter's ``prompt_parts`` around one video token and
+splitting there, exactly as ``build_inputs`` tokenizes them. Memory tokens take consecutive
+positions as they arrive; after an eviction the surviving keys are re-rotated by a per-token delta
+so positions are contiguous again (``head_len + i``), which is the re-prefill layout of the
+memory, and the tail starts right after the memory. Without evictions the cache equals ``build_inputs`` on the
 same memory (tested).
 """
 
@@ -20,8 +20,6 @@ from ..errors import ConfigError
 from .kvcache import IncrementalCache
 from .memory import MemoryEntry
 
-_SENTINEL = "\x00QUESTION\x00"
-
 
 class LlavaOnevisionCache(IncrementalCache):
     """LLaVA-OneVision / LLaVA-Video memory cache (see module docstring)."""
@@ -30,7 +28,7 @@ class LlavaOnevisionCache(IncrementalCache):
 
     def __init__(self, adapter, *, chunk_tokens: int = 512, rebase: bool = True) -> None:
         super().__init__(adapter, chunk_tokens=chunk_tokens, rebase=rebase)
-        if getattr(adapter, "time_instruction", False):
+        if adapter.time_instruction:
             raise ConfigError("time_instruction", "the frame-time line changes with the memory; use re-prefill")
         self.video_token_id = int(adapter.model.config.video_token_id)
         self._on_reset()
@@ -39,14 +37,14 @@ class LlavaOnevisionCache(IncrementalCache):
         self._next = 0  # next memory position offset (after the head)
 
     def _split(self, question: str) -> tuple[list[int], list[int]]:
-        """(head ids, tail ids) of the adapter's prompt around its single video placeholder."""
-        kwargs = self.adapter._prompt(question, 1)
-        ids = kwargs["input_ids"][0].tolist()
+        """(head ids, tail ids) of the adapter's prompt around one video placeholder."""
+        parts, tok = self.adapter.prompt_parts(question), self.adapter.tokenizer
+        ids = tok(parts.head + tok.convert_ids_to_tokens(self.video_token_id) + parts.tail)["input_ids"]
         at = ids.index(self.video_token_id)
         return ids[:at], ids[at + 1:]
 
     def head_ids(self) -> torch.Tensor:
-        return torch.tensor(self._split(_SENTINEL)[0], dtype=torch.long)
+        return torch.tensor(self._split("")[0], dtype=torch.long)
 
     def tail_embeds(self, question: str) -> torch.Tensor:
         newline = self.adapter.model.model.image_newline  # (D,)

@@ -1,8 +1,9 @@
 """Incremental KV cache for Qwen2-VL / Qwen2.5-VL (M-RoPE): `QwenMRoPECache`.
 
-Layout (the adapter's, transformers 5.23 ``get_rope_index``)::
+Layout (the adapter's ``prompt_parts`` around one video block, transformers 5.23 ``get_rope_index``)::
 
-    [system turn, <|im_start|>user\\n<|vision_start|>] [memory tokens ...] [<|vision_end|>question<|im_end|>\\n<|im_start|>assistant\\n]
+    [head: system turn, <|im_start|>user\\n] [<|vision_start|>] [memory tokens ...]
+    [<|vision_end|>] [tail: question<|im_end|>\\n<|im_start|>assistant\\n]
 
 A memory token of group time ``t_s`` at LLM-grid cell (h, w) sits at M-RoPE position
 ``(O + floor(t_s * tokens_per_second) - origin, O + h, O + w)`` (``O`` = head length; Qwen2-VL:
@@ -28,14 +29,11 @@ class QwenMRoPECache(IncrementalCache):
 
     rope_rows = 3
 
-    def __init__(self, adapter, *, chunk_tokens: int = 512, rebase: bool = True,
-                 system_prompt: str | None = "You are a helpful assistant.") -> None:
+    def __init__(self, adapter, *, chunk_tokens: int = 512, rebase: bool = True) -> None:
         super().__init__(adapter, chunk_tokens=chunk_tokens, rebase=rebase)
         cfg = adapter.model.config
-        self.tokens_per_second = None if cfg.model_type == "qwen2_vl" else \
-            float(getattr(cfg.vision_config, "tokens_per_second", 1.0) or 1.0)
-        system = f"<|im_start|>system\n{system_prompt}<|im_end|>\n" if system_prompt else ""
-        self.head_text = f"{system}<|im_start|>user\n<|vision_start|>"
+        self.tokens_per_second = adapter.tokens_per_second  # None: Qwen2-VL counts temporal patches
+        self.vision_start, self.vision_end = int(cfg.vision_start_token_id), int(cfg.vision_end_token_id)
         self._on_reset()
 
     def _on_reset(self) -> None:
@@ -45,10 +43,11 @@ class QwenMRoPECache(IncrementalCache):
         self._t_units: dict[int, int] = {}  # entry_id -> absolute temporal units
 
     def head_ids(self) -> torch.Tensor:
-        return self._ids(self.head_text)
+        head = self._ids(self.adapter.prompt_parts("").head)
+        return torch.cat([head, torch.tensor([self.vision_start])])
 
     def tail_embeds(self, question: str) -> torch.Tensor:
-        ids = self._ids(f"<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n")
+        ids = torch.cat([torch.tensor([self.vision_end]), self._ids(self.adapter.prompt_parts(question).tail)])
         return self.lm.embed_tokens(ids[None].to(self.device))
 
     def question_start(self) -> int:
@@ -57,7 +56,7 @@ class QwenMRoPECache(IncrementalCache):
     def _time_units(self, entry: MemoryEntry) -> int:
         if self.tokens_per_second is None:
             return self._group_counter
-        return int(math.floor(entry.t_s * self.tokens_per_second + 1e-6))
+        return int(math.floor(entry.t_s * float(self.tokens_per_second) + 1e-6))
 
     def entry_positions(self, entry: MemoryEntry) -> torch.Tensor:
         if entry.entry_id not in self._t_units:

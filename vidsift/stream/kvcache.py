@@ -11,9 +11,10 @@ the memory would use. Tokens computed while now-evicted tokens were present keep
 the usual streaming approximation (StreamingLLM-style); without evictions the cache equals a
 one-shot prefill of the same layout (tested).
 
-Families (``make_cache``): Qwen2-VL / Qwen2.5-VL (M-RoPE, `kv_qwen.QwenMRoPECache`) and
-LLaVA-OneVision (1D RoPE, `kv_llava.LlavaOnevisionCache`). Others (SmolVLM2's per-frame text,
-Qwen3-VL's deepstack and timestamp text) use `ReprefillAnswerer`: each question re-prefills the
+Families (``make_cache``): an adapter names its cache in `CACHES` (``ModelAdapter.incremental_cache``):
+Qwen2-VL / Qwen2.5-VL (M-RoPE, `kv_qwen.QwenMRoPECache`) and LLaVA-OneVision (1D RoPE,
+`kv_llava.LlavaOnevisionCache`). Others (SmolVLM2's per-frame text, Qwen3-VL's deepstack and
+timestamp text) name none and use `ReprefillAnswerer`: each question re-prefills the
 whole memory through ``adapter.build_inputs`` + ``generate`` - exact, but its cost grows with
 the memory size (bounded by the budget).
 """
@@ -29,6 +30,7 @@ import torch
 from ..errors import ConfigError
 from ..registry import Registry
 from ..pipeline.adapters.base import ModelAdapter
+from ..pipeline.hooks import apply_rope
 from .memory import MemoryEntry, StreamMemory
 
 
@@ -56,15 +58,6 @@ def _stop_ids(adapter: ModelAdapter) -> set[int]:
     if tok.eos_token_id is not None:
         ids.add(int(tok.eos_token_id))
     return ids
-
-
-def rotate_keys(keys: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Apply a RoPE rotation (HF half-split layout) to cached keys (B, H, L, d); cos/sin (1, L, d).
-
-    Rotations compose, so rotating keys already at position p by delta gives exactly p + delta."""
-    cos, sin = cos[:, None].to(keys.dtype), sin[:, None].to(keys.dtype)  # (1, 1, L, d)
-    half = keys.shape[-1] // 2
-    return keys * cos + torch.cat((-keys[..., half:], keys[..., :half]), dim=-1) * sin
 
 
 class IncrementalCache(ABC):
@@ -144,11 +137,12 @@ class IncrementalCache(ABC):
         return out.last_hidden_state[:, -1]
 
     def _rotate_all(self, delta: torch.Tensor) -> None:
-        """Rotate every cached key by ``delta`` (R, L) positions (0 leaves a row unchanged)."""
+        """Rotate every cached key by ``delta`` (R, L) positions (0 leaves a row unchanged).
+        Rotations compose, so keys already at position p rotated by delta sit exactly at p + delta."""
         keys0 = self.cache.layers[0].keys
-        cos, sin = self.lm.rotary_emb(keys0, self._pos_arg(delta))
+        cos, sin = (t.to(keys0.dtype) for t in self.lm.rotary_emb(keys0, self._pos_arg(delta)))  # (1, L, d)
         for layer in self.cache.layers:
-            layer.keys = rotate_keys(layer.keys, cos, sin)
+            layer.keys = apply_rope(layer.keys, cos, sin)
 
     def _truncate(self, length: int) -> None:
         for layer in self.cache.layers:
@@ -226,42 +220,23 @@ class IncrementalCache(ABC):
         text = self.adapter.tokenizer.decode(out, skip_special_tokens=True)
         return Reply(text, n_prompt, len(out), ttft, time.perf_counter() - start, base)
 
-    @torch.no_grad()
-    def question_logits(self, question: str) -> torch.Tensor:
-        """Logits (V,) of the first answer token (for equivalence tests); cache unchanged."""
-        if self.cache is None:
-            self.reset()
-        base = self.length
-        try:
-            hidden, _, _ = self._prefill_question(question)
-        finally:
-            self._truncate(base)
-        return self.lm_head(hidden)[0].float()
 
-
-# config.model_type -> the family's incremental cache, imported when first made
+# cache name (``ModelAdapter.incremental_cache``) -> the incremental cache, imported when first made
 CACHES: Registry[type[IncrementalCache]] = Registry("incremental KV cache", {
     "llava_onevision": "vidsift.stream.kv_llava:LlavaOnevisionCache",
-    "qwen2_5_vl": "vidsift.stream.kv_qwen:QwenMRoPECache",
-    "qwen2_vl": "vidsift.stream.kv_qwen:QwenMRoPECache",
+    "qwen_mrope": "vidsift.stream.kv_qwen:QwenMRoPECache",
 })
 
 
-def _model_type(adapter: ModelAdapter) -> str | None:
-    return getattr(getattr(adapter.model, "config", None), "model_type", None)
-
-
 def supports_incremental(adapter: ModelAdapter) -> bool:
-    return _model_type(adapter) in CACHES
+    return adapter.incremental_cache is not None
 
 
 def make_cache(adapter: ModelAdapter, **options) -> IncrementalCache:
-    """The incremental cache of this adapter's family; `ConfigError` when it has none."""
-    model_type = _model_type(adapter)
-    if model_type not in CACHES:
-        raise ConfigError(model_type or "model", f"no incremental KV cache for this family; supported: "
-                                                 f"{', '.join(CACHES.names())} (use re-prefill)")
-    return CACHES.get(model_type)(adapter, **options)
+    """The incremental cache the adapter names; `ConfigError` when its family has none."""
+    if adapter.incremental_cache is None:
+        raise ConfigError(adapter.family, "no incremental KV cache for this family (it names none; use re-prefill)")
+    return CACHES.get(adapter.incremental_cache)(adapter, **options)
 
 
 class ReprefillAnswerer:

@@ -4,8 +4,9 @@ A capture thread keeps the source's latest frame; a worker samples frames at ``f
 time), encodes them as they arrive (``adapter.encode``, one temporal group at a time), admits
 them into the `StreamMemory` (dedup + eviction to the budget, in one step) and keeps the
 memory's KV cache in sync: drop the evicted rows, append the new entry, rebase positions
-(`make_cache`: Qwen2/2.5-VL, LLaVA-OneVision; `ReprefillAnswerer` re-prefills for other
-families). ``ask()`` answers from the memory at any moment (the ingest waits meanwhile);
+(`make_cache`: the cache the adapter names, Qwen2/2.5-VL and LLaVA-OneVision; `ReprefillAnswerer`
+re-prefills for other families). ``ask()`` answers from the memory at any moment (the ingest waits
+meanwhile);
 ``query`` + ``every_s`` asks a standing question periodically and steers eviction by relevance.
 Everything observable comes out of ``events()`` as dicts::
 
@@ -90,12 +91,6 @@ class StreamAnswer:
         return event
 
 
-def _group_size(adapter: ModelAdapter) -> int:
-    pre = getattr(adapter, "pre", None)
-    n = getattr(pre, "temporal_patch_size", None) or (adapter.preprocessor or {}).get("temporal_patch_size") or 1
-    return max(1, int(n))
-
-
 class StreamSession:
     """A running stream with a bounded memory. See the module docstring.
 
@@ -160,7 +155,7 @@ class StreamSession:
         incremental = self.cache is not None
         self.reprefill = None if incremental else ReprefillAnswerer(adapter)
         self.mode = "incremental" if incremental else "reprefill"
-        self.group_size = _group_size(adapter)
+        self.group_size = adapter.frames_per_group
         self.capture = Capture(self.source, reconnect=reconnect, stall_s=stall_s, give_up_s=give_up_s,
                                on_event=self._capture_event)
         self._lock = threading.RLock()  # the model, memory and cache

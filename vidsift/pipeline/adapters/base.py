@@ -9,6 +9,7 @@ The `Pipeline` and the pruners/presses only talk to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +26,17 @@ ADAPTERS: Registry[type["ModelAdapter"]] = Registry("model family", {
 })
 
 
+@dataclass(frozen=True)
+class PromptParts:
+    """The chat turn around the video, as text: the prompt is ``head`` + the family's video layout +
+    ``tail``. ``head`` holds what comes before the video (system turn, user turn opener), ``tail``
+    what follows it (the question, the turn's end, the assistant opener). `build_inputs` lays the
+    prompt out from them, and the stream caches prefill them around the memory."""
+
+    head: str
+    tail: str
+
+
 class ModelAdapter(ABC):
     """One video-MLLM family on stock transformers.
 
@@ -32,10 +44,22 @@ class ModelAdapter(ABC):
     implement the abstract methods. ``model`` is the loaded ``*ForConditionalGeneration``;
     ``tokenizer`` its tokenizer; ``preprocessor`` the dict from ``preprocessor_config.json``
     (or ``video_preprocessor_config.json``).
+
+    Optional capabilities, declared here with their defaults (a family overrides what it has):
+
+    - `model_class` ``(config)``: the transformers class the loader builds (default: the Auto class).
+    - `frames_per_group`: frames one encoded group holds (default 1; Qwen pairs frames).
+    - `max_pixels_for_tokens`: the per-frame pixel cap that fits a token count (default None: a
+      fixed-resolution family, whose `encode` is never asked for a lower resolution).
+    - `decoder_layers`: the LLM's decoder layers (default ``model.model.language_model.layers``).
+    - `deepstack_layers`: decoder layers that also receive visual features (default 0).
+    - ``incremental_cache``: the name of the family's stream KV cache in
+      ``vidsift.stream.kvcache.CACHES`` (default None: streams re-prefill the memory).
     """
 
     family: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]]
+    incremental_cache: ClassVar[str | None] = None
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any]) -> None:
         self.model = model
@@ -45,6 +69,13 @@ class ModelAdapter(ABC):
     @classmethod
     def matches(cls, config: Any) -> bool:
         return getattr(config, "model_type", None) in cls.model_types
+
+    @classmethod
+    def model_class(cls, config: Any) -> type:
+        """The transformers model class for a checkpoint with this ``config``."""
+        from transformers import AutoModelForImageTextToText
+
+        return AutoModelForImageTextToText
 
     @classmethod
     def check_frame_size(cls, width: int, height: int) -> None:
@@ -59,6 +90,22 @@ class ModelAdapter(ABC):
     def decoder_layers(self) -> torch.nn.ModuleList:
         """The LLM's decoder layers (for prefill pruners and cache presses)."""
         return self.model.model.language_model.layers
+
+    @property
+    def deepstack_layers(self) -> int:
+        """Decoder layers that also receive visual features (DeepStack); in-LLM pruning must start at
+        or after this layer (default 0)."""
+        return 0
+
+    @property
+    def frames_per_group(self) -> int:
+        """Frames in one encoded group (one `VisualTokens` group)."""
+        return 1
+
+    def max_pixels_for_tokens(self, height: int, width: int, tokens: int) -> int | None:
+        """The per-frame pixel cap (``encode(max_pixels=)``) whose group has at most ``tokens``
+        tokens; None when the family encodes one fixed resolution (or the full one fits)."""
+        return None
 
     @abstractmethod
     def tokens_per_frame(self, height: int, width: int) -> float:
@@ -75,14 +122,20 @@ class ModelAdapter(ABC):
         """Run the vision tower (and projector) on these frames only -> tokens in LLM space."""
 
     @abstractmethod
+    def prompt_parts(self, question: str) -> PromptParts:
+        """The chat-formatted text before and after the video for ``question``."""
+
+    @abstractmethod
     def build_inputs(self, tokens: VisualTokens, question: str) -> ModelInputs:
         """Prompt with exactly ``tokens.n_tokens`` visual placeholders, the chosen tokens
         injected via ``mm_encoder_outputs``, and positions/timestamps of the full layout."""
 
     @abstractmethod
-    def vanilla_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
-        """The family's stock transformers inputs (pixel values through the model's own vision
-        path) for the same frames and question: the reference of the equivalence tests."""
+    def pixel_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
+        """Inputs that run the model's own vision tower on this adapter's pixels of ``frames``, in
+        this adapter's prompt layout (pixel values instead of `encode`'s features). Only the
+        feature injection differs from `build_inputs` at full budget; the tests check pixels and
+        prompt against the transformers processors separately."""
 
     def generate(self, inputs: ModelInputs, *, max_new_tokens: int = 64, **generate_kwargs: Any) -> torch.Tensor:
         """Greedy generation; returns only the new token ids (B, N)."""

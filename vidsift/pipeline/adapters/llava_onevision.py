@@ -36,7 +36,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter
+from .base import ModelAdapter, PromptParts
 from .llava_onevision_siglip import attention_received, capture_layer_input, feature_layer_index, frames_to_pixels
 
 _FALLBACK_TEMPLATE = "<|im_start|>user <video>\n{question}<|im_end|><|im_start|>assistant\n"
@@ -53,6 +53,7 @@ class LlavaOnevisionAdapter(ModelAdapter):
 
     family = "llava_onevision"
     model_types = ("llava_onevision",)
+    incremental_cache = "llava_onevision"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
                  saliency: bool = True, chunk_frames: int = 32, time_instruction: bool = False) -> None:
@@ -72,7 +73,7 @@ class LlavaOnevisionAdapter(ModelAdapter):
             raise ConfigError(f"size={size}", f"LLaVA-OneVision video frames must be {self.image_size}x{self.image_size} (vision_config.image_size)")
 
     @classmethod
-    def model_class(cls) -> type:
+    def model_class(cls, config: Any) -> type:
         from transformers import LlavaOnevisionForConditionalGeneration
 
         return LlavaOnevisionForConditionalGeneration
@@ -135,7 +136,8 @@ class LlavaOnevisionAdapter(ModelAdapter):
         return (f"The video lasts for {duration:.2f} seconds, and {len(pts_seconds)} frames are uniformly sampled from it. "
                 f"These frames are located at {times}.Please answer the following questions related to this video.\n{question}")
 
-    def _prompt(self, question: str, n_placeholders: int) -> dict[str, torch.Tensor]:
+    def prompt_parts(self, question: str) -> PromptParts:
+        """The checkpoint's chat template (a fallback when it has none) around its one ``<video>``."""
         video = self.tokenizer.convert_ids_to_tokens(self.video_token_id)
         conv = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
         if getattr(self.tokenizer, "chat_template", None):
@@ -144,7 +146,13 @@ class LlavaOnevisionAdapter(ModelAdapter):
             text = _FALLBACK_TEMPLATE.format(question=question)
         if text.count(video) != 1:
             raise ConfigError("chat_template", f"expected one {video} in the rendered prompt, found {text.count(video)}")
-        enc = self.tokenizer(text.replace(video, video * n_placeholders), return_tensors="pt")
+        head, _, tail = text.partition(video)
+        return PromptParts(head=head, tail=tail)
+
+    def _prompt(self, question: str, n_placeholders: int) -> dict[str, torch.Tensor]:
+        parts = self.prompt_parts(question)
+        video = self.tokenizer.convert_ids_to_tokens(self.video_token_id)
+        enc = self.tokenizer(parts.head + video * n_placeholders + parts.tail, return_tensors="pt")
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
     def build_inputs(self, tokens: VisualTokens, question: str, *, duration_s: float | None = None) -> ModelInputs:
@@ -159,7 +167,7 @@ class LlavaOnevisionAdapter(ModelAdapter):
         visual[0, last] = False  # the newline is structural
         return ModelInputs(kwargs=kwargs, visual_mask=visual)
 
-    def vanilla_inputs(self, frames: FrameBatch, question: str, *, duration_s: float | None = None) -> dict[str, Any]:
+    def pixel_inputs(self, frames: FrameBatch, question: str, *, duration_s: float | None = None) -> dict[str, Any]:
         question = self._question(question, frames.pts_seconds, duration_s)
         kwargs = self._prompt(question, len(frames) * self.pooled * self.pooled + 1)
         kwargs["pixel_values_videos"] = self._pixels(frames)[None]  # (1, N, 3, S, S)

@@ -59,6 +59,7 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
 
     family = "qwen2_5_vl"
     model_types = ("qwen2_5_vl", "qwen2_vl")
+    incremental_cache = "qwen_mrope"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: dict[str, Any], *,
                  text_after_video: Literal["transformers", "qwen"] = "transformers", **options: Any) -> None:
@@ -70,22 +71,21 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
         self.tokens_per_second = getattr(model.config.vision_config, "tokens_per_second", None)
 
     @classmethod
-    def model_class(cls, config: Any = None) -> type:
+    def model_class(cls, config: Any) -> type:
         import transformers
 
-        if config is not None and getattr(config, "model_type", None) == "qwen2_vl":
+        if config.model_type == "qwen2_vl":
             return transformers.Qwen2VLForConditionalGeneration
-        if config is None:  # AutoModel picks Qwen2.5-VL or Qwen2-VL from the checkpoint's config
-            return transformers.AutoModelForImageTextToText
         return transformers.Qwen2_5_VLForConditionalGeneration
 
     def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
-        pieces = [Piece(text=self._head())]
+        parts = self.prompt_parts(question)
+        pieces = [Piece(text=parts.head)]
         for run in grid_runs(grids):
             owners = tuple(run)  # a block whose groups all keep nothing disappears with its markers
             pieces += [Piece(text="<|vision_start|>", owners=owners), *[Piece(group=g) for g in run],
                        Piece(text="<|vision_end|>", owners=owners)]
-        return pieces + [Piece(text=self._tail(question))]
+        return pieces + [Piece(text=parts.tail)]
 
     def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:
         runs = grid_runs(grids)

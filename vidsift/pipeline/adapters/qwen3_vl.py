@@ -37,12 +37,10 @@ class Qwen3VLAdapter(QwenAdapterBase):
     system_prompt = None  # the Qwen3-VL chat template adds no default system prompt
 
     @classmethod
-    def model_class(cls, config: Any = None) -> type:
+    def model_class(cls, config: Any) -> type:
         import transformers
 
-        if config is None:  # AutoModel picks Qwen3-VL or Qwen3-VL-MoE from the checkpoint's config
-            return transformers.AutoModelForImageTextToText
-        if getattr(config, "model_type", None) == "qwen3_vl_moe":
+        if config.model_type == "qwen3_vl_moe":
             return transformers.Qwen3VLMoeForConditionalGeneration
         return transformers.Qwen3VLForConditionalGeneration
 
@@ -55,11 +53,12 @@ class Qwen3VLAdapter(QwenAdapterBase):
         return pts.reshape(-1, self.pre.temporal_patch_size).mean(axis=1)
 
     def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
-        pieces = [Piece(text=self._head())]
+        parts = self.prompt_parts(question)
+        pieces = [Piece(text=parts.head)]
         for g, t in enumerate(pts_seconds):
             pieces += [Piece(text=f"<{float(t):.1f} seconds><|vision_start|>", owners=(g,)), Piece(group=g),
                        Piece(text="<|vision_end|>", owners=(g,))]
-        return pieces + [Piece(text=self._tail(question))]
+        return pieces + [Piece(text=parts.tail)]
 
     def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:
         m = self.merge

@@ -41,7 +41,7 @@ import torch
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter
+from .base import ModelAdapter, PromptParts
 from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, check_frame_size, smart_resize  # noqa: F401  (re-exported)
 from .qwen_saliency import attention_received, record_last_attention
 
@@ -60,7 +60,7 @@ class Piece:
 
 
 class QwenAdapterBase(ModelAdapter):
-    """Shared encode / build_inputs / vanilla_inputs for the Qwen-VL families (see module docstring).
+    """Shared encode / build_inputs / pixel_inputs for the Qwen-VL families (see module docstring).
 
     Options (keyword-only): ``saliency`` records attention received in the tower's last block as
     ``VisualTokens.saliency`` (read-only hook, outputs unchanged); ``chunk_groups`` temporal patches
@@ -90,12 +90,6 @@ class QwenAdapterBase(ModelAdapter):
     @classmethod
     def check_frame_size(cls, width: int, height: int) -> None:
         check_frame_size(width, height)
-
-    @classmethod
-    def model_class(cls, config: Any = None) -> type:
-        from transformers import AutoModelForImageTextToText
-
-        return AutoModelForImageTextToText
 
     # -- sizes ------------------------------------------------------------------------------------
     def tokens_per_frame(self, height: int, width: int) -> float:
@@ -201,13 +195,11 @@ class QwenAdapterBase(ModelAdapter):
             self._text_cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._text_cache[text]
 
-    def _head(self) -> str:
+    def prompt_parts(self, question: str) -> PromptParts:
+        """The Qwen chat template's user turn around the video (checked against the checkpoint's
+        ``apply_chat_template`` in the tests)."""
         system = f"<|im_start|>system\n{self.system_prompt}<|im_end|>\n" if self.system_prompt else ""
-        return f"{system}<|im_start|>user\n"
-
-    @staticmethod
-    def _tail(question: str) -> str:
-        return f"{question}<|im_end|>\n<|im_start|>assistant\n"
+        return PromptParts(head=f"{system}<|im_start|>user\n", tail=f"{question}<|im_end|>\n<|im_start|>assistant\n")
 
     def _pieces(self, grids: torch.Tensor, pts_seconds: np.ndarray, question: str) -> list[Piece]:
         raise NotImplementedError
@@ -282,7 +274,7 @@ class QwenAdapterBase(ModelAdapter):
 
         return BaseModelOutputWithPooling(pooler_output=(feats,))
 
-    def vanilla_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
+    def pixel_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
         pixels, grid, gpts = self._pixels(frames, None)
         g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
         grids = torch.tensor([[h, w]] * g)

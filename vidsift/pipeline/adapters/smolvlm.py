@@ -49,7 +49,7 @@ from transformers.models.smolvlm.processing_smolvlm import (
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter
+from .base import ModelAdapter, PromptParts
 from .llava_onevision_siglip import attention_received, capture_layer_input, frames_to_pixels
 from .smolvlm_words import number_words
 
@@ -84,7 +84,7 @@ class SmolVLMAdapter(ModelAdapter):
         self.image = tokenizer.convert_ids_to_tokens(self.image_token_id)
 
     @classmethod
-    def model_class(cls) -> type:
+    def model_class(cls, config: Any) -> type:
         from transformers import SmolVLMForConditionalGeneration
 
         return SmolVLMForConditionalGeneration
@@ -139,6 +139,13 @@ class SmolVLMAdapter(ModelAdapter):
         return received.view(-1, m, s, m, s).mean(dim=(2, 4)).flatten(1).cpu()
 
     # -- prompt -------------------------------------------------------------------------------
+    def prompt_parts(self, question: str) -> PromptParts:
+        """SmolVLM's ``DEFAULT_CHAT_TEMPLATE`` (as its processor renders a video turn) around ``<video>``."""
+        conv = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        text = self.tokenizer.apply_chat_template(conv, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=True)
+        head, _, tail = text.partition("<video>")
+        return PromptParts(head=head, tail=tail)
+
     def _prompt(self, question: str, counts: list[int], pts_seconds: np.ndarray, duration_s: float | None) -> dict[str, torch.Tensor]:
         shown = [(c, t) for c, t in zip(counts, pts_seconds) if c > 0]
         duration = int(duration_s if duration_s is not None else (max(pts_seconds) if len(pts_seconds) else 0))
@@ -148,9 +155,8 @@ class SmolVLMAdapter(ModelAdapter):
             video += FRAME_TIMESTAMP_MESSAGE.format(timestamp=stamp)
             video += f"{self.fake}{self.global_img}{self.image * count}{self.fake}"
         video += DEFAULT_MEDIA_OUTTRO
-        conv = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
-        text = self.tokenizer.apply_chat_template(conv, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=True)
-        enc = self.tokenizer(text.replace("<video>", video, 1), return_tensors="pt")
+        parts = self.prompt_parts(question)
+        enc = self.tokenizer(parts.head + video + parts.tail, return_tensors="pt")
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
     def build_inputs(self, tokens: VisualTokens, question: str, *, duration_s: float | None = None) -> ModelInputs:
@@ -162,7 +168,7 @@ class SmolVLMAdapter(ModelAdapter):
         kwargs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=[feats])}
         return ModelInputs(kwargs=kwargs, visual_mask=kwargs["input_ids"] == self.image_token_id)
 
-    def vanilla_inputs(self, frames: FrameBatch, question: str, *, duration_s: float | None = None) -> dict[str, Any]:
+    def pixel_inputs(self, frames: FrameBatch, question: str, *, duration_s: float | None = None) -> dict[str, Any]:
         kwargs = self._prompt(question, [self.grid * self.grid] * len(frames), frames.pts_seconds, duration_s)
         pixels = self._pixels(frames)[None]  # (1, N, 3, S, S)
         kwargs["pixel_values"] = pixels
