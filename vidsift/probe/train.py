@@ -4,9 +4,9 @@
 
 Each step draws fresh probe scenes (seeded; training seeds never reach ``EVAL_SEED_BASE``),
 renders the frames the Pipeline would sample (1 fps, or 1/time_scale fps for stretched
-scenes), and builds every example with the adapter's own ``pixel_inputs`` (the stock
-transformers inputs: pixel values, grids, M-RoPE kwargs) so training sees exactly the prompt
-and preprocessing that inference sees. The vision tower runs once per video; its features are
+scenes), and builds every example with the adapter's own ``pixel_inputs`` (the adapter's pixels,
+grids and prompt in the stock model's input format; the equivalence tests compare them with the
+transformers processors) so training sees exactly the prompt and preprocessing that inference sees. The vision tower runs once per video; its features are
 shared by that video's questions through the stock ``mm_encoder_outputs`` forward argument.
 Loss is cross-entropy on the answer token(s) and the end-of-turn token.
 
@@ -94,7 +94,7 @@ def _frames(scene, times: np.ndarray, rng: np.random.Generator, noise: float) ->
 
 
 class Examples:
-    """Builds training batches with the adapter's stock inputs."""
+    """Builds training batches with the adapter's ``pixel_inputs``."""
 
     def __init__(self, adapter, cfg: TrainConfig) -> None:
         self.adapter, self.cfg = adapter, cfg
