@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -72,27 +71,9 @@ def resolve_model(model: str, *, seed: int = 0) -> str:
     """``random:ARCH`` -> a cached random-weight checkpoint folder (built once); else unchanged."""
     if not model.startswith("random:"):
         return model
-    arch = model.split(":", 1)[1]
-    from ..pipeline.loader import random_checkpoint  # the pipeline's loader owns the cache: share it
+    from ..pipeline.loader import random_checkpoint  # the pipeline's loader owns the cache
 
-    if seed == 0:
-        return str(random_checkpoint(arch))
-    from ..pipeline.archs import build_checkpoint, names
-
-    if arch not in names():
-        raise ConfigError(model, f"unknown architecture; choose one of: {', '.join(names())}")
-    target = cache_dir() / "random" / f"{arch}-seed{seed}"
-    if (target / "config.json").exists():
-        return str(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=target.parent))
-    build_checkpoint(arch, tmp, seed=seed)
-    try:
-        os.replace(tmp, target)  # atomic: concurrent builders never see half a checkpoint
-    except OSError:
-        if not (target / "config.json").exists():
-            raise
-    return str(target)
+    return str(random_checkpoint(model.split(":", 1)[1], seed=seed))
 
 
 def _load_factory(path: str) -> Callable[[WorkerSpec], AnswerFn]:

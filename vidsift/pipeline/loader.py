@@ -64,20 +64,21 @@ def _random_root(cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidsift" / "random"
 
 
-def random_checkpoint(arch: str, *, cache_dir: str | Path | None = None) -> Path:
-    """Path of a random-weight checkpoint of ``arch``, built (atomically) on first use."""
+def random_checkpoint(arch: str, *, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """Path of a random-weight checkpoint of ``arch`` (weights from ``seed``), built (atomically) on
+    first use and cached as ``ARCH`` (seed 0) or ``ARCH-seedN``."""
     from .archs import build_checkpoint, names
 
     if arch not in names():
         raise ModelError(f"random:{arch}", f"unknown architecture; choose one of: {', '.join(names())}")
     root = _random_root(cache_dir)
-    target = root / arch
+    target = root / (arch if seed == 0 else f"{arch}-seed{seed}")
     if (target / "config.json").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=root))
     try:
-        build_checkpoint(arch, tmp)
+        build_checkpoint(arch, tmp, seed=seed)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first
