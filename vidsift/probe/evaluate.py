@@ -87,6 +87,7 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "prefixkv": lambda b: {"budget": "100%", "kv": f"prefixkv:ratio={b:g}"},
     "quantize": lambda b: {"budget": f"{b:.0%}", "kv": "quantize:ratio=0.1,bits=8"},
     "dycoke": lambda b: {"budget": "100%", "kv": f"dycoke:ratio={b:g},layer=2"},  # decode steps only
+    "zipvl_kv": lambda b: {"budget": f"{b:.0%}", "kv": "zipvl:tau=0.9,bits=8"},  # ZipVL's mixed-precision cache
 }
 PRESET_NAMES = ("fast", "balanced", "faithful", "mustdrop")
 
