@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 from ...errors import ConfigError, SourceError
+from ...frames import LIVE_SCHEMES
 from .base import SOURCES, LiveFrame
 from .pyav import PyAVSource
 
@@ -64,7 +65,8 @@ def _udp_listen_address(url: str) -> tuple[int, str, int] | None:
     family = socket.AF_INET6 if ":" in (local or host) else socket.AF_INET
     return family, local, port
 
-SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
+# network URLs: the schemes the decoder treats as live (less the camera device) plus HTTP(S)
+SCHEMES = (*sorted(LIVE_SCHEMES - {"v4l2"}), "http", "https")
 
 
 @SOURCES.register("url")
