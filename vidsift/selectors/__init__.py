@@ -8,7 +8,7 @@ Registries (``vidsift.registry.Registry``; build members from specs or pass inst
 - ``SELECTORS``   ``uniform``, ``topk``, ``kcenter`` (ToDRE), ``maxmin`` (DivPrune), ``kmeans`` (FAISS),
   ``mmr``. ``KeyframeSelector.select(features (N, F), scores (N,), k) -> unique sorted int64 indices``.
 - ``MERGERS``     spatial ``tome``, ``adjacent`` (MustDrop's merging alone), ``mustdrop`` (MustDrop's key set +
-  threshold), ``saliency`` (HiRED/VisionZip), ``diverse`` (DivPrune), ``ficoco_v``:
+  threshold), ``saliency`` (VisionZip), ``hired`` (HiRED), ``diverse`` (DivPrune), ``ficoco_v``:
   ``reduce(embeds (T, D), size (T,), target, *, coords, saliency) -> Reduction`` (at most ``target`` tokens);
   temporal ``temporal`` (DyCoke/EVS/DTD): ``apply(tokens: VisualTokens) -> VisualTokens``.
 - ``ALLOCATORS``  ``proportional`` (QuoTA, relevance**alpha), ``uniform``:

@@ -1,11 +1,11 @@
-"""``saliency``: keep the most salient tokens of a frame (HiRED / VisionZip).
+"""``saliency``: keep the most salient tokens of a frame (VisionZip's dominant tokens).
 
-HiRED (Arif et al., AAAI 2025, https://arxiv.org/abs/2408.10945) and VisionZip (Yang et al.,
-CVPR 2025, https://arxiv.org/abs/2412.04467) keep the tokens the vision encoder attends to most
-("dominant" tokens); VisionZip folds the rest into a few "contextual" tokens. Here the ``target``
-highest-saliency tokens are kept (encoder saliency when the adapter supplies it, otherwise a
-model-free distinctiveness score) and, with ``merge=True``, every dropped token is folded into its
-most similar kept token so sizes are preserved.
+VisionZip (Yang et al., CVPR 2025, https://arxiv.org/abs/2412.04467) keeps the tokens the vision
+encoder attends to most ("dominant" tokens) and folds the rest into a few "contextual" tokens.
+Here the ``target`` highest-saliency tokens are kept (attention received in the encoder when the
+adapter supplies it, otherwise a model-free distinctiveness score) and, with ``merge=True``, every
+dropped token is folded into its most similar kept token so sizes are preserved (no contextual
+tokens). HiRED's budget split over partitions is the ``hired`` merger.
 """
 
 from __future__ import annotations
