@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ..pipeline.hooks import decoder_prefill_flops
+
 
 def _get(cfg: Any, *names: str, default: Any = None) -> Any:
     for name in names:
@@ -82,7 +84,8 @@ class FlopModel:
     def estimate(self, *, prompt_len: int, new_tokens: int, tokens_encoded: int, frames_encoded: int) -> dict[str, float]:
         """FLOPs of prefill, decode and the vision tower for one question."""
         L = int(prompt_len)
-        prefill = 2 * self.llm_layer_params * L + 2 * self.n_layers * L * L * self.d_attn + 2 * self.hidden * self.vocab
+        per_layer = self.llm_layer_params / max(self.n_layers, 1)
+        prefill = self.n_layers * decoder_prefill_flops(per_layer, self.d_attn, L) + 2 * self.hidden * self.vocab
         decode = 0.0
         for step in range(max(int(new_tokens) - 1, 0)):
             ctx = L + step + 1

@@ -118,6 +118,14 @@ def attention_probs(q: torch.Tensor, k: torch.Tensor, *, scaling: float, allowed
     return probs.mean(dim=2)  # (B, Hk, w, n)
 
 
+def decoder_prefill_flops(layer_params: float, d_attn: int, rows: int) -> float:
+    """FLOPs of one decoder layer's prefill over ``rows`` tokens: 2 x params x rows for its linear
+    maps ("C = 2N" per token, Kaplan et al., arXiv:2001.08361) + 2 x rows^2 x d_attn for causal
+    QK^T and AV (each rows^2 / 2 x d_attn multiply-adds). The one count the layout's stats and the
+    bench's whole-question estimate share."""
+    return 2.0 * layer_params * rows + 2.0 * rows * rows * d_attn
+
+
 def gather_rows(x: torch.Tensor, idx: torch.Tensor, dim: int) -> torch.Tensor:
     """Batched gather along ``dim``: x (B, ..., L, ...), idx (B, n) -> (B, ..., n, ...)."""
     shape = [1] * x.ndim
@@ -415,13 +423,9 @@ class CacheLayout:
         return out
 
     def prefill_flops(self) -> float:
-        """2 x params x rows for every layer's linear maps + 2 x rows^2 x hidden for causal attention."""
-        total = 0.0
-        for layer, params, rows in zip(self.layers, self._layer_params, self.prefill_rows):
-            attn = layer.self_attn
-            width = attn.q_proj.out_features
-            total += 2.0 * params * rows + 2.0 * rows * rows * width
-        return total
+        """`decoder_prefill_flops` of every layer with the rows it kept during prefill."""
+        return sum(decoder_prefill_flops(params, layer.self_attn.q_proj.out_features, rows)
+                   for layer, params, rows in zip(self.layers, self._layer_params, self.prefill_rows))
 
     def _publish(self, cache: Any) -> None:
         per_layer = self.kv_bytes_per_layer(cache)
