@@ -88,6 +88,11 @@ def test_keep_all_and_never_migrate_is_the_unpruned_model():
     assert torch.equal(got.ids, ref.ids) and torch.equal(got.logits, ref.logits)
 
 
+def test_a_layer_past_the_model_is_refused():
+    with pytest.raises(ConfigError, match="the model has layers 0..3"):
+        run(adapter("sdpa"), inputs(), [PRUNERS.build("todre:k=9")], max_new_tokens=1)
+
+
 @pytest.mark.parametrize("spec, message", [
     ("todre:keep=1.5", "keep must be a number in [0, 1]"),
     ("todre:migrated=-0.1", "migrated must be a number in [0, 1]"),

@@ -268,6 +268,22 @@ def summarize(records: list[dict[str, Any]], chosen: list[Setting], items: list[
     return rows
 
 
+def run_questions(items: list[ProbeItem], root: str | Path, settings: dict[str, dict[str, Any]], *, model: str,
+                  out: str | Path, progress: bool = False) -> Any:
+    """Ask every offline probe question of ``items`` under each named setting (option overrides)
+    through the batch path `vidsift eval` uses; records go to ``out``; returns the eval report."""
+    from ..batch import WorkerSpec
+    from ..batch.local import LocalEngine
+    from ..eval import EvalItem
+    from ..eval.runner import EvalSetting, run_eval
+
+    eval_items = [EvalItem(dataset="probe", qid=i.qid, video=str(Path(root) / i.video), question=i.question,
+                           options=i.options, answer=i.answer, task=i.family) for i in items]
+    spec = WorkerSpec(model=model, device="cpu", dtype="float32", max_new_tokens=4)
+    return run_eval(eval_items, spec, engine=LocalEngine(workers=1), out=out,
+                    settings=[EvalSetting(name, overrides) for name, overrides in settings.items()], progress=progress)
+
+
 def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, methods: list[str] | None = None,
              budgets: tuple[float, ...] = BUDGETS, presets: tuple[str, ...] = PRESET_NAMES,
              out: str | Path | None = None, videos: int = 24, stream_videos: int = 4, relevance_eval: bool = True,
@@ -275,11 +291,8 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
     """Run the probe evaluation on the first ``videos`` clips and ``stream_videos`` stream clips of
     ``root`` (generated there when it holds no items); returns the summary, also written beside
     ``out`` (``.summary.json``) with the plot (``.png``)."""
-    from ..batch import WorkerSpec
-    from ..batch.local import LocalEngine
     from ..batch.results import ResultsFile
-    from ..eval import EvalItem
-    from ..eval.runner import EvalSetting, add_choice, run_eval
+    from ..eval.runner import add_choice
     from ..pipeline import Pipeline
     from . import checkpoint_path
 
@@ -292,11 +305,7 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
     offline = [i for i in items if not i.stream]
     chosen = settings(methods, budgets, presets)
     out = Path(out) if out else root / "results.jsonl"
-    eval_items = [EvalItem(dataset="probe", qid=i.qid, video=str(root / i.video), question=i.question,
-                           options=i.options, answer=i.answer, task=i.family) for i in offline]
-    spec = WorkerSpec(model=model, device="cpu", dtype="float32", max_new_tokens=4)
-    run_eval(eval_items, spec, engine=LocalEngine(workers=1), out=out,
-             settings=[EvalSetting(s.name, dict(s.overrides)) for s in chosen], progress=progress)
+    run_questions(offline, root, {s.name: dict(s.overrides) for s in chosen}, model=model, out=out, progress=progress)
     latest = ResultsFile(out).latest()
     records = [add_choice(r) for r in latest.values() if (r.get("meta") or {}).get("dataset") == "probe"]
     summary: dict[str, Any] = {

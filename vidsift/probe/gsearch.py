@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..pipeline.prune.base import sigmoid_keep
-from .evaluate import _machine, ensure_items
+from .evaluate import _machine, ensure_items, run_questions
 from .generate import ProbeItem
 
 GRID = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625, 0.0)
@@ -274,17 +274,8 @@ def eval_accuracy(specs: dict[str, str | None], *, root: str | Path, seed: int, 
                   out: str | Path) -> dict[str, Any]:
     """Generated-answer accuracy of each prune spec (None: every token) on a probe split, through
     the same batch path as `vidsift eval --dataset probe` (every token in, pruned in the LLM)."""
-    from ..batch import WorkerSpec
-    from ..batch.local import LocalEngine
-    from ..eval import EvalItem
-    from ..eval.runner import EvalSetting, run_eval
-
-    items = probe_items(root, seed=seed, limit=limit)
-    eval_items = [EvalItem(dataset="probe", qid=i.qid, video=str(Path(root) / i.video), question=i.question,
-                           options=i.options, answer=i.answer, task=i.family) for i in items]
-    settings = [EvalSetting(name, {"budget": "100%", **({"prune": spec} if spec else {})}) for name, spec in specs.items()]
-    spec = WorkerSpec(model=model, device="cpu", dtype="float32", max_new_tokens=4)
-    report = run_eval(eval_items, spec, engine=LocalEngine(workers=1), out=out, settings=settings, progress=False)
+    settings = {name: {"budget": "100%", **({"prune": spec} if spec else {})} for name, spec in specs.items()}
+    report = run_questions(probe_items(root, seed=seed, limit=limit), root, settings, model=model, out=out)
     return {row["setting"]: {"spec": specs[row["setting"]], "n": row["n"], "failed": row["failed"],
                              "accuracy": row["accuracy"],
                              "per_family": {t: v["accuracy"] for t, v in row["per_task"].items()}}

@@ -7,7 +7,7 @@ layer ``layer - 1`` (heads averaged) picks the ``ratio`` share of the prompt's v
 attends to most, and layers ``layer`` and deeper attend only to those visual entries in this step.
 Nothing is evicted: the other visual entries stay in the cache and may be picked again at a later
 step (the paper keeps them in a pruned-token cache for exactly that), so the saving is attention
-compute, not memory. Text entries are always seen.
+compute, not memory. Text entries are always seen. Stats: the visual entries seen per step.
 
 Simplified, and said so: the selection is recomputed from this step's query at layer ``layer - 1``
 (recomputed q/k against the cached keys, so SDPA works) rather than read from the attention maps;
@@ -75,7 +75,6 @@ class DyCoke(CachePress):
                 kept.append(count)
             seen["by_pos"] = by_pos
             call.stats.setdefault("visual_seen_per_step", []).append(kept[0])
-            call.stats.setdefault("visual_positions_per_step", []).append(pos[0, 0, by_pos[0, pos[0, 0]]].tolist())
 
         def hide(idx: int, pos: torch.Tensor) -> torch.Tensor | None:
             """Layers >= ``layer`` in a decoding step: the prompt's visual entries not chosen this step."""

@@ -50,7 +50,8 @@ class ToDRE(PrefillPruner):
 
     def schedule(self, n_layers: int) -> dict[int, float]:
         # a stage at every layer from k: k cuts to `keep`, the later ones may drop the rest
-        return {layer: float(self.keep) for layer in range(self.k, n_layers)}
+        # (layer k always: a k past the model's last layer is refused by the base, not silently skipped)
+        return {layer: float(self.keep) for layer in range(self.k, max(n_layers, self.k + 1))}
 
     def score(self, view: StageView) -> torch.Tensor:
         """Task relevance: the text after the video's mean attention to every row -> (B, n)."""
