@@ -21,6 +21,13 @@ def test_help_is_plain_and_complete(command, capsys):
         assert re.search(r"^\s+--json\s+Print", text, re.M)  # a flag, takes no value
         for line in (line for line in text.splitlines() if "--preset" in line or "--budget" in line):
             assert all(name in line for name in PRESETS), line
+        from vidsift.pipeline.press import PRESSES
+        from vidsift.pipeline.prune import PRUNERS
+        from vidsift.selectors import MERGERS
+
+        for flag, registry in (("--merger", MERGERS), ("--prune", PRUNERS), ("--kv", PRESSES)):
+            line = next(line for line in text.splitlines() if line.strip().startswith(flag))
+            assert all(name in line for name in registry.names()), (flag, line)  # every member, new ones too
 
 
 @pytest.mark.parametrize("command, usage", [

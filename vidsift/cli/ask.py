@@ -62,7 +62,15 @@ def _summary(answer: Any) -> None:
     console.print(table)
 
 
+def _names(registry: Any) -> str:
+    return ", ".join(registry.names())
+
+
 def register(app: typer.Typer) -> None:
+    from ..pipeline.press import PRESSES
+    from ..pipeline.prune import PRUNERS
+    from ..selectors import MERGERS
+
     @app.command("ask")
     def ask(
         video: str = typer.Argument(..., metavar="VIDEO", help="Video file path or URL."),
@@ -77,10 +85,10 @@ def register(app: typer.Typer) -> None:
         scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true])."),
         selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
         allocator: Optional[str] = typer.Option(None, "--allocator", help="Budget allocator spec (proportional, uniform)."),
-        merger: Optional[str] = typer.Option(None, "--merger", help="Token merger spec (tome, adjacent, ...)."),
+        merger: Optional[str] = typer.Option(None, "--merger", help=f"Token merger spec, one of: {_names(MERGERS)}."),
         temporal: Optional[str] = typer.Option(None, "--temporal", help="Temporal merger spec (e.g. temporal:threshold=0.9)."),
-        prune: Optional[str] = typer.Option(None, "--prune", help="Prefill pruner spec, e.g. fastv:k=2,keep=0.5."),
-        kv: Optional[str] = typer.Option(None, "--kv", help="KV cache press spec, e.g. snapkv:ratio=0.25."),
+        prune: Optional[str] = typer.Option(None, "--prune", help=f"Prefill pruner spec, e.g. fastv:k=2,keep=0.5; one of: {_names(PRUNERS)}."),
+        kv: Optional[str] = typer.Option(None, "--kv", help=f"KV cache press spec, e.g. snapkv:ratio=0.25 (join with +); one of: {_names(PRESSES)}."),
         preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset: fast, balanced, faithful or mustdrop (--budget/--prune/--kv override its fields)."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate at most."),
         resize: bool = typer.Option(False, "--resize", help="Spend the budget as a lower resolution per frame before encoding (Qwen2/2.5/3-VL; less vision compute). No effect on other families or an unlimited budget."),
