@@ -18,11 +18,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from vidsift.cli.app import run
 from vidsift.types import FrameBatch
 from vidsift.pipeline.pipeline import Pipeline
+from vidsift.selectors import MERGERS as _REGISTRY
 
 from models import load_tiny_adapter
 
 FAMILIES = ["tiny-qwen2.5-vl", "tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-llava-onevision", "tiny-smolvlm2"]
-MERGERS = ["tome", "adjacent", "saliency", "diverse", "mustdrop:threshold=0.5"]  # mustdrop may merge below the target
+# every registered spatial merger (new ones too), and mustdrop's threshold, which may merge below the target
+MERGERS = [n for n in _REGISTRY.names() if _REGISTRY.get(n).kind == "spatial"] + ["mustdrop:threshold=0.5"]
 _RNG = np.random.default_rng(0)
 _FRAMES = FrameBatch(_RNG.integers(0, 255, (7, 84, 112, 3), dtype=np.uint8), np.arange(7) / 2.0, np.arange(7) * 12)
 
