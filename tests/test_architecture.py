@@ -127,18 +127,44 @@ def circles(graph: dict[str, set[tuple[str, int]]]) -> list[set[str]]:
     return found
 
 
+def private_imports(root: Path = ROOT) -> list[str]:
+    """``from X import Y`` across packages where a module of X's path or Y is private (``_name``)."""
+    found = []
+    for name, (path, is_package) in _modules(root).items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                module = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if not module.startswith(root.name) or _package(module) == _package(name):
+                continue
+            private = [p for p in module.split(".") if p.startswith("_") and not p.startswith("__")]
+            private += [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            if private:
+                found.append(f"{name}:{node.lineno} imports {', '.join(private)} from {module}")
+    return found
+
+
 def test_every_package_imports_only_from_lower_layers():
     graph = import_graph()
     assert {_package(m) for m in graph} <= set(LAYER), "a new package needs a layer in LAYERS (and in ARCHITECTURE.md)"
     assert upward_imports(graph) == []
 
 
+def test_no_private_name_is_imported_across_packages():
+    assert private_imports() == []
+
+
 def test_no_modules_import_each_other_in_a_circle():
     assert [c for c in circles(import_graph()) if c not in ALLOWED_CIRCLES] == []
 
 
-def test_the_checks_find_an_upward_import_and_a_circle(tmp_path):
-    """The checks above can fail: a tiny package with one upward import and one circle."""
+def test_the_checks_find_an_upward_import_a_circle_and_a_private_name(tmp_path):
+    """The checks above can fail: a tiny package with one upward import, one circle and private imports
+    across packages (a private name inside its own package is fine)."""
     pkg = tmp_path / "vidsift"
     for folder in ("frames", "pipeline"):
         (pkg / folder).mkdir(parents=True)
@@ -150,6 +176,10 @@ def test_the_checks_find_an_upward_import_and_a_circle(tmp_path):
     graph = import_graph(pkg)
     assert upward_imports(graph) == ["vidsift.frames.a:2 imports vidsift.pipeline.b (layer 4 >= 2)"]
     assert circles(graph) == [{"vidsift.pipeline.b", "vidsift.pipeline.c"}]
+    (pkg / "frames" / "_d.py").write_text("X = 1\n_Y = 2\n")
+    (pkg / "pipeline" / "e.py").write_text("from ..frames._d import X\nfrom ..frames import _d\nfrom . import _f\n")
+    assert private_imports(pkg) == ["vidsift.pipeline.e:1 imports _d from vidsift.frames._d",
+                                    "vidsift.pipeline.e:2 imports _d from vidsift.frames"]
 
 
 def test_importing_the_pipeline_loads_neither_faiss_nor_a_decoder():

@@ -73,7 +73,7 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     start = time.perf_counter()
     bar = _progress(progress, len(todo))
     try:
-        with _Interrupts() as interrupts:
+        with Interrupts() as interrupts:
             for record in engine.map(spec, todo) if todo else ():
                 ok, failed = _take(record, results, transform, on_record, ok, failed)
                 bar.advance()
@@ -102,7 +102,7 @@ def _take(record: dict[str, Any], results: ResultsFile | None, transform, on_rec
     return ok, failed
 
 
-class _Interrupts:
+class Interrupts:
     """Ctrl-C always stops a batch. The SIGINT handler raises KeyboardInterrupt and remembers that it
     did, so an interrupt that Python swallows where it lands (an object's ``__del__``, e.g. decord's
     reader) still stops the batch after the record in flight is written whole."""
@@ -119,7 +119,7 @@ class _Interrupts:
         if self.hit:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> "_Interrupts":
+    def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
             self._old = signal.signal(signal.SIGINT, self._handle)
         return self

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import psutil
 
-from ..batch.engine import _Interrupts
+from ..batch.engine import Interrupts
 from ..errors import ConfigError
 from .flops import FlopModel
 from .memory import PeakMemory
@@ -169,7 +169,7 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
 
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in settings}
     # Ctrl-C always stops a bench, also when the interrupt is swallowed inside a run (a __del__)
-    with _Interrupts() as interrupts:
+    with Interrupts() as interrupts:
         for setting in (settings if warmup_mode == "each" else settings[-1:]):
             for i in range(warmup):
                 if on_run:

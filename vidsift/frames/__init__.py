@@ -21,7 +21,7 @@ _LAZY = {
                      "VideoNotFoundError"), ".errors"),
     **dict.fromkeys(("BACKENDS", "VideoReader", "open_for_planning", "open_video"), ".reader"),
     **dict.fromkeys(("DEFAULT_MAX_FRAMES", "iter_chunks", "plan_indices", "sample", "scan_keyframes"), ".sampling"),
-    **dict.fromkeys(("DECODE_MAX_PIXELS", "DecodeReport", "FrameBatch", "LIVE_SCHEMES", "VideoInfo"), ".types"),
+    **dict.fromkeys(("DECODE_MAX_PIXELS", "DecodeReport", "FrameBatch", "LIVE_SCHEMES", "PLAYLIST_FORMATS", "VideoInfo"), ".types"),
 }
 
 __all__ = sorted(_LAZY)

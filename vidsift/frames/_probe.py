@@ -21,14 +21,13 @@ from .errors import (
     DamagedVideoError, EmptyFileError, NoVideoStreamError, NotAFileError, NotAVideoError, TooLargeError,
     UnreadableStreamError, UnsupportedCodecError, VideoError, VideoNotFoundError,
 )
-from .types import LIVE_SCHEMES, VideoInfo
+from .types import LIVE_SCHEMES, PLAYLIST_FORMATS, VideoInfo
 
 DEFAULT_MAX_PIXELS = 8192 * 4320  # one 8K frame; larger frames are rejected before decoding
 NOT_VIDEO_FORMATS = {"tty", "txt", "lrc", "srt", "ass", "webvtt", "subviewer", "jacosub", "mpl2", "sami"}
 OPEN_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 # demuxers that read other files or URLs named inside the input: refused for file inputs (a
 # renamed ffconcat script or HLS playlist would make vidsift read whatever it names)
-PLAYLIST_FORMATS = {"concat", "hls", "dash", "ffmetadata"}
 FILE_ONLY = {"protocol_whitelist": "file"}  # a local file never reaches the network through its demuxer
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from ..types import FrameBatch  # noqa: F401  (re-exported: frames is its home package)
 
 DECODE_MAX_PIXELS = 1920 * 1080  # `plan` and `ask` decode larger videos downscaled to this (model preprocessing resizes anyway)
+PLAYLIST_FORMATS = frozenset({"concat", "hls", "dash", "ffmetadata"})  # demuxers that open other files: never followed
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp", "v4l2"})  # opened as live: no duration, no seeking
 
 

@@ -139,7 +139,7 @@ class FileSource(PyAVSource):
             if reason is None:
                 raise
             raise SourceError(self.name, reason) from err
-        from ...frames._probe import PLAYLIST_FORMATS
+        from ...frames import PLAYLIST_FORMATS
 
         fmt = self._container.format.name
         if set(fmt.split(",")) & PLAYLIST_FORMATS:  # a renamed ffconcat script / playlist: never followed
