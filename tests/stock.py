@@ -52,10 +52,12 @@ class FramewiseVideoProcessor:
         self.temporal_patch_size = int(config.get("temporal_patch_size", 1))
         sampling = config.get("video_sampling") or {}  # SmolVLM2's apply_chat_template reads these
         self.num_frames, self.fps = sampling.get("max_frames"), sampling.get("fps")
+        self.video_size = sampling.get("video_size")  # SmolVLM2's video processor resizes to this first
 
     def frame(self, frame: np.ndarray) -> dict[str, torch.Tensor]:
-        """The stock image processor's output for one frame (SmolVLM2: no splitting, as for video)."""
-        kwargs = {"do_image_splitting": False} if self.model_type == "smolvlm" else {}
+        """The stock image processor's output for one frame (SmolVLM2: no splitting and the video
+        size as the longest edge, as its video processor does)."""
+        kwargs = {"do_image_splitting": False, "size": self.video_size} if self.model_type == "smolvlm" else {}
         return self.image_processor(images=[frame], return_tensors="pt", **kwargs)
 
     def pixels(self, frames: np.ndarray) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ Both families put frames through a SigLIP vision tower at one fixed square size:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,8 +27,12 @@ _RESAMPLE = {int(r): r for r in Image.Resampling}
 
 
 def frames_to_pixels(data: np.ndarray, *, height: int, width: int, preprocessor: dict[str, Any],
-                     default_resample: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """uint8 frames (N, H, W, 3) -> normalised pixels (N, 3, height, width) for the vision tower."""
+                     default_resample: int, dtype: torch.dtype, device: torch.device,
+                     via: Callable[[int, int], tuple[int, int]] | None = None) -> torch.Tensor:
+    """uint8 frames (N, H, W, 3) -> normalised pixels (N, 3, height, width) for the vision tower.
+
+    ``via(h, w) -> (h1, w1)``: resize to that size first, then to ``(height, width)`` (SmolVLM's
+    processors resize to the longest edge, then to the square), each step to uint8 as PIL does."""
     resample = int(preprocessor.get("resample", default_resample))
     if resample not in _RESAMPLE:
         raise ConfigError(f"resample={resample}", f"unknown PIL resample; choose one of: {sorted(_RESAMPLE)}")
@@ -40,7 +44,11 @@ def frames_to_pixels(data: np.ndarray, *, height: int, width: int, preprocessor:
                 raise ConfigError("do_resize=false", f"frame is {frame.shape[1]}x{frame.shape[0]}, the vision tower needs {width}x{height}")
             out[i] = frame
         else:
-            out[i] = np.asarray(Image.fromarray(frame).resize((width, height), resample=_RESAMPLE[resample]))
+            img = Image.fromarray(frame)
+            if via is not None:
+                h1, w1 = via(*frame.shape[:2])
+                img = img.resize((w1, h1), resample=_RESAMPLE[resample])
+            out[i] = np.asarray(img.resize((width, height), resample=_RESAMPLE[resample]))
     pixels = torch.from_numpy(out).to(device=device, dtype=torch.float32).permute(0, 3, 1, 2)  # (N, 3, H, W)
     if preprocessor.get("do_rescale", True):
         pixels = pixels * float(preprocessor.get("rescale_factor", 1 / 255))

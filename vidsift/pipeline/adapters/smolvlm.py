@@ -22,8 +22,11 @@ Verified on transformers 5.23 (``modeling_smolvlm.py`` / ``processing_smolvlm.py
 - The processor's video prompt uses ``DEFAULT_CHAT_TEMPLATE`` / ``DEFAULT_VIDEO_INTRO`` /
   ``FRAME_TIMESTAMP_MESSAGE`` / ``DEFAULT_MEDIA_OUTTRO`` of ``processing_smolvlm`` (imported
   here so the layout follows transformers); the frame count is written in words.
-- HF resizes video frames to the longest edge and then to ``max_image_size`` square; we resize
-  once, straight to the square (PIL, ``resample`` from the config, LANCZOS by default).
+- Pixels as HF's video processor makes them: each frame resized to its longest edge
+  (``video_sampling.video_size``, else ``size``, capped at the processor's ``MAX_IMAGE_SIZE``;
+  the short edge rounded up to even), then to the ``max_image_size`` square. We resize with PIL
+  (``resample`` from the config, LANCZOS by default) as the PIL image processor does; the
+  torchvision video processor's own resize differs in low bits.
 
 Structural tokens (``<fake_token_around_image>``, ``<global-img>``, timestamps) are text and
 False in ``visual_mask``; a frame whose tokens were all dropped is left out of the prompt.
@@ -99,7 +102,21 @@ class SmolVLMAdapter(ModelAdapter):
     # -- vision ---------------------------------------------------------------------------------
     def _pixels(self, frames: FrameBatch) -> torch.Tensor:
         return frames_to_pixels(frames.data, height=self.side, width=self.side, preprocessor=self.preprocessor,
-                                default_resample=1, dtype=self.model.model.vision_model.dtype, device=self.device)
+                                default_resample=1, dtype=self.model.model.vision_model.dtype, device=self.device,
+                                via=self._longest_edge_size)
+
+    def _longest_edge_size(self, height: int, width: int) -> tuple[int, int]:
+        """The first resize of HF's SmolVLM video processor: longest edge to the video size."""
+        from transformers.models.smolvlm.video_processing_smolvlm import MAX_IMAGE_SIZE
+
+        pre = self.preprocessor
+        size = ((pre.get("video_sampling") or {}).get("video_size") or pre.get("size") or {}).get("longest_edge", self.side)
+        edge = min(MAX_IMAGE_SIZE, int(size))
+        if width >= height:
+            short = int(edge / (width / height))
+            return max(1, short + short % 2), edge
+        short = int(edge * (width / height))
+        return edge, max(1, short + short % 2)
 
     @torch.no_grad()
     def encode(self, frames: FrameBatch) -> VisualTokens:
