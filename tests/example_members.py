@@ -1,5 +1,5 @@
 """Tests-only members, added to their registries by name from a test (no list in vidsift names them):
-a selector, a prefill pruner and a cache press, each the smallest of its kind."""
+a scorer, a selector, a spatial merger, a prefill pruner and a cache press, each the smallest of its kind."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ import torch
 
 from vidsift.pipeline.press import WindowPress
 from vidsift.pipeline.prune.schedule import Schedule
+from vidsift.selectors.merging import Reduction
+from vidsift.types import FrameBatch, FrameScores
+
+
+@dataclass
+class Brightness:
+    """Scorer: a frame is as relevant as it is bright (its mean pixel value over 255)."""
+
+    name: ClassVar[str] = "brightness"
+    needs_query: ClassVar[bool] = False
+
+    def score(self, frames: FrameBatch, query: str | None = None) -> FrameScores:
+        pixels = frames.data.reshape(len(frames), -1).astype(np.float32) / 255
+        return FrameScores(pixels.mean(1), pixels, scorer=self.name)
 
 
 @dataclass
@@ -21,6 +35,19 @@ class EveryOther:
 
     def select(self, features: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
         return np.arange(0, len(scores), 2, dtype=np.int64)[:k]
+
+
+@dataclass
+class FirstTokens:
+    """Spatial merger: each frame group keeps its first ``target`` tokens (raster order), drops the rest."""
+
+    name: ClassVar[str] = "first_tokens"
+    kind: ClassVar[str] = "spatial"
+
+    def reduce(self, embeds: torch.Tensor, size: torch.Tensor, target: int, *,
+               coords: torch.Tensor | None = None, saliency: torch.Tensor | None = None) -> Reduction:
+        order = torch.arange(embeds.shape[0])
+        return Reduction.of(embeds, size, keep=order[:target], source=torch.where(order < target, order, -1))
 
 
 @dataclass

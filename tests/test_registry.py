@@ -180,3 +180,43 @@ def test_a_tests_only_pruner_and_press_that_write_only_score_run_through_ask(pru
         n_keep = math.ceil(ratio * rows[layer])
         want = (-full.norm(dim=-1)).topk(n_keep, dim=-1).indices.sort(dim=-1).values  # (1, Hk, n_keep)
         assert torch.equal(pressed, gather_entries(full, want)), layer
+
+
+def test_a_tests_only_scorer_and_merger_join_by_name_and_run_through_ask(monkeypatch, tiny_checkpoint):
+    """`example_members.Brightness` (a scorer) and `FirstTokens` (a spatial merger), registered by
+    name: through ``ask`` the plan takes the brightest frames (brute force over the pixels) and the
+    LLM receives exactly each group's first encoded tokens (the tower's own output, read back)."""
+    import torch
+    from models import load_tiny_adapter
+    from vidsift.pipeline.check import check_names
+    from vidsift.pipeline.pipeline import Pipeline
+    from vidsift.selectors.base import MERGERS, SCORERS
+
+    monkeypatch.setattr(SCORERS, "_members", dict(SCORERS._members))
+    monkeypatch.setattr(MERGERS, "_members", dict(MERGERS._members))
+    sys.modules.pop("example_members", None)
+    SCORERS.register("brightness", "example_members:Brightness")
+    MERGERS.register("first_tokens", "example_members:FirstTokens")
+    check_names(scorer="brightness", merger="first_tokens")
+    assert "example_members" not in sys.modules  # named, not imported
+
+    pipe = Pipeline(load_tiny_adapter(tiny_checkpoint("tiny-qwen2.5-vl")), name="tiny")
+    levels = np.array([30, 200, 60, 250, 10, 180, 90, 40, 220, 120])
+    noise = np.random.default_rng(0).integers(0, 6, (len(levels), 112, 112, 3))
+    frames = FrameBatch((levels[:, None, None, None] + noise).astype(np.uint8), np.arange(len(levels)) / 2.0,
+                        np.arange(len(levels)))
+    seen = []
+    build = pipe.adapter.build_inputs
+    monkeypatch.setattr(pipe.adapter, "build_inputs", lambda tokens, q: seen.append(tokens) or build(tokens, q))
+    answer = pipe.ask(frames, "What happens?", scorer="brightness", selector="topk", merger="first_tokens",
+                      budget="30%", max_new_tokens=1)
+
+    kept = [f.index for f in answer.plan.frames]
+    brightest = np.argsort(-frames.data.reshape(len(levels), -1).mean(1))[:len(kept)]
+    assert 0 < len(kept) < len(levels) and kept == sorted(brightest.tolist())
+    (tokens,) = seen
+    full = pipe.adapter.encode(frames[np.asarray(kept)])
+    assert tokens.n_tokens < full.n_tokens  # the merger did reduce
+    for g, (emb, coords) in enumerate(zip(tokens.embeds, tokens.coords)):
+        n = emb.shape[0]
+        assert torch.equal(emb, full.embeds[g][:n]) and torch.equal(coords, full.coords[g][:n]), g
