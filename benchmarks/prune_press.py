@@ -17,8 +17,8 @@ Rows, all in one process so they compare as ratios:
 
 TTFT = prefill forward time (first token's logits), decode tokens/s over the remaining steps, KV
 bytes really held after generation (quantized entries at their packed size), prefill FLOPs
-estimated per layer from the rows each layer processed. Measured by the same `CacheLayout`
-hooks that the pruners and presses use.
+estimated per layer from the rows each layer processed. Measured by the call's `CacheLayout`
+(its `CallObserver`), the same one the pruners and presses are added to.
 
     python benchmarks/prune_press.py                     # ~2-5 min on 2 CPU cores (fp32)
     python benchmarks/prune_press.py --frames 32 --tokens-per-frame 196 --arch qwen2.5-vl-3b --json out.json
@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 import torch
 
-from vidsift.pipeline.hooks import measure as layout_stats
+from vidsift.pipeline import CacheLayout
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
 from vidsift.pipeline.types import ModelInputs
@@ -96,9 +96,10 @@ def measure(model, inputs: ModelInputs, members: list, *, new_tokens: int) -> di
     kwargs = dict(inputs.kwargs, past_key_values=DynamicCache(config=model.config))
     t0 = time.perf_counter()
     with contextlib.ExitStack() as st, torch.no_grad():
-        stats = st.enter_context(layout_stats(adapter, inputs))
+        layout = st.enter_context(CacheLayout(adapter, inputs))
+        stats = layout.observe()
         for m in members:
-            st.enter_context(m.session(adapter, inputs))
+            layout.add(m)
         model.generate(**kwargs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
     stats["wall_s"] = time.perf_counter() - t0
     stats["prompt_len"] = int(inputs.visual_mask.shape[1])

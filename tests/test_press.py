@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_prune_press_kit import (adapter, batch_pair, cache_lengths, fresh, inputs, match_positions, prefill_cache,
+from test_prune_press_kit import (adapter, batch_pair, cache_lengths, fresh, hooked, inputs, match_positions, prefill_cache,
                                   run)
 from vidsift.errors import ConfigError
 from vidsift.pipeline.press import PRESSES, WindowPress, compose, prefix_lengths
@@ -294,7 +294,7 @@ def _generate(ad, x, processors=()):
                                         ("kv", "zipvl:tau=0.8"), ("prune", "mustdrop:k=1,global_thr=1.5"),
                                         ("prune", "zipvl:k=1,tau=0.8"), ("prune", "fastv:k=2,keep=0.5")])
 def test_one_member_object_serves_two_interleaved_calls(kind, spec):
-    """The same member objects hold two sessions at once (call A on one model, call B on another, with
+    """The same member objects serve two calls at once (call A on one model, call B on another, with
     another prompt); B's whole generate runs from inside A's, after A's prefill and before its decode
     steps. Each call must match a run with freshly built members (ids, logits and stats)."""
     from transformers import DynamicCache, LogitsProcessor
@@ -316,8 +316,8 @@ def test_one_member_object_serves_two_interleaved_calls(kind, spec):
 
     shared = registry.build_many(spec)
     with contextlib.ExitStack() as st:
-        stats_a = [st.enter_context(m.session(ad_a, x_a)) for m in shared]
-        stats_b = [st.enter_context(m.session(ad_b, x_b)) for m in shared]
+        stats_a = hooked(st, ad_a, x_a, shared)
+        stats_b = hooked(st, ad_b, x_b, shared)
         got_a = _generate(ad_a, x_a, [RunB()])
     for (ids, logits), want in ((got_a, want_a), (got_b[0], want_b)):
         assert torch.equal(ids, want.ids)

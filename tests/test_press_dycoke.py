@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from test_prune_press_kit import adapter, cache_lengths, fresh, inputs, run
+from test_prune_press_kit import adapter, cache_lengths, fresh, hooked, inputs, run
 from vidsift.errors import ConfigError
 from vidsift.pipeline.press import PRESSES
 
@@ -25,7 +25,7 @@ def _decode_steps(members, steps: int = 3):
     cache = DynamicCache(config=ad.model.config.get_text_config())
     maps = []
     with ExitStack() as st, torch.no_grad():
-        stats = [st.enter_context(m.session(ad, x)) for m in members]
+        stats = hooked(st, ad, x, members)
         out = ad.model(**x.kwargs, past_key_values=cache, use_cache=True)
         mask = x.kwargs["attention_mask"]
         for _ in range(steps):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_prune_press_kit import (adapter, batch_pair, cache_lengths, inputs, match_positions, prefill_cache, run)
+from test_prune_press_kit import (adapter, batch_pair, cache_lengths, hooked, inputs, match_positions, prefill_cache,
+                                  run)
 from vidsift.errors import ConfigError
 from vidsift.pipeline.hooks import count_hooks
 from vidsift.pipeline.prune import PRUNERS, keep_top_visual
@@ -139,8 +140,7 @@ def test_hooks_are_removed_when_generation_fails():
         from contextlib import ExitStack
 
         with ExitStack() as st:
-            for m in members:
-                st.enter_context(m.session(ad, x))
+            hooked(st, ad, x, members)
             assert count_hooks(ad.model) > before
             raise RuntimeError("boom")
     assert count_hooks(ad.model) == before
@@ -231,19 +231,19 @@ def test_keep_top_visual_properties(batch, n, data):
             assert min(scores[b, vis_kept]) >= max(scores[b, dropped])  # the kept ones are the top ones
 
 
-def test_measure_without_members_reports_the_vanilla_cache():
+def test_a_layout_without_members_reports_the_vanilla_cache():
     from contextlib import ExitStack
 
     from transformers import DynamicCache
 
     from test_prune_press_kit import fresh
-    from vidsift.pipeline.hooks import measure
+    from vidsift.pipeline.hooks import CacheLayout
 
     ad, x = adapter("sdpa", "tiny-qwen2.5-vl"), fresh(inputs())
     x.kwargs["past_key_values"] = cache = DynamicCache(config=ad.model.config.get_text_config())
     before = count_hooks(ad.model)
     with ExitStack() as st:
-        stats = st.enter_context(measure(ad, x))
+        stats = st.enter_context(CacheLayout(ad, x)).observe()
         ad.generate(x, max_new_tokens=3, min_new_tokens=3)
     assert count_hooks(ad.model) == before
     held = sum(t.numel() * t.element_size() for lay in cache.layers for t in (lay.keys, lay.values))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vidsift.types import FrameBatch
-from vidsift.pipeline.hooks import count_hooks
+from vidsift.pipeline.hooks import CacheLayout, count_hooks
 from vidsift.pipeline.types import ModelInputs
 
 _DIR = tempfile.TemporaryDirectory(prefix="vidsift-prune-press-")
@@ -76,6 +76,12 @@ def fresh(x: ModelInputs) -> ModelInputs:
     return ModelInputs(kwargs=dict(x.kwargs), visual_mask=x.visual_mask)
 
 
+def hooked(stack, ad, x: ModelInputs, members) -> list[dict]:
+    """Open one call's `CacheLayout` on ``stack`` and add the members -> their stats dicts."""
+    layout = stack.enter_context(CacheLayout(ad, x))
+    return [layout.add(m) for m in members]
+
+
 @dataclass
 class Run:
     ids: torch.Tensor  # (B, N) new tokens
@@ -85,7 +91,7 @@ class Run:
 
 
 def run(ad, x: ModelInputs, members=(), *, max_new_tokens: int = 4, use_cache: bool = True) -> Run:
-    """Greedy generation under the members' sessions; checks that no hook is left behind."""
+    """Greedy generation with the members in one call's layout; checks that no hook is left behind."""
     from contextlib import ExitStack
 
     from transformers import DynamicCache
@@ -96,7 +102,7 @@ def run(ad, x: ModelInputs, members=(), *, max_new_tokens: int = 4, use_cache: b
         x.kwargs["past_key_values"] = cache = DynamicCache(config=ad.model.config.get_text_config())
     before = count_hooks(ad.model)
     with ExitStack() as st:
-        stats = [st.enter_context(m.session(ad, x)) for m in members]
+        stats = hooked(st, ad, x, members)
         out = ad.model.generate(**x.kwargs, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
                                 do_sample=False, use_cache=use_cache, output_logits=True,
                                 return_dict_in_generate=True)
@@ -114,7 +120,7 @@ def qwen():
 
 
 def prefill_cache(ad, x: ModelInputs, members=()):
-    """One prefill forward under the members' sessions -> the cache it leaves."""
+    """One prefill forward with the members in one call's layout -> the cache it leaves."""
     from contextlib import ExitStack
 
     from transformers import DynamicCache
@@ -122,8 +128,7 @@ def prefill_cache(ad, x: ModelInputs, members=()):
     x = fresh(x)
     cache = DynamicCache(config=ad.model.config.get_text_config())
     with ExitStack() as st, torch.no_grad():
-        for m in members:
-            st.enter_context(m.session(ad, x))
+        hooked(st, ad, x, members)
         ad.model(**x.kwargs, past_key_values=cache, use_cache=True)
     return cache
 

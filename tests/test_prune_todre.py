@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 from transformers import DynamicCache
 
-from test_prune_press_kit import adapter, fresh, inputs, match_positions, prefill_cache, run
+from test_prune_press_kit import adapter, fresh, hooked, inputs, match_positions, prefill_cache, run
 from vidsift.errors import ConfigError
 from vidsift.pipeline.prune import PRUNERS
 
@@ -42,7 +42,7 @@ def _share_after_cut(x, keep: float) -> float:
     member = PRUNERS.build(f"todre:k={K},keep={keep},migrated=0")
     y = fresh(x)
     with ExitStack() as st, torch.no_grad():
-        st.enter_context(member.session(adapter("eager"), y))
+        hooked(st, adapter("eager"), y, [member])
         out = adapter("eager").model(**y.kwargs, past_key_values=DynamicCache(config=adapter("eager").model.config.get_text_config()),
                                      use_cache=True, output_attentions=True)
     kept = _relevance_oracle(x, keep)

@@ -122,7 +122,7 @@ def test_a_tests_only_pruner_and_press_that_write_only_score_run_through_ask(pru
     import torch
     from models import load_tiny_adapter
     from vidsift.pipeline.check import check_names
-    from vidsift.pipeline.hooks import gather_entries
+    from vidsift.pipeline.attn import gather_entries
     from vidsift.pipeline.pipeline import Pipeline
 
     pruners, presses = prune_and_press

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..pipeline.hooks import decoder_prefill_flops
+from ..pipeline.stats import decoder_prefill_flops
 
 
 def _get(cfg: Any, *names: str, default: Any = None) -> Any:

@@ -19,6 +19,7 @@ _LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is importe
     "load_adapter": ".loader",
     "ADAPTERS": ".adapters",
     "ModelAdapter": ".adapters",
+    "CacheLayout": ".hooks",
     "StatsRecorder": ".stats",
     "kv_cache_bytes": ".stats",
 }

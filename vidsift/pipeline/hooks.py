@@ -1,4 +1,5 @@
-"""Reversible hooks on a stock transformers decoder, shared by prefill pruners and cache presses.
+"""Reversible hooks on a stock transformers decoder for one generate call, shared by the prefill
+pruners and cache presses of that call.
 
 In-LLM token pruning and KV-cache compression both leave *different layers holding different
 tokens*: after FastV at layer K, layers >= K see fewer rows than layers < K; after SnapKV each
@@ -14,26 +15,29 @@ monkey-patched classes, nothing on ``model.config``):
   4D mask to the rows the layer keeps during prefill, and during decode rebuilds the layer's mask
   from the *original* position of every cache entry (``kv_pos``), so eager and SDPA stay right
   when layers hold different lengths;
-* a post-hook on the top-level model measures TTFT, decode speed, KV bytes and prefill FLOPs.
+* a post-hook on the top-level model hands each forward to the call's `CallObserver` (TTFT,
+  decode speed, KV bytes, prefill FLOPs).
 
 Positions never change: kept tokens carry the rotary embeddings of their original positions and
 generate's ``position_ids`` keep counting over the full (unpruned) sequence.
 
-Several members (a pruner and two presses, say) share one layout per model: it is reference
-counted, the first ``acquire`` installs the hooks and the last exit removes every one of them.
-One model runs one generate at a time under a layout (hooks are per model, not per call).
+The layout is scoped to one call, the kvpress ``with press(model):`` way: nothing is kept per model
+or in a module global. ``with CacheLayout(adapter, inputs) as layout:`` installs the hooks,
+``layout.add(member)`` installs a pruner or press into this call (members get the layout, never
+look one up), and leaving the block removes every hook, the members' too. One layout per model at a
+time: a second ``with`` on a model that has an active layout raises `ConfigError`. The pure
+attention/RoPE maths the members use are in `vidsift.pipeline.attn`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from ..errors import ConfigError
+from .attn import gather_rows
+from .stats import CallObserver
 from .types import ModelInputs
 
 # ------------------------------------------------------------------------------------------------
@@ -52,18 +56,9 @@ class HookSet:
     def post(self, module: torch.nn.Module, fn: Callable) -> None:
         self._handles.append(module.register_forward_hook(fn, with_kwargs=True))
 
-    def on_remove(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` when the set is removed (undo a registration that is not a torch hook)."""
-        self._handles.append(_Undo(fn))
-
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()
-
-
-class _Undo:
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.remove = fn
 
 
 def count_hooks(model: torch.nn.Module) -> int:
@@ -71,78 +66,18 @@ def count_hooks(model: torch.nn.Module) -> int:
     return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
 
 
-# ------------------------------------------------------------------------------------------------
-# recomputing queries and keys of one attention module (no attention maps needed)
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (B, H, L, D), cos/sin (B, L, D) -> rotated x (B, H, L, D)."""
-    return x * cos.unsqueeze(1) + rotate_half(x) * sin.unsqueeze(1)
-
-
-def _heads(attn: torch.nn.Module, proj: torch.nn.Linear, norm_name: str, x: torch.Tensor) -> torch.Tensor:
-    head_dim = attn.head_dim
-    out = proj(x).view(*x.shape[:-1], -1, head_dim)  # (B, L, H, D)
-    norm = getattr(attn, norm_name, None)  # Qwen3 q_norm / k_norm
-    if norm is not None:
-        out = norm(out)
-    return out.transpose(1, 2)  # (B, H, L, D)
-
-
-def project_queries(attn: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Queries of the attention module for normed inputs x (B, L, D) -> (B, Hq, L, Dh), with RoPE."""
-    return apply_rope(_heads(attn, attn.q_proj, "q_norm", x), cos, sin)
-
-
-def project_keys(attn: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Keys for normed inputs x (B, L, D) -> (B, Hk, L, Dh), with RoPE (what the cache would store)."""
-    return apply_rope(_heads(attn, attn.k_proj, "k_norm", x), cos, sin)
-
-
-def attention_probs(q: torch.Tensor, k: torch.Tensor, *, scaling: float, allowed: torch.Tensor | None) -> torch.Tensor:
-    """Softmax attention of queries q (B, Hq, w, D) over keys k (B, Hk, n, D) -> (B, Hk, w, n),
-    averaged over the query heads that share each key head (GQA). ``allowed``: bool
-    broadcastable to (B, 1 or Hk, w, n); disallowed pairs get zero probability."""
-    b, hq, w, d = q.shape
-    hk = k.shape[1]
-    qg = q.float().view(b, hk, hq // hk, w, d)  # (B, Hk, G, w, D)
-    logits = torch.einsum("bhgwd,bhnd->bhgwn", qg, k.float()) * scaling  # (B, Hk, G, w, n)
-    if allowed is not None:
-        logits = logits.masked_fill(~allowed.unsqueeze(2), float("-inf"))
-    probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)
-    return probs.mean(dim=2)  # (B, Hk, w, n)
-
-
-def decoder_prefill_flops(layer_params: float, d_attn: int, rows: int) -> float:
-    """FLOPs of one decoder layer's prefill over ``rows`` tokens: 2 x params x rows for its linear
-    maps ("C = 2N" per token, Kaplan et al., arXiv:2001.08361) + 2 x rows^2 x d_attn for causal
-    QK^T and AV (each rows^2 / 2 x d_attn multiply-adds). The one count the layout's stats and the
-    bench's whole-question estimate share."""
-    return 2.0 * layer_params * rows + 2.0 * rows * rows * d_attn
-
-
-def gather_rows(x: torch.Tensor, idx: torch.Tensor, dim: int) -> torch.Tensor:
-    """Batched gather along ``dim``: x (B, ..., L, ...), idx (B, n) -> (B, ..., n, ...)."""
-    shape = [1] * x.ndim
-    shape[0], shape[dim] = idx.shape[0], idx.shape[1]
-    expand = list(x.shape)
-    expand[0], expand[dim] = idx.shape[0], idx.shape[1]
-    return x.expand(idx.shape[0], *x.shape[1:]).gather(dim, idx.view(shape).expand(expand))
-
-
-def gather_entries(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Cache entries: x (B, H, n, D), idx (B, H or 1, m) -> (B, H, m, D)."""
-    idx = idx.expand(x.shape[0], x.shape[1], idx.shape[-1])
-    return x.gather(2, idx.unsqueeze(-1).expand(-1, -1, -1, x.shape[-1]))
+def active_layout(model: torch.nn.Module) -> "CacheLayout | None":
+    """The `CacheLayout` whose ``with`` block is running on ``model``, read from the model's own
+    hooks (no registry), or None."""
+    for hook in model._forward_pre_hooks.values():
+        owner = getattr(hook, "__self__", None)
+        if isinstance(owner, CacheLayout):
+            return owner
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
-# the shared per-model layout
+# the layout of one call
 
 Stage = Callable[["CacheLayout", int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """A prefill pruning stage: ``fn(layout, layer_idx, normed_hidden (B,n,D), cos (B,n,Dh), sin,
@@ -150,11 +85,11 @@ seq_pos (B,n)) -> keep (B, m)`` sorted row indices into the current rows, or ``(
 ``merge(hidden (B,n,D)) -> (B,m,D)`` gives the kept rows' new hidden states (token merging, e.g.
 FiCoCo-L) instead of plain row selection."""
 
-_LAYOUTS: "weakref.WeakKeyDictionary[torch.nn.Module, CacheLayout]" = weakref.WeakKeyDictionary()
-
 
 class CacheLayout:
-    """Which original positions every layer holds, for one model, across prefill and decode.
+    """Which original positions every layer holds during one generate call, across prefill and decode.
+
+    ``with CacheLayout(adapter, inputs) as layout: stats = layout.add(member); adapter.generate(...)``
 
     Attributes read by members:
       pad2d:    bool (B, T) padding mask over every position seen so far (True = real token)
@@ -164,27 +99,28 @@ class CacheLayout:
                 while the layer holds every position in order
       visual:   bool (B, L) visual positions of the prompt (ModelInputs.visual_mask)
       is_prefill, step (decode steps done), prompt_len
+      hooks:    the call's `HookSet` (members register theirs here; all go when the block ends)
+      observer: the call's `CallObserver` (members' stats dicts, bytes held outside the cache)
     """
 
-    def __init__(self, model: torch.nn.Module, layers: torch.nn.ModuleList) -> None:
+    def __init__(self, adapter: Any, inputs: ModelInputs | None = None) -> None:
+        model = adapter.model
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        if "sliding_attention" in (getattr(text_config, "layer_types", None) or ()):
+            raise ConfigError(getattr(model, "name_or_path", "model") or "model",
+                              "sliding-window attention layers are not supported by in-LLM pruning or cache presses")
         self.model = model
-        self.layers = layers
-        self.n_layers = len(layers)
+        self.layers = adapter.decoder_layers
+        self.n_layers = len(self.layers)
         self.hooks = HookSet()
-        self.users = 0
         self.stages: dict[int, list[Stage]] = {}
         self.end_callbacks: list[Callable[["CacheLayout", Any], None]] = []
-        self.byte_reporters: list[Callable[[int], int]] = []
         self.presses: list[Any] = []
         self.decode_filters: list[Callable[[int, torch.Tensor], torch.Tensor | None]] = []
-        self.stat_dicts: list[dict[str, Any]] = []
-        self.visual: torch.Tensor | None = None
-        self._layer_params = [sum(p.numel() for p in layer.parameters()) for layer in layers]
+        self.observer = CallObserver(self.layers)
+        self.visual: torch.Tensor | None = None if inputs is None else inputs.visual_mask
+        self.state = "new"  # -> "active" inside the with block -> "closed"
         self._reset()
-        for i, layer in enumerate(layers):
-            self.hooks.pre(layer, self._layer_pre_hook(i))
-        self.hooks.pre(model, self._model_pre_hook)
-        self.hooks.post(model, self._model_post_hook)
 
     def _reset(self) -> None:
         self.cache: Any = None
@@ -198,49 +134,43 @@ class CacheLayout:
         self.kv_pos: list[torch.Tensor | None] = [None] * self.n_layers
         self.prefill_rows: list[int] = [0] * self.n_layers
         self.modified = False
-        self._t0 = 0.0
-        self._t_prefill_end = 0.0
-        self.timing: dict[str, float] = {}
+        self.observer.reset()
 
-    # -- registration ----------------------------------------------------------------------------
+    # -- the call's scope ---------------------------------------------------------------------------
 
-    @classmethod
-    @contextlib.contextmanager
-    def acquire(cls, adapter: Any, inputs: ModelInputs | None = None) -> Iterator["CacheLayout"]:
-        """The model's layout (installed on first use, removed after the last user exits)."""
-        model = adapter.model
-        layout = _LAYOUTS.get(model)
-        if layout is None:
-            text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-            if "sliding_attention" in (getattr(text_config, "layer_types", None) or ()):
-                raise ConfigError(getattr(model, "name_or_path", "model") or "model",
-                                  "sliding-window attention layers are not supported by in-LLM pruning or cache presses")
-            layout = cls(model, adapter.decoder_layers)
-            _LAYOUTS[model] = layout
-        layout.users += 1
-        if inputs is not None:
-            layout.visual = inputs.visual_mask
-        try:
-            yield layout
-        finally:
-            layout.users -= 1
-            if layout.users == 0:
-                layout.hooks.remove()
-                _LAYOUTS.pop(model, None)
+    def __enter__(self) -> "CacheLayout":
+        if self.state != "new":
+            raise ConfigError("CacheLayout", "a layout serves one call; make a new one for the next call")
+        if active_layout(self.model) is not None:
+            raise ConfigError("CacheLayout", "this model already runs a call under another layout "
+                                             "(one call at a time per model; add every member to that layout)")
+        for i, layer in enumerate(self.layers):
+            self.hooks.pre(layer, self._layer_pre_hook(i))
+        self.hooks.pre(self.model, self._model_pre_hook)
+        self.hooks.post(self.model, self._model_post_hook)
+        self.state = "active"
+        return self
 
-    def add_stage(self, layer_idx: int, fn: Stage) -> Callable[[], None]:
+    def __exit__(self, *exc: Any) -> None:
+        self.hooks.remove()
+        self.state = "closed"
+
+    def add(self, member: Any) -> dict[str, Any]:
+        """Install a pruner or press (anything with ``install(layout) -> stats dict``) into this call;
+        returns its stats dict, filled as the model runs."""
+        if self.state != "active":
+            raise ConfigError(getattr(member, "name", type(member).__name__),
+                              "members are added inside the layout's with block")
+        return member.install(self)
+
+    def observe(self, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A dict the call's stats (`CallObserver`) fill as the model runs."""
+        return self.observer.observe(stats)
+
+    def add_stage(self, layer_idx: int, fn: Stage) -> None:
         if not 0 <= layer_idx < self.n_layers:
             raise ConfigError(f"layer={layer_idx}", f"the model has layers 0..{self.n_layers - 1}")
         self.stages.setdefault(layer_idx, []).append(fn)
-        return lambda: self.stages[layer_idx].remove(fn)
-
-    @contextlib.contextmanager
-    def stats_dict(self, stats: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        self.stat_dicts.append(stats)
-        try:
-            yield stats
-        finally:
-            self.stat_dicts.remove(stats)
 
     # -- helpers for members ----------------------------------------------------------------------
 
@@ -300,22 +230,18 @@ class CacheLayout:
             raise RuntimeError(f"attention mask covers {self.pad2d.shape[1]} positions, expected {self.seen + q}")
         self.qpos = torch.arange(self.seen, self.seen + q, device=device).expand(b, q)
         self.seq_pos = self.qpos
-        self._t0 = time.perf_counter()
+        self.observer.forward_start()
 
     def _model_post_hook(self, module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        cache = kwargs.get("past_key_values")
         for fn in list(self.end_callbacks):
-            fn(self, kwargs.get("past_key_values"))
-        q = self.qpos.shape[1]
-        self.seen += q
-        now = time.perf_counter()
-        if self.is_prefill:
-            self._t_prefill_end = now
-            self.timing = {"ttft_s": now - self._t0}
-        else:
+            fn(self, cache)
+        self.seen += self.qpos.shape[1]
+        if not self.is_prefill:
             self.step += 1
-            elapsed = now - self._t_prefill_end
-            self.timing["decode_tokens_per_s"] = self.step / elapsed if elapsed > 0 else float("nan")
-        self._publish(kwargs.get("past_key_values"))
+        kv_len = [self.seen if pos is None else int(pos.shape[-1]) for pos in self.kv_pos]
+        self.observer.forward_end(cache, prefill=self.is_prefill, step=self.step, kv_len=kv_len,
+                                  prefill_rows=self.prefill_rows)
 
     def _layer_pre_hook(self, idx: int) -> Callable:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
@@ -399,50 +325,3 @@ class CacheLayout:
         kwargs = dict(kwargs)
         kwargs["attention_mask"] = allowed
         return kwargs
-
-    # -- stats ------------------------------------------------------------------------------------
-
-    def kv_bytes_per_layer(self, cache: Any) -> list[int]:
-        out = []
-        for i in range(self.n_layers):
-            n = 0
-            if cache is not None and i < len(cache.layers):
-                lay = cache.layers[i]
-                for t in (getattr(lay, "keys", None), getattr(lay, "values", None)):
-                    if isinstance(t, torch.Tensor):
-                        n += t.numel() * t.element_size()
-            n += sum(rep(i) for rep in self.byte_reporters)
-            out.append(n)
-        return out
-
-    def kv_len_per_layer(self, cache: Any) -> list[int]:
-        out = []
-        for i in range(self.n_layers):
-            pos = self.kv_pos[i]
-            out.append(self.seen if pos is None else int(pos.shape[-1]))
-        return out
-
-    def prefill_flops(self) -> float:
-        """`decoder_prefill_flops` of every layer with the rows it kept during prefill."""
-        return sum(decoder_prefill_flops(params, layer.self_attn.q_proj.out_features, rows)
-                   for layer, params, rows in zip(self.layers, self._layer_params, self.prefill_rows))
-
-    def _publish(self, cache: Any) -> None:
-        per_layer = self.kv_bytes_per_layer(cache)
-        update = {
-            "kv_bytes_per_layer": per_layer, "kv_bytes": int(sum(per_layer)),
-            "kv_len_per_layer": self.kv_len_per_layer(cache),
-            "prefill_rows_per_layer": list(self.prefill_rows), "prefill_flops": self.prefill_flops(),
-            "decode_steps": self.step, **self.timing,
-        }
-        for d in self.stat_dicts:
-            d.update(update)
-
-
-@contextlib.contextmanager
-def measure(adapter: Any, inputs: ModelInputs | None = None) -> Iterator[dict[str, Any]]:
-    """Stats of one generate call with or without pruners/presses: TTFT, decode tokens/s, KV bytes
-    held per layer and in total, kept lengths, prefill FLOPs (the dict fills as the model runs)."""
-    stats: dict[str, Any] = {}
-    with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
-        yield stats

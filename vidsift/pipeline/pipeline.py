@@ -46,6 +46,7 @@ from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
+from .hooks import CacheLayout
 from .press import PRESSES
 from .prune import PRUNERS
 from .stats import StatsRecorder, kv_cache_bytes
@@ -339,8 +340,9 @@ class Pipeline:
         rec = StatsRecorder(adapter.device, on_stage=self.on_stage)
         members = build_members(opts["budget"])  # a bad spec fails before any frame is decoded
         inputs, plan, counts = self._prepare(video, question, opts, rec)
-        with ExitStack() as stack:
-            member_stats = {kind: [(m, stack.enter_context(m.session(adapter, inputs))) for m in ms] for kind, ms in members.items()}
+        with ExitStack() as stack:  # one layout for this call's pruners and presses; their hooks go when it ends
+            layout = stack.enter_context(CacheLayout(adapter, inputs)) if any(members.values()) else None
+            member_stats = {kind: [(m, layout.add(m)) for m in ms] for kind, ms in members.items()}
             if "past_key_values" not in inputs.kwargs:  # our own cache object, to measure its size after
                 from transformers import DynamicCache
 

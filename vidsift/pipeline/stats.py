@@ -13,20 +13,27 @@ How things are measured
   once with the prompt and then once per new token, so the second call marks the first token.
   No extra forward pass is run.
 - KV cache (``kv_bytes``): bytes of every tensor held by the cache's layers after generation
-  (keys/values, or the quantized payloads and scales of a quantized cache); when a cache press
-  keeps entries outside the cache object (``quantize`` holds the packed low-precision part),
-  the Pipeline reports the press's own byte count and keeps the cache's as ``kv_bytes_in_cache``.
+  (keys/values, or the quantized payloads and scales of a quantized cache), counted by
+  `kv_bytes_per_layer`; when a cache press keeps entries outside the cache object (``quantize``
+  holds the packed low-precision part), the Pipeline reports the press's own byte count and keeps
+  the cache's as ``kv_bytes_in_cache``.
 - Memory: ``peak_rss_bytes`` is the largest resident set size (psutil) sampled at every stage
   boundary and at the first token; ``peak_cuda_bytes`` is ``torch.cuda.max_memory_allocated``
   over the question (reset at its start).
 - ``decode_tokens_per_s``: (new tokens - 1) / ``generate`` time.
+
+Under a call's `CacheLayout` (pruners, presses), `CallObserver` measures that one generate call
+from the model's own forward hooks: the prefill forward's time, decode tokens/s, KV bytes per layer
+(the same `kv_bytes_per_layer`, plus what members hold outside the cache), kept lengths, and prefill
+FLOPs from the rows each layer processed (`decoder_prefill_flops`, the one count `bench.flops`
+also uses for its whole-question estimate).
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import psutil
 import torch
@@ -68,15 +75,88 @@ def _tensor_bytes(obj: Any, seen: set[int]) -> int:
     return 0
 
 
-def kv_cache_bytes(cache: Any) -> int:
-    """Bytes held by a transformers ``Cache`` (sum over ``cache.layers`` of their tensors)."""
+def kv_bytes_per_layer(cache: Any) -> list[int]:
+    """Bytes held by each layer of a transformers ``Cache`` (every tensor of ``cache.layers[i]``,
+    a tensor shared between layers counted once); [] for no cache."""
     if cache is None:
-        return 0
+        return []
     seen: set[int] = set()
     layers = getattr(cache, "layers", None)
     if layers is None:  # legacy tuple-of-tuples cache
-        return _tensor_bytes(list(cache), seen)
-    return sum(_tensor_bytes(list(vars(layer).values()), seen) for layer in layers)
+        return [_tensor_bytes(list(layer), seen) for layer in cache]
+    return [_tensor_bytes(list(vars(layer).values()), seen) for layer in layers]
+
+
+def kv_cache_bytes(cache: Any) -> int:
+    """Bytes held by a transformers ``Cache`` (sum of `kv_bytes_per_layer`)."""
+    return sum(kv_bytes_per_layer(cache))
+
+
+def decoder_prefill_flops(layer_params: float, d_attn: int, rows: int) -> float:
+    """FLOPs of one decoder layer's prefill over ``rows`` tokens: 2 x params x rows for its linear
+    maps ("C = 2N" per token, Kaplan et al., arXiv:2001.08361) + 2 x rows^2 x d_attn for causal
+    QK^T and AV (each rows^2 / 2 x d_attn multiply-adds). The one count `CallObserver` and the
+    bench's whole-question estimate (`vidsift.bench.flops`) share."""
+    return 2.0 * layer_params * rows + 2.0 * rows * rows * d_attn
+
+
+class CallObserver:
+    """The stats of one generate call under a `CacheLayout`, published into every dict that
+    ``observe`` registered at the end of every forward:
+
+    ttft_s (the prefill forward's wall time), decode_tokens_per_s (decode steps / time since the
+    prefill ended), kv_bytes_per_layer and kv_bytes (`kv_bytes_per_layer` of the cache plus what
+    ``add_bytes`` reporters hold outside it), kv_len_per_layer, prefill_rows_per_layer, prefill_flops
+    (`decoder_prefill_flops` of every layer with the rows it kept), decode_steps.
+    """
+
+    def __init__(self, layers: Sequence[torch.nn.Module]) -> None:
+        self.n_layers = len(layers)
+        self.layer_params = [sum(p.numel() for p in layer.parameters()) for layer in layers]
+        self.d_attn = [layer.self_attn.q_proj.out_features for layer in layers]
+        self.dicts: list[dict[str, Any]] = []
+        self.reporters: list[Callable[[int], int]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """A new prefill starts (a fresh cache)."""
+        self._t0 = self._t_prefill_end = 0.0
+        self.timing: dict[str, float] = {}
+
+    def observe(self, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Fill ``stats`` (a new dict when None) as the call runs; returns it."""
+        stats = {} if stats is None else stats
+        self.dicts.append(stats)
+        return stats
+
+    def add_bytes(self, reporter: Callable[[int], int]) -> None:
+        """``reporter(layer) -> bytes`` a member holds for that layer outside the cache object."""
+        self.reporters.append(reporter)
+
+    def forward_start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def forward_end(self, cache: Any, *, prefill: bool, step: int, kv_len: list[int], prefill_rows: list[int]) -> None:
+        """Time the forward that just ended (``step``: decode steps done so far) and publish."""
+        now = time.perf_counter()
+        if prefill:
+            self._t_prefill_end = now
+            self.timing = {"ttft_s": now - self._t0}
+        else:
+            elapsed = now - self._t_prefill_end
+            self.timing["decode_tokens_per_s"] = step / elapsed if elapsed > 0 else float("nan")
+        in_cache = kv_bytes_per_layer(cache)
+        per_layer = [(in_cache[i] if i < len(in_cache) else 0) + sum(rep(i) for rep in self.reporters)
+                     for i in range(self.n_layers)]
+        flops = sum(decoder_prefill_flops(params, d, rows)
+                    for params, d, rows in zip(self.layer_params, self.d_attn, prefill_rows))
+        update = {
+            "kv_bytes_per_layer": per_layer, "kv_bytes": int(sum(per_layer)), "kv_len_per_layer": kv_len,
+            "prefill_rows_per_layer": list(prefill_rows), "prefill_flops": flops, "decode_steps": step,
+            **self.timing,
+        }
+        for d in self.dicts:
+            d.update(update)
 
 
 class StatsRecorder:

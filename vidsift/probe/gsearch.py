@@ -247,14 +247,16 @@ class OptionLikelihood:
     def __call__(self, keep: tuple[float, ...]) -> Score:
         import torch
 
+        from ..pipeline import CacheLayout
         from ..pipeline.prune import PRUNERS
 
         self.calls += 1
         pruner = PRUNERS.build(keep_spec(keep))
         adapter, total, hits = self.pipe.adapter, 0.0, 0
         for inputs, ids, answer in self.prepared:
-            session = pruner.session(adapter, inputs) if min(keep) < 1.0 else contextlib.nullcontext()
-            with torch.no_grad(), session:
+            with torch.no_grad(), contextlib.ExitStack() as stack:
+                if min(keep) < 1.0:
+                    stack.enter_context(CacheLayout(adapter, inputs)).add(pruner)
                 logits = adapter.model(**inputs.kwargs, use_cache=False, logits_to_keep=1).logits[0, -1]
             logp = logits.float()[ids].log_softmax(-1)
             total += float(logp[answer])

@@ -30,7 +30,7 @@ import torch
 from ..errors import ConfigError
 from ..registry import Registry
 from ..pipeline.adapters.base import ModelAdapter
-from ..pipeline.hooks import apply_rope
+from ..pipeline.attn import apply_rope
 from .memory import MemoryEntry, StreamMemory
 
 

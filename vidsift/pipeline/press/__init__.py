@@ -1,6 +1,6 @@
 """KV-cache presses: compress the decoding cache after prefill (``--kv snapkv:ratio=0.25+quantize:bits=8``).
 
-``PRESSES.build_many(spec)`` -> members; each has ``session(adapter, inputs) -> ContextManager[stats]``.
+``PRESSES.build_many(spec)`` -> members; each has ``install(layout) -> stats`` (one call's `CacheLayout`).
 A new method subclasses `WindowPress` and writes ``score(module, hidden, keys, positions, attention, *,
 visual) -> (B, Hk or 1, n)`` (see `vidsift.pipeline.press.base`).
 """
@@ -22,8 +22,9 @@ PRESSES: Registry = Registry("cache press", {
     "zipvl": "vidsift.pipeline.press.zipvl:ZipVLCache",
 })
 
-_LAZY = {**dict.fromkeys(("CachePress", "PressCall", "WindowPress"), ".base"), "Composed": ".composed",
-         "compose": ".composed", "prefix_lengths": ".prefixkv"}
+_LAZY = {**dict.fromkeys(("CachePress", "DecodeFilterPress", "PressCall", "WindowPress"), ".base"),
+         "Composed": ".composed", "compose": ".composed", "prefix_lengths": ".prefixkv"}
 
-__all__ = ["PRESSES", "CachePress", "Composed", "PressCall", "WindowPress", "compose", "prefix_lengths"]
+__all__ = ["PRESSES", "CachePress", "Composed", "DecodeFilterPress", "PressCall", "WindowPress", "compose",
+           "prefix_lengths"]
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -4,9 +4,11 @@ N decode steps), writing back ``cache.layers[i].keys/values``.
 How a press runs (after kvpress, rebuilt for transformers 5.x, whose attention kwargs have no
 ``cache_position``):
 
-1. ``session()`` creates a `PressCall` holding everything that lives for that one generate call
-   (the model's layout, the call's stats, pending scores, per-layer budgets, accumulated
-   attention), so one press object can serve several calls at once, nested or interleaved.
+1. ``install(layout)`` (``layout.add(press)`` inside one call's ``with CacheLayout(adapter,
+   inputs) as layout:``) creates a `PressCall` holding everything that lives for that one generate
+   call (the call's layout, its stats, pending scores, per-layer budgets, accumulated attention),
+   so one press object can serve several calls at once, on several models; its hooks go with the
+   layout's ``with`` block.
 2. A forward hook on every ``layer.self_attn`` sees the layer's attention inputs (normed hidden
    states, ``position_embeddings``) and its freshly updated cache. During prefill (the layout
    marks the forward; ``q_len > 1`` and cache length == rows processed) the member's
@@ -24,21 +26,22 @@ A new method subclasses `WindowPress` and writes one function, ``score(module, h
 positions, attention, *, visual)``: the attention of the last ``window`` queries is computed for
 it, and it sees nothing of the layout (``n_keep`` too when its budget is not ``ratio * n``).
 Methods that need other queries (h2o: every prompt query) subclass `CachePress` and write
-``entry_scores(call, ...)``.
+``entry_scores(call, ...)``. A method that hides entries from one decoding step without evicting
+them (DyCoke) subclasses `DecodeFilterPress` and writes one function, ``decode_filter(attention,
+visual)``: which visual entries the deeper layers see in this step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 
 from ...errors import ConfigError
-from ..hooks import CacheLayout, HookSet, attention_probs, gather_entries, project_queries
-from ..types import ModelInputs
+from ..attn import attention_probs, gather_entries, project_queries
+from ..hooks import CacheLayout
 
 
 def check_ratio(name: str, value: Any) -> None:
@@ -60,7 +63,7 @@ def top_entries(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
 class PressCall:
     """One press session (one generate call): what lives for that call and no longer.
 
-    layout:  the model's `CacheLayout`
+    layout:  the call's `CacheLayout`
     stats:   this call's stats dict
     pending: per layer, prefill scores (B, h, n) and their original positions, until the forward ends
     budget:  per layer, the entries kept after prefill (what ``every`` evicts back to)
@@ -140,37 +143,28 @@ class CachePress:
 
     # -- machinery ---------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: ModelInputs) -> Iterator[dict[str, Any]]:
-        """Install the press for one generate call; yields stats filled as the model runs."""
-        stats: dict[str, Any] = {"method": self.name}
-        with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
-            last = next((p for p in layout.presses if getattr(p, "must_be_last", False)), None)
-            if last is not None:
-                raise ConfigError(self.name, f"{last.name} must be the last cache press (e.g. snapkv:ratio=0.25+{last.name})")
-            call = self.call_type(layout=layout, stats=stats)
-            hooks = HookSet()
+    def install(self, layout: CacheLayout) -> dict[str, Any]:
+        """Install the press into one call's layout (``layout.add(press)``); returns the call's stats,
+        filled as the model runs."""
+        stats = layout.observe({"method": self.name})
+        last = next((p for p in layout.presses if getattr(p, "must_be_last", False)), None)
+        if last is not None:
+            raise ConfigError(self.name, f"{last.name} must be the last cache press (e.g. snapkv:ratio=0.25+{last.name})")
+        call = self.call_type(layout=layout, stats=stats)
 
-            def end_of_forward(layout: CacheLayout, cache: Any) -> None:
-                if layout.is_prefill and call.pending and cache is not None:
-                    pending, call.pending = call.pending, {}
-                    self.apply_prefill(call, cache, pending)
+        def end_of_forward(layout: CacheLayout, cache: Any) -> None:
+            if layout.is_prefill and call.pending and cache is not None:
+                pending, call.pending = call.pending, {}
+                self.apply_prefill(call, cache, pending)
 
-            try:
-                self._install(call, hooks)
-                layout.presses.append(self)
-                layout.end_callbacks.append(end_of_forward)
-                yield stats
-            finally:
-                hooks.remove()
-                if self in layout.presses:
-                    layout.presses.remove(self)
-                if end_of_forward in layout.end_callbacks:
-                    layout.end_callbacks.remove(end_of_forward)
+        self._install(call)
+        layout.presses.append(self)
+        layout.end_callbacks.append(end_of_forward)
+        return stats
 
-    def _install(self, call: PressCall, hooks: HookSet) -> None:
+    def _install(self, call: PressCall) -> None:
         for i, layer in enumerate(call.layout.layers):
-            hooks.post(layer.self_attn, self._attn_hook(call, i))
+            call.layout.hooks.post(layer.self_attn, self._attn_hook(call, i))
 
     def _attn_hook(self, call: PressCall, idx: int):
         layout = call.layout
@@ -257,6 +251,91 @@ class WindowPress(CachePress):
     def entry_scores(self, call, idx, attn, hidden, cos, sin, keys, pos) -> torch.Tensor:
         attention = call.window_attention(attn, hidden, cos, sin, keys, pos, self.window)
         return self.score(attn, hidden, keys, pos, attention, visual=call.layout.entry_visual(pos))
+
+
+@dataclass(eq=False)
+class FilterCall(PressCall):
+    """A `PressCall` plus ``chosen``: bool (B, positions) the visual entries this decoding step sees."""
+
+    chosen: torch.Tensor | None = None
+
+
+@dataclass
+class DecodeFilterPress(CachePress):
+    """Template: hide cache entries from one decoding step without evicting them; a method writes
+    ``decode_filter``.
+
+    At every decoding step the current query's attention over layer ``layer - 1``'s cache (recomputed
+    q/k, heads averaged, padding excluded) reaches ``decode_filter``, which picks the visual entries
+    that layers ``layer`` and deeper see in this step; the other visual entries stay in the cache and
+    may be picked again later. Text entries are always seen; nothing happens during prefill; heads
+    share one choice, so a choice layer that another press has cut per head is refused. Stats:
+    ``layer`` and the visual entries seen per step (first batch row), ``visual_seen_per_step``.
+
+    layer: first decoder layer that sees only the chosen visual entries (>= 1; layer - 1 chooses)
+    """
+
+    layer: int = 2
+    call_type: ClassVar[type[PressCall]] = FilterCall
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count("layer", self.layer, 1)
+        if self.every:
+            raise ValueError(f"{self.name} re-selects at every decoding step by itself; every must be 0")
+
+    def decode_filter(self, attention: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """The visual entries this decoding step sees at layers >= ``layer`` -> bool (B, n), within ``visual``.
+
+        attention float (B, n): the current query's attention over layer ``layer - 1``'s entries, heads
+        averaged; visual bool (B, n): the entry is a (real) visual token of the prompt."""
+        raise NotImplementedError
+
+    def _install(self, call: FilterCall) -> None:
+        layout = call.layout
+        if self.is_identity:
+            return
+        if self.layer >= layout.n_layers:
+            raise ConfigError(f"{self.name}:layer={self.layer}", f"the model has layers 0..{layout.n_layers - 1}")
+        layout.hooks.post(layout.layers[self.layer - 1].self_attn, self._choose(call))
+        layout.decode_filters.append(self._hide(call))
+        call.stats["layer"] = self.layer
+
+    def _choose(self, call: FilterCall):
+        layout = call.layout
+
+        def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            call.chosen = None
+            cache = kwargs.get("past_key_values")
+            if layout.is_prefill or layout.qpos is None or cache is None:
+                return
+            idx = self.layer - 1
+            lay = cache.layers[idx]
+            pos = layout.positions(idx, lay.keys.shape[-2])  # (B, h, n)
+            if pos.shape[1] > 1:
+                raise ConfigError(self.name, f"its selection layer holds a per-head cache (put {self.name} before "
+                                             "per-head presses, or drop them)")
+            hidden = args[0] if args else kwargs["hidden_states"]
+            cos, sin = kwargs["position_embeddings"]
+            att = call.window_attention(module, hidden, cos, sin, lay.keys, pos, 1).mean(dim=(1, 2))  # (B, n)
+            visual = layout.entry_visual(pos[:, 0]) & layout.entry_valid(pos[:, 0])  # (B, n)
+            chosen = self.decode_filter(att, visual) & visual
+            by_pos = torch.zeros(pos.shape[0], layout.seen + layout.qpos.shape[1], dtype=torch.bool, device=pos.device)
+            call.chosen = by_pos.scatter_(1, pos[:, 0], chosen)
+            call.stats.setdefault("visual_seen_per_step", []).append(int(chosen[0].sum()))
+
+        return hook
+
+    def _hide(self, call: FilterCall):
+        def hide(idx: int, pos: torch.Tensor) -> torch.Tensor | None:
+            """Layers >= ``layer`` in a decoding step: the prompt's visual entries not chosen this step."""
+            if idx < self.layer or call.chosen is None:
+                return None
+            b = pos.shape[0]
+            chosen = call.chosen.gather(1, pos.reshape(b, -1).clamp(max=call.chosen.shape[1] - 1)).view_as(pos)
+            return call.layout.entry_visual(pos) & ~chosen
+
+        return hide
 
 
 def protect_recent(scores: torch.Tensor, pos: torch.Tensor, window: int) -> torch.Tensor:

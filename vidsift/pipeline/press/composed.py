@@ -7,9 +7,8 @@ packs them into one object for code that wants a single press.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from ..hooks import CacheLayout
 from . import PRESSES
@@ -32,15 +31,12 @@ class Composed:
         if early:
             raise ValueError(f"{early[0].name} must be the last press of a composition")
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: Any) -> Iterator[dict[str, Any]]:
-        stats: dict[str, Any] = {"method": self.name, "members": []}
-        with contextlib.ExitStack() as stack:
-            layout = stack.enter_context(CacheLayout.acquire(adapter, inputs))
-            stack.enter_context(layout.stats_dict(stats))
-            for press in self.presses:
-                stats["members"].append(stack.enter_context(press.session(adapter, inputs)))
-            yield stats
+    def install(self, layout: CacheLayout) -> dict[str, Any]:
+        """Install every member, in order, into one call's layout; returns the stats of the whole."""
+        stats = layout.observe({"method": self.name, "members": []})
+        for press in self.presses:
+            stats["members"].append(layout.add(press))
+        return stats
 
 
 def compose(spec: str) -> Composed:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import torch
 
-from ..hooks import attention_probs, project_queries
+from ..attn import attention_probs, project_queries
 from .base import CachePress, PressCall, check_count, check_ratio, protect_recent
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import torch
 
-from ..hooks import HookSet, gather_entries
+from ..attn import gather_entries
 from .base import PressCall, WindowPress, check_count, protect_recent
 
 FORMATS = ("fp8", "int")
@@ -104,12 +104,11 @@ class Quantize(WindowPress):
         if self.format == "fp8" and self.bits != 8:
             raise ValueError("format=fp8 needs bits=8")
 
-    def _install(self, call: QuantizeCall, hooks: HookSet) -> None:
+    def _install(self, call: QuantizeCall) -> None:
         for i, layer in enumerate(call.layout.layers):
-            hooks.pre(layer.self_attn, self._materialize(call, i))
-        super()._install(call, hooks)
-        call.layout.byte_reporters.append(call.held_bytes)
-        hooks.on_remove(lambda: call.layout.byte_reporters.remove(call.held_bytes))
+            call.layout.hooks.pre(layer.self_attn, self._materialize(call, i))
+        super()._install(call)
+        call.layout.observer.add_bytes(call.held_bytes)
 
     def score(self, module, hidden, keys, positions, attention, *, visual) -> torch.Tensor:
         return protect_recent(attention.mean(dim=2), positions, self.window)

@@ -1,9 +1,10 @@
 """Prefill pruners: drop visual tokens inside the LLM during prefill (``--prune fastv:k=2,keep=0.5``).
 
 ``PRUNERS.build_many("fastv:k=2,keep=0.5")`` -> members; each has
-``session(adapter, inputs) -> ContextManager[stats dict]`` that installs reversible hooks for one
-generate call. A new method subclasses `PrefillPruner` and writes ``schedule`` and/or ``score(view:
-StageView) -> (B, n)`` (see `vidsift.pipeline.prune.base`).
+``install(layout) -> stats dict`` that adds its stages to one generate call's `CacheLayout`
+(``with CacheLayout(adapter, inputs) as layout: layout.add(pruner)``). A new method subclasses
+`PrefillPruner` and writes ``schedule`` and/or ``score(view: StageView) -> (B, n)`` (see
+`vidsift.pipeline.prune.base`).
 """
 
 from __future__ import annotations

@@ -17,22 +17,23 @@ Counts are absolute: ``keep`` fractions refer to the prompt's *original* number 
 V, so a stage keeps ``round(keep * V)``. Batches need the same V in every row (left padding of
 different-length questions is fine); otherwise a `ConfigError` says so.
 
-Per-call state lives in the session (its stats dict, scores remembered for a later layer), so one
-pruner object can serve several calls at once; ``last`` only keeps the latest call's diagnostics.
+``install(layout)`` adds the stages to one call's `CacheLayout` (``layout.add(pruner)`` inside
+``with CacheLayout(adapter, inputs) as layout:``); per-call state lives with that call (its stats
+dict, scores remembered for a later layer), so one pruner object can serve several calls at once;
+``last`` only keeps the latest call's diagnostics.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar
 
 import torch
 
 from ...errors import ConfigError
-from ..hooks import CacheLayout, Stage, attention_probs, project_keys, project_queries
-from ..types import ModelInputs
+from ..attn import attention_probs, project_keys, project_queries
+from ..hooks import CacheLayout, Stage
 
 
 _CHUNK = 256  # query rows per attention block (bounds memory on long prompts)
@@ -187,7 +188,7 @@ class PrefillPruner:
 
     # -- machinery ---------------------------------------------------------------------------------
 
-    def _checked_schedule(self, adapter: Any, n_layers: int) -> dict[int, float]:
+    def _checked_schedule(self, model: torch.nn.Module, n_layers: int) -> dict[int, float]:
         sched = dict(sorted(self.schedule(n_layers).items()))
         last = 1.0
         for layer, frac in sched.items():
@@ -198,39 +199,34 @@ class PrefillPruner:
             if not 0 <= self.score_layer(layer) <= layer:
                 raise ConfigError(self.name, f"stage {layer} scores at layer {self.score_layer(layer)}, not in 0..{layer}")
             last = frac
-        vision = getattr(getattr(adapter.model, "config", None), "vision_config", None)
+        vision = getattr(getattr(model, "config", None), "vision_config", None)
         deepstack = len(getattr(vision, "deepstack_visual_indexes", None) or ())
         if sched and deepstack and min(sched) < deepstack:
             raise ConfigError(f"{self.name}:layer={min(sched)}",
                               f"this model adds deepstack visual features up to layer {deepstack - 1}; prune at layer >= {deepstack}")
         return sched
 
-    @contextlib.contextmanager
-    def session(self, adapter: Any, inputs: ModelInputs) -> Iterator[dict[str, Any]]:
-        """Install the stages for one generate call; yields stats filled as the model runs."""
-        vis_counts = inputs.visual_mask.sum(dim=1).tolist()
+    def install(self, layout: CacheLayout) -> dict[str, Any]:
+        """Add the stages to one call's layout (``layout.add(pruner)``); returns the call's stats, filled
+        as the model runs."""
+        if layout.visual is None:
+            raise ConfigError(self.name, "in-LLM pruning needs the prompt's visual mask (CacheLayout(adapter, inputs))")
+        vis_counts = layout.visual.sum(dim=1).tolist()
         if len(set(vis_counts)) > 1:
             raise ConfigError(self.name, f"batch rows hold different numbers of visual tokens {vis_counts}; "
                                          "in-LLM pruning needs the same count in every row (run them one at a time)")
         n_visual = int(vis_counts[0]) if vis_counts else 0
-        stats: dict[str, Any] = {"method": self.name, "visual_tokens": n_visual, "kept_visual_per_stage": {}}
+        stats = layout.observe({"method": self.name, "visual_tokens": n_visual, "kept_visual_per_stage": {}})
         self.last: dict[int, dict[str, Any]] = {}
-        with CacheLayout.acquire(adapter, inputs) as layout, layout.stats_dict(stats):
-            sched = self._checked_schedule(adapter, layout.n_layers)
-            removers = []
-            try:
-                for layer, frac in sched.items():
-                    count = int(round(frac * n_visual))
-                    stats["kept_visual_per_stage"][layer] = count
-                    earlier: dict[str, torch.Tensor] | None = None
-                    if self.score_layer(layer) != layer:
-                        earlier = {}
-                        removers.append(layout.add_stage(self.score_layer(layer), self._remember(count, stats, earlier)))
-                    removers.append(layout.add_stage(layer, self._stage(count, stats, earlier)))
-                yield stats
-            finally:
-                for remove in removers:
-                    remove()
+        for layer, frac in self._checked_schedule(layout.model, layout.n_layers).items():
+            count = int(round(frac * n_visual))
+            stats["kept_visual_per_stage"][layer] = count
+            earlier: dict[str, torch.Tensor] | None = None
+            if self.score_layer(layer) != layer:
+                earlier = {}
+                layout.add_stage(self.score_layer(layer), self._remember(count, stats, earlier))
+            layout.add_stage(layer, self._stage(count, stats, earlier))
+        return stats
 
     @staticmethod
     def _view(layout: CacheLayout, idx: int, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 
 from ...selectors import ficoco_steps
-from ..hooks import gather_rows
+from ..attn import gather_rows
 from .base import PrefillPruner, Selection, StageView, check_fraction, check_layer, rows_attention, text_after_video
 
 @dataclass
