@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from transformers import DynamicCache
 
 from test_prune_press_kit import adapter, cache_lengths, fresh, hooked, inputs, run
 from vidsift.errors import ConfigError
-from vidsift.pipeline.press import PRESSES
+from vidsift.pipeline.press import PRESSES, DecodeFilterPress
 
 L = 2  # layers 0..3 of the tiny model: layer 1 chooses, 2 and 3 see the chosen visual entries only
 
@@ -83,3 +85,29 @@ def test_bad_specs_are_one_line_config_errors(spec, message):
     with pytest.raises(ConfigError) as err:
         PRESSES.build_many(spec)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@dataclass
+class Oldest(DecodeFilterPress):
+    """Tests-only decode filter: every decoding step, layers >= ``layer`` see the first ``ratio`` share of
+    the visual entries (by position), whatever the attention. Writes ``decode_filter`` only."""
+
+    name: ClassVar[str] = "oldest"
+
+    def decode_filter(self, attention: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        order = visual.long().cumsum(dim=1)  # 1.. along each row's visual entries
+        return visual & (order <= math.ceil(self.ratio * int(visual[0].sum())))
+
+
+def test_a_decode_filter_that_writes_one_method_hides_what_it_leaves_out():
+    """The `DecodeFilterPress` template: a method writing only ``decode_filter`` gets the choice made at
+    layer L - 1 and applied by the layout at layers >= L of every decoding step (eager maps as oracle)."""
+    maps, stats, cache, visual = _decode_steps([Oldest(ratio=0.25, layer=L)])
+    vis_idx = torch.nonzero(visual).flatten()
+    want = set(vis_idx[:math.ceil(0.25 * vis_idx.numel())].tolist())
+    for step, layers in enumerate(maps):
+        for layer in range(len(layers)):
+            seen = set(vis_idx[(layers[layer][:, -1, vis_idx] > 0).any(0)].tolist())
+            assert seen == (want if layer >= L else set(vis_idx.tolist())), (step, layer)
+    assert stats[0]["visual_seen_per_step"] == [len(want)] * len(maps) and stats[0]["layer"] == L
+    assert cache_lengths(cache) == [visual.numel() + len(maps)] * 4  # nothing evicted
