@@ -61,7 +61,7 @@ def top_entries(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
 
 @dataclass(eq=False)
 class PressCall:
-    """One press session (one generate call): what lives for that call and no longer.
+    """One press in one generate call: what lives for that call and no longer.
 
     layout:  the call's `CacheLayout`
     stats:   this call's stats dict
