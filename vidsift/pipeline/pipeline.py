@@ -342,6 +342,7 @@ class Pipeline:
         inputs, plan, counts = self._prepare(video, question, opts, rec)
         with ExitStack() as stack:  # one layout for this call's pruners and presses; their hooks go when it ends
             layout = stack.enter_context(CacheLayout(adapter, inputs)) if any(members.values()) else None
+            observed = layout.observe() if layout else {}  # the call's stats (KV bytes, outside the cache too)
             member_stats = {kind: [(m, layout.add(m)) for m in ms] for kind, ms in members.items()}
             if "past_key_values" not in inputs.kwargs:  # our own cache object, to measure its size after
                 from transformers import DynamicCache
@@ -352,11 +353,11 @@ class Pipeline:
             new_ids = adapter.generate(inputs, max_new_tokens=int(opts["max_new_tokens"]), streamer=streamer)
         rec.record_generation(streamer, int(new_ids.shape[1]))
         text = adapter.decode(new_ids)[0].strip()
-        # bytes the cache object holds; a press that keeps entries outside it (quantize) reports its own
+        # bytes the cache object holds; under a layout its observer's count, which adds what a press keeps
+        # outside the cache (quantize's packed entries)
         kv_bytes = kv_cache_bytes(inputs.kwargs.get("past_key_values"))
-        reported = [s["kv_bytes"] for pairs in member_stats.values() for _, s in pairs if s.get("kv_bytes") is not None]
         rec.set(
-            model=self.name, **counts, kv_bytes=int(reported[-1]) if reported else kv_bytes,
+            model=self.name, **counts, kv_bytes=int(observed.get("kv_bytes", kv_bytes)),
             kv_bytes_in_cache=kv_bytes, encode_calls=self.encode_calls,
             **{kind: [{"method": getattr(m, "name", type(m).__name__), **dict(s)} for m, s in pairs]
                for kind, pairs in member_stats.items() if pairs},
