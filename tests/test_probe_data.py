@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from vidsift.eval.items import EvalItem
 from vidsift.eval.prompt import MCPrompt
 from vidsift.frames import open_video, sample
 from vidsift.probe import generate, load_items
-from vidsift.probe.generate import NOW_SHAPES, WHEN, draw_scene
+from vidsift.probe.generate import NOW_SHAPES, VERSION, WHEN, draw_scene
 from vidsift.probe.model import RELEVANCE_PROMPT, build_tokenizer, build_untrained
 from vidsift.probe.scene import COLOURS, render
 
@@ -84,14 +85,24 @@ def test_answers_follow_from_the_scene(seed):
         if e.shape not in NOW_SHAPES:
             assert 1.0 <= e.end_s - e.start_s <= 2.0 + 1e-9
             assert any(e.start_s <= t < e.end_s for t in range(int(scene.duration_s) + 1))
-    # triangles are apart, so a 1 fps sample sees separate appearances
+    # triangles are apart: at 1 fps in Qwen's 2-frame temporal patches, an empty patch lies between
+    # any two of them, so each appearance is its own run of tokens
     tri = sorted((e.start_s, e.end_s) for e in ev.get("triangle", []))
-    assert all(b[0] - a[1] >= 2.0 for a, b in zip(tri, tri[1:]))
+    patches = [{t // 2 for t in range(int(scene.duration_s) + 1) if a <= t < b} for a, b in tri]
+    assert all(min(q) - max(p) >= 2 for p, q in zip(patches, patches[1:])), patches
     # the star is drawn exactly inside its evidence: its colour at its centre
     for t in np.arange(0, scene.duration_s, 0.5):
         centre = render(scene, float(t))[star.y, star.x]
         if star.visible(t):
             assert np.abs(centre.astype(int) - COLOURS[star.colour]).max() <= 1
+
+
+def test_every_count_is_about_as_likely():
+    """The number of triangles is kept while layouts are tried, so four (which needs a long clip)
+    is not rarer than the rest (drawn anew with each layout it was 9% of 20-32 s clips)."""
+    rng = random.Random(0)
+    counts = Counter(draw_scene(rng, rng.uniform(20, 32))[1]["count"]["answer"] for _ in range(250))
+    assert sorted(counts) == [0, 1, 2, 3, 4] and min(counts.values()) >= 0.15 * 250, counts
 
 
 def test_time_scale_stretches_every_interval():
@@ -262,7 +273,7 @@ def test_a_probe_folder_of_another_seed_or_generator_version_is_refused(tmp_path
         ensure_items(root, seed=4, videos=1, stream_videos=0)
     lines = (root / "items.jsonl").read_text().splitlines()
     (root / "items.jsonl").write_text("\n".join([json.dumps({**json.loads(lines[0]), "probe": 1}), *lines[1:]]) + "\n")
-    with pytest.raises(ConfigError, match="generator version 1, not 2"):
+    with pytest.raises(ConfigError, match=f"generator version 1, not {VERSION}"):
         ensure_items(root, seed=3, videos=1, stream_videos=0)
 
 

@@ -64,8 +64,13 @@ OPTIONS = {"needle": tuple(COLOURS), "recall": tuple(COLOURS), "count": ("0", "1
 # training seeds are drawn below this; evaluation seeds start here (never overlap)
 EVAL_SEED_BASE = 1_000_000
 # the drawn world's version, written in every items.jsonl header: one seed's items and pixels change
-# when it does (2: shapes inside one token cell), so folders of another version are never reused
-VERSION = 2
+# when it does (2: shapes inside one token cell; 3: triangles TRIANGLE_GAP s apart), so folders of
+# another version are never reused
+VERSION = 3
+# seconds between two triangles. Sampled at 1 fps and paired into Qwen temporal patches of 2 frames,
+# triangles at least 3 s apart never fall in the same or in neighbouring patches, so each is a
+# separate run of tokens (2 s apart, two triangles could fill neighbouring patches and read as one)
+TRIANGLE_GAP = 3.0
 
 
 @dataclass
@@ -133,11 +138,12 @@ def _pos(rng: random.Random, r: int) -> tuple[int, int]:
 
 
 def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, time_scale: float = 1.0,
-               event_scale: float = 1.0) -> tuple[Scene, dict[str, dict[str, Any]]]:
+               event_scale: float = 1.0, triangles: int | None = None) -> tuple[Scene, dict[str, dict[str, Any]]]:
     """A probe scene and its questions: ``{family: {question, options, answer, evidence}}``.
 
     ``duration_s`` is in unstretched seconds; the scene lasts ``duration_s * time_scale``.
     ``event_scale`` > 1 lengthens the events (training's curriculum: long events first).
+    ``triangles`` fixes the number of triangles (default: drawn from 0-4).
     """
     D, k = float(duration_s), float(time_scale)
     scene = Scene(duration_s=D * k, backgrounds=[(s * k, n) for s, n in _backgrounds(rng, D)])
@@ -162,9 +168,11 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
         raise ValueError(f"probe scene of {D:.1f} s too short for its events; use a longer duration")
     taken.append(star)
     tri: list[tuple[float, float]] = []
-    for _ in range(rng.randint(0, 4)):  # 2 s apart from each other, 1 s from the rest
+    for _ in range(rng.randint(0, 4) if triangles is None else triangles):
+        # TRIANGLE_GAP s apart from each other (so no two share or touch a temporal patch), 1 s from the rest
         d = rng.uniform(1.0, 2.0) * min(event_scale, 1.5)
-        got = _place(rng, taken + [(a - 1.0, b + 1.0) for a, b in tri], 0.5, end, d, 1.0)
+        apart = TRIANGLE_GAP - 1.0
+        got = _place(rng, taken + [(a - apart, b + apart) for a, b in tri], 0.5, end, d, 1.0)
         if got is None:
             raise ValueError(f"probe scene of {D:.1f} s too short for {len(tri) + 1} triangles")
         tri.append(got)
@@ -207,13 +215,22 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
 
 
 def draw_scene(rng: random.Random, duration_s: float, **options: Any) -> tuple[Scene, dict[str, dict[str, Any]]]:
-    """`make_scene`, drawn again (from the same ``rng``, so still seeded) while its events do not fit."""
-    for _ in range(200):
+    """`make_scene`, drawn again (from the same ``rng``, so still seeded) while its events do not fit.
+
+    The number of triangles is drawn first and kept for up to ``PLACEMENTS`` layouts, so every
+    count that fits the duration is about equally likely (four triangles need about 22 s; drawn
+    anew with each layout, they were 9% of the clips)."""
+    for attempt in range(200 * PLACEMENTS):
+        if attempt % PLACEMENTS == 0:
+            triangles = rng.randint(0, 4)
         try:
-            return make_scene(rng, duration_s, **options)
+            return make_scene(rng, duration_s, triangles=triangles, **options)
         except ValueError:
             continue
     raise ValueError(f"no probe scene of {duration_s:.1f} s fits its events")
+
+
+PLACEMENTS = 25  # layouts tried for one drawn number of triangles
 
 
 def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos: int = 4,

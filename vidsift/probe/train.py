@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..frames.types import FrameBatch
-from .generate import FAMILIES, NOW_SHAPES, WHEN, make_scene
+from .generate import FAMILIES, NOW_SHAPES, PLACEMENTS, WHEN, make_scene
 from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained, mc_text
 from .scene import render
 
@@ -121,10 +121,14 @@ class Examples:
         lo = cfg.duration0_s[0] + (cfg.duration_s[0] - cfg.duration0_s[0]) * frac
         hi = cfg.duration0_s[1] + (cfg.duration_s[1] - cfg.duration0_s[1]) * frac
         event_scale = 1.0 + (cfg.event_scale0 - 1.0) * (1.0 - frac)
-        for _ in range(200):
-            D, k = rng.uniform(lo, hi), rng.choice(cfg.time_scales)
+        # as `draw_scene`, the count is kept while layouts are tried, once events have their real
+        # length (during the curriculum long events rarely fit four triangles, and failed layouts cost)
+        keep = PLACEMENTS if frac >= 1.0 else 1
+        for attempt in range(200 * keep):
+            if attempt % keep == 0:
+                D, k, triangles = rng.uniform(lo, hi), rng.choice(cfg.time_scales), rng.randint(0, 4)
             try:
-                scene, qs = make_scene(rng, D, time_scale=k, event_scale=event_scale)
+                scene, qs = make_scene(rng, D, time_scale=k, event_scale=event_scale, triangles=triangles)
             except ValueError:  # long curriculum events that do not fit a short clip
                 continue
             times = np.arange(math.ceil(D - 1e-9)) * k
@@ -389,9 +393,22 @@ def _train(out: Path, cfg: TrainConfig, log) -> dict[str, Any]:
     model.save_pretrained(str(out))
     summary = {"config": dataclasses.asdict(cfg), "steps": step, "train_seconds": round(time.time() - start, 1),
                "parameters": sum(p.numel() for p in model.parameters()), "torch_threads": torch.get_num_threads(),
-               "final_val": history[-1].get("val"), "history": history}
+               "final_val": history[-1].get("val"), "history": history, "earlier": earlier_runs(out)}
     (out / "train_log.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def earlier_runs(folder: Path) -> list[dict[str, Any]]:
+    """The logs of the runs a continued run (``init``) started from, oldest first: read from the
+    ``train_log.json`` copied in with the checkpoint, before this run's replaces it."""
+    path = folder / "train_log.json"
+    if not path.exists():
+        return []
+    prev = json.loads(path.read_text())
+    return [*prev.get("earlier", []), {k: prev[k] for k in ("config", "steps", "train_seconds", "final_val", "history")}]
 
 
 def write_manifest(folder: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -407,13 +424,22 @@ def write_manifest(folder: str | Path, summary: dict[str, Any]) -> dict[str, Any
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    manifest = {"model": "vidsift probe (stock Qwen2.5-VL, word-level tokenizer)", "seed": summary["config"]["seed"],
-                "config": summary["config"], "steps": summary["steps"], "train_seconds": summary["train_seconds"],
+    cfg = summary["config"]
+    changed = {k: v for k, v in cfg.items() if k not in ("stop_step", "minutes", "init") and v != _DEFAULTS[k]
+               and not isinstance(v, (list, tuple))}  # the command line takes the scalar options
+    command = " ".join(["python -m vidsift.probe.train --out DIR", *(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float)
+                                                                     else f"--{k.replace('_', '-')} {v}" for k, v in changed.items()),
+                        f"--stop-step {summary['steps']} --minutes 1000"])
+    if cfg.get("init") and (folder / "MANIFEST.json").exists():  # a continued run: the runs before it first
+        before = json.loads((folder / "MANIFEST.json").read_text())["reproduce"]
+        stage = f"STAGE{len(summary.get('earlier', [])) or 1}"
+        command = f"{before.replace('--out DIR', f'--out {stage}')} && {command} --init {stage}"
+    manifest = {"model": "vidsift probe (stock Qwen2.5-VL, word-level tokenizer)", "seed": cfg["seed"],
+                "config": cfg, "steps": summary["steps"], "train_seconds": summary["train_seconds"],
                 "parameters": summary["parameters"], "torch_threads": summary["torch_threads"],
                 "final_val": summary["final_val"], "torch": torch.__version__, "cpu": cpu, "machine": platform.machine(),
-                "reproduce": f"python -m vidsift.probe.train --out DIR --seed {summary['config']['seed']} "
-                             f"--steps {summary['config']['steps']} --stop-step {summary['steps']} --minutes 1000",
-                "files": files}
+                "reproduce": command, "continues": [{k: run[k] for k in ("config", "steps", "train_seconds", "final_val")}
+                                                    for run in summary.get("earlier", [])], "files": files}
     (folder / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
@@ -424,7 +450,10 @@ def plot_loss(summary: dict[str, Any], path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hist = summary["history"]
+    hist, offset = [], 0
+    for run in [*summary.get("earlier", []), summary]:  # a continued run: its earlier runs first
+        hist += [{**h, "step": h["step"] + offset} for h in run["history"]]
+        offset += run["steps"]
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [h["step"] for h in hist]
     losses = np.array([h["loss"] for h in hist])
