@@ -13,7 +13,7 @@ from vidsift.bench import parse_bench_settings
 from vidsift.cli.app import run
 from vidsift.errors import ConfigError
 from vidsift.eval import parse_settings
-from vidsift.types import PRESETS, Budget
+from vidsift.types import PRESET_SHARES, Budget
 
 
 @pytest.mark.parametrize("value, expect", [
@@ -22,7 +22,7 @@ from vidsift.types import PRESETS, Budget
     (1.0, Budget(fraction=1.0)), ("1.0", Budget(fraction=1.0)), (0.25, Budget(fraction=0.25)), ("0.25", Budget(fraction=0.25)),
     ("25%", Budget(fraction=0.25)), ("100%", Budget(fraction=1.0)), ("0.5%", Budget(fraction=0.005)),
     (None, Budget()), ("all", Budget()), ("", Budget()),
-    ("fast", Budget(**PRESETS["fast"])), ("faithful", Budget(**PRESETS["faithful"])),
+    ("fast", Budget(fraction=0.25)), ("faithful", Budget(fraction=0.75)),  # a preset's share only
 ])
 def test_parse_rules(value, expect):
     assert Budget.parse(value) == expect
@@ -39,12 +39,12 @@ def test_parse_errors_name_the_rule(value, rule):
         Budget.parse(value)
 
 
-def test_apply_order_preset_then_size_then_members():
-    b = Budget().apply(preset="fast", budget="150", kv="off")
-    assert (b.tokens, b.fraction, b.prune, b.kv) == (150, None, PRESETS["fast"]["prune"], None)
-    assert Budget(tokens=5).apply(budget="balanced") == Budget(**PRESETS["balanced"])
-    with pytest.raises(ConfigError, match="unknown preset"):
-        Budget().apply(preset="25%")
+def test_apply_a_size_keeps_max_frames_and_a_budget_or_preset_replaces_it():
+    capped = Budget(tokens=5, max_frames=3)
+    assert capped.apply(budget="25%") == Budget(fraction=0.25, max_frames=3)
+    assert capped.apply(budget=None) is capped
+    assert capped.apply(budget="balanced") == Budget(fraction=PRESET_SHARES["balanced"])
+    assert capped.apply(budget=Budget(tokens=9)) == Budget(tokens=9)
 
 
 @pytest.mark.parametrize("argv", [

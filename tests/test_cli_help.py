@@ -8,7 +8,7 @@ import re
 import pytest
 
 from vidsift.cli.app import run
-from vidsift.types import PRESETS
+from vidsift.pipeline.presets import PRESETS
 
 
 @pytest.mark.parametrize("command", [[], ["info"], ["plan"], ["ask"], ["stream"], ["bench"], ["batch"]])

@@ -19,7 +19,7 @@ from vidsift.probe.gsearch import (
     pdrop_spec,
     probe_items,
 )
-from vidsift.types import Budget
+from vidsift.pipeline.presets import Preset
 
 
 def layer_costs(*costs: float):
@@ -60,8 +60,8 @@ def test_the_written_spec_loads_to_exactly_the_searched_fractions():
     found = g_search(layer_costs(100.0, 10.0, 0.0, 0.0), n_layers=4, target_ratio=0.2917)
     assert found.keep == (1.0, 0.1668, 0.0, 0.0)
     assert PRUNERS.build(found.spec).per_layer(4) == list(found.keep)
-    budget = Budget().apply(budget="100%", prune=found.spec)  # the --prune parser
-    (pruner,) = PRUNERS.build_many(budget.prune)
+    options = Preset().apply(budget="100%", prune=found.spec)  # the --prune parser
+    (pruner,) = PRUNERS.build_many(options.compression.prune)
     assert pruner.schedule(4) == {1: 0.1668, 2: 0.0}
 
 

@@ -1,7 +1,7 @@
 """The data every stage shares, at the bottom of the package: it imports nothing from vidsift
 but `errors`, so selectors, pipeline and stream each depend on it and only downward.
 
-`FrameBatch` (decoded frames), `FrameScores` (relevance per frame), `Budget` (the user's
+`FrameBatch` (decoded frames), `FrameScores` (relevance per frame), `Budget` (the visual-token
 budget), `TokenPlan` (which frames, how many tokens each), `VisualTokens` (tokens in LLM space)
 and `Answer` (text, plan and stats of one question); `whole_tokens` (a frame's token count at
 full budget).
@@ -102,42 +102,31 @@ class FrameScores:
 
 
 
-# Named budgets that set every stage at once (``--preset fast`` or ``--budget fast``): the share
-# of the full video's visual tokens fed to the LLM, the prefill pruner inside it (a PRUNERS spec),
-# the decoding-cache press (a PRESSES spec) and, optionally, the spatial merger that brings the
-# frames to their share (a MERGERS spec). See `vidsift.pipeline.presets`.
-PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"fraction": 0.25, "prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.25+quantize:bits=8"},
-    "balanced": {"fraction": 0.5, "prune": "fastv:k=3,keep=0.75", "kv": "snapkv:ratio=0.5"},
-    "faithful": {"fraction": 0.75, "prune": None, "kv": None},
-    "mustdrop": {"fraction": 0.25, "merger": "mustdrop:threshold=0.8", "prune": "mustdrop:k=2", "kv": "mustdrop:ratio=0.5"},
-}
+# The visual-token share of each named preset (``--budget fast``, ``--preset fast``): the part of a
+# preset this layer understands, so that `Budget.parse` (and the planner) read preset names. The
+# pipeline adds each preset's in-model options (prefill pruner, cache press, merger) and joins the
+# two parts (`vidsift.pipeline.presets.PRESETS`).
+PRESET_SHARES: dict[str, float] = {"fast": 0.25, "balanced": 0.5, "faithful": 0.75, "mustdrop": 0.25}
 
 _BUDGET_RULES = ("give a token count (an integer: 2048), a share (a number in (0, 1]: 0.25, or a percentage up to 100%: 25%) "
-                 f"or a preset ({', '.join(PRESETS)})")
+                 f"or a preset ({', '.join(PRESET_SHARES)})")
 
 
 
 @dataclass(frozen=True)
 class Budget:
-    """One knob for every stage: how many visual tokens the LLM may see, and how hard to prune inside it.
+    """The visual-token budget: how many visual tokens the LLM may see.
 
     tokens:   total visual tokens fed to the LLM (after selection and merging), or
     fraction: the same as a share of the full video's visual tokens (0, 1].
     max_frames: cap on frames encoded (None: the planner decides).
-    prune:    prefill pruner spec inside the LLM, e.g. ``"fastv:k=2,keep=0.5"`` (None: off)
-    kv:       decoding-cache press spec, e.g. ``"snapkv:ratio=0.25+quantize:bits=8"`` (None: off)
-    merger:   spatial merger spec a preset chooses, e.g. ``"mustdrop"`` (None: the ``merger`` option,
-              default ``tome``; an explicit ``merger`` option wins)
-    Unlimited (the default) keeps every token: the vanilla model's output, exactly.
+    Unlimited (the default) keeps every token: the vanilla model's output, exactly. What happens
+    inside the LLM (prefill pruning, cache presses) is the pipeline's ``Compression``.
     """
 
     tokens: int | None = None
     fraction: float | None = None
     max_frames: int | None = None
-    prune: str | None = None
-    kv: str | None = None
-    merger: str | None = None
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.fraction is not None:
@@ -169,7 +158,7 @@ class Budget:
         - an int or an integer string (``2048``, ``"2048"``): that many tokens;
         - a float in (0, 1] or a float string (``0.25``, ``"1.0"``): that share of the video's tokens;
         - ``"P%"`` with 0 < P <= 100: P percent;
-        - a preset name (`PRESETS`): the preset's whole budget (size, pruning, cache press);
+        - a preset name (`PRESET_SHARES`): the preset's share of the video's tokens;
         - anything else: a `ConfigError` saying which rule the value broke.
         """
         if isinstance(value, Budget):
@@ -185,8 +174,8 @@ class Budget:
         if not isinstance(value, str):
             raise ConfigError(repr(value), f"not a budget; {_BUDGET_RULES}")
         s = value.strip()
-        if s in PRESETS:
-            return cls.preset(s)
+        if s in PRESET_SHARES:
+            return cls(fraction=PRESET_SHARES[s])
         if s.endswith("%"):
             try:
                 pct = float(s[:-1])
@@ -215,28 +204,16 @@ class Budget:
             raise ConfigError(str(given), "a fractional budget is a share in (0, 1]; give a token count as an integer (e.g. 2048)")
         return cls(fraction=x)
 
-    @classmethod
-    def preset(cls, name: str) -> "Budget":
-        """The named preset's budget (`PRESETS`)."""
-        if name not in PRESETS:
-            raise ConfigError(name, f"unknown preset; choose one of: {', '.join(PRESETS)}")
-        return cls(**PRESETS[name])
-
-    def apply(self, *, budget: "Budget | str | int | float | None" = None, preset: str | None = None,
-              prune: str | None = None, kv: str | None = None) -> "Budget":
-        """This budget with options applied, in order: ``preset`` (replaces everything), ``budget``
-        (`parse`; replaces the size, or everything when it is a `Budget` or names a preset), ``prune`` and ``kv``
-        (``"none"``/``"off"`` switch them off). None leaves a field as it is."""
-        out = self if preset is None else Budget.preset(preset)
-        if budget is not None:
-            size = Budget.parse(budget)
-            whole = isinstance(budget, Budget) or (isinstance(budget, str) and budget.strip() in PRESETS)
-            out = size if whole else replace(out, tokens=size.tokens, fraction=size.fraction)
-        for key, spec in (("prune", prune), ("kv", kv)):
-            if spec is not None:
-                off = isinstance(spec, str) and spec.strip().lower() in ("none", "off", "")
-                out = replace(out, **{key: None if off else spec})
-        return out
+    def apply(self, *, budget: "Budget | str | int | float | None") -> "Budget":
+        """This budget with a ``budget`` option applied: None leaves it as it is; a `Budget` or a
+        preset name replaces it whole; any other value (`parse`) replaces the size (tokens or
+        fraction) and keeps ``max_frames``."""
+        if budget is None:
+            return self
+        size = Budget.parse(budget)
+        if isinstance(budget, Budget) or (isinstance(budget, str) and budget.strip() in PRESET_SHARES):
+            return size
+        return replace(self, tokens=size.tokens, fraction=size.fraction)
 
 
 

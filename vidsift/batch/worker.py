@@ -55,9 +55,9 @@ class WorkerSpec:
             raise ConfigError("max_new_tokens", f"must be >= 1, got {self.max_new_tokens}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads", f"must be >= 1, got {self.threads}")
-        from ..types import Budget
+        from ..pipeline.presets import Preset
 
-        Budget.parse(self.budget).apply(preset=self.options.get("preset"))  # one-line error before any model work
+        Preset().apply(preset=self.options.get("preset"), budget=self.budget)  # one-line error before any model work
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,6 +38,7 @@ class BenchSetting:
 
 def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None) -> list[BenchSetting]:
     """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first."""
+    from ..pipeline.presets import Preset
     from ..types import Budget
 
     settings = [BenchSetting("full", {"budget": "all"})]
@@ -48,7 +49,7 @@ def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str 
         settings.append(BenchSetting(b, {"budget": b}))
     for p in (presets or "").split(","):
         if p.strip():
-            Budget.preset(p.strip())
+            Preset.named(p.strip())
             settings.append(BenchSetting(f"preset:{p.strip()}", {"preset": p.strip()}))
     names = [s.name for s in settings]
     if len(set(names)) != len(names):

@@ -33,6 +33,7 @@ class EvalSetting:
 
 def parse_settings(budgets: Iterable[str] | None = None, presets: Iterable[str] | None = None) -> list[EvalSetting]:
     """``["100%", "25%"]`` budgets and preset names -> settings (default: the worker's budget)."""
+    from ..pipeline.presets import Preset
     from ..types import Budget
 
     budgets = [b.strip() for b in budgets or [] if b.strip()]
@@ -40,7 +41,7 @@ def parse_settings(budgets: Iterable[str] | None = None, presets: Iterable[str] 
     for b in budgets:
         Budget.parse(b)  # one-line error before any model work
     for p in presets:
-        Budget.preset(p)
+        Preset.named(p)
     settings = [EvalSetting(f"budget={b}", {"budget": b}) for b in budgets]
     settings += [EvalSetting(f"preset={p}", {"preset": p}) for p in presets]
     if not settings:

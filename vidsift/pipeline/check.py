@@ -36,12 +36,12 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
             size = reader.frame_size  # (H, W) of the frames the Pipeline encodes
     check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
     from ..selectors import check_specs
-    from ..types import Budget
     from .loader import check_model
     from .pipeline import DEFAULTS, build_members, resolve_options
+    from .presets import Preset
 
-    opts = resolve_options(DEFAULTS, Budget.parse(budget), overrides)
-    build_members(opts["budget"])
+    opts = resolve_options(DEFAULTS, Preset(), {**overrides, "budget": budget})
+    build_members(opts["compression"])
     checkpoints = check_specs(**{k: opts.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal")})
     for name in ([model] if model else []) + checkpoints:
         check_model(name)

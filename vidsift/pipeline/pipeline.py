@@ -47,6 +47,7 @@ from ..selectors import check_specs, score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
 from .hooks import CacheLayout
+from .presets import Compression, Preset
 from .press import PRESSES
 from .prune import PRUNERS
 from .stats import StatsRecorder, kv_cache_bytes
@@ -134,17 +135,18 @@ def _join_groups(parts: list[tuple[list[int], VisualTokens]], n_groups: int) -> 
     )
 
 
-def resolve_options(defaults: dict[str, Any], budget: Budget, overrides: dict[str, Any]) -> dict[str, Any]:
+def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
     """Ask options: ``defaults`` updated with the non-None ``overrides`` (unknown names and bad
-    values raise `ConfigError`); ``opts["budget"]`` is ``budget`` with the preset, size, pruner
-    and press overrides applied (`Budget.apply`)."""
+    values raise `ConfigError`); ``opts["budget"]`` and ``opts["compression"]`` are ``base``'s
+    with the preset, size, pruner and press overrides applied (`Preset.apply`)."""
     unknown = sorted(set(overrides) - set(ASK_OPTIONS))
     if unknown:
         raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
     opts = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
-    opts["budget"] = budget.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
-    if opts.get("merger") is None and opts["budget"].merger:  # a preset's merger; an explicit one wins
-        opts["merger"] = opts["budget"].merger
+    resolved = base.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
+    opts["budget"], opts["compression"] = resolved.budget, resolved.compression
+    if opts.get("merger") is None and resolved.compression.merger:  # a preset's merger; an explicit one wins
+        opts["merger"] = resolved.compression.merger
     cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
     if cap is not None:
         opts["frames"] = min(opts.get("frames") or cap, cap)
@@ -153,14 +155,14 @@ def resolve_options(defaults: dict[str, Any], budget: Budget, overrides: dict[st
     return opts
 
 
-def build_members(budget: Budget) -> dict[str, list[Any]]:
-    """Prefill pruners (``budget.prune``) and cache presses (``budget.kv``), built from specs."""
-    return {"prune": PRUNERS.build_many(budget.prune) if budget.prune else [],
-            "kv": PRESSES.build_many(budget.kv) if budget.kv else []}
+def build_members(compression: Compression) -> dict[str, list[Any]]:
+    """Prefill pruners (``compression.prune``) and cache presses (``compression.kv``), built from specs."""
+    return {"prune": PRUNERS.build_many(compression.prune) if compression.prune else [],
+            "kv": PRESSES.build_many(compression.kv) if compression.kv else []}
 
 
 class Pipeline:
-    """A loaded model adapter plus default budget and plan options; answers questions."""
+    """A loaded model adapter plus default budget, compression and plan options; answers questions."""
 
     def __init__(self, adapter: ModelAdapter, *, budget: Budget | int | float | str | None = None,
                  name: str = "", **plan_defaults: Any) -> None:
@@ -171,7 +173,8 @@ class Pipeline:
         self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
         self.defaults = {**DEFAULTS, **plan_defaults}
         parts = {k: self.defaults.pop(k) for k in ("preset", "prune", "kv") if k in self.defaults}
-        self.budget = Budget().apply(budget=budget, **parts)
+        base = Preset().apply(budget=budget, **parts)
+        self.budget, self.compression = base.budget, base.compression
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._scorers: dict[str, Any] = {}
@@ -198,7 +201,7 @@ class Pipeline:
 
     # -- options --------------------------------------------------------------------------------
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        return resolve_options(self.defaults, self.budget, overrides)
+        return resolve_options(self.defaults, Preset(budget=self.budget, compression=self.compression), overrides)
 
     def _scorer(self, spec: Any) -> Any:
         """Build a scorer once per spec; members that need the model (``mllm``) get this adapter."""
@@ -338,7 +341,7 @@ class Pipeline:
         opts = self._options(overrides)
         adapter = self.adapter
         rec = StatsRecorder(adapter.device, on_stage=self.on_stage)
-        members = build_members(opts["budget"])  # a bad spec fails before any frame is decoded
+        members = build_members(opts["compression"])  # a bad spec fails before any frame is decoded
         inputs, plan, counts = self._prepare(video, question, opts, rec)
         with ExitStack() as stack:  # one layout for this call's pruners and presses; their hooks go when it ends
             layout = stack.enter_context(CacheLayout(adapter, inputs)) if any(members.values()) else None
@@ -372,4 +375,4 @@ class Pipeline:
         return [self.ask(video, q, **overrides) for q in questions]
 
     def __repr__(self) -> str:
-        return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget})"
+        return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget}, compression={self.compression})"

@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..pipeline.presets import PRESETS
 from .generate import FAMILIES, VERSION, ProbeItem, generate, load_items
 
 BUDGETS = (1.0, 0.5, 0.25, 0.1)
@@ -89,7 +90,7 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     "dycoke": lambda b: {"budget": "100%", "kv": f"dycoke:ratio={b:g},layer=2"},  # decode steps only
     "zipvl_kv": lambda b: {"budget": f"{b:.0%}", "kv": "zipvl:tau=0.9,bits=8"},  # ZipVL's mixed-precision cache
 }
-PRESET_NAMES = ("fast", "balanced", "faithful", "mustdrop")
+PRESET_NAMES = tuple(PRESETS)
 
 
 @dataclass(frozen=True)
