@@ -57,7 +57,7 @@ def _summary(answer: Any) -> None:
     for kind in ("prune", "kv"):
         for member in s.get(kind, []):  # scalars only; --json has everything
             shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.items()
-                     if isinstance(v, (int, float, str)) and k not in ("ttft_s", "decode_tokens_per_s")]
+                     if isinstance(v, (int, float, str)) and k not in ("prefill_forward_s", "decode_steps_per_s")]
             table.add_row(kind, ", ".join(shown))
     console.print(table)
 

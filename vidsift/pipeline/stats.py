@@ -23,7 +23,8 @@ How things are measured
 - ``decode_tokens_per_s``: (new tokens - 1) / ``generate`` time.
 
 Under a call's `CacheLayout` (pruners, presses), `CallObserver` measures that one generate call
-from the model's own forward hooks: the prefill forward's time, decode tokens/s, KV bytes per layer
+from the model's own forward hooks: the prefill forward's time (``prefill_forward_s``: the model
+alone, where ``ttft_s`` spans the whole question), decode steps/s (``decode_steps_per_s``), KV bytes per layer
 (the same `kv_bytes_per_layer`, plus what members hold outside the cache), kept lengths, and prefill
 FLOPs from the rows each layer processed (`decoder_prefill_flops`, the one count `bench.flops`
 also uses for its whole-question estimate).
@@ -104,8 +105,8 @@ class CallObserver:
     """The stats of one generate call under a `CacheLayout`, published into every dict that
     ``observe`` registered at the end of every forward:
 
-    ttft_s (the prefill forward's wall time), decode_tokens_per_s (decode steps / time since the
-    prefill ended), kv_bytes_per_layer and kv_bytes (`kv_bytes_per_layer` of the cache plus what
+    prefill_forward_s (the prefill forward's wall time), decode_steps_per_s (decode steps / time
+    since the prefill ended), kv_bytes_per_layer and kv_bytes (`kv_bytes_per_layer` of the cache plus what
     ``add_bytes`` reporters hold outside it), kv_len_per_layer, prefill_rows_per_layer, prefill_flops
     (`decoder_prefill_flops` of every layer with the rows it kept), decode_steps.
     """
@@ -141,10 +142,10 @@ class CallObserver:
         now = time.perf_counter()
         if prefill:
             self._t_prefill_end = now
-            self.timing = {"ttft_s": now - self._t0}
+            self.timing = {"prefill_forward_s": now - self._t0}
         else:
             elapsed = now - self._t_prefill_end
-            self.timing["decode_tokens_per_s"] = step / elapsed if elapsed > 0 else float("nan")
+            self.timing["decode_steps_per_s"] = step / elapsed if elapsed > 0 else float("nan")
         in_cache = kv_bytes_per_layer(cache)
         per_layer = [(in_cache[i] if i < len(in_cache) else 0) + sum(rep(i) for rep in self.reporters)
                      for i in range(self.n_layers)]
