@@ -37,7 +37,8 @@ from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
 from .base import ModelAdapter, PromptParts
-from .llava_onevision_siglip import attention_received, capture_layer_input, feature_layer_index, frames_to_pixels
+from .recording import record_inputs
+from .llava_onevision_siglip import attention_received, feature_layer_index, frames_to_pixels
 
 _FALLBACK_TEMPLATE = "<|im_start|>user <video>\n{question}<|im_end|><|im_start|>assistant\n"
 
@@ -102,9 +103,9 @@ class LlavaOnevisionAdapter(ModelAdapter):
             if idx is None:
                 out = inner.get_video_features(chunk[None])
             else:
-                with capture_layer_input(layers[idx]) as seen:
+                with record_inputs(layers[idx]) as seen:
                     out = inner.get_video_features(chunk[None])
-                sal.append(self._pool_saliency(attention_received(layers[idx], seen[-1])))
+                sal.append(self._pool_saliency(attention_received(layers[idx], seen[-1]["hidden_states"])))
             feats.append(out.pooler_output[0, :-1].reshape(len(chunk), self.pooled * self.pooled, -1))  # (n, P, D)
         embeds = torch.cat(feats)  # (N, P, D)
         hh, ww = torch.meshgrid(torch.arange(self.pooled), torch.arange(self.pooled), indexing="ij")

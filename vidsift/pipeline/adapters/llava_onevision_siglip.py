@@ -4,8 +4,6 @@ Both families put frames through a SigLIP vision tower at one fixed square size:
 
 - `frames_to_pixels`: resize + rescale + normalise with PIL and torch from the checkpoint's
   ``preprocessor_config.json`` values (no torchvision, which HF video processors need).
-- `capture_layer_input`: a reversible forward pre-hook that records what enters one encoder
-  layer (removed on exit, never patches a class).
 - `attention_received`: encoder saliency of every patch = the attention it receives from the
   other patches in that layer, averaged over heads and queries (attention received, as
   VisionZip scores SigLIP towers; SigLIP has no [CLS] token, so there is no [CLS] attention).
@@ -13,8 +11,7 @@ Both families put frames through a SigLIP vision tower at one fixed square size:
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -57,21 +54,6 @@ def frames_to_pixels(data: np.ndarray, *, height: int, width: int, preprocessor:
         std = torch.tensor(preprocessor.get("image_std", [0.5, 0.5, 0.5]), dtype=torch.float32, device=device)
         pixels = (pixels - mean[:, None, None]) / std[:, None, None]
     return pixels.to(dtype)
-
-
-@contextmanager
-def capture_layer_input(layer: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Record the ``hidden_states`` entering ``layer`` on every call; the hook is removed on exit."""
-    seen: list[torch.Tensor] = []
-
-    def hook(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        seen.append(args[0] if args else kwargs["hidden_states"])
-
-    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield seen
-    finally:
-        handle.remove()
 
 
 @torch.no_grad()

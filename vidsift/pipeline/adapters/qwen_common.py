@@ -43,7 +43,8 @@ from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
 from .base import ModelAdapter, PromptParts
 from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, check_frame_size, smart_resize  # noqa: F401  (re-exported)
-from .qwen_saliency import attention_received, record_last_attention
+from .qwen_saliency import attention_received
+from .recording import record_inputs
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,10 @@ class QwenAdapterBase(ModelAdapter):
     def _vision(self, pixels: torch.Tensor, grid: torch.Tensor):
         """One tower call -> merged features (G*h*w, D), deepstack levels or None, saliency (G*h*w,) or None."""
         visual = self.model.model.visual
-        with record_last_attention(visual) if self.saliency else nullcontext({}) as seen:
+        with record_inputs(visual.blocks[-1].attn) if self.saliency else nullcontext([]) as seen:
             out = self.model.model.get_video_features(pixels, grid, return_dict=True)
         deep = getattr(out, "deepstack_features", None)
-        sal = attention_received(visual, seen, grid).cpu() if self.saliency else None
+        sal = attention_received(visual, seen[-1], grid).cpu() if self.saliency else None
         return out.pooler_output[0], None if deep is None else [d[0] for d in deep], sal
 
     def _vision_chunked(self, pixels: torch.Tensor, grid: torch.Tensor):

@@ -14,36 +14,17 @@ in window order: we undo it with the tower's own ``get_vision_window_index``.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 
 
-@contextmanager
-def record_last_attention(visual: torch.nn.Module) -> Iterator[dict]:
-    """Record the last vision block's attention inputs while ``visual`` runs; hook removed on exit."""
-    seen: dict = {}
-    attn = visual.blocks[-1].attn
-
-    def hook(_module, args, kwargs):
-        seen["hidden"] = args[0] if args else kwargs["hidden_states"]
-        seen["cu_seqlens"] = kwargs.get("cu_seqlens", args[1] if len(args) > 1 else None)
-        seen["position_embeddings"] = kwargs.get("position_embeddings")
-
-    handle = attn.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield seen
-    finally:
-        handle.remove()
-
-
 @torch.no_grad()
 def attention_received(visual: torch.nn.Module, seen: dict, grid_thw: torch.Tensor) -> torch.Tensor:
-    """(n_llm_tokens,) float32 saliency in the tower's output order, from what ``record_last_attention`` saw."""
+    """(n_llm_tokens,) float32 saliency in the tower's output order, from the inputs ``record_inputs`` saw enter the last block's ``attn``."""
     attn = visual.blocks[-1].attn
     rotary = sys.modules[type(attn).__module__].apply_rotary_pos_emb_vision
-    hidden, cu = seen["hidden"], seen["cu_seqlens"]
+    hidden = seen["hidden_states"]
+    cu = seen.get("cu_seqlens", seen["args"][0] if seen["args"] else None)
     n = hidden.shape[0]
     q, k, _ = attn.qkv(hidden).reshape(n, 3, attn.num_heads, -1).permute(1, 0, 2, 3).unbind(0)  # (n, H, d)
     cos, sin = seen["position_embeddings"]

@@ -53,7 +53,8 @@ from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
 from .base import ModelAdapter, PromptParts
-from .llava_onevision_siglip import attention_received, capture_layer_input, frames_to_pixels
+from .recording import record_inputs
+from .llava_onevision_siglip import attention_received, frames_to_pixels
 from .smolvlm_words import number_words
 
 
@@ -129,9 +130,9 @@ class SmolVLMAdapter(ModelAdapter):
         for start in range(0, len(frames), self.chunk_frames):
             chunk = pixels[start : start + self.chunk_frames]
             if self.saliency:
-                with capture_layer_input(last) as seen:
+                with record_inputs(last) as seen:
                     out = inner.get_image_features(chunk[None])
-                sal.append(self._pool_saliency(attention_received(last, seen[-1])))
+                sal.append(self._pool_saliency(attention_received(last, seen[-1]["hidden_states"])))
             else:
                 out = inner.get_image_features(chunk[None])
             f = out.pooler_output[0]
