@@ -20,7 +20,6 @@ class Brightness:
     """Scorer: a frame is as relevant as it is bright (its mean pixel value over 255)."""
 
     name: ClassVar[str] = "brightness"
-    needs_query: ClassVar[bool] = False
 
     def score(self, frames: FrameBatch, query: str | None = None) -> FrameScores:
         pixels = frames.data.reshape(len(frames), -1).astype(np.float32) / 255

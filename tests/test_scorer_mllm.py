@@ -67,7 +67,7 @@ def test_query_decoupling(adapter, frames, monkeypatch):
 def test_registered_and_validated(adapter, frames):
     assert "mllm" in SCORERS.names()
     built = SCORERS.build("mllm:decouple=true,batch_size=4", adapter=adapter)
-    assert built.decouple and built.batch_size == 4 and built.needs_query
+    assert built.decouple and built.batch_size == 4
     with pytest.raises(ConfigError, match="needs a loaded model"):
         SCORERS.build("mllm").score(frames, "q")
     with pytest.raises(ConfigError, match="batch_size"):

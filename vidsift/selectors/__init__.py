@@ -4,7 +4,7 @@ Registries (``vidsift.registry.Registry``; build members from specs or pass inst
 
 - ``SCORERS``     ``uniform``, ``clip`` (CLIP/SigLIP), ``text`` (subtitles), ``mllm`` (QuoTA, from the
   pipeline). ``RelevanceScorer.score(frames: FrameBatch, query: str | None) -> FrameScores``;
-  attributes ``name``, ``needs_query``. ``SCORERS.build("clip:model=/path")``.
+  attribute ``name``. ``SCORERS.build("clip:model=/path")``.
 - ``SELECTORS``   ``uniform``, ``topk``, ``kcenter`` (ToDRE), ``maxmin`` (DivPrune), ``kmeans`` (FAISS),
   ``mmr``. ``KeyframeSelector.select(features (N, F), scores (N,), k) -> unique sorted int64 indices``.
 - ``MERGERS``     spatial ``tome``, ``adjacent`` (MustDrop's merging alone), ``mustdrop`` (MustDrop's key set +

@@ -63,7 +63,6 @@ class RelevanceScorer(Protocol):
     """Scores candidate frames by relevance to a query (all equal when it needs none)."""
 
     name: str
-    needs_query: bool
 
     def score(self, frames: FrameBatch, query: str | None) -> FrameScores: ...
 

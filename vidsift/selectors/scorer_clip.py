@@ -42,7 +42,6 @@ class ClipScorer:
     disk_cache: bool = False
     frames_encoded: int = field(default=0, init=False)  # frames run through the image tower
     name: ClassVar[str] = "clip"
-    needs_query: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:

@@ -36,7 +36,6 @@ class TextScorer:
     disk_cache: bool = False
     texts_encoded: int = field(default=0, init=False)  # subtitle cues + queries run through the model
     name: ClassVar[str] = "text"
-    needs_query: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:

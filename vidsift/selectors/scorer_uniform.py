@@ -18,7 +18,6 @@ class UniformScorer:
     """Scores 1.0 for every frame; features = thumbnail + colour histogram."""
 
     name: ClassVar[str] = "uniform"
-    needs_query: ClassVar[bool] = False
 
     def score(self, frames: FrameBatch, query: str | None = None) -> FrameScores:
         feats = frame_features(frames)  # (N, F)

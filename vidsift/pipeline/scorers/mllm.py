@@ -69,7 +69,6 @@ class MllmScorer:
     """
 
     name: ClassVar[str] = "mllm"
-    needs_query: ClassVar[bool] = True
 
     adapter: Any = None
     decouple: bool = False
