@@ -49,25 +49,24 @@ def probe_summary(tmp_path_factory):
 
 def test_full_tokens_answer_held_out_questions(probe_summary):
     """What the shipped model does at full tokens (the README has the whole table; measured on
-    these 24 clips: 100% on needle, when, global and now, count 88%, order 83%, 95% overall; one
-    answer of slack on count and order) and a per-frame relevance that separates the evidence
+    these 24 clips: 100% on needle, when, global, now and order, count 83%, 97% overall; one
+    answer of slack on count) and a per-frame relevance that separates the evidence
     frames (AUC 1.00). Corrupted visual features, scrambled positions or a wrong frame order in
     the prompt break these."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     full = rows["full@100%"]
     assert full["n"] == 24 * len(FAMILIES) and full["failed"] == 0
-    for family in ("needle", "when", "global", "now"):
+    for family in ("needle", "when", "global", "now", "order"):
         assert full["per_family"][family] >= 0.9, (family, full["per_family"])
-    for family in ("count", "order"):  # chance: 0.2 and 0.5
-        assert full["per_family"][family] >= 0.79, (family, full["per_family"])
-    assert full["accuracy"] >= 0.9, full["accuracy"]
+    assert full["per_family"]["count"] >= 0.79, full["per_family"]  # chance: 0.2
+    assert full["accuracy"] >= 0.93, full["accuracy"]
     assert probe_summary["relevance"]["auc"] > 0.99
 
 
 def test_query_aware_plan_beats_uniform_on_the_needle_at_10_percent(probe_summary):
     """At 10% of the visual tokens the query-aware plan keeps a star frame for (nearly) every
     question and names the star's colour at least twice as often as uniform sampling does
-    (measured 13 vs 3 of 24; star kept 24 vs 2 of 24)."""
+    (measured 18 vs 8 of 24; star kept 24 vs 12 of 24)."""
     rows = {r["setting"]: r for r in probe_summary["settings"]}
     aware, uniform = rows["mllm+topk@10%"], rows["uniform@10%"]
     assert aware["evidence_recall"]["needle"] >= 0.9 > uniform["evidence_recall"]["needle"]
