@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
@@ -173,6 +174,12 @@ def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):
     assert "model.safetensors" in manifest["files"] and manifest["seed"] == 0
     pipe = Pipeline.from_pretrained(str(tmp_path / "ckpt"))
     assert pipe.adapter.family == "qwen2_5_vl"
+    # a continued run (--init) keeps the first run's log and chains both commands in its manifest
+    more = train(tmp_path / "more", dataclasses.replace(cfg, seed=1, init=str(tmp_path / "ckpt")), log=lambda _: None)
+    assert [r["history"] for r in more["earlier"]] == [summary["history"]] and more["history"] != summary["history"]
+    first, second = write_manifest(tmp_path / "more", more)["reproduce"].split(" && ")
+    assert first == manifest["reproduce"].replace("--out DIR", "--out STAGE1") and "--seed" not in first
+    assert second.startswith("python -m vidsift.probe.train --out DIR --seed 1 --steps 2 ") and second.endswith("--init STAGE1")
 
 
 def _colours_in(frame: np.ndarray) -> set[str]:
