@@ -173,8 +173,7 @@ class Pipeline:
         self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
         self.defaults = {**DEFAULTS, **plan_defaults}
         parts = {k: self.defaults.pop(k) for k in ("preset", "prune", "kv") if k in self.defaults}
-        base = Preset().apply(budget=budget, **parts)
-        self.budget, self.compression = base.budget, base.compression
+        self.base = Preset().apply(budget=budget, **parts)  # every question starts from these
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._scorers: dict[str, Any] = {}
@@ -201,7 +200,17 @@ class Pipeline:
 
     # -- options --------------------------------------------------------------------------------
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        return resolve_options(self.defaults, Preset(budget=self.budget, compression=self.compression), overrides)
+        return resolve_options(self.defaults, self.base, overrides)
+
+    @property
+    def budget(self) -> Budget:
+        """The default visual-token budget."""
+        return self.base.budget
+
+    @property
+    def compression(self) -> Compression:
+        """The default in-model options (prefill pruner, cache press, a preset's merger)."""
+        return self.base.compression
 
     def _scorer(self, spec: Any) -> Any:
         """Build a scorer once per spec; members that need the model (``mllm``) get this adapter."""
