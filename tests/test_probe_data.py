@@ -305,3 +305,13 @@ def test_count_windows_count_the_triangles_their_samples_show(tmp_path):
         answers.add(want)
         partial += want < len(qs["count"]["evidence"])
     assert len(answers) >= 3 and partial >= 5  # windows do cut triangles out
+
+
+def test_train_cli_refuses_an_init_that_is_not_a_checkpoint(tmp_path, capsys):
+    """``--init`` of a folder without a checkpoint: one usage line and exit 2, before any training."""
+    from vidsift.probe.train import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", str(tmp_path / "out"), "--init", str(tmp_path / "missing")])
+    assert exit_.value.code == 2 and "not a checkpoint folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -479,11 +481,14 @@ def plot_loss(summary: dict[str, Any], path: str | Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    comments = dict(re.findall(r"^    (\w+): [^=]+= [^#\n]+#\s*(.+)$", inspect.getsource(TrainConfig), re.M))
     for f in dataclasses.fields(TrainConfig):
         if f.type in ("int", "float", "str"):
             parser.add_argument(f"--{f.name.replace('_', '-')}", type={"int": int, "float": float, "str": str}[f.type],
-                                default=f.default)
+                                default=f.default, help=f"{comments.get(f.name, f.name.replace('_', ' '))} (default: {f.default!r})")
     args = parser.parse_args(argv)
+    if args.init and not (Path(args.init) / "config.json").is_file():
+        parser.error(f"--init {args.init}: not a checkpoint folder (no config.json)")
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
     summary = train(args.out, cfg)
     plot_loss(summary, Path(args.out) / "loss.png")
