@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
@@ -53,9 +54,15 @@ from .prune import PRUNERS
 from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
 
-PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal")
+PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal",
+                "search")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
-DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": "uniform", "max_new_tokens": 64, "resize": False}
+# scorer None: "mllm" when the temporal search runs, else "uniform". search "auto": on for a video
+# file with more candidates (1/fps over its duration) than max_frames, i.e. where a capped grid of
+# candidates would leave gaps a short event falls through; "on" / "off" force it
+DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": None, "max_new_tokens": 64,
+                            "resize": False, "search": "auto"}
+SEARCH_MODES = ("auto", "on", "off")
 
 
 class _LRU(OrderedDict):
@@ -152,6 +159,8 @@ def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str,
         opts["frames"] = min(opts.get("frames") or cap, cap)
     if int(opts["max_new_tokens"]) < 1:
         raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
+    if opts.get("search", "auto") not in SEARCH_MODES:
+        raise ConfigError(f"search={opts['search']!r}", f"choose from: {', '.join(SEARCH_MODES)}")
     return opts
 
 
@@ -176,6 +185,9 @@ class Pipeline:
         self.base = Preset().apply(budget=budget, **parts)  # every question starts from these
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
+        self._indexes = _LRU(2)  # (video, scan settings) -> VideoIndex (the search's cheap pass)
+        self.index_dir: str | os.PathLike | None = None  # where video indexes are kept (None: $VIDSIFT_CACHE/index)
+        self.index_cache = True  # False: build the index of every video again, keep nothing on disk
         self._scorers: dict[str, Any] = {}
         self.decode_max_pixels = DECODE_MAX_PIXELS  # decode larger videos downscaled (as `plan` does)
         self.encode_calls = 0  # how many times the vision tower ran (observable by tests and benches)
@@ -197,6 +209,7 @@ class Pipeline:
         ``encode_calls`` keeps counting."""
         self._candidates.clear()
         self._encoded.clear()
+        self._indexes.clear()
 
     # -- options --------------------------------------------------------------------------------
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -284,8 +297,11 @@ class Pipeline:
     def plan(self, video: Any, question: str | None = None, **overrides: Any) -> TokenPlan:
         """Only the plan (no encoding, no generation)."""
         opts = self._options(overrides)
+        label = str(video) if not isinstance(video, FrameBatch) else "<frames>"
+        if self.searching(video, opts):
+            return self._search_plan(video, question, opts, label, StatsRecorder())[1]
         candidates, _ = self._sample(video, opts)
-        return self._plan(candidates, question, opts, str(video) if not isinstance(video, FrameBatch) else "<frames>", None)[0]
+        return self._plan(candidates, question, opts, label, None)[0]
 
     def _plan(self, candidates: FrameBatch, question: str | None, opts: dict[str, Any], video: str,
               rec: StatsRecorder | None) -> tuple[TokenPlan, int, int]:
@@ -296,7 +312,7 @@ class Pipeline:
             tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
             full = self.adapter.tokens_for_frames(len(candidates), int(h), int(w))  # what encoding them all gives
         budget_tokens = opts["budget"].resolve(full)
-        scorer = self._scorer(opts["scorer"])
+        scorer = self._scorer(opts["scorer"] or "uniform")
         rec = rec or StatsRecorder()
         with rec.stage("score"):
             scores = score_frames(scorer, candidates, question, "" if video == "<frames>" else video)
@@ -310,6 +326,70 @@ class Pipeline:
             plan.stats["decode"] = candidates.decode
         return plan, full, budget_tokens
 
+    # -- temporal search (long videos) ----------------------------------------------------------
+    def searching(self, video: Any, opts: dict[str, Any]) -> bool:
+        """Whether a question about ``video`` plans with the temporal search (option ``search``)."""
+        mode = opts.get("search", "auto")
+        if mode == "off" or isinstance(video, FrameBatch):
+            return False
+        if mode == "on":
+            return True
+        from ..frames import open_for_planning
+
+        with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
+            t0 = float(opts.get("start_s") or 0.0)
+            t1 = min(float(opts.get("end_s") or math.inf), float(reader.info.duration_s or 0.0))
+        cap = opts.get("max_frames")
+        return cap is not None and (t1 - t0) * float(opts.get("fps") or SAMPLE_FPS) > int(cap)
+
+    def index(self, video: str | os.PathLike, *, progress: Any = None, **overrides: Any) -> Any:
+        """The video's `VideoIndex` (the search's cheap pass: every ``1/fps`` candidate at the scan
+        size, with features), from memory, from ``index_dir`` on disk, or built now."""
+        from ..selectors.video_index import load_index
+
+        opts = self._options(overrides)
+        fps = float(opts.get("fps") or SAMPLE_FPS)
+        key = (_video_key(video), fps, opts.get("start_s"), opts.get("end_s"))
+        entry = self._indexes.lookup(key)
+        if entry is None:
+            entry = load_index(video, fps=fps, start_s=opts.get("start_s"), end_s=opts.get("end_s"),
+                               cache_dir=self.index_dir, use_cache=self.index_cache, progress=progress)
+            self._indexes.store(key, entry)
+        return entry
+
+    def _search_plan(self, video: Any, question: str | None, opts: dict[str, Any], label: str,
+                     rec: StatsRecorder) -> tuple[FrameBatch, TokenPlan, int, int, tuple, int]:
+        from ..frames import open_for_planning
+        from ..selectors.planner import plan_search
+
+        with rec.stage("decode"):
+            entry = self.index(video, **{k: opts.get(k) for k in ("fps", "start_s", "end_s")})
+        with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
+            h, w = reader.frame_size
+            with naming_video(label, self.adapter.family):
+                tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
+                full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
+            budget_tokens = opts["budget"].resolve(full)
+            with rec.stage("score"):
+                kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
+                plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
+                                   scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
+                                   video=label, k=opts.get("frames"), **kwargs)
+            rows = np.searchsorted(entry.index, plan.indices)
+            with rec.stage("keyframes"):
+                if tuple(entry.frames.shape[1:3]) == (h, w):  # the scan size is the full size: no second decode
+                    chosen = entry.batch(rows)
+                else:
+                    chosen = reader.read(plan.indices)
+                    if len(chosen) != len(plan.frames):
+                        raise ConfigError(label, f"{len(plan.frames) - len(chosen)} planned frame(s) no longer decode")
+        plan.settings.setdefault("merger", opts.get("merger") or "tome")
+        plan.settings.setdefault("temporal", opts.get("temporal"))
+        plan.stats["decode"] = entry.decode
+        plan.stats["frames_decoded_full"] = 0 if tuple(entry.frames.shape[1:3]) == (h, w) else len(chosen)
+        key = (_video_key(video), ("search", entry.meta.get("key")))
+        return chosen, plan, full, budget_tokens, key, len(entry)
+
     # -- questions ------------------------------------------------------------------------------
     def prepare(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> tuple[ModelInputs, TokenPlan]:
         """Everything before generation: the model inputs (exactly the planned visual tokens,
@@ -321,11 +401,15 @@ class Pipeline:
         if not isinstance(question, str) or not question.strip():
             raise ConfigError(repr(question), "the question must be a non-empty string")
         check_specs(**{k: opts.get(k) for k in ("selector", "allocator", "merger", "temporal")})
-        with rec.stage("decode"):
-            candidates, key = self._sample(video, opts)
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
-        plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
-        chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
+        if self.searching(video, opts):
+            chosen, plan, full, budget_tokens, key, n_candidates = self._search_plan(video, question, opts, label, rec)
+        else:
+            with rec.stage("decode"):
+                candidates, key = self._sample(video, opts)
+            plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
+            chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
+            n_candidates = len(candidates)
         with rec.stage("encode"), naming_video(label, self.adapter.family):
             resize = bool(opts.get("resize")) and budget_tokens < full
             tokens, resized = self._encode_resized(key, chosen, plan) if resize else (self._encode(key, chosen), False)
@@ -339,7 +423,7 @@ class Pipeline:
                     tokens = reduce_tokens(tokens, targets, merger=opts.get("merger") or "tome", temporal=opts.get("temporal"))
         with rec.stage("build"):
             inputs = self.adapter.build_inputs(tokens, question)
-        counts = dict(frames_candidates=len(candidates), frames_planned=len(plan.frames), tokens_full=full,
+        counts = dict(frames_candidates=n_candidates, frames_planned=len(plan.frames), tokens_full=full,
                       tokens_budget=budget_tokens, tokens_planned=plan.total_tokens, tokens_encoded=encoded,
                       tokens_in_prompt=int(inputs.visual_mask.sum()), prompt_len=inputs.prompt_len,
                       resized=resized)

@@ -216,3 +216,67 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
     """
     return plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
                       selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame, **options)[0]
+
+
+def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per_frame: float, scorer: Any,
+                group: int = 1, search: Any = None, video: str = "", selector: Any = "kcenter",
+                allocator: Any = "proportional", min_fraction: float = 0.5, k: int | None = None) -> TokenPlan:
+    """Plan over a `VideoIndex` (every candidate of the whole video) with the temporal search:
+    the scorer sees only the candidates the search asks for (`TemporalSearch`), then the budget goes
+    to the relevant frames at full tokens and to coverage (`allocate_relevance`); when relevance is
+    flat the budget is spread as `plan_frames` spreads it. The plan's stats say how many frames were
+    decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
+    from .search import TemporalSearch, allocate_relevance
+
+    search = search if search is not None else TemporalSearch()
+    scorer_m = SCORERS.build(scorer)
+    n = len(index)
+    if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, (int, np.integer)) or budget_tokens < 1:
+        raise ConfigError("budget", f"budget_tokens must be an int >= 1, got {budget_tokens!r}")
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    embed = getattr(scorer_m, "embed", None)
+    features = embed(index.batch()) if callable(embed) else index.features
+    times["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = search.run(features, lambda rows: score_frames(scorer_m, index.batch(rows), query, video).scores)
+    times["score"] = time.perf_counter() - t0
+    full = whole_tokens(tokens_per_frame)
+    t0 = time.perf_counter()
+    rel = None if k is not None else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
+                                                         found_by=result.found_by)
+    if rel is None:  # flat relevance (or a fixed frame count): spread the budget as plan_frames does
+        seen = np.isfinite(result.scores)
+        fill = float(result.scores[seen].mean()) if seen.any() else 1.0
+        scores = FrameScores(np.where(seen, result.scores, fill), features=index.features, scorer=getattr(scorer_m, "name", "scorer"))
+        plan = plan_frames(index.batch(), query, budget_tokens=int(budget_tokens), tokens_per_frame=tokens_per_frame, k=k,
+                           scorer=scorer_m, selector=selector, allocator=allocator, video=video, scores=scores,
+                           min_fraction=min_fraction)
+        kept = {f.index: "spread" for f in plan.frames}
+        allocation = "spread"
+    else:
+        plan = TokenPlan(video=video, budget=int(budget_tokens), frames=[
+            PlannedFrame(index=int(index.index[i]), pts_seconds=float(index.pts[i]),
+                         score=float(result.scores[i]) if np.isfinite(result.scores[i]) else 0.0, tokens=int(t))
+            for i, t in zip(rel.chosen, rel.tokens) if t > 0])
+        kept = {int(index.index[i]): why for i, why in zip(rel.chosen, rel.reasons)}
+        allocation = "relevance"
+    times["allocate"] = time.perf_counter() - t0
+    plan.settings.update({"scorer": _label(scorer_m, scorer), "search": dataclasses_dict(search), "allocation": allocation,
+                          "tokens_per_frame": float(tokens_per_frame), "query": query, "group": group})
+    plan.stats.update({
+        "n_candidates": n, "frames_decoded_scan": int(index.meta.get("frames", n)), "index_cached": bool(index.meta.get("cached")),
+        "scorer_calls": result.calls, "scorer_calls_dense": n, "search_rounds": result.rounds,
+        "relevant_frames": rel.relevant_frames if rel is not None else 0,
+        "time_s": {**plan.stats.get("time_s", {}), **{key: round(v, 6) for key, v in times.items()}},
+        "kept": [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": kept.get(f.index, "")}
+                 for f in plan.frames],
+        "tokens_planned": plan.total_tokens,
+    })
+    return plan
+
+
+def dataclasses_dict(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else {"name": type(obj).__name__}

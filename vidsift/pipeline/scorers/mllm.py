@@ -119,6 +119,31 @@ class MllmScorer:
             self._cues[question] = [question, *cues[: self.max_cues]]
         return self._cues[question]
 
+    def embed(self, frames: FrameBatch, *, chunk: int = 64) -> np.ndarray:
+        """float32 (N, F): each frame's visual tokens from the vision tower alone (no LLM), pooled
+        to a 2x2 grid of cells and joined (a fixed random projection to 1024 dims when wider):
+        the cheap per-frame features the temporal search finds events with. One tower call per
+        ``chunk`` frames (each frame fills its own group, as when it is scored)."""
+        if self.adapter is None:
+            raise ConfigError("mllm", "this scorer needs a loaded model")
+        per = int(self.adapter.frames_per_group)
+        out = []
+        for lo in range(0, len(frames), chunk):
+            rows = np.repeat(np.arange(lo, min(lo + chunk, len(frames))), per)
+            tokens = self.adapter.encode(frames[rows])
+            for g in range(0, tokens.n_groups):
+                emb, hw = tokens.embeds[g].float(), tokens.coords[g][:, 1:]  # (T, D), (T, 2)
+                _, gh, gw = (int(x) for x in tokens.grid_thw[g])
+                cell = (hw[:, 0] * 2 // max(gh, 1)) * 2 + hw[:, 1] * 2 // max(gw, 1)  # (T,) in 0..3
+                pooled = torch.zeros(4, emb.shape[1]).index_add_(0, cell.long().cpu(), emb.cpu())
+                pooled /= torch.bincount(cell.long().cpu(), minlength=4).clamp_min(1)[:, None]
+                out.append(pooled.flatten())
+        feats = torch.stack(out)  # (N, 4D)
+        if feats.shape[1] > 1024:
+            proj = torch.randn(feats.shape[1], 1024, generator=torch.Generator().manual_seed(0)) / 32.0
+            feats = feats @ proj
+        return feats.numpy().astype(np.float32)
+
     # -- internals ------------------------------------------------------------------------------
     def _score_prompt(self, frames: FrameBatch, hashes: list[str], prompt: str) -> np.ndarray:
         missing = [i for i, h in enumerate(hashes) if (h, prompt) not in self._cache]
