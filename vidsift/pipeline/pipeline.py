@@ -58,8 +58,9 @@ PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "se
                 "search")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
 # scorer None: "mllm" when the temporal search runs, else "uniform". search "auto": on for a video
-# file with more candidates (1/fps over its duration) than max_frames, i.e. where a capped grid of
-# candidates would leave gaps a short event falls through; "on" / "off" force it
+# file with more candidates (1/fps over its duration) than the default cap SAMPLE_MAX_FRAMES, i.e.
+# where the capped grid would leave gaps a short event falls through, unless the caller set its own
+# max_frames (a capped grid, asked for); "on" / "off" force it
 DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": None, "max_new_tokens": 64,
                             "resize": False, "search": "auto"}
 SEARCH_MODES = ("auto", "on", "off")
@@ -319,7 +320,7 @@ class Pipeline:
         kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
         with rec.stage("select"):
             plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, k=opts.get("frames"),
-                               scorer=scorer, video=video, scores=scores, **kwargs)
+                               scorer=scorer, video=video, scores=scores, group=self.adapter.frames_per_group, **kwargs)
         plan.settings.setdefault("merger", opts.get("merger") or "tome")
         plan.settings.setdefault("temporal", opts.get("temporal"))
         if candidates.decode is not None:  # the file's decode report reaches --json and batch rows
@@ -339,8 +340,8 @@ class Pipeline:
         with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
             t0 = float(opts.get("start_s") or 0.0)
             t1 = min(float(opts.get("end_s") or math.inf), float(reader.info.duration_s or 0.0))
-        cap = opts.get("max_frames")
-        return cap is not None and (t1 - t0) * float(opts.get("fps") or SAMPLE_FPS) > int(cap)
+        cap = opts.get("max_frames")  # a cap chosen by the caller asks for the capped grid
+        return cap == SAMPLE_MAX_FRAMES and (t1 - t0) * float(opts.get("fps") or SAMPLE_FPS) > cap
 
     def index(self, video: str | os.PathLike, *, progress: Any = None, **overrides: Any) -> Any:
         """The video's `VideoIndex` (the search's cheap pass: every ``1/fps`` candidate at the scan

@@ -92,11 +92,16 @@ def default_k(n: int, budget_tokens: int, tokens_per_frame: float, min_fraction:
 def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_tokens: int, tokens_per_frame: float,
                 k: int | None = None, scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
                 video: str = "", scores: FrameScores | None = None, min_fraction: float = 0.5, floor_tokens: int = 1,
-                coverage: bool | None = None, scene_threshold: float = 0.5) -> TokenPlan:
+                coverage: bool | None = None, scene_threshold: float = 0.5,
+                allocation: str = "relevance", group: int = 1) -> TokenPlan:
     """Choose frames of ``candidates`` and tokens per frame so the total stays within ``budget_tokens``.
 
     coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the
     ``uniform`` selector, which stays a plain baseline).
+    allocation: ``"relevance"`` (default): when ``k`` is not fixed and the scores are concentrated,
+    the relevant frames keep their full tokens and coverage gets the rest (`allocate_relevance`,
+    in units of ``group`` neighbouring frames: the model's temporal patch); flat scores, or
+    ``"spread"``, choose ``k`` frames with the selector and split the budget with the allocator.
     """
     times: dict[str, float] = {}
     n = len(candidates)
@@ -132,6 +137,27 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     n_segments = int(segments.max()) + 1
     times["segment"] = time.perf_counter() - t0
 
+    if allocation not in ("relevance", "spread"):
+        raise ConfigError(f"allocation={allocation!r}", "choose from: relevance, spread")
+    rel = None
+    if allocation == "relevance" and k is None and budget_tokens < n * full:
+        from .search import allocate_relevance
+
+        t0 = time.perf_counter()
+        rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group)
+        times["allocate"] = time.perf_counter() - t0
+    if rel is not None:
+        frames = [PlannedFrame(index=int(candidates.index[i]), pts_seconds=float(candidates.pts_seconds[i]),
+                               score=float(scores.scores[i]), tokens=int(t)) for i, t in zip(rel.chosen, rel.tokens) if t > 0]
+        settings = {"scorer": _label(scorer_m, scorer) if scores.scorer == getattr(scorer_m, "name", None) else scores.scorer,
+                    "allocation": "relevance", "group": group, "tokens_per_frame": float(tokens_per_frame),
+                    "query": query, "frames": k}
+        stats = {"time_s": {key: round(v, 6) for key, v in times.items()}, "n_candidates": n, "n_segments": n_segments,
+                 "n_selected": len(frames), "relevant_frames": rel.relevant_frames, "tokens_full": n * full,
+                 "tokens_planned": int(sum(f.tokens for f in frames)),
+                 "kept": [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": why}
+                          for f, why in zip(frames, rel.reasons)]}
+        return TokenPlan(video=video, budget=budget_tokens, frames=frames, settings=settings, stats=stats)
     want = default_k(n, budget_tokens, float(tokens_per_frame), min_fraction) if k is None else min(int(k), n)
     want = min(want, budget_tokens)  # every chosen frame gets at least one token
     t0 = time.perf_counter()
@@ -156,6 +182,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
         "selector": _label(selector_m, selector), "allocator": _label(allocator_m, allocator),
         "tokens_per_frame": float(tokens_per_frame), "frames": k, "min_fraction": min_fraction,
         "floor_tokens": floor, "coverage": bool(coverage), "scene_threshold": scene_threshold, "query": query,
+        "allocation": "spread",
     }
     stats = {
         "time_s": {key: round(v, 6) for key, v in times.items()},
@@ -243,7 +270,7 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
     times["score"] = time.perf_counter() - t0
     full = whole_tokens(tokens_per_frame)
     t0 = time.perf_counter()
-    rel = None if k is not None else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
+    rel = None if k is not None or budget_tokens >= n * full else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
                                                          found_by=result.found_by)
     if rel is None:  # flat relevance (or a fixed frame count): spread the budget as plan_frames does
         seen = np.isfinite(result.scores)
@@ -251,7 +278,7 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         scores = FrameScores(np.where(seen, result.scores, fill), features=index.features, scorer=getattr(scorer_m, "name", "scorer"))
         plan = plan_frames(index.batch(), query, budget_tokens=int(budget_tokens), tokens_per_frame=tokens_per_frame, k=k,
                            scorer=scorer_m, selector=selector, allocator=allocator, video=video, scores=scores,
-                           min_fraction=min_fraction)
+                           min_fraction=min_fraction, allocation="spread")
         kept = {f.index: "spread" for f in plan.frames}
         allocation = "spread"
     else:

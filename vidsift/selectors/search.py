@@ -21,10 +21,9 @@ an open-vocabulary detector and updates a sampling distribution; here the VLM sc
 frames, and where to look first comes from feature novelty rather than a detector.
 
 **Allocation** (`allocate_relevance`). When the scores are concentrated (the relevant frames fit in
-``relevant_share`` of the budget at their full tokens), every relevant frame keeps its full tokens
-and the rest of the budget is spread over coverage frames across the whole timeline; when they
-are flat (a uniform scorer, or relevance everywhere) it returns None and the caller spreads the
-budget as before. Frames are chosen in units of ``group`` neighbouring candidates, so a family that
+the budget at their full tokens), every relevant frame keeps its full tokens and the rest of the
+budget is spread over coverage frames across the whole timeline; when they are flat (a uniform
+scorer, or relevance everywhere) it returns None and the caller spreads the budget as before. Frames are chosen in units of ``group`` neighbouring candidates, so a family that
 pairs frames into one temporal patch (Qwen2-VL / Qwen2.5-VL) gets each relevant frame paired with
 its neighbour, not with a frame minutes away. The result never exceeds the budget.
 """
@@ -172,14 +171,13 @@ def _unit(i: int, n: int, group: int, scores: np.ndarray, taken: dict[int, str])
 
 
 def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int = 1, relevant: float = 0.5,
-                       relevant_share: float = 0.5, coverage_fraction: float = 0.5,
-                       found_by: np.ndarray | None = None) -> RelevancePlan | None:
+                       coverage_fraction: float = 0.5, found_by: np.ndarray | None = None) -> RelevancePlan | None:
     """Relevance-true plan over ``N`` candidates (``scores`` (N,), NaN = never scored), or None
-    when relevance is flat (no informative score, or the relevant frames do not fit in
-    ``relevant_share`` of ``budget`` at ``full`` tokens each).
+    when relevance is flat: no informative score (all equal), nothing at or above ``relevant``, or
+    more relevant frames than the budget holds at ``full`` tokens each.
 
-    Relevant frames (score >= ``relevant``) keep ``full`` tokens, best first, in units of ``group``
-    neighbours. The rest of the budget goes to coverage units spread evenly over the timeline, at
+    Relevant frames (score >= ``relevant``) keep ``full`` tokens, in units of ``group`` neighbours.
+    The rest of the budget goes to coverage units spread evenly over the timeline, at
     ``coverage_fraction`` of a frame's tokens (at least 1), then any tokens left raise coverage
     frames towards ``full``. ``sum(tokens) <= budget`` always."""
     scores = np.asarray(scores, dtype=np.float32)
@@ -191,19 +189,18 @@ def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int
     if float(vals.max() - vals.min()) < 1e-6:  # flat: a uniform scorer, nothing to concentrate on
         return None
     hits = np.flatnonzero(seen & (scores >= relevant))
-    if hits.size == 0:
-        return None
     hits = hits[np.argsort(-scores[hits], kind="stable")]
     taken: dict[int, str] = {}
-    cap = relevant_share * budget
     for i in hits:
         unit = None if int(i) in taken else _unit(int(i), n, group, scores, taken)
         if unit is None:  # kept already, or boxed in by kept neighbours (which hold its moment)
             continue
-        if (len(taken) + len(unit)) * full > cap:
-            return None if not taken else _finish(taken, scores, budget, full, group, coverage_fraction, found_by)
+        if (len(taken) + len(unit)) * full > budget:  # relevance everywhere: spread instead
+            return None
         for j in unit:
             taken[j] = "relevant" if j == i or (np.isfinite(scores[j]) and scores[j] >= relevant) else "pair"
+    if not taken:
+        return None
     return _finish(taken, scores, budget, full, group, coverage_fraction, found_by)
 
 

@@ -173,4 +173,8 @@ def load_index(video: str | os.PathLike, *, fps: float = SCAN_FPS, start_s: floa
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     entry.meta["hash_s"] = round(hash_s, 4)
-    return _load(folder, key) or entry
+    stored = _load(folder, key)  # the frames as a map of the stored file (the build's map was in tmp)
+    if stored is None:
+        return entry
+    stored.meta.update(cached=False, hash_s=entry.meta["hash_s"])
+    return stored

@@ -1,0 +1,191 @@
+"""Long videos (issue 22): the temporal search finds a planted event with far fewer scorer calls
+than a dense pass, relevance-true allocation gives concentrated relevance its full tokens (in the
+model's temporal units, within the budget), the per-video index is reused and rebuilt when the
+file changes, and the shipped probe model finds a 2-s star in a long probe video with default
+flags at a 52-token budget."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from vidsift.selectors.search import TemporalSearch, allocate_relevance, novelty
+from vidsift.selectors.video_index import load_index
+
+
+def _hour_of_features(seed: int = 0, n: int = 3600, dim: int = 48, plant: bool = True):
+    """(N, F) features of a synthetic hour at 1 fps: a background that drifts and changes every
+    20-90 s, a 1-2 s distractor event every ~12 s, and one planted 1-s event; returns the
+    features, the planted index and the distractor indices."""
+    rng = np.random.default_rng(seed)
+    feats = np.empty((n, dim), np.float32)
+    t = 0
+    while t < n:  # backgrounds
+        span = int(rng.integers(20, 90))
+        feats[t:t + span] = rng.normal(0, 1, dim)
+        t += span
+    feats += np.cumsum(rng.normal(0, 0.02, (n, dim)), 0).astype(np.float32)  # drift
+    feats += rng.normal(0, 0.05, (n, dim)).astype(np.float32)  # noise
+    distractors = []
+    for start in range(5, n - 3, 12):
+        start += int(rng.integers(0, 4))
+        length = int(rng.integers(1, 3))
+        feats[start:start + length] += rng.normal(0, 1.0, dim).astype(np.float32)
+        distractors += list(range(start, start + length))
+    planted = int(rng.integers(100, n - 100))
+    if plant:  # else the event leaves no trace in the features (the scorer alone knows it)
+        feats[planted] += rng.normal(0, 1.0, dim).astype(np.float32)
+    return feats, planted, set(distractors) - {planted}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_search_finds_a_planted_second_in_an_hour_with_few_calls(seed):
+    feats, planted, _ = _hour_of_features(seed)
+    asked: list[int] = []
+
+    def score(rows):  # a fake scorer: only the planted second is relevant
+        asked.extend(rows.tolist())
+        return (rows == planted).astype(np.float32)
+
+    assert planted % TemporalSearch().grid != 0  # not on the coarse grid: the search must find it
+    result = TemporalSearch().run(feats, score)
+    assert result.scores[planted] == 1.0, "the planted event was never scored"
+    assert len(asked) == len(set(asked)) == result.calls  # nothing scored twice
+    assert result.calls <= len(feats) // 4, f"{result.calls} scorer calls for {len(feats)} candidates"
+    assert [r["kind"] for r in result.rounds][:2] == ["grid", "events"]
+
+
+def test_search_without_novelty_misses_the_event():
+    """The check of the test above: when the features do not show the event, the same search
+    (grid, novelty peaks of the other events, zoom) does not find it: the novelty round is what
+    finds a 1-s event in an hour, not a lucky grid."""
+    feats, planted, _ = _hour_of_features(1, plant=False)
+    assert planted % TemporalSearch().grid != 0
+    result = TemporalSearch().run(feats, lambda rows: (rows == planted).astype(np.float32))
+    assert not result.scores[planted] == 1.0
+
+
+def test_novelty_matches_a_brute_force_median():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    got = novelty(x, 5)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    padded = np.concatenate([unit[:1], unit[:1], unit, unit[-1:], unit[-1:]])
+    for i in range(len(x)):
+        med = np.median(padded[i:i + 5], axis=0)
+        want = 1 - unit[i] @ (med / np.linalg.norm(med))
+        assert got[i] == pytest.approx(want, abs=1e-5)
+
+
+def test_short_videos_are_scored_densely():
+    calls = []
+    result = TemporalSearch().run(np.ones((30, 4)), lambda rows: calls.append(len(rows)) or np.zeros(len(rows)))
+    assert calls == [30] and result.rounds[0]["kind"] == "dense"
+
+
+@pytest.mark.parametrize("group", [1, 2])
+def test_allocation_gives_concentrated_relevance_full_tokens(group):
+    n, full, budget = 200, 4, 52
+    scores = np.full(n, np.nan, np.float32)
+    scores[::10] = 0.05
+    scores[[77, 140]] = [0.97, 0.9]
+    plan = allocate_relevance(scores, budget, full=full, group=group)
+    assert plan is not None
+    tokens = dict(zip(plan.chosen.tolist(), plan.tokens.tolist()))
+    assert tokens[77] == full and tokens[140] == full
+    assert plan.tokens.sum() <= budget
+    assert len(plan.chosen) > 2 * group, "no coverage frames beside the relevant ones"
+    span = plan.chosen.max() - plan.chosen.min()
+    assert span > 0.8 * n, "coverage does not span the timeline"
+    if group == 2:  # positional pairs (what the Qwen adapter encodes together) are neighbours
+        c = plan.chosen
+        assert len(c) % 2 == 0 and np.all(c[1::2] == c[0::2] + 1)
+
+
+def test_allocation_is_none_when_relevance_is_flat():
+    assert allocate_relevance(np.ones(100, np.float32), 52, full=4) is None  # a uniform scorer
+    assert allocate_relevance(np.linspace(0.6, 0.9, 100).astype(np.float32), 52, full=4) is None  # everywhere
+    assert allocate_relevance(np.linspace(0.0, 0.3, 100).astype(np.float32), 52, full=4) is None  # nowhere
+
+
+@pytest.mark.parametrize("budget", [1, 3, 7, 52, 400])
+def test_allocation_never_exceeds_the_budget(budget):
+    rng = np.random.default_rng(budget)
+    for _ in range(50):
+        n = int(rng.integers(2, 300))
+        scores = rng.uniform(0, 1, n).astype(np.float32) ** 6
+        scores[rng.uniform(size=n) < 0.5] = np.nan
+        plan = allocate_relevance(scores, budget, full=int(rng.integers(1, 9)), group=int(rng.integers(1, 3)))
+        if plan is not None:
+            assert plan.tokens.sum() <= budget and plan.tokens.min() >= 1
+            assert np.all(np.diff(plan.chosen) > 0)
+
+
+# -- the per-video index ------------------------------------------------------------------------
+def _probe_video(path, seconds: float, *, star_at: float, colour: str = "red", seed: int = 0):
+    """A long probe-world video: drifting discs, a background change every 20-90 s, a distractor
+    shape every ~12 s and one 2-s star at ``star_at``; written at 2 fps."""
+    from vidsift.probe.scene import BACKGROUNDS, COLOURS, Distractor, Event, Scene, write_video
+
+    rng = random.Random(seed)
+    bgs, t = [], 0.0
+    while t < seconds:
+        bgs.append((t, rng.choice(list(BACKGROUNDS))))
+        t += rng.uniform(20, 90)
+    scene = Scene(duration_s=seconds, backgrounds=bgs)
+    for _ in range(3):
+        a = rng.uniform(0, 6.28)
+        scene.distractors.append(Distractor(rng.uniform(5, 50), rng.uniform(5, 50), 8 * math.cos(a), 8 * math.sin(a), 3, 140))
+    cell = lambda: (rng.randrange(2) * 28 + 14, rng.randrange(2) * 28 + 14)  # noqa: E731
+    t = 3.0
+    while t < seconds - 4:
+        if not (star_at - 4 < t < star_at + 3):
+            shape = rng.choice(("diamond", "ring", "bar"))
+            scene.events.append(Event(shape, rng.choice(list(COLOURS)), t, t + rng.uniform(1, 2), *cell(), radius=12))
+        t += rng.uniform(9, 15)
+    scene.events.append(Event("star", colour, star_at, star_at + 2.0, *cell(), radius=12))
+    return write_video(scene, path, fps=2)
+
+
+def test_index_is_reused_and_rebuilt_when_the_file_changes(tmp_path):
+    video = _probe_video(tmp_path / "v.mp4", 40, star_at=20)
+    cache = tmp_path / "cache"
+    first = load_index(video, cache_dir=cache)
+    again = load_index(video, cache_dir=cache)
+    assert not first.meta["cached"] and again.meta["cached"]
+    assert np.array_equal(first.features, again.features) and np.array_equal(np.asarray(first.frames), np.asarray(again.frames))
+    _probe_video(video, 40, star_at=20, colour="blue")  # same name, size class and settings; other bytes
+    changed = load_index(video, cache_dir=cache)
+    assert not changed.meta["cached"], "a changed file reused its old index"
+    assert not np.array_equal(np.asarray(changed.frames), np.asarray(first.frames))
+    entry = next(p for p in cache.iterdir() if p.name == changed.meta["key"])
+    (entry / "features.npy").write_bytes(b"damaged")
+    assert not load_index(video, cache_dir=cache).meta["cached"], "a damaged entry was trusted"
+    assert not load_index(video, cache_dir=cache, use_cache=False).meta["cached"]
+
+
+def test_probe_model_finds_the_star_in_a_long_video_with_default_flags(tmp_path):
+    """Five minutes, one 2-s star: with default flags (search on: more candidates than 64) and a
+    52-token budget, the shipped probe model names the star's colour, the star frames keep their
+    full tokens, and the search scores at most a quarter of the candidates."""
+    from vidsift import Pipeline
+    from vidsift.probe.generate import OPTIONS, QUESTIONS
+    from vidsift.probe.model import mc_text
+
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    pipe.index_dir = tmp_path / "index"
+    right = 0
+    for i, colour in enumerate(("red", "blue", "yellow")):
+        star = 60.0 + 70 * i
+        video = _probe_video(tmp_path / f"long{i}.mp4", 300, star_at=star, colour=colour, seed=i)
+        answer = pipe.ask(video, mc_text(QUESTIONS["needle"], list(OPTIONS["needle"])), budget=52, max_new_tokens=3)
+        plan = answer.plan
+        assert plan.total_tokens <= 52 and plan.settings["allocation"] == "relevance"
+        kept = [f for f in plan.frames if star <= f.pts_seconds < star + 2]
+        assert kept and all(f.tokens == 2 for f in kept), "the star's frames lost tokens"
+        assert plan.stats["scorer_calls"] <= plan.stats["n_candidates"] // 4
+        right += answer.text.split()[0] == colour
+    assert right == 3
