@@ -20,7 +20,7 @@ from ..errors import VidsiftError
 from ..logs import quiet_libraries, show_warning
 from .output import install_pipe_guard
 
-COMMANDS = ("info", "plan", "ask", "stream", "serve", "bench", "eval", "batch")
+COMMANDS = ("info", "index", "plan", "ask", "stream", "serve", "bench", "eval", "batch")
 
 app = typer.Typer(
     name="vidsift",

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import typer
 
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
-STAGE_LABELS = {"decode": "decoding frames", "score": "scoring frames", "select": "selecting keyframes",
+STAGE_LABELS = {"decode": "decoding frames", "keyframes": "decoding keyframes", "score": "scoring frames", "select": "selecting keyframes",
                 "encode": "encoding frames", "reduce": "merging tokens", "build": "building the prompt",
                 "generate": "prefill and generating"}
 
@@ -78,11 +78,13 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful, mustdrop). Default: all."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1)."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64)."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64; a cap you set turns --search auto off)."),
         frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to select (default: the planner decides)."),
         start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
         end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
-        scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true])."),
+        scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true]). Default: mllm with the search, else uniform."),
+        search: str = typer.Option("auto", "--search", help="Temporal search over the whole video (a 1-fps index, the scorer on a share of it, coarse to fine): auto (on when the video has more than 64 candidates and --max-frames is not set), on, off."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the per-video index on disk ($VIDSIFT_CACHE/index; see vidsift index)."),
         selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
         allocator: Optional[str] = typer.Option(None, "--allocator", help="Budget allocator spec (proportional, uniform)."),
         merger: Optional[str] = typer.Option(None, "--merger", help=f"Token merger spec, one of: {_names(MERGERS)}."),
@@ -102,7 +104,8 @@ def register(app: typer.Typer) -> None:
 
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
                          selector=selector, allocator=allocator, merger=merger, temporal=temporal, budget=budget,
-                         preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None)
+                         preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None,
+                         search=search)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
         from ..pipeline.pipeline import Pipeline
@@ -111,6 +114,7 @@ def register(app: typer.Typer) -> None:
         log = console(stderr=True)
         with log.status(f"loading {model}", spinner="dots") if log.is_terminal else nullcontext() as status:
             pipe = Pipeline.from_pretrained(model, device=device, dtype=dtype, attn_implementation=attn)
+            pipe.index_cache = not no_cache
             if status is not None:  # a terminal: show each stage as it starts
                 pipe.on_stage = lambda stage: status.update(STAGE_LABELS.get(stage, stage))
             answer = pipe.ask(video, question, **overrides)

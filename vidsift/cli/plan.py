@@ -24,7 +24,13 @@ def _model_plan(model: str, video: str, query: Optional[str], options: dict):
     from ..pipeline.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(model)
-    return pipe.plan(video, query, **options), pipe.candidates(video, **options)
+    plan = pipe.plan(video, query, **options)
+    if "scorer_calls" not in plan.stats:
+        return plan, pipe.candidates(video, **options)
+    from ..frames import open_for_planning  # a search plan: its frames come from the whole video
+
+    with open_for_planning(video, max_pixels=pipe.decode_max_pixels) as reader:
+        return plan, reader.read(plan.indices)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +42,8 @@ def register(app: typer.Typer) -> None:
         fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1, as ask)."),
         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64, as ask)."),
         frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to keep (default: from the budget)."),
-        scorer: str = typer.Option("uniform", "--scorer", help="uniform, clip:MODEL, text:MODEL (or NAME:key=value,...)."),
+        scorer: Optional[str] = typer.Option(None, "--scorer", help="uniform, clip:MODEL, text:MODEL, mllm (with --model) (or NAME:key=value,...). Default: uniform; with --model as ask (mllm when the search runs)."),
+        search: str = typer.Option("auto", "--search", help="With --model: the temporal search over the whole video, as ask (auto, on, off)."),
         selector: str = typer.Option("kcenter", "--selector", help="uniform, topk, kcenter, maxmin, kmeans, mmr[:weight=W]."),
         allocator: str = typer.Option("proportional", "--allocator", help="proportional[:alpha=A] or uniform."),
         tokens_per_frame: Optional[float] = typer.Option(None, "--tokens-per-frame", help="Visual tokens of one full frame (default 196; with --model: the model's)."),
@@ -53,13 +60,14 @@ def register(app: typer.Typer) -> None:
         if tokens_per_frame is not None and tokens_per_frame <= 0:
             raise ConfigError(f"--tokens-per-frame {tokens_per_frame:g}", "must be > 0")
         if model is None:
-            plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer,
+            plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer or "uniform",
                                           selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame or 196)
         else:
             if tokens_per_frame is not None:
                 raise ConfigError("--tokens-per-frame", "not with --model (the model decides its tokens per frame)")
             plan, candidates = _model_plan(model, video, query, dict(budget=budget, fps=fps, max_frames=max_frames, frames=frames,
-                                                                      scorer=scorer, selector=selector, allocator=allocator))
+                                                                      scorer=scorer, selector=selector, allocator=allocator,
+                                                                      search=search))
         if out is not None:
             from ..selectors.contact_sheet import save_contact_sheet
 
@@ -88,9 +96,19 @@ def register(app: typer.Typer) -> None:
         console = make_console()
         console.print(table)
         t = plan.stats["time_s"]
-        console.print(f"scenes {plan.stats['n_segments']} (covered {plan.stats['segments_covered']})  ·  "
-                      f"scorer {plan.settings['scorer']}  ·  selector {plan.settings['selector']}  ·  "
-                      f"allocator {plan.settings['allocator']}")
+        if "scorer_calls" in plan.stats:  # a search plan: what was decoded, scored, and why frames were kept
+            rounds = ", ".join(f"{r['kind']} {r['scored']}" for r in plan.stats["search_rounds"])
+            console.print(f"search: {plan.stats['frames_decoded_scan']} frames in the index "
+                          f"({'from disk' if plan.stats['index_cached'] else 'built now'})  ·  scorer {plan.settings['scorer']} "
+                          f"on {plan.stats['scorer_calls']} of {plan.stats['scorer_calls_dense']} ({rounds})  ·  "
+                          f"allocation {plan.settings['allocation']}")
+            kept = [k for k in plan.stats["kept"] if k["why"] != "coverage"]
+            for k in kept:
+                console.print(f"  kept {k['pts_seconds']:.1f}s: {k['why']}")
+        else:
+            console.print(f"scenes {plan.stats['n_segments']} (covered {plan.stats.get('segments_covered', '-')})  ·  "
+                          f"scorer {plan.settings['scorer']}  ·  selector {plan.settings.get('selector', '-')}  ·  "
+                          f"allocator {plan.settings.get('allocator', plan.settings.get('allocation'))}")
         console.print("time " + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items()))
         if out is not None:
             console.print(f"wrote {out / 'plan.json'} and {out / 'contact_sheet.png'}")

@@ -298,7 +298,7 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         "time_s": {**plan.stats.get("time_s", {}), **{key: round(v, 6) for key, v in times.items()}},
         "kept": [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": kept.get(f.index, "")}
                  for f in plan.frames],
-        "tokens_planned": plan.total_tokens,
+        "tokens_planned": plan.total_tokens, "tokens_full": n * full,
     })
     return plan
 

@@ -147,7 +147,13 @@ def load_index(video: str | os.PathLike, *, fps: float = SCAN_FPS, start_s: floa
     """The index of ``video``: from ``cache_dir`` (default ``$VIDSIFT_CACHE/index``) when a whole
     entry with the same key is there, else built (and stored, unless ``use_cache`` is False)."""
     t0 = time.perf_counter()
-    key = index_key(video, fps=fps, start_s=start_s, end_s=end_s, max_pixels=max_pixels)
+    try:
+        key = index_key(video, fps=fps, start_s=start_s, end_s=end_s, max_pixels=max_pixels)
+    except OSError:  # missing, a folder, unreadable: the reader's own one-line error names it
+        from ..frames import open_for_planning
+
+        open_for_planning(video).close()
+        raise
     hash_s = time.perf_counter() - t0
     if not use_cache:
         entry = build_index(video, fps=fps, start_s=start_s, end_s=end_s, max_pixels=max_pixels, progress=progress)
