@@ -219,9 +219,10 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
     path = build_untrained(tmp_path / "ckpt", seed=1)
     adapter = load_adapter(str(path), device="cpu", dtype="float32")
     ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, images=2, frame_captions=2,
-                                       duration_s=(18.0, 24.0)))
+                                       duration_s=(18.0, 24.0), long_clips=1, long_uniform=0.0))
     batch = ex.batch(random.Random(2), np.random.default_rng(2), 1.0)
     assert [b["family"] for b in batch].count("relevance") == 2
+    assert any(b["family"].startswith("long/") for b in batch)  # a long clip: explicit positions for the batch
     with torch.no_grad():
         _, logits = ex.forward(batch)
         for i, b in enumerate(batch):
@@ -232,6 +233,42 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
         wrong = [dict(b, frames=other) for b in batch[:2]]
         _, bad = ex.forward(wrong)
         assert not torch.allclose(bad[0], logits[0], atol=1e-4)
+
+
+def test_training_positions_of_irregular_frames_are_the_pipelines(tmp_path):
+    """A long clip sampled as a search plan keeps it (coverage frames plus 1 fps inside the
+    evidence: groups unevenly spaced in time) is trained with the M-RoPE positions the Pipeline
+    gives the same frames at full budget (the adapter places each group by its real time), not the
+    stock forward's evenly spread ones; and the next-token logits agree. Fails when the training
+    forward drops ``pixel_inputs``' ``position_ids``."""
+    from vidsift.frames.types import FrameBatch
+    from vidsift.pipeline import Pipeline
+    from vidsift.probe.train import Examples, TrainConfig, _frames
+
+    pipe = Pipeline.from_pretrained(str(build_untrained(tmp_path / "ckpt", seed=3)), budget="100%")
+    adapter = pipe.adapter
+    ex = Examples(adapter, TrainConfig(noise=0.0, long_uniform=0.0))
+    rng = random.Random(4)
+    scene, qs, times, families = ex.long_clip(rng)
+    assert len(set(np.round(np.diff(times), 3))) > 2 and times[-1] > 100  # irregular, minutes apart
+    frames = _frames(scene, times, np.random.default_rng(0), 0.0)
+    text = ex.mc_text(qs[families[0]])
+    inputs, _ = pipe.prepare(frames, text)
+    want = inputs.kwargs["position_ids"][:, 0]  # (4, L)
+    example = {"frames": frames, "text": text, "target": ex.word("red"), "family": "long"}
+    stock = [adapter.pixel_inputs(frames, text)]
+    n = stock[0]["input_ids"].shape[1]
+    got = ex.positions([example], stock, n + 2)[:, 0]
+    assert torch.equal(got[:, :n], want) and torch.equal(got[1:, n:], want[1:, -1:] + torch.tensor([1, 2]))
+    plain = adapter.model.model.get_rope_index(stock[0]["input_ids"], mm_token_type_ids=stock[0]["mm_token_type_ids"],
+                                               video_grid_thw=stock[0]["video_grid_thw"],
+                                               second_per_grid_ts=stock[0]["second_per_grid_ts"])[0][:, 0]
+    assert not torch.equal(plain, want[1:])  # the stock positions differ: the check can fail
+    with torch.no_grad():
+        _, logits = ex.forward([example])
+        ref = adapter.model(**inputs.kwargs).logits[0, -1]
+    assert torch.allclose(logits[0], ref, atol=1e-4), (logits[0] - ref).abs().max()
+    assert isinstance(frames, FrameBatch)
 
 
 def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):
