@@ -13,7 +13,7 @@ import torch
 from vidsift.eval.items import EvalItem
 from vidsift.eval.prompt import MCPrompt
 from vidsift.frames import open_video, sample
-from vidsift.probe import generate, load_items
+from vidsift.probe import LONG_FAMILIES, generate, generate_long, load_items, make_long_scene
 from vidsift.probe.generate import NOW_SHAPES, VERSION, WHEN, draw_scene
 from vidsift.probe.model import RELEVANCE_PROMPT, build_tokenizer, build_untrained
 from vidsift.probe.scene import COLOURS, render
@@ -73,18 +73,21 @@ def test_answers_follow_from_the_scene(seed):
     assert ans("count") == str(len(ev.get("triangle", [])))
     sq, cr = ev["square"][0], ev["cross"][0]
     assert ans("order") == ("square" if sq.start_s < cr.start_s else "cross")
-    final = [e for e in scene.events if e.shape in NOW_SHAPES]
-    assert len(final) == 1 and ans("now") == final[0].shape and final[0].visible(scene.duration_s - 0.01)
+    final = [e for e in scene.events if e.visible(scene.duration_s - 0.01)]
+    assert len(final) == 1 and final[0].shape in NOW_SHAPES and ans("now") == final[0].shape
+    assert q["now"]["evidence"] == [(round(final[0].start_s, 3), round(final[0].end_s, 3))]
     share = scene.background_share()
     assert ans("global") == max(share, key=share.get) and share[ans("global")] >= 0.55
     # when: the star sits inside the named third of the time before the final shape
     third = WHEN.index(ans("when"))
     span = (final[0].start_s - 1.0) / 3
     assert third * span <= star.start_s and star.end_s <= (third + 1) * span
-    # every event lasts 1-2 s and covers at least one whole-second sample
+    # every event before the final shape lasts 1-2 s (a triangle 1-4 s), ends >= 1 s before the
+    # final window and covers at least one whole-second sample
     for e in scene.events:
-        if e.shape not in NOW_SHAPES:
-            assert 1.0 <= e.end_s - e.start_s <= 2.0 + 1e-9
+        if e is not final[0]:
+            assert 1.0 <= e.end_s - e.start_s <= (4.0 if e.shape == "triangle" else 2.0) + 1e-9
+            assert e.end_s <= final[0].start_s - 1.0 + 1e-9
             assert any(e.start_s <= t < e.end_s for t in range(int(scene.duration_s) + 1))
     # triangles are apart: at 1 fps in Qwen's 2-frame temporal patches, an empty patch lies between
     # any two of them, so each appearance is its own run of tokens
@@ -96,6 +99,75 @@ def test_answers_follow_from_the_scene(seed):
         centre = render(scene, float(t))[star.y, star.x]
         if star.visible(t):
             assert np.abs(centre.astype(int) - COLOURS[star.colour]).max() <= 1
+
+
+def test_v4_clips_hold_no_shortcut():
+    """Generator v4 (issue 25's audit of v3): the main background opens the clip in about half the
+    clips (v3: all), opens and closes neither in some; a now-type shape appears before the final
+    window in a good share (v3: never); many triangles span >= 3 one-fps samples (v3: none, they
+    lasted <= 2 s), so counting frames and counting appearances disagree; `order` and `when` answers balanced."""
+    rng = random.Random(0)
+    n, opens, neither, early, tri, long_tri, order, when = 240, 0, 0, 0, 0, 0, Counter(), Counter()
+    for _ in range(n):
+        scene, q = draw_scene(rng, rng.uniform(20, 32))
+        main = q["global"]["options"][q["global"]["answer"]]
+        opens += scene.backgrounds[0][1] == main
+        neither += scene.backgrounds[0][1] != main and scene.backgrounds[-1][1] != main
+        final_start = q["now"]["evidence"][0][0]
+        early += any(e.shape in NOW_SHAPES and e.end_s <= final_start for e in scene.events)
+        for e in scene.events:
+            if e.shape == "triangle":
+                tri += 1
+                long_tri += sum(e.visible(t) for t in range(int(scene.duration_s) + 1)) >= 3
+        order[q["order"]["answer"]] += 1
+        when[q["when"]["answer"]] += 1
+    assert 0.35 * n <= opens <= 0.65 * n, opens
+    assert neither >= 0.15 * n, neither
+    assert early >= 0.4 * n, early
+    assert long_tri >= 0.2 * tri, (long_tri, tri)  # v3: none (at most 2 s, so at most two samples)
+    assert min(order.values()) >= 0.4 * n, order
+    assert sorted(when) == [0, 1, 2] and min(when.values()) >= 0.25 * n, when
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_long_scene_layout(seed):
+    """`make_long_scene`: the families a fixed budget can answer, one star of 1.5-2 s in the named
+    third of the whole video, a square and a cross once, 0-2 triangles of 1-2 s, a distractor
+    about every 12 s, background changes every 20-90 s; no two events within 1 s."""
+    rng = random.Random(seed)
+    D = rng.choice([120.0, 600.0, 1800.0])
+    scene, q = make_long_scene(rng, D)
+    assert tuple(q) == LONG_FAMILIES == ("needle", "when", "order", "count") and scene.duration_s == D
+    ans = lambda fam: q[fam]["options"][q[fam]["answer"]]  # noqa: E731
+    by = lambda shape: [e for e in scene.events if e.shape == shape]  # noqa: E731
+    (star,), (sq,), (cr,) = by("star"), by("square"), by("cross")
+    assert 1.5 <= star.end_s - star.start_s <= 2.0 and ans("needle") == star.colour
+    assert star.start_s >= WHEN.index(ans("when")) * D / 3 and star.end_s <= (WHEN.index(ans("when")) + 1) * D / 3
+    assert ans("order") == ("square" if sq.start_s < cr.start_s else "cross")
+    tri = by("triangle")
+    assert ans("count") == str(len(tri)) and len(tri) <= 2 and all(1.0 <= e.end_s - e.start_s <= 2.0 for e in tri)
+    others = [e for e in scene.events if e.shape in NOW_SHAPES]
+    assert D / 20 <= len(others) <= D / 9, len(others)
+    ivs = sorted((e.start_s, e.end_s) for e in scene.events)
+    assert all(b0 - a1 >= 1.0 - 1e-9 for (_, a1), (b0, _) in zip(ivs, ivs[1:]))
+    starts = [s for s, _ in scene.backgrounds]
+    assert starts[0] == 0 and all(20 - 1e-3 <= b - a <= 90 + 1e-3 for a, b in zip(starts, starts[1:]))
+    assert all(a[1] != b[1] for a, b in zip(scene.backgrounds, scene.backgrounds[1:]))
+
+
+def test_generate_long_writes_the_long_split(tmp_path):
+    items = generate_long(tmp_path / "l", seed=2, durations=(120,), videos=2)
+    assert [i.family for i in items] == list(LONG_FAMILIES) * 2 and items[0].video == "videos/long120_0.mp4"
+    header, again = load_items(tmp_path / "l")
+    assert header == {"probe": VERSION, "long": True, "seed": 2, "durations": [120], "videos": 2}
+    assert [i.to_json() for i in again] == [i.to_json() for i in items]
+    reader = open_video(str(tmp_path / "l" / items[0].video))
+    try:
+        assert abs(reader.info.fps - 2) < 1e-6 and abs(reader.info.duration_s - 120) < 1
+    finally:
+        reader.close()
+    # its own seeds: not the short split's clips of the same seed
+    assert items[0].evidence != generate(tmp_path / "s", seed=2, videos=1, stream_videos=0)[0].evidence
 
 
 def test_every_count_is_about_as_likely():
@@ -147,9 +219,10 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
     path = build_untrained(tmp_path / "ckpt", seed=1)
     adapter = load_adapter(str(path), device="cpu", dtype="float32")
     ex = Examples(adapter, TrainConfig(videos=2, questions=2, relevance=2, images=2, frame_captions=2,
-                                       duration_s=(18.0, 24.0)))
+                                       duration_s=(18.0, 24.0), long_clips=1, long_uniform=0.0))
     batch = ex.batch(random.Random(2), np.random.default_rng(2), 1.0)
     assert [b["family"] for b in batch].count("relevance") == 2
+    assert any(b["family"].startswith("long/") for b in batch)  # a long clip: explicit positions for the batch
     with torch.no_grad():
         _, logits = ex.forward(batch)
         for i, b in enumerate(batch):
@@ -160,6 +233,42 @@ def test_training_batches_equal_the_stock_forward(tmp_path):
         wrong = [dict(b, frames=other) for b in batch[:2]]
         _, bad = ex.forward(wrong)
         assert not torch.allclose(bad[0], logits[0], atol=1e-4)
+
+
+def test_training_positions_of_irregular_frames_are_the_pipelines(tmp_path):
+    """A long clip sampled as a search plan keeps it (coverage frames plus 1 fps inside the
+    evidence: groups unevenly spaced in time) is trained with the M-RoPE positions the Pipeline
+    gives the same frames at full budget (the adapter places each group by its real time), not the
+    stock forward's evenly spread ones; and the next-token logits agree. Fails when the training
+    forward drops ``pixel_inputs``' ``position_ids``."""
+    from vidsift.frames.types import FrameBatch
+    from vidsift.pipeline import Pipeline
+    from vidsift.probe.train import Examples, TrainConfig, _frames
+
+    pipe = Pipeline.from_pretrained(str(build_untrained(tmp_path / "ckpt", seed=3)), budget="100%")
+    adapter = pipe.adapter
+    ex = Examples(adapter, TrainConfig(noise=0.0, long_uniform=0.0))
+    rng = random.Random(4)
+    scene, qs, times, families = ex.long_clip(rng)
+    assert len(set(np.round(np.diff(times), 3))) > 2 and times[-1] > 100  # irregular, minutes apart
+    frames = _frames(scene, times, np.random.default_rng(0), 0.0)
+    text = ex.mc_text(qs[families[0]])
+    inputs, _ = pipe.prepare(frames, text)
+    want = inputs.kwargs["position_ids"][:, 0]  # (4, L)
+    example = {"frames": frames, "text": text, "target": ex.word("red"), "family": "long"}
+    stock = [adapter.pixel_inputs(frames, text)]
+    n = stock[0]["input_ids"].shape[1]
+    got = ex.positions([example], stock, n + 2)[:, 0]
+    assert torch.equal(got[:, :n], want) and torch.equal(got[1:, n:], want[1:, -1:] + torch.tensor([1, 2]))
+    plain = adapter.model.model.get_rope_index(stock[0]["input_ids"], mm_token_type_ids=stock[0]["mm_token_type_ids"],
+                                               video_grid_thw=stock[0]["video_grid_thw"],
+                                               second_per_grid_ts=stock[0]["second_per_grid_ts"])[0][:, 0]
+    assert not torch.equal(plain, want[1:])  # the stock positions differ: the check can fail
+    with torch.no_grad():
+        _, logits = ex.forward([example])
+        ref = adapter.model(**inputs.kwargs).logits[0, -1]
+    assert torch.allclose(logits[0], ref, atol=1e-4), (logits[0] - ref).abs().max()
+    assert isinstance(frames, FrameBatch)
 
 
 def test_train_runs_and_writes_a_loadable_checkpoint(tmp_path):

@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="probe: generation seed of the items written into an empty --root."),
         methods: Optional[str] = typer.Option(None, "--methods", help="probe: method configurations, comma-separated (default: all)."),
         streams: int = typer.Option(4, "--streams", help="probe: stream clips for the now/recall families (0: none)."),
+        relevance: bool = typer.Option(True, "--relevance/--no-relevance", help="probe: also measure the mllm scorer's per-frame relevance (AUC) over every sampled frame; a method table does not need it."),
+        counterfactual: bool = typer.Option(False, "--counterfactual", help="probe: instead of the method table, ask each family of the clips and of re-rendered edits of them (recoloured star, moved star, main background not first, a triangle held longer, ...) at full tokens and report the share of pairs whose answer follows the edit."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
@@ -42,9 +44,14 @@ def register(app: typer.Typer) -> None:
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}", "must be >= 1")
         if dataset == "probe":
+            if counterfactual:
+                _counterfactual(root, model=model, seed=seed, videos=limit or 24, out=out, as_json=as_json, progress=progress)
+                return
             _probe(root, model=model, seed=seed, methods=methods, budget=budget, preset=preset, videos=limit or 24,
-                   streams=streams, out=out, as_json=as_json, progress=progress)
+                   streams=streams, relevance=relevance, out=out, as_json=as_json, progress=progress)
             return
+        if counterfactual or not relevance:
+            raise ConfigError("--counterfactual" if counterfactual else "--no-relevance", "only for --dataset probe")
         if model is None:
             raise ConfigError("--model", "required for this dataset")
         options = {"split": split} if split else {}
@@ -66,7 +73,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str], budget: Optional[str],
-           preset: Optional[str], videos: int, streams: int, out: str, as_json: bool, progress: bool) -> None:
+           preset: Optional[str], videos: int, streams: int, relevance: bool, out: str, as_json: bool, progress: bool) -> None:
     from ..errors import ConfigError
     from ..probe.evaluate import BUDGETS, PRESET_NAMES, evaluate
     from ..types import Budget
@@ -81,7 +88,8 @@ def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str]
     if streams < 0:
         raise ConfigError(f"--streams {streams}", "must be >= 0")
     summary = evaluate(root, model=model, seed=seed, methods=methods.split(",") if methods else None, budgets=budgets,
-                       presets=presets, out=out, videos=videos, stream_videos=streams, progress=progress)
+                       presets=presets, out=out, videos=videos, stream_videos=streams, relevance_eval=relevance,
+                       progress=progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -92,3 +100,25 @@ def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str]
     console = Console(highlight=False)
     for table in tables(summary):
         console.print(table)
+
+
+def _counterfactual(root: str, *, model: Optional[str], seed: int, videos: int, out: str, as_json: bool,
+                    progress: bool) -> None:
+    from ..probe.counterfactual import counterfactual
+
+    summary = counterfactual(root, model=model, seed=seed, videos=videos, out=out, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"probe counterfactual pairs (seed {seed}, {summary['pairs']} pairs, full tokens)")
+    for col in ("edit", "family", "pairs", "follows the edit %", "original right %", "edited answers"):
+        table.add_column(col)
+    for name, row in summary["per_edit"].items():
+        pct = lambda x: "-" if x is None else f"{100 * x:.0f}"  # noqa: E731
+        table.add_row(name, row["family"], str(row["pairs"]), pct(row["follows"]), pct(row["original_right"]),
+                      ", ".join(f"{k}:{v}" for k, v in row["answers"].items()))
+    Console(highlight=False).print(table)
+    typer.echo("follows, per family: " + ", ".join(f"{f} {100 * v:.0f}%" for f, v in summary["per_family"].items()))

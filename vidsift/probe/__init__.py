@@ -15,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .generate import FAMILIES, STREAM_FAMILIES, ProbeItem, generate, load_items
+from .generate import FAMILIES, LONG_FAMILIES, STREAM_FAMILIES, ProbeItem, generate, generate_long, load_items, make_long_scene
 
-__all__ = ["FAMILIES", "STREAM_FAMILIES", "ProbeItem", "checkpoint_path", "evaluate", "generate", "load_items"]
+__all__ = ["FAMILIES", "LONG_FAMILIES", "STREAM_FAMILIES", "ProbeItem", "checkpoint_path", "evaluate", "generate",
+           "generate_long", "load_items", "make_long_scene"]
 
 CHECKPOINT = Path(__file__).parent / "checkpoint"
 

@@ -1,9 +1,13 @@
 """Procedural video-QA items whose answers need specific evidence, deterministic from a seed.
 
 One probe video (``make_scene``) is long relative to its events: 3-5 background scenes (one
-colour covers most of the time), three grey discs drifting all along, and short events of
-1-2 s: one star, 0-4 triangles, a square and a cross, and a final shape held over the last
-seconds. Each shape is drawn inside one cell of the frame's 2x2 grid of 28-px cells, the pixels
+colour covers most of the time; it opens and closes the clip, only opens it, only closes it or
+does neither, evenly), three grey discs drifting all along, and short events of 1-2 s: one star,
+0-4 triangles (half of them held 2-4 s, over several 1 fps samples: `count` counts appearances,
+not frames), a square and a cross (which comes first: a fair coin), 0-2 now-type shapes
+(diamond, ring, bar) as distractors, and a final now-type shape held over the last seconds
+(`now` asks what is on screen at the end, not which now-type shape appears).
+Each shape is drawn inside one cell of the frame's 2x2 grid of 28-px cells, the pixels
 of one LLM token (a 2x2 merge of 14-px patches): an object is one token, as a word is, so a
 model as small as the probe's learns shapes in minutes (measured after 500 caption steps:
 shape named right 74% with cell-aligned shapes, 31% with shapes anywhere). Every video carries one
@@ -24,6 +28,10 @@ Stream videos (``stream=True``, minutes long) carry ``now`` and ``recall`` (the 
 asked at the end, about a star shown minutes before). ``relevance`` is not a separate item: its
 per-frame yes/no labels are whether a frame's time falls inside an item's evidence, asked with
 the ``mllm`` scorer's prompt about that item's question.
+
+Long videos (``make_long_scene``, ``generate_long``: 2-60 minutes) carry ``needle``, ``when`` (the
+third of the whole video), ``order`` and ``count`` (0-2 triangles), with a distractor shape about
+every 12 s and a background change every 20-90 s.
 
 ``time_scale`` stretches every duration (scenes, events) by a factor, so a video sampled at
 ``1 / time_scale`` frames per second shows the same frames as the unstretched one at 1 fps:
@@ -64,13 +72,17 @@ OPTIONS = {"needle": tuple(COLOURS), "recall": tuple(COLOURS), "count": ("0", "1
 # training seeds are drawn below this; evaluation seeds start here (never overlap)
 EVAL_SEED_BASE = 1_000_000
 # the drawn world's version, written in every items.jsonl header: one seed's items and pixels change
-# when it does (2: shapes inside one token cell; 3: triangles TRIANGLE_GAP s apart), so folders of
-# another version are never reused
-VERSION = 3
+# when it does (2: shapes inside one token cell; 3: triangles TRIANGLE_GAP s apart; 4: the main
+# background may open, close or neither, now-type shapes also appear earlier, triangles last 1-4 s),
+# so folders of another version are never reused
+VERSION = 4
 # seconds between two triangles. Sampled at 1 fps and paired into Qwen temporal patches of 2 frames,
 # triangles at least 3 s apart never fall in the same or in neighbouring patches, so each is a
 # separate run of tokens (2 s apart, two triangles could fill neighbouring patches and read as one)
 TRIANGLE_GAP = 3.0
+# how many now-type distractors (diamond/ring/bar) a clip shows before its final shape: drawn from
+# this tuple (v4; about two clips in three have at least one)
+EARLY_NOW = (0, 1, 1, 2)
 
 
 @dataclass
@@ -91,28 +103,37 @@ class ProbeItem:
         return json.dumps(asdict(self))
 
 
+BG_LAYOUTS = ("both", "opens", "closes", "neither")  # where the main background sits (v4: balanced)
+
+
 def _backgrounds(rng: random.Random, duration: float) -> list[tuple[float, str]]:
+    """3-5 scenes; the main one covers 55-75% of the time in 1-3 pieces and, drawn evenly from
+    `BG_LAYOUTS`, opens and closes the clip, only opens it, only closes it, or does neither (v3:
+    always both, so "the first frame's colour" answered `global`). Every piece lasts >= 8% of
+    the clip (1.6 s of a 20 s clip), so a 1 fps sample sees it."""
     names = list(BACKGROUNDS)
     rng.shuffle(names)
-    dominant, others = names[0], names[1 : 1 + rng.randint(1, 2)]
+    layout = rng.choice(BG_LAYOUTS)
+    n_other = rng.randint(2, 3) if layout == "neither" else rng.randint(1, 2)
+    dominant, others = names[0], names[1 : 1 + n_other]
     share = rng.uniform(0.55, 0.75)
-    other_len = [(1 - share) * duration / len(others)] * len(others)
-    dom_parts = len(others) + 1  # dominant stretches around the others
-    cuts = sorted(rng.uniform(0, 1) for _ in range(dom_parts - 1))
-    dom_len = [share * duration * (b - a) for a, b in zip([0.0, *cuts], [*cuts, 1.0])]
+    # the main background's pieces sit between the others ("both": also at both ends)
+    dom_parts = {"both": n_other + 1, "opens": n_other, "closes": n_other, "neither": n_other - 1}[layout]
+    weights = [rng.uniform(1.0, 2.0) for _ in range(dom_parts)]
+    dom_len = [share * duration * w / sum(weights) for w in weights]
+    other_len = (1 - share) * duration / n_other
+    seq: list[tuple[str, float]] = []
+    if layout in ("both", "opens"):
+        seq.append((dominant, dom_len.pop(0)))
+    for i, name in enumerate(others):
+        seq.append((name, other_len))
+        if dom_len and (i < n_other - 1 or layout in ("both", "closes")):
+            seq.append((dominant, dom_len.pop(0)))
     out, t = [], 0.0
-    for i in range(dom_parts):
-        if dom_len[i] > 1e-6:
-            out.append((t, dominant))
-            t += dom_len[i]
-        if i < len(others):
-            out.append((t, others[i]))
-            t += other_len[i]
-    merged: list[tuple[float, str]] = []
-    for start, name in out:  # adjacent dominant pieces (an empty other) merge
-        if not merged or merged[-1][1] != name:
-            merged.append((round(start, 3), name))
-    return merged
+    for name, length in seq:
+        out.append((round(t, 3), name))
+        t += length
+    return out
 
 
 def _place(rng: random.Random, taken: list[tuple[float, float]], lo: float, hi: float, dur: float,
@@ -170,7 +191,7 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     tri: list[tuple[float, float]] = []
     for _ in range(rng.randint(0, 4) if triangles is None else triangles):
         # TRIANGLE_GAP s apart from each other (so no two share or touch a temporal patch), 1 s from the rest
-        d = rng.uniform(1.0, 2.0) * min(event_scale, 1.5)
+        d = triangle_length(rng) * min(event_scale, 1.5)
         apart = TRIANGLE_GAP - 1.0
         got = _place(rng, taken + [(a - apart, b + apart) for a, b in tri], 0.5, end, d, 1.0)
         if got is None:
@@ -181,7 +202,17 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     cr = sq and _place(rng, taken + [sq], 0.5, end, min(dur(), end / 8), 1.0)
     if sq is None or cr is None:
         raise ValueError(f"probe scene of {D:.1f} s too short for its events; use a longer duration")
+    if rng.random() < 0.5:  # which of the two comes first: a fair coin (order balanced by construction)
+        sq, cr = cr, sq
     taken += [sq, cr]
+    # v4: now-type shapes also appear earlier (distractors of any now-type, the final one's too), so
+    # `now` means "on screen at the end", not "which of these shapes appears at all"
+    early = []
+    for _ in range(rng.choice(EARLY_NOW)):
+        got = _place(rng, taken, 0.5, end, min(dur(), end / 8), 1.0)
+        if got is not None:
+            early.append(got)
+            taken.append(got)
     now_shape = rng.choice(NOW_SHAPES)
     now = (D - now_len, D)
 
@@ -190,7 +221,8 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
 
     star_colour = rng.choice(list(COLOURS))
     scene.events += [event("star", star, star_colour), *[event("triangle", iv) for iv in tri],
-                     event("square", sq), event("cross", cr), event(now_shape, now, r=13)]
+                     event("square", sq), event("cross", cr), *[event(rng.choice(NOW_SHAPES), iv, r=13) for iv in early],
+                     event(now_shape, now, r=13)]
     scaled = lambda iv: (round(iv[0] * k, 3), round(iv[1] * k, 3))  # noqa: E731
 
     def mc(family: str, correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
@@ -214,6 +246,67 @@ def make_scene(rng: random.Random, duration_s: float, *, stream: bool = False, t
     return scene, questions
 
 
+LONG_FAMILIES = ("needle", "when", "order", "count")
+
+
+def make_long_scene(rng: random.Random, duration_s: float) -> tuple[Scene, dict[str, dict[str, Any]]]:
+    """A long probe scene (minutes to an hour) and its questions, as `make_scene`'s dict for
+    `LONG_FAMILIES`: one star shown 1.5-2 s (in a third drawn evenly), a square and a cross once
+    each, 0-2 triangles of 1-2 s, another shape (now-type, random colour) about every 12 s,
+    backgrounds changing every 20-90 s and three grey discs drifting. ``when`` names the third
+    of the whole video that holds the star."""
+    D = float(duration_s)
+    if D < 60:
+        raise ValueError(f"long probe scene of {D:.1f} s: use at least 60 s")
+    names, bgs, t = list(BACKGROUNDS), [], 0.0
+    while t < D:
+        bgs.append((round(t, 3), rng.choice([n for n in names if not bgs or n != bgs[-1][1]])))
+        t += rng.uniform(20.0, 90.0)
+    scene = Scene(duration_s=D, backgrounds=bgs)
+    for _ in range(3):
+        x, y = rng.uniform(5, SIZE - 5), rng.uniform(5, SIZE - 5)
+        speed, angle = rng.uniform(4, 15), rng.uniform(0, 6.283)
+        scene.distractors.append(Distractor(x, y, speed * math.cos(angle), speed * math.sin(angle),
+                                            rng.randint(3, 4), rng.randint(90, 170)))
+    third, width = rng.randrange(3), D / 3
+    taken: list[tuple[float, float]] = []
+    star = _place(rng, taken, third * width + 0.1 * width, third * width + 0.9 * width, rng.uniform(1.5, 2.0), 1.0)
+    taken.append(star)
+    tri: list[tuple[float, float]] = []
+    for _ in range(rng.randint(0, 2)):
+        got = _place(rng, taken, 1.0, D - 1.0, rng.uniform(1.0, 2.0), TRIANGLE_GAP)
+        tri.append(got)
+        taken.append(got)
+    sq = _place(rng, taken, 1.0, D - 1.0, rng.uniform(1.0, 2.0), 1.0)
+    taken.append(sq)
+    cr = _place(rng, taken, 1.0, D - 1.0, rng.uniform(1.0, 2.0), 1.0)
+    taken.append(cr)
+    others, t = [], rng.uniform(2.0, 12.0)
+    while t < D - 3.0:  # a distractor about every 12 s, skipped where it would touch an event
+        iv = (t, t + rng.uniform(1.0, 2.0))
+        if all(iv[1] + 1.0 <= a or iv[0] >= b + 1.0 for a, b in taken):
+            others.append(iv)
+        t += rng.uniform(9.0, 15.0)
+
+    def event(shape: str, iv: tuple[float, float], colour: str | None = None, r: int = 12) -> Event:
+        return Event(shape, colour or rng.choice(list(COLOURS)), iv[0], iv[1], *_pos(rng, r), radius=r)
+
+    star_colour = rng.choice(list(COLOURS))
+    scene.events += [event("star", star, star_colour), *[event("triangle", iv) for iv in tri],
+                     event("square", sq), event("cross", cr),
+                     *[event(rng.choice(NOW_SHAPES), iv, r=13) for iv in others]]
+    scene.events.sort(key=lambda e: e.start_s)
+
+    def mc(family: str, correct: str, evidence: list[tuple[float, float]]) -> dict[str, Any]:
+        options = list(OPTIONS[family])
+        return {"question": QUESTIONS[family], "options": options, "answer": options.index(correct),
+                "evidence": [(round(a, 3), round(b, 3)) for a, b in evidence]}
+
+    return scene, {"needle": mc("needle", star_colour, [star]), "when": mc("when", WHEN[third], [star]),
+                   "order": mc("order", "square" if sq[0] < cr[0] else "cross", sorted([sq, cr])),
+                   "count": mc("count", str(len(tri)), sorted(tri))}
+
+
 def draw_scene(rng: random.Random, duration_s: float, **options: Any) -> tuple[Scene, dict[str, dict[str, Any]]]:
     """`make_scene`, drawn again (from the same ``rng``, so still seeded) while its events do not fit.
 
@@ -230,7 +323,13 @@ def draw_scene(rng: random.Random, duration_s: float, **options: Any) -> tuple[S
     raise ValueError(f"no probe scene of {duration_s:.1f} s fits its events")
 
 
-PLACEMENTS = 25  # layouts tried for one drawn number of triangles
+PLACEMENTS = 60  # layouts tried for one drawn number of triangles (4 long triangles need a few tries)
+
+
+def triangle_length(rng: random.Random) -> float:
+    """Seconds a triangle stays on screen (v4): half of them 1-2 s, half 2-4 s, so many span
+    two to four 1 fps samples and only counting appearances (not frames) gives `count`."""
+    return rng.uniform(1.0, 2.0) if rng.random() < 0.5 else rng.uniform(2.0, 4.0)
 
 
 def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos: int = 4,
@@ -256,6 +355,33 @@ def generate(root: str | Path, *, seed: int = 0, videos: int = 24, stream_videos
                                    evidence=q["evidence"], duration_s=scene.duration_s, stream=stream))
     with open(root / "items.jsonl", "w") as fh:
         fh.write(json.dumps({"probe": VERSION, "seed": seed, "videos": videos, "stream_videos": stream_videos}) + "\n")
+        for item in items:
+            fh.write(item.to_json() + "\n")
+    return items
+
+
+def generate_long(root: str | Path, *, seed: int = 0, durations: tuple[float, ...] = (120, 600, 1800, 3600),
+                  videos: int = 6) -> list[ProbeItem]:
+    """Write ``videos`` long probe videos of each duration (seconds) and their `LONG_FAMILIES`
+    items into ``root`` (``videos/long{dur}_{i}.mp4`` + ``items.jsonl``, header ``"long": true``);
+    returns the items. Drawn from ``EVAL_SEED_BASE + 500_000 + seed``: disjoint from the short
+    split's seeds and from training's. Written at 2 fps (the pipeline samples at most 1 fps)."""
+    root = Path(root)
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(EVAL_SEED_BASE + 500_000 + int(seed))
+    items: list[ProbeItem] = []
+    for dur in durations:
+        for i in range(videos):
+            scene, questions = make_long_scene(rng, float(dur))
+            name = f"long{dur:g}_{i}.mp4"
+            write_video(scene, root / "videos" / name, fps=2)
+            for family, q in questions.items():
+                items.append(ProbeItem(qid=f"s{seed}-{name[:-4]}-{family}", video=f"videos/{name}", family=family,
+                                       question=q["question"], options=q["options"], answer=q["answer"],
+                                       evidence=q["evidence"], duration_s=scene.duration_s))
+    with open(root / "items.jsonl", "w") as fh:
+        fh.write(json.dumps({"probe": VERSION, "long": True, "seed": seed, "durations": list(durations),
+                             "videos": videos}) + "\n")
         for item in items:
             fh.write(item.to_json() + "\n")
     return items

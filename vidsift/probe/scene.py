@@ -130,12 +130,16 @@ def render(scene: Scene, t: float) -> np.ndarray:
     return np.asarray(img)
 
 
-def write_video(scene: Scene, path: str | Path, *, fps: int = 4, crf: int = 18) -> Path:
-    """Encode ``scene`` as an H.264 MP4 (yuv420p) at ``fps`` frames per second."""
+def write_video(scene: Scene, path: str | Path, *, fps: int = 4, crf: int = 18, times: list[float] | None = None) -> Path:
+    """Encode ``scene`` as an H.264 MP4 (yuv420p) at ``fps`` frames per second. ``times``: the
+    scene time each written frame shows (default: frame ``i`` shows ``i / fps``); repeating a time
+    holds that picture, as a frozen video does."""
     import av
 
     path = Path(path)
-    n = int(round(scene.duration_s * fps))
+    if times is None:
+        times = [i / fps for i in range(int(round(scene.duration_s * fps)))]
+    n = len(times)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width = stream.height = scene.size
@@ -143,7 +147,7 @@ def write_video(scene: Scene, path: str | Path, *, fps: int = 4, crf: int = 18) 
         stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
         stream.codec_context.thread_count = 1
         for i in range(n):
-            frame = av.VideoFrame.from_ndarray(render(scene, i / fps), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(render(scene, times[i]), format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ..frames.types import FrameBatch
-from .generate import FAMILIES, NOW_SHAPES, PLACEMENTS, WHEN, make_scene
+from .generate import FAMILIES, LONG_FAMILIES, NOW_SHAPES, PLACEMENTS, WHEN, make_long_scene, make_scene
 from .model import CAPTION_PROMPT, RELEVANCE_PROMPT, build_untrained, mc_text
 from .scene import render
 
@@ -73,6 +73,8 @@ class TrainConfig:
     pretrain_batch: int = 48  # caption examples per stage-1 step
     frame_captions: int = 8  # stage 2: caption examples (one or two frames) per step, beside the questions
     count_windows: int = 2  # stage 2: per clip, count questions about random stretches of it
+    long_clips: int = 0  # stage 2: long scenes (2-60 min) per step, sampled as a search plan or the default cap would
+    long_uniform: float = 0.3  # share of long scenes sampled as the default pipeline does (64 evenly spread frames)
     lr: float = 1.5e-3
     warmup: int = 100
     weight_decay: float = 0.01
@@ -151,6 +153,12 @@ class Examples:
                 out.append(self.caption(scene, times, nrng, frames, timeline=True))
             for _ in range(self.cfg.count_windows if len(times) > 4 else 0):
                 out.append(self.count_window(rng, scene, qs["count"], times, nrng))
+        for _ in range(self.cfg.long_clips):
+            scene, qs, times, families = self.long_clip(rng)
+            frames = _frames(scene, times, nrng, self.cfg.noise)
+            for fam in families:
+                word = qs[fam]["options"][qs[fam]["answer"]]
+                out.append({"frames": frames, "text": self.mc_text(qs[fam]), "target": self.word(word), "family": f"long/{fam}"})
         for _ in range(self.cfg.frame_captions):
             out.append(self.frame_caption(rng, nrng, frac))
         for _ in range(self.cfg.images):  # two neighbouring samples are the whole video: the question about them
@@ -171,6 +179,36 @@ class Examples:
             text = RELEVANCE_PROMPT.format(question=self.mc_text(qs[fam]))
             out.append({"frames": frames, "text": text, "target": self.yes if want else self.no, "family": "relevance"})
         return out
+
+    def long_clip(self, rng: random.Random) -> tuple[Any, dict[str, dict[str, Any]], np.ndarray, list[str]]:
+        """A long scene (2-60 min, log-uniform) and the times a plan would sample, with the families
+        those samples answer. ``long_uniform`` of them: the default pipeline's cap, the centres of
+        64 equal slices (on the 2 fps grid of the written long videos), asking what those frames
+        show in full (the star seen for ``needle``/``when``, both square and cross for ``order``,
+        every triangle for ``count``). The rest, as a temporal search keeps them: 12-24 coverage
+        frames spread over the whole video plus 1 fps frames inside the evidence of 1-2 questions,
+        so M-RoPE temporal positions reach thousands with irregular spacing (the adapter places
+        each group by its real time, as at inference)."""
+        for _ in range(100):
+            D = math.exp(rng.uniform(math.log(120.0), math.log(3600.0)))
+            scene, qs = make_long_scene(rng, D)
+            grid = lambda t: np.floor(np.asarray(t) * 2) / 2  # noqa: E731  the written videos' 2 fps frames
+            if rng.random() < self.cfg.long_uniform:
+                n = min(64, math.ceil(D))
+                times = np.unique(grid((np.arange(n) + 0.5) * D / n))
+                asked: list[str] = []
+            else:
+                n = rng.randint(12, 24)
+                cover = grid((np.arange(n) + np.array([rng.random() for _ in range(n)])) * D / n)
+                asked = rng.sample(LONG_FAMILIES, rng.randint(1, 2))
+                inside = [np.arange(math.ceil(a), b) for fam in asked for a, b in qs[fam]["evidence"]]
+                times = np.unique(np.concatenate([cover, *inside]))
+            seen = lambda ivs: all(((times >= a) & (times < b)).any() for a, b in ivs)  # noqa: E731
+            # (an empty `count` evidence is "seen" by any sample: only asked when drawn, so "0" is not favoured)
+            families = [f for f in LONG_FAMILIES if f in asked or (qs[f]["evidence"] and seen(qs[f]["evidence"]))]
+            if families:
+                return scene, qs, times.astype(np.float64), families
+        raise ValueError("no long probe scene gave an answerable sample")
 
     def count_window(self, rng: random.Random, scene, question: dict[str, Any], times: np.ndarray,
                      nrng: np.random.Generator) -> dict[str, Any]:
@@ -194,7 +232,7 @@ class Examples:
         words: list[str] = []
         if timeline:  # the final shape's window starts one sample step after `end`
             step = float(times[1] - times[0]) if len(times) > 1 else 1.0
-            end = min(e.start_s for e in scene.events if e.shape in NOW_SHAPES) - step
+            end = max(e.start_s for e in scene.events if e.shape in NOW_SHAPES) - step  # the final shape starts last
         phase, counted = None, []
         for t in times:
             if timeline and phase != (p := WHEN[min(2, int(3 * float(t) / end))]):
@@ -227,7 +265,10 @@ class Examples:
         question asks about (or, for half the ``count`` pairs, neither does); the other is the
         sample before or after it, so a 1-2 s event often fills only one frame of the pair, as it
         does in the videos."""
-        shown = lambda t, shapes: {e for e in scene.events if e.shape in shapes and e.visible(t)}  # noqa: E731
+        final = max((e for e in scene.events if e.shape in NOW_SHAPES), key=lambda e: e.start_s)
+        # `now` is the final shape (earlier now-type shapes are distractors, not "on screen now")
+        shown = lambda t, shapes: {e for e in scene.events if e.shape in shapes and e.visible(t)  # noqa: E731
+                                   and (family != "now" or e is final)}
         wanted = {"needle": ("star",), "now": NOW_SHAPES, "count": ("triangle",), "order": ("square", "cross"),
                   "global": ()}[family]
         if family == "global":
@@ -293,11 +334,34 @@ class Examples:
         kwargs = {"video_grid_thw": torch.cat([stock[b]["video_grid_thw"] for b in range(B)])}
         if "second_per_grid_ts" in stock[0]:
             kwargs["second_per_grid_ts"] = torch.cat([stock[b]["second_per_grid_ts"] for b in range(B)])
+        if any("position_ids" in st for st in stock):  # irregular frames: the pipeline's positions, not the stock ones
+            kwargs["position_ids"] = self.positions(examples, stock, L)
         enc = BaseModelOutputWithPooling(pooler_output=tuple(feats[v] for v in order))
         out = model(input_ids=ids, attention_mask=mask, mm_token_type_ids=types, mm_encoder_outputs={"video": enc},
                     labels=labels, **kwargs)
         logits = out.logits[torch.arange(B), torch.tensor(answer_pos)]  # (B, V) next-token logits at the answer
         return out.loss, logits
+
+
+    def positions(self, examples: list[dict[str, Any]], stock: list[dict[str, Any]], length: int) -> torch.Tensor:
+        """``position_ids`` (4, B, ``length``) of a padded batch: each prompt's own (``pixel_inputs``'
+        ``position_ids`` where it gives them: frames unevenly spaced in time, which the adapter
+        places by their real times as the pipeline does at inference; else the stock
+        ``get_rope_index`` of that prompt), then the answer and padding one step further each (as
+        text after a prompt is placed); row 0 is the plain index 0..L-1 (as `build_inputs`)."""
+        rope = self.adapter.model.model.get_rope_index
+        out = torch.zeros((4, len(examples), length), dtype=torch.long)
+        out[0] = torch.arange(length)
+        for b, st in enumerate(stock):
+            if "position_ids" in st:
+                pos = st["position_ids"][1:, 0]
+            else:
+                extra = {k: st[k] for k in ("video_grid_thw", "second_per_grid_ts") if k in st}
+                pos = rope(st["input_ids"], mm_token_type_ids=st["mm_token_type_ids"], **extra)[0][:, 0]
+            n = pos.shape[1]
+            out[1:, b, :n] = pos
+            out[1:, b, n:] = pos[:, -1:] + torch.arange(1, length - n + 1)
+        return out
 
 
 def _with_neighbour(rng: random.Random, t: float, times: np.ndarray, duration_s: float) -> list[float]:

@@ -276,13 +276,19 @@ class QwenAdapterBase(ModelAdapter):
         return BaseModelOutputWithPooling(pooler_output=(feats,))
 
     def pixel_inputs(self, frames: FrameBatch, question: str) -> dict[str, Any]:
+        """Also ``position_ids`` ([4, 1, L], as `build_inputs`) when this family's positions differ
+        from what the stock forward derives from the grid kwargs alone (Qwen2.5-VL groups unevenly
+        spaced in time): the model then sees exactly the positions the pipeline gives these frames."""
         pixels, grid, gpts = self._pixels(frames, None)
         g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
         grids = torch.tensor([[h, w]] * g)
-        ids, types, _, _, _, rope_kwargs = self._full_positions(grids, gpts, question)
+        ids, types, pos, _, _, rope_kwargs = self._full_positions(grids, gpts, question)
         dev = self.device
         out = {"input_ids": ids[None].to(dev), "attention_mask": torch.ones(1, len(ids), dtype=torch.long, device=dev),
                "mm_token_type_ids": types[None].to(dev), "pixel_values_videos": pixels,
                "video_grid_thw": grid}
         out.update({k: v.to(dev) for k, v in rope_kwargs.items() if k != "video_grid_thw"})
+        stock, _ = self.model.model.get_rope_index(ids[None], mm_token_type_ids=types[None], **rope_kwargs)
+        if not torch.equal(stock[:, 0], pos):
+            out["position_ids"] = torch.cat([torch.arange(len(ids))[None], pos])[:, None].to(dev)  # (4, 1, L)
         return out

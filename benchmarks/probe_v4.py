@@ -1,0 +1,123 @@
+"""Probe v4 report (issue 25 / 22): a checkpoint at full tokens on unseen evaluation seeds (per
+family mean and min-max), its counterfactual pairs, and the long split at full tokens.
+
+    python benchmarks/probe_v4.py --model vidsift/probe/checkpoint --name new --seeds 23,4711,9001 \\
+        [--dev-seed 1] [--counterfactual-seeds 23] [--long-durations 120,600] --work /tmp/pv4
+
+Full tokens: `vidsift eval --dataset probe --methods uniform --budget 100% --preset none --streams 0
+--no-relevance` (only the ``full@100%`` row). Long split: `generate_long` (seed 0), every question
+at ``budget=100%`` with the default sampling (1 fps, at most 64 frames spread over the video, as
+the default pipeline). Writes ``benchmarks/results/probe_v4/{name}.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).parent / "results" / "probe_v4"
+
+
+def full_tokens(model: str, seed: int, work: Path) -> dict:
+    from vidsift.probe.evaluate import evaluate
+
+    t = time.time()
+    s = evaluate(work / f"seed{seed}", model=model, seed=seed, methods=["uniform"], budgets=(1.0,), presets=(),
+                 out=work / f"seed{seed}-{Path(model).name}.jsonl", videos=24, stream_videos=0, relevance_eval=False,
+                 progress=False)
+    row = next(r for r in s["settings"] if r["setting"] == "full@100%")
+    return {"seed": seed, "n": row["n"], "accuracy": row["accuracy"], "per_family": row["per_family"],
+            "seconds": round(time.time() - t, 1)}
+
+
+def spread(rows: list[dict]) -> dict:
+    fams = sorted({f for r in rows for f in r["per_family"]})
+    cell = lambda v: {"mean": round(float(np.mean(v)), 4), "min": min(v), "max": max(v)}  # noqa: E731
+    return {"overall": cell([r["accuracy"] for r in rows]),
+            "per_family": {f: cell([r["per_family"][f] for r in rows]) for f in fams}}
+
+
+def long_split(model: str, durations: tuple[int, ...], work: Path, videos: int = 6) -> dict:
+    from vidsift.batch.results import ResultsFile
+    from vidsift.eval.runner import add_choice
+    from vidsift.probe.evaluate import evidence_hit, run_questions
+    from vidsift.probe.generate import generate_long, load_items
+
+    root = work / ("long-" + "-".join(map(str, durations)))
+    if (root / "items.jsonl").exists():
+        _, items = load_items(root)
+    else:
+        items = generate_long(root, seed=0, durations=durations, videos=videos)
+    out = work / f"long-{Path(model).name}.jsonl"
+    t = time.time()
+    run_questions(items, root, {"full@100%": {"budget": "100%"}}, model=model, out=out)
+    by = {i.qid: i for i in items}
+    acc: dict = defaultdict(lambda: defaultdict(list))
+    recall: dict = defaultdict(lambda: defaultdict(list))
+    answers: dict = defaultdict(lambda: defaultdict(list))
+    frames = defaultdict(list)
+    for r in ResultsFile(out).latest().values():
+        r = add_choice(r)
+        item = by[r["meta"]["qid"]]
+        d = int(item.duration_s)
+        acc[d][item.family].append(bool(r["correct"]))
+        answers[d][item.family].append(r.get("pred"))
+        hit = evidence_hit(r.get("plan"), item.evidence)
+        if hit is not None:
+            recall[d][item.family].append(hit)
+        if r.get("plan"):
+            frames[d].append(len(r["plan"]["frames"]))
+    share = lambda v: round(sum(v) / len(v), 4) if v else None  # noqa: E731
+    return {"seed": 0, "videos_per_duration": videos, "sampling": "default (1 fps, at most 64 frames)", "budget": "100%",
+            "seconds": round(time.time() - t, 1),
+            "per_duration": {d: {"accuracy": {f: share(v) for f, v in sorted(acc[d].items())},
+                                 "n": {f: len(v) for f, v in sorted(acc[d].items())},
+                                 "evidence_recall": {f: share(v) for f, v in sorted(recall[d].items())},
+                                 "frames_mean": round(float(np.mean(frames[d])), 1) if frames[d] else None,
+                                 "answers": {f: v for f, v in sorted(answers[d].items())}}
+                             for d in sorted(acc)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--seeds", default="23,4711,9001")
+    ap.add_argument("--dev-seed", type=int, default=None, help="the seed used to choose (reported apart)")
+    ap.add_argument("--counterfactual-seeds", default="23")
+    ap.add_argument("--long-durations", default="120,600")
+    ap.add_argument("--work", default="/tmp/probe_v4")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: full, counterfactual, long")
+    args = ap.parse_args()
+    work, skip = Path(args.work), set(filter(None, args.skip.split(",")))
+    work.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{args.name}.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report.update({"model": args.model, "generator_version": 4})
+    if "full" not in skip:
+        rows = [full_tokens(args.model, int(s), work) for s in args.seeds.split(",")]
+        report["full_tokens"] = {"seeds": rows, "unseen": spread(rows)}
+        if args.dev_seed is not None:
+            report["full_tokens"]["dev_seed"] = full_tokens(args.model, args.dev_seed, work)
+        print(json.dumps(report["full_tokens"]["unseen"]))
+    if "counterfactual" not in skip:
+        from vidsift.probe.counterfactual import counterfactual
+
+        report["counterfactual"] = [counterfactual(work / f"cf{s}", model=args.model, seed=int(s),
+                                                   out=work / f"cf{s}-{Path(args.model).name}.jsonl", progress=False)
+                                    for s in args.counterfactual_seeds.split(",")]
+        print(json.dumps([c["per_edit"] for c in report["counterfactual"]]))
+    if "long" not in skip:
+        report["long"] = long_split(args.model, tuple(int(d) for d in args.long_durations.split(",")), work)
+        print(json.dumps(report["long"]["per_duration"]))
+    path.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
