@@ -55,15 +55,17 @@ from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal",
-                "search")
+                "search", "allocation")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
 # scorer None: "mllm" when the temporal search runs, else "uniform". search "auto": on for a video
 # file with more candidates (1/fps over its duration) than the default cap SAMPLE_MAX_FRAMES, i.e.
 # where the capped grid would leave gaps a short event falls through, unless the caller set its own
-# max_frames (a capped grid, asked for); "on" / "off" force it
+# max_frames (a capped grid, asked for); "on" / "off" force it; "dense" scores every candidate (the
+# dense pass the search is measured against). allocation "relevance": concentrated relevance keeps
+# full tokens (`allocate_relevance`); "spread": k frames at a share of their tokens each
 DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": None, "max_new_tokens": 64,
-                            "resize": False, "search": "auto"}
-SEARCH_MODES = ("auto", "on", "off")
+                            "resize": False, "search": "auto", "allocation": "relevance"}
+SEARCH_MODES = ("auto", "on", "off", "dense")
 
 
 class _LRU(OrderedDict):
@@ -162,6 +164,8 @@ def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str,
         raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
     if opts.get("search", "auto") not in SEARCH_MODES:
         raise ConfigError(f"search={opts['search']!r}", f"choose from: {', '.join(SEARCH_MODES)}")
+    if opts.get("allocation", "relevance") not in ("relevance", "spread"):
+        raise ConfigError(f"allocation={opts['allocation']!r}", "choose from: relevance, spread")
     return opts
 
 
@@ -317,7 +321,7 @@ class Pipeline:
         rec = rec or StatsRecorder()
         with rec.stage("score"):
             scores = score_frames(scorer, candidates, question, "" if video == "<frames>" else video)
-        kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
+        kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
         with rec.stage("select"):
             plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, k=opts.get("frames"),
                                scorer=scorer, video=video, scores=scores, group=self.adapter.frames_per_group, **kwargs)
@@ -333,7 +337,7 @@ class Pipeline:
         mode = opts.get("search", "auto")
         if mode == "off" or isinstance(video, FrameBatch):
             return False
-        if mode == "on":
+        if mode in ("on", "dense"):
             return True
         from ..frames import open_for_planning
 
@@ -372,8 +376,11 @@ class Pipeline:
                 full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
             budget_tokens = opts["budget"].resolve(full)
             with rec.stage("score"):
-                kwargs = {k: opts[k] for k in ("selector", "allocator") if opts.get(k) is not None}
-                plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
+                from ..selectors.search import TemporalSearch
+
+                kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
+                search = TemporalSearch(call_share=1.0) if opts.get("search") == "dense" else TemporalSearch()
+                plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, search=search,
                                    scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
                                    video=label, k=opts.get("frames"), **kwargs)
             rows = np.searchsorted(entry.index, plan.indices)

@@ -247,7 +247,8 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
 
 def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per_frame: float, scorer: Any,
                 group: int = 1, search: Any = None, video: str = "", selector: Any = "kcenter",
-                allocator: Any = "proportional", min_fraction: float = 0.5, k: int | None = None) -> TokenPlan:
+                allocator: Any = "proportional", min_fraction: float = 0.5, k: int | None = None,
+                allocation: str = "relevance") -> TokenPlan:
     """Plan over a `VideoIndex` (every candidate of the whole video) with the temporal search:
     the scorer sees only the candidates the search asks for (`TemporalSearch`), then the budget goes
     to the relevant frames at full tokens and to coverage (`allocate_relevance`); when relevance is
@@ -270,7 +271,10 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
     times["score"] = time.perf_counter() - t0
     full = whole_tokens(tokens_per_frame)
     t0 = time.perf_counter()
-    rel = None if k is not None or budget_tokens >= n * full else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
+    if allocation not in ("relevance", "spread"):
+        raise ConfigError(f"allocation={allocation!r}", "choose from: relevance, spread")
+    spread = k is not None or allocation == "spread" or budget_tokens >= n * full
+    rel = None if spread else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
                                                          found_by=result.found_by)
     if rel is None:  # flat relevance (or a fixed frame count): spread the budget as plan_frames does
         seen = np.isfinite(result.scores)
