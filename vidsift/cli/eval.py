@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
+        long: bool = typer.Option(False, "--long", help="probe: the long-video split instead (needle, when, order, count in videos of --durations, at one --budget, default 52 tokens): uniform vs the temporal search vs the search without relevance-true allocation vs a dense pass."),
+        durations: str = typer.Option("120,600,1800,3600", "--durations", help="probe --long: video lengths in seconds, comma-separated."),
     ) -> None:
         """Evaluate multiple-choice accuracy per task and per budget/preset."""
         from ..batch import WorkerSpec, build_engine
@@ -43,7 +45,13 @@ def register(app: typer.Typer) -> None:
 
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}", "must be >= 1")
+        if long and dataset != "probe":
+            raise ConfigError("--long", "only for --dataset probe")
         if dataset == "probe":
+            if long:
+                _long(root, model=model, seed=seed, durations=durations, videos=limit or 6, budget=budget, methods=methods,
+                      out=out, as_json=as_json, progress=progress)
+                return
             if counterfactual:
                 _counterfactual(root, model=model, seed=seed, videos=limit or 24, out=out, as_json=as_json, progress=progress)
                 return
@@ -122,3 +130,58 @@ def _counterfactual(root: str, *, model: Optional[str], seed: int, videos: int, 
                       ", ".join(f"{k}:{v}" for k, v in row["answers"].items()))
     Console(highlight=False).print(table)
     typer.echo("follows, per family: " + ", ".join(f"{f} {100 * v:.0f}%" for f, v in summary["per_family"].items()))
+
+
+def _long(root: str, *, model: Optional[str], seed: int, durations: str, videos: int, budget: Optional[str],
+          methods: Optional[str], out: str, as_json: bool, progress: bool) -> None:
+    """The long-video split (`vidsift.probe.long_split`): a table per method, lengths as columns."""
+    from ..errors import ConfigError
+    from ..probe.long_split import BUDGET, evaluate_long
+
+    try:
+        lengths = tuple(float(d) for d in durations.split(","))
+    except ValueError:
+        raise ConfigError(f"--durations {durations}", "must be seconds, comma-separated (120,600)") from None
+    if not lengths or min(lengths) < 30:
+        raise ConfigError(f"--durations {durations}", "each must be >= 30 s")
+    if budget is not None and "," in budget:
+        raise ConfigError(f"--budget {budget}", "--long runs one budget")
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("long split", total=None)
+    try:
+        summary = evaluate_long(root, model=model, seed=seed, durations=lengths, videos=videos,
+                                budget=budget or BUDGET, methods=methods.split(",") if methods else None, out=out,
+                                progress=(lambda d, t: bar.update(task, completed=d, total=t)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    cols = list(summary["videos"])
+    for method, cells in summary["methods"].items():
+        table = Table(title=f"long split · {method} · budget {summary['budget']}")
+        table.add_column("")
+        for c in cols:
+            table.add_column(f"{float(c) / 60:g} min", justify="right")
+        rows = [("accuracy %", lambda c: f"{100 * c['accuracy']:.0f}")]
+        rows += [(f"  {f}", lambda c, f=f: f"{100 * c['families'].get(f, 0):.0f}") for f in ("needle", "when", "order", "count")]
+        rows += [("evidence recall %", lambda c: f"{100 * c['evidence_recall']:.0f}"),
+                 ("scorer calls", lambda c: f"{c['scorer_calls']:g} / {c['candidates']:g}"),
+                 ("s / question", lambda c: f"{c['seconds']:.2f}")]
+        for label, cell in rows:
+            table.add_row(label, *[cell(cells[c]) if c in cells else "-" for c in cols])
+        console.print(table)
+    console.print("first question / cheap-pass decode alone (worst video): "
+                  + ", ".join(f"{float(c) / 60:g} min {v['first_over_decode_max']:.1f}x" for c, v in summary["videos"].items()))
+    for f in summary.get("files", []):
+        console.print(f"wrote {f}")
