@@ -84,3 +84,23 @@ def test_ask_regression_qwen_odd_frames_stay_within_150(bikes_path, capsys):
     assert stats["tokens_budget"] == 150
     assert stats["tokens_planned"] <= 150
     assert stats["tokens_in_prompt"] <= 150
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    from videos import make_video
+
+    return make_video(tmp_path_factory.mktemp("long") / "long.mp4", n_frames=280, fps=4, size=(112, 84))
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+@pytest.mark.parametrize("budget", [1, 5, 37, 0.3])
+def test_the_temporal_search_stays_within_the_budget(pipes, arch, budget, long_clip, tmp_path):
+    """The search path (a 70-s file, every 1-fps candidate in the index, the model's own P(yes) as the
+    scorer, relevance-true or spread allocation, a family's temporal pairs) obeys the same contract."""
+    pipe = pipes(arch)
+    pipe.index_dir = tmp_path
+    inputs, plan = pipe.prepare(long_clip, "What moves?", budget=budget, search="on")
+    assert plan.stats["n_candidates"] == 70 and "scorer_calls" in plan.stats
+    assert plan.total_tokens <= plan.budget
+    assert int(inputs.visual_mask.sum()) <= plan.budget
