@@ -189,3 +189,28 @@ def test_probe_model_finds_the_star_in_a_long_video_with_default_flags(tmp_path)
         assert plan.stats["scorer_calls"] <= plan.stats["n_candidates"] // 4
         right += answer.text.split()[0] == colour
     assert right == 3
+
+
+def test_model_features_are_kept_with_the_index_and_keyed_by_the_weights(tmp_path):
+    """The search's model features are computed once per (video, model weights): a second pipeline
+    on the same entry reads them from disk; other weights under the same name do not."""
+    import torch
+
+    from vidsift import Pipeline
+
+    video = _probe_video(tmp_path / "v.mp4", 70, star_at=30)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    pipe.index_dir = tmp_path / "index"
+    scorer = pipe._scorer("mllm")
+    calls = []
+    embed = scorer.embed
+    scorer.embed = lambda frames: calls.append(len(frames)) or embed(frames)
+    for _ in range(2):
+        pipe.clear_cache()
+        pipe.plan(video, "What colour was the star?", budget=20, search="on")
+    assert calls == [70], "the features were computed again for the same video and model"
+    with torch.no_grad():
+        next(pipe.adapter.model.parameters()).mul_(1.5)  # other weights, same name
+    pipe.clear_cache()
+    pipe.plan(video, "What colour was the star?", budget=20, search="on")
+    assert calls == [70, 70], "stale features of other weights were reused"

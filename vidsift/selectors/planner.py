@@ -263,8 +263,11 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         raise ConfigError("budget", f"budget_tokens must be an int >= 1, got {budget_tokens!r}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    embed = getattr(scorer_m, "embed", None)
-    features = embed(index.batch()) if callable(embed) else index.features
+    embed, key = getattr(scorer_m, "embed", None), getattr(scorer_m, "feature_key", None)
+    if callable(embed):  # the scorer's own cheap features (the model's vision tower), kept with the index
+        features = index.derived(f"embed-{key}", lambda: embed(index.batch())) if key else embed(index.batch())
+    else:
+        features = index.features
     times["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = search.run(features, lambda rows: score_frames(scorer_m, index.batch(rows), query, video).scores)

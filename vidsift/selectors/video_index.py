@@ -48,9 +48,35 @@ class VideoIndex:
     features: np.ndarray
     decode: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None  # the entry on disk, when it is kept there
+    _derived: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.pts)
+
+    def derived(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """An (N, ...) array computed from this entry (a model's features of every candidate), kept
+        in memory and beside the entry on disk as ``name.npy``; ``name`` must say everything it
+        depends on (the model and its weights). A file of the wrong length is computed again."""
+        if name in self._derived:
+            return self._derived[name]
+        path = self.folder / f"{name}.npy" if self.folder is not None else None
+        arr = None
+        if path is not None and path.is_file():
+            try:
+                arr = np.load(path)
+            except (OSError, ValueError, EOFError):
+                arr = None
+            if arr is not None and (arr.shape[0] != len(self) or not np.isfinite(arr).all()):
+                arr = None
+        if arr is None:
+            arr = np.ascontiguousarray(compute())
+            if path is not None:
+                tmp = path.with_name(f".{name}.{os.getpid()}.npy")
+                np.save(tmp, arr)
+                os.replace(tmp, path)
+        self._derived[name] = arr
+        return arr
 
     def batch(self, rows: np.ndarray | None = None) -> FrameBatch:
         """Candidates ``rows`` (all by default) as a `FrameBatch` of scan-size frames."""
@@ -137,7 +163,8 @@ def _load(folder: Path, key: str) -> VideoIndex | None:
             and frames.shape[0] >= n and frames.ndim == 4 and np.isfinite(arrays["features"]).all()):
         return None
     decode = meta.pop("decode", None)
-    return VideoIndex(arrays["pts"], arrays["index"], frames[:n], arrays["features"], decode, {**meta, "cached": True})
+    return VideoIndex(arrays["pts"], arrays["index"], frames[:n], arrays["features"], decode, {**meta, "cached": True},
+                      folder=folder)
 
 
 def load_index(video: str | os.PathLike, *, fps: float = SCAN_FPS, start_s: float | None = None,

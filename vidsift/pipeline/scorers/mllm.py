@@ -119,6 +119,16 @@ class MllmScorer:
             self._cues[question] = [question, *cues[: self.max_cues]]
         return self._cues[question]
 
+    @property
+    def feature_key(self) -> str:
+        """What `embed`'s features depend on: the model (its name, class and a fingerprint of its
+        weights) and this method's version, as a short hash (the index keeps them under it)."""
+        model = self.adapter.model
+        h = hashlib.blake2b(f"embed1|{type(model).__name__}|{getattr(model, 'name_or_path', '')}".encode(), digest_size=12)
+        for _, p in zip(range(4), model.parameters()):
+            h.update(p.detach().flatten()[:4096].float().cpu().numpy().tobytes())
+        return h.hexdigest()
+
     def embed(self, frames: FrameBatch, *, chunk: int = 64) -> np.ndarray:
         """float32 (N, F): each frame's visual tokens from the vision tower alone (no LLM), pooled
         to a 2x2 grid of cells and joined (a fixed random projection to 1024 dims when wider):
