@@ -60,6 +60,9 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     # query-aware: the model's own P(yes) per frame (QuoTA) with the proportional allocator
     "mllm+kcenter": _plan(scorer="mllm", selector="kcenter", allocator="proportional"),
     "mllm+topk": _plan(scorer="mllm", selector="topk", allocator="proportional"),
+    # the same frames' scores with the budget spread (k frames at a share of their tokens): the
+    # planner before relevance-true allocation
+    "mllm+topk/spread": _plan(scorer="mllm", selector="topk", allocator="proportional", allocation="spread"),
     # token mergers (kcenter frames)
     "tome": _plan(merger="tome"),
     "adjacent": _plan(merger="adjacent"),
