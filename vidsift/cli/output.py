@@ -65,3 +65,33 @@ def install_pipe_guard() -> PipeGuard:
     guard = PipeGuard(sys.stdout)
     sys.stdout = guard
     return guard
+
+
+def writable_out(path: str | os.PathLike, *, folder: bool = False, flag: str = "--out") -> None:
+    """Raise a one-line `ConfigError` (``--out PATH: cannot write here (Permission denied)``)
+    unless ``path`` (a file, or with ``folder`` a directory) can be created and written; parent
+    folders are made as the commands would make them."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    target = Path(path)
+    try:
+        if folder:
+            if target.exists() and not target.is_dir():
+                raise ConfigError(f"{flag} {path}", "must be a directory")
+            target.mkdir(parents=True, exist_ok=True)
+            probe = target / f".vidsift-write-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        else:
+            if target.is_dir():
+                raise ConfigError(f"{flag} {path}", "is a folder; give a file")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            existed = target.exists()
+            with open(target, "a", encoding="utf-8"):
+                pass
+            if not existed:
+                target.unlink()
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}", f"cannot write here ({err.strerror or type(err).__name__})") from None
