@@ -85,3 +85,27 @@ def test_probe_eval_names_its_files_runs_no_unasked_preset_and_tables_the_budget
     settings = [line.split('"setting": "')[1].split('"')[0] for line in out.read_text().splitlines()
                 if '"setting": "' in line]
     assert set(settings) == {"full@100%", "uniform@25%"}
+
+
+def test_serve_on_a_busy_port_says_so_before_serving(no_debug, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = run(["serve", "--model", "random:tiny-qwen2.5-vl", "--port", str(port)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err == f"error: 127.0.0.1:{port}: address already in use", err
+
+
+@pytest.mark.parametrize("command", [["info"], ["plan"], ["ask", "{url}", "q", "--model", "random:tiny-qwen2.5-vl"]])
+def test_an_unreachable_url_cannot_connect(command, no_debug, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/clip.mp4"
+    argv = [a.format(url=url) for a in command] if len(command) > 1 else [*command, url]
+    assert run(argv) == 1
+    assert capsys.readouterr().err.strip() == f"error: {url}: cannot connect (connection refused)"

@@ -42,13 +42,14 @@ def register(app: typer.Typer) -> None:
             import uvicorn  # noqa: F401
         except ImportError as err:
             raise ConfigError("serve", f"needs the serve extra: pip install 'vidsift[serve]' ({err.name} is missing)") from None
-        from ..serve import ServeConfig, is_loopback, serve as run_server
+        from ..serve import ServeConfig, check_port, is_loopback, serve as run_server
         from ..pipeline.pipeline import Pipeline
 
         if not 0 < port < 65536:
             raise ConfigError(f"--port {port}", "must be 1..65535")
         if bool(ssl_certfile) != bool(ssl_keyfile):
             raise ConfigError("--ssl-certfile/--ssl-keyfile", "give both or neither")
+        check_port(host, port)  # a busy port fails here: before the model loads, before "serving on"
         config = ServeConfig(host=host, port=port, api_key=api_key, allowed_roots=list(allowed_root),
                              allow_remote_urls=allow_remote_urls,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_duration_s=max_duration,
