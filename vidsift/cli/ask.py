@@ -105,6 +105,9 @@ def register(app: typer.Typer) -> None:
                          preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
+        from .output import note_unused_query
+
+        note_unused_query(scorer, what="the question")
         from ..pipeline.pipeline import Pipeline
         from .output import console
 

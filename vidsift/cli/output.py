@@ -95,3 +95,13 @@ def writable_out(path: str | os.PathLike, *, folder: bool = False, flag: str = "
                 target.unlink()
     except OSError as err:
         raise ConfigError(f"{flag} {path}", f"cannot write here ({err.strerror or type(err).__name__})") from None
+
+
+def note_unused_query(scorer: str | None, *, what: str = "--query") -> None:
+    """Say once on stderr that ``what`` (the query or question) cannot steer the frames the scorer
+    picks (``uniform``, the default): ``note: --query is not used by the uniform scorer; try --scorer mllm``."""
+    from ..selectors import uses_query
+
+    if not uses_query(scorer):
+        name = (scorer or "uniform").partition(":")[0]
+        print(f"note: {what} is not used by the {name} scorer; try --scorer mllm", file=sys.stderr)

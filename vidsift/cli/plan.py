@@ -64,6 +64,10 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("--tokens-per-frame", "not with --model (the model decides its tokens per frame)")
             plan, candidates = _model_plan(model, video, query, dict(budget=budget, fps=fps, max_frames=max_frames, frames=frames,
                                                                       scorer=scorer, selector=selector, allocator=allocator))
+        if query:  # once, after the plan (a bad video or spec fails first)
+            from .output import note_unused_query
+
+            note_unused_query(scorer)
         if out is not None:
             from ..selectors.contact_sheet import save_contact_sheet
 
