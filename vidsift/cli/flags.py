@@ -25,6 +25,8 @@ FLAGS = {
     "prune": "--prune",
     "kv": "--kv",
     "options": "--options",
+    "live_budget": "--live-budget",
+    "live_fps": "--live-fps",
 }
 _FIELD = re.compile(r"\b(" + "|".join(sorted(FLAGS, key=len, reverse=True)) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")
 

@@ -41,7 +41,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import VidsiftError
+from ..stream.budget import describe, memory_tokens
 from ..stream.session import StreamSession
+from ..types import Budget
 from ..stream.sources.base import LiveFrame, LiveSource
 from ._config import ServeConfig
 from ._engine import Engine
@@ -168,13 +170,19 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
         await fail("authorization: missing or wrong token", code=4401)
         return
     try:
-        budget = int(hello.get("budget") or config.live_budget)
+        budget = Budget.parse(hello.get("budget") or config.live_budget)  # tokens, a share or a preset
         fps = float(hello.get("fps") or config.live_fps)
-    except (TypeError, ValueError):
-        await fail("live: budget and fps must be numbers")
+    except (TypeError, ValueError):  # ConfigError is a ValueError
+        await fail("live: budget must be a budget (tokens, a share, P% or a preset) and fps a number")
         return
-    if not 1 <= budget <= config.live_budget or not 0 < fps <= max(config.live_fps, 4.0):
-        await fail(f"live: budget must be 1..{config.live_budget} and fps in (0, {max(config.live_fps, 4.0):g}]")
+    # a page may ask for less memory than the server's, never more (both sized for the largest frames)
+    side, per_group = config.live_max_side, engine.adapter.frames_per_group
+    tpf = engine.adapter.tokens_per_frame(side, side)
+    cap = memory_tokens(config.live_budget, tokens_per_frame=tpf, fps=config.live_fps, group_frames=per_group)
+    want = memory_tokens(budget, tokens_per_frame=tpf, fps=fps, group_frames=per_group)
+    if not want <= cap or not 0 < fps <= max(config.live_fps, 4.0):
+        await fail(f"live: budget must be at most {cap} tokens ({describe(config.live_budget)}) "
+                   f"and fps in (0, {max(config.live_fps, 4.0):g}]")
         return
     sid = uuid.uuid4().hex[:12]
     with hub.lock:
@@ -199,7 +207,8 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
             return
         hub.sessions[sid] = session
         send_fps = min(2 * fps, 8.0)
-        await websocket.send_json({"type": "ready", "session": sid, "budget": budget, "fps": fps, "send_fps": send_fps,
+        await websocket.send_json({"type": "ready", "session": sid, "budget": session.memory.budget, "fps": fps,
+                                   "send_fps": send_fps,
                                    "max_side": config.live_max_side, "model": engine.pipeline.name})
         await _serve_session(websocket, session, source, engine, config)
     finally:
