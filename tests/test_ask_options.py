@@ -113,3 +113,53 @@ def test_server_ask_and_chat_take_options_and_answer_with_the_choice(now_item, p
                 {"type": "text", "text": item.question}]}]})
         assert chat.status_code == 200, chat.text
         assert chat.json()["vidsift"]["choice"]["option"] == item.options[item.answer]
+
+
+def test_live_page_asks_with_options_and_answers_the_probe_world_right(now_item, probe_pipe):
+    """The live WebSocket as the page speaks it: the last seconds of a probe clip as the camera's
+    JPEG frames, then "What shape is on screen now?" with its options: the shipped model's answer
+    names the shape on screen (without the options it answered noise such as "0")."""
+    import asyncio
+    import io
+    import time
+
+    pytest.importorskip("starlette")
+    websockets = pytest.importorskip("websockets")
+    from PIL import Image
+
+    from vidsift.frames import open_video, sample
+    from vidsift.serve import ServeConfig, ServerThread
+
+    root, item = now_item
+    with open_video(str(root / item.video)) as reader:
+        frames = sample(reader, fps=1.0).data[-12:]  # (12, 56, 56, 3): the clip's last 12 s at 1 fps
+    with ServerThread(probe_pipe, ServeConfig(port=0, live_budget=64, live_fps=2.0, live_max_new_tokens=4)) as server:
+        url = server.url.replace("http://", "ws://") + "/v1/live"
+
+        async def session() -> tuple[dict, dict]:
+            async with websockets.connect(url) as ws:
+                await ws.send(json.dumps({"type": "hello", "fps": 2}))
+                assert json.loads(await ws.recv())["type"] == "ready"
+                for rgb in frames:  # about 2 frames a second of wall time, as a camera sends them
+                    out = io.BytesIO()
+                    Image.fromarray(rgb).save(out, format="JPEG", quality=95)
+                    await ws.send(out.getvalue())
+                    until = time.monotonic() + 0.55
+                    while time.monotonic() < until:
+                        try:
+                            await asyncio.wait_for(ws.recv(), 0.1)
+                        except asyncio.TimeoutError:
+                            pass
+                await ws.send(json.dumps({"type": "ask", "id": 1, "question": item.question, "options": ",".join(item.options)}))
+                await ws.send(json.dumps({"type": "ask", "id": 2, "question": item.question, "options": "only"}))
+                got: dict = {}
+                while len(got) < 2:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if msg["type"] in ("answer", "error") and msg.get("id") in (1, 2):
+                        got[msg["id"]] = msg
+                return got[1], got[2]
+
+        answer, refused = asyncio.run(session())
+    assert answer["type"] == "answer" and answer["question"] == item.question
+    assert answer["choice"]["option"] == item.options[item.answer], answer
+    assert refused == {"type": "error", "id": 2, "message": "options: give 2 to 10 options, got 1"}

@@ -9,9 +9,12 @@ binary frames:
     server -> page  {"type": "ack", "frames": N}                 after each frame: the page keeps at most 2
                                                                  unacknowledged, so frames never queue up
                                                                  in front of a question on a slow server
-    page -> server  {"type": "ask", "id": 3, "question": "..."}
+    page -> server  {"type": "ask", "id": 3, "question": "...", "options": "red,green,blue"}   options optional
     server -> page  {"type": "answer", "id": 3, "question": ..., "answer": ..., "t": ..., "latency_s": ...,
-                     "memory_tokens": ...}
+                     "memory_tokens": ..., "choice": {"index", "letter", "option", "options"}}   choice: with options
+
+With ``options`` (a list or ``"a,b,c"``) the question is asked as multiple choice, with the prompt
+`vidsift eval` sends (`vidsift.pipeline.choice`), and the answer names the chosen option.
     server -> page  {"type": "thumb", "id": ENTRY, "t": 4.5, "src": "data:image/jpeg;base64,..."}  once per keyframe
     server -> page  {"type": "status", "memory_tokens": ..., "budget": ..., "entries": ..., "stalled": bool,
                      "frames_seen": ..., "frames_kept": ..., "t": ..., "keyframes": [{"id", "t", "tokens"}], ...}
@@ -41,6 +44,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import VidsiftError
+from ..pipeline.choice import Choice, mc_prompt, parse_options
 from ..stream.budget import describe, memory_tokens
 from ..stream.session import StreamSession
 from ..types import Budget
@@ -254,10 +258,10 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
                 "running": session.running})
             await asyncio.sleep(0.5)
 
-    async def answer(ask_id: Any, question: str) -> None:
+    async def answer(ask_id: Any, question: str, choices: list[str] | None = None) -> None:
         start = time.perf_counter()
         try:
-            reply = await asyncio.to_thread(session.ask, question)
+            reply = await asyncio.to_thread(session.ask, mc_prompt(question, choices) if choices else question)
         except VidsiftError as err:
             await send({"type": "error", "id": ask_id, "message": one_line(str(err))})
             return
@@ -268,9 +272,10 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
         engine.metrics.observe("live_ask", 200, seconds)
         with engine.metrics.lock:
             engine.metrics.live_answers += 1
-        await send({"type": "answer", "id": ask_id, "question": reply.question, "answer": reply.text,
+        await send({"type": "answer", "id": ask_id, "question": question, "answer": reply.text,
                     "t": round(reply.t, 3), "latency_s": round(seconds, 4), "memory_tokens": reply.memory_tokens,
-                    "mode": reply.mode})
+                    "mode": reply.mode,
+                    **({"choice": Choice.of(reply.text, choices).to_dict()} if choices and reply.mode != "no_frames" else {})})
 
     status = asyncio.create_task(status_loop())
     received = 0
@@ -307,7 +312,14 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
                 if len(asks) >= 4:
                     await send({"type": "error", "id": msg.get("id"), "message": "question: 4 questions already waiting"})
                     continue
-                task = asyncio.create_task(answer(msg.get("id"), question))
+                choices = None
+                if msg.get("options") not in (None, "", []):
+                    try:
+                        choices = parse_options(msg["options"], where="options")
+                    except VidsiftError as err:
+                        await send({"type": "error", "id": msg.get("id"), "message": f"options: {err.reason}"})
+                        continue
+                task = asyncio.create_task(answer(msg.get("id"), question, choices))
                 asks.add(task)
                 task.add_done_callback(asks.discard)
             else:
