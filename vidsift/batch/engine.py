@@ -2,8 +2,9 @@
 
 An engine is anything with ``map(spec, jobs) -> Iterator[record]`` yielding one record per job
 as it finishes (`LocalEngine`, `RayEngine`). `run_batch` skips jobs already answered in the
-output file with the same resume key (model, options, video content, question: `keys`), streams the rest through the engine, appends each record the moment it arrives and
-shows a progress bar. `vidsift eval` runs on the same function.
+output file under the same resume key (model, options, video content, question: `keys`), streams
+the rest through the engine, appends each record the moment it arrives and shows a progress bar.
+`vidsift eval` runs on the same function.
 """
 
 from __future__ import annotations

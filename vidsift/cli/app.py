@@ -86,13 +86,12 @@ def run(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {user_message(err)}", file=sys.stderr)
         return 1
-    except OSError as err:  # a file we could not write or read: the file and the reason, typed
-        if debug or not err.filename:
-            if debug:
-                raise
-            print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
-            return 1
-        print(f"error: {err.filename}: {err.strerror or type(err).__name__}", file=sys.stderr)
+    except OSError as err:  # a file we could not write or read: the file and the reason, in one line
+        if debug:
+            raise
+        line = (f"{err.filename}: {err.strerror or type(err).__name__}" if err.filename
+                else f"{type(err).__name__}: {err} (run with --debug for the traceback)")
+        print(f"error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

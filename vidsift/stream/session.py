@@ -59,10 +59,10 @@ from ..errors import ConfigError, VidsiftError
 from ..types import Budget, FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
 from ..pipeline.pipeline import Pipeline, naming_video
+from .budget import memory_tokens
 from .capture import Capture
 from .dtd import TemporalDedup
 from .evict import EvictionPolicy
-from .budget import memory_tokens
 from .kvcache import ReprefillAnswerer, make_cache, supports_incremental
 from .memory import StreamMemory
 from .sources import LiveSource, open_source
@@ -149,9 +149,9 @@ class StreamSession:
         self._has_frames = threading.Event()  # set once the memory holds a frame
         self.budget = Budget.parse(budget)  # a share resolves at the first frame (`_size_memory`)
         side = max_side or 448  # until then: frames of the largest size they may arrive in
-        self.memory = StreamMemory(budget=memory_tokens(self.budget, tokens_per_frame=adapter.tokens_per_frame(side, side),
-                                                        fps=fps, length_s=duration_s, group_frames=adapter.frames_per_group),
-                                   dedup=TemporalDedup(threshold=dedup), policy=policy or EvictionPolicy())
+        size = memory_tokens(self.budget, tokens_per_frame=adapter.tokens_per_frame(side, side), fps=fps,
+                             length_s=duration_s, group_frames=adapter.frames_per_group)
+        self.memory = StreamMemory(budget=size, dedup=TemporalDedup(threshold=dedup), policy=policy or EvictionPolicy())
         self._sized = self.budget.tokens is not None
         self.cache = None
         if incremental or (incremental is None and supports_incremental(adapter)):
@@ -437,6 +437,6 @@ def open_session(model: Pipeline | ModelAdapter, source: str | LiveSource, **opt
     (`stream.budget`); 1024 tokens when it is unlimited."""
     if isinstance(model, Pipeline):
         if "budget" not in options and not model.budget.unlimited:
-            options["budget"] = Budget(tokens=model.budget.tokens, fraction=model.budget.fraction)
+            options["budget"] = model.budget
         model = model.adapter
     return StreamSession(model, source, **options).start()
