@@ -11,5 +11,6 @@ OUT=benchmarks/results/probe
 ROOT=${PROBE_ROOT:-$(mktemp -d)/probe-seed0}
 mkdir -p "$OUT"
 rm -f "$OUT/results.jsonl"
-vidsift eval --dataset probe --root "$ROOT" --seed 0 --out "$OUT/results.jsonl" --no-progress "$@"
+vidsift eval --dataset probe --root "$ROOT" --seed 0 --out "$OUT/results.jsonl" --no-progress \
+  --presets fast,balanced,faithful,mustdrop "$@"   # presets run only when asked
 cp vidsift/probe/checkpoint/train_log.json vidsift/probe/checkpoint/loss.png vidsift/probe/checkpoint/MANIFEST.json "$OUT/"

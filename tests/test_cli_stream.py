@@ -68,7 +68,7 @@ def test_questions_typed_on_stdin_are_answered_while_streaming(checkpoint):
     (["--source", "udp://127.0.0.1:9", "--timeout", "1"], "error: udp://127.0.0.1:9: cannot open: no response within 1 s"),
     (["--source", "nope.mp4"], "error: nope.mp4: no such file or device"),
     (["--source", "lavfi:testsrc2", "--every", "2"], "error: --every: needs a --query"),
-    (["--source", "lavfi:testsrc2", "--budget", "0"], "error: --budget 0: must be >= 1"),
+    (["--source", "lavfi:testsrc2", "--budget", "0"], "error: --budget 0: a token-count budget must be >= 1"),
 ])
 def test_bad_sources_and_flags_fail_in_one_line(argv, expected, capsys):
     start = time.monotonic()

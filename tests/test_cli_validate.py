@@ -44,7 +44,7 @@ def constructed(monkeypatch):
     (["{video}", "Q", "--scorer", "clip:someone/clip-model"], "error: someone/clip-model: not in the local Hugging Face cache"),
     (["{video}", "Q", "--budget", "1.5"], "error: 1.5: a fractional budget is a share in (0, 1]"),
     (["{video}", "Q", "--preset", "turbo"], "error: turbo: unknown preset"),
-    (["{video}", "Q", "--max-new-tokens", "0"], "error: max_new_tokens=0: must be >= 1"),
+    (["{video}", "Q", "--max-new-tokens", "0"], "error: --max-new-tokens 0: must be >= 1"),
     (["{video}", "Q", "--model", "someone/video-llm"], "error: someone/video-llm: not in the local Hugging Face cache"),
     (["{video}", "Q", "--model", "random:nope"], "error: random:nope: unknown architecture"),
     (["{audio}", "Q"], "error: {audio}:"),

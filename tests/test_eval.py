@@ -99,11 +99,16 @@ def test_run_eval_scores_per_setting_and_task_and_resumes(tmp_path: Path) -> Non
     assert len(recs) == 8 and recs["mvbench/action_sequence/1@budget=25%"]["stats"] == {"budget": "25%"}
     assert recs["mvbench/action_sequence/1@budget=25%"]["pred"] == "A" and recs["mvbench/action_sequence/1@budget=25%"]["correct"]
     assert json.loads(out.with_suffix(".summary.json").read_text())["dataset"] == "mvbench"
-    # resume: a different reply only reaches the failed jobs; finished ones are kept
-    spec2 = WorkerSpec(model="", answerer="test_eval:fixed_answerer", options={"reply": "B"})
-    again = run_eval(items, spec2, engine=build_engine("local"), out=out, settings=settings, progress=False)
+    # resume: the same spec answers only the failed jobs again; finished ones are kept
+    again = run_eval(items, spec, engine=build_engine("local"), out=out, settings=settings, progress=False)
     assert [r["accuracy"] for r in again.rows] == [pytest.approx(1 / 3)] * 2
     assert sum(1 for _ in ResultsFile(out).records()) == 10
+    # other options change the answers: every job is answered again (its resume key changed)
+    spec2 = WorkerSpec(model="", answerer="test_eval:fixed_answerer", options={"reply": "C"})
+    again = run_eval(items, spec2, engine=build_engine("local"), out=out, settings=settings, progress=False)
+    assert [r["accuracy"] for r in again.rows] == [pytest.approx(1 / 3)] * 2  # targets 1, 0, 2: C is right once
+    assert sum(1 for _ in ResultsFile(out).records()) == 18
+    assert ResultsFile(out).latest()["mvbench/action_sequence/1@budget=25%"]["pred"] == "C"
 
 
 def test_failed_jobs_show_as_failures_not_as_zero_accuracy(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_cli_eval_each_format_with_a_tiny_model(name: str, tmp_path: Path, capsy
 
 def test_cli_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = cli(["eval", "--dataset", "kinetics", "--root", str(tmp_path), "--model", MODEL])
-    assert code == 1 and "error: kinetics: unknown dataset; choose one of: mlvu, mvbench, nextqa, videomme" in capsys.readouterr().err
+    assert code == 1 and "error: --dataset kinetics: unknown dataset; choose one of: mlvu, mvbench, nextqa, probe, videomme" in capsys.readouterr().err
     code = cli(["eval", "--dataset", "nextqa", "--root", str(tmp_path / "none"), "--model", MODEL])
     assert code == 1 and "no such dataset folder" in capsys.readouterr().err
 

@@ -365,6 +365,10 @@ class Answer:
     text: str
     plan: TokenPlan | None
     stats: dict[str, Any] = field(default_factory=dict)
+    choice: Any = None  # a multiple-choice question's `vidsift.pipeline.choice.Choice` (ask --options)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.text, "plan": None if self.plan is None else self.plan.to_dict(), "stats": self.stats}
+        out = {"answer": self.text, "plan": None if self.plan is None else self.plan.to_dict(), "stats": self.stats}
+        if self.choice is not None:
+            out["choice"] = self.choice.to_dict()
+        return out

@@ -2,8 +2,9 @@
 
 An engine is anything with ``map(spec, jobs) -> Iterator[record]`` yielding one record per job
 as it finishes (`LocalEngine`, `RayEngine`). `run_batch` skips jobs already answered in the
-output file, streams the rest through the engine, appends each record the moment it arrives and
-shows a progress bar. `vidsift eval` runs on the same function.
+output file under the same resume key (model, options, video content, question: `keys`), streams
+the rest through the engine, appends each record the moment it arrives and shows a progress bar.
+`vidsift eval` runs on the same function.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from ..errors import ConfigError
+from .keys import ContentHashes, job_key, model_identity
 from .manifest import Job
 from .results import ResultsFile
 from .worker import WorkerSpec, resolve_model
@@ -56,17 +58,27 @@ class BatchSummary:
         return dict(self.__dict__)
 
 
+def resume_keys(jobs: list[Job], spec: WorkerSpec) -> dict[str, str]:
+    """Job id -> its resume key (`keys.job_key`); each video file is hashed once."""
+    hashes, model = ContentHashes(), model_identity(spec.model)
+    return {job.id: job_key(job, spec, video_digest=hashes(job.video), model=model) for job in jobs}
+
+
 def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | Path | None = None,
               resume: bool = True, progress: bool = True,
               on_record: Callable[[dict[str, Any]], None] | None = None,
               transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> BatchSummary:
     """Answer ``jobs`` with ``engine``; append records to ``out`` (JSONL), skipping finished ones.
 
-    ``transform`` edits each record before it is written (eval adds the extracted choice);
-    ``on_record`` sees it after."""
+    A finished record is kept (its job skipped) when ``resume`` and its resume key equals the
+    job's now: the same model, options, video content and question (`keys`); any change answers
+    the job again. ``transform`` edits each record before it is written (eval adds the extracted
+    choice); ``on_record`` sees it after."""
     results = ResultsFile(out) if out is not None else None
-    done = results.done_ids() if (results is not None and resume) else set()
-    todo = [job for job in jobs if job.id not in done]
+    keys = resume_keys(jobs, spec) if results is not None else {}
+    latest = results.latest() if (results is not None and resume) else {}
+    todo = [job for job in jobs if latest.get(job.id, {}).get("error", True) is not None
+            or latest[job.id].get("key") != keys[job.id]]
     if todo and not spec.answerer:
         spec = WorkerSpec(**{**spec.to_dict(), "model": resolve_model(spec.model)})
     ok = failed = 0
@@ -75,6 +87,8 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     try:
         with Interrupts() as interrupts:
             for record in engine.map(spec, todo) if todo else ():
+                if record.get("id") in keys:
+                    record["key"] = keys[record["id"]]
                 ok, failed = _take(record, results, transform, on_record, ok, failed)
                 bar.advance()
                 interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here

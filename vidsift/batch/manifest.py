@@ -9,6 +9,10 @@ Manifest formats
 * ``.csv``: a header row with ``video`` and ``question`` columns (``id`` optional, other
   columns kept in ``meta``).
 
+A row's ``options`` (a list, or ``"red,green,blue"``; in CSV the latter) makes it a multiple-choice
+question: the job asks the prompt `vidsift eval` sends (`vidsift.pipeline.choice.mc_prompt`) and
+its record carries ``choice`` (index, letter, option), as ``vidsift ask --options`` does.
+
 Relative video paths are resolved against the manifest's folder. Job ids default to the video's
 file name plus the line number, so resuming a batch recognises finished jobs.
 
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..pipeline.choice import mc_prompt, parse_options
 
 ROW_OPTIONS = ("budget", "preset", "fps", "max_frames", "start_s", "end_s", "frames", "selector", "allocator",
                "merger", "temporal", "scorer")  # what a manifest row may override: plan settings
@@ -128,6 +133,14 @@ def _row_to_job(row: dict[str, Any], *, where: str, number: int, base: Path, que
         raise ConfigError(where, f"line {number}: missing 'video'")
     if not text:
         raise ConfigError(where, f"line {number}: missing 'question' (give one per line or --question)")
+    choices = row.pop("options", None)
+    if choices not in (None, ""):  # multiple choice: the prompt vidsift eval sends; the record names the choice
+        try:
+            choices = parse_options(choices, where="options")
+        except ConfigError as err:
+            raise ConfigError(where, f"line {number}: options: {err.reason}") from None
+        text = mc_prompt(str(text), choices)
+        row["options"] = choices
     job_id = row.pop("id", None)
     job_id = str(job_id) if job_id not in (None, "") else f"{Path(str(video)).name}#{number}"
     overrides = _check_overrides(row.pop("overrides", None) or {}, where=where, number=number)

@@ -139,6 +139,11 @@ class Worker:
         try:
             record.update(_normalise(self._answer(job.video, job.question, **dict(job.overrides))))
             record["error"] = None
+            choices = job.meta.get("options")
+            if isinstance(choices, list) and choices:  # a multiple-choice job (manifest options, eval)
+                from ..pipeline.choice import Choice
+
+                record["choice"] = Choice.of(record["answer"], choices).to_dict()
         except Exception as err:  # one failing video must not stop the batch
             reason = str(err) if isinstance(err, VidsiftError) else f"{type(err).__name__}: {err}"
             record.update(answer=None, plan=None, stats={}, error=reason.splitlines()[0] if reason else type(err).__name__)

@@ -18,6 +18,7 @@ import typer
 from .. import __version__
 from ..errors import VidsiftError
 from ..logs import quiet_libraries, show_warning
+from .flags import user_message
 from .output import install_pipe_guard
 
 COMMANDS = ("info", "index", "plan", "ask", "stream", "serve", "bench", "eval", "batch")
@@ -57,10 +58,19 @@ for _name in COMMANDS:
     importlib.import_module(f"vidsift.cli.{_name}").register(app)
 
 
+def debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` anywhere before a ``--`` moved to the front, where the root command reads it
+    (``vidsift info X --debug`` works as ``vidsift --debug info X``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug", *[a for a in argv[:end] if a != "--debug"], *argv[end:]]
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (what ``main`` passes to ``sys.exit``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("VIDSIFT_DEBUG") == "1"
+    argv = debug_first(list(sys.argv[1:] if argv is None else argv))
+    debug = argv[:1] == ["--debug"] or os.environ.get("VIDSIFT_DEBUG") == "1"
     guard = install_pipe_guard()
     try:
         app(args=argv, prog_name="vidsift", standalone_mode=True)
@@ -74,7 +84,14 @@ def run(argv: list[str] | None = None) -> int:
     except VidsiftError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file we could not write or read: the file and the reason, in one line
+        if debug:
+            raise
+        line = (f"{err.filename}: {err.strerror or type(err).__name__}" if err.filename
+                else f"{type(err).__name__}: {err} (run with --debug for the traceback)")
+        print(f"error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

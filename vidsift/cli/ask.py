@@ -41,6 +41,9 @@ def _summary(answer: Any) -> None:
     console.print(answer.text if answer.text else Text("(empty answer)", style="dim"))
     t = s.get("time_s", {})
     table = Table(show_header=False, box=None, padding=(0, 1))
+    if answer.choice is not None:
+        c = answer.choice
+        table.add_row("choice", f"{c.letter}. {c.option}" if c.index is not None else "none of the options could be read from the answer")
     table.add_row("model", str(s.get("model", "")))
     table.add_row("frames", f"{s.get('frames_planned')} of {s.get('frames_candidates')} candidates"
                   + (f" ({plan.settings.get('selector', '')})" if plan and plan.settings.get("selector") else ""))
@@ -75,6 +78,7 @@ def register(app: typer.Typer) -> None:
     def ask(
         video: str = typer.Argument(..., metavar="VIDEO", help="Video file path or URL."),
         question: str = typer.Argument(..., metavar="QUESTION", help="The question to answer."),
+        options: Optional[str] = typer.Option(None, "--options", help="Multiple choice: the options, comma-separated (red,green,blue); the prompt is the one vidsift eval sends and the answer names the chosen option."),
         model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful, mustdrop). Default: all."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1)."),
@@ -100,6 +104,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print {answer, plan, stats} as JSON."),
     ) -> None:
         """Answer a question about a video with a video MLLM under a visual-token budget."""
+        from ..errors import ConfigError
         from ..pipeline.check import check_ask
 
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
@@ -107,6 +112,14 @@ def register(app: typer.Typer) -> None:
                          preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None,
                          search=search)
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        choices = None
+        if options is not None:
+            from ..pipeline.choice import mc_prompt, parse_options
+
+            choices = parse_options(options)
+            if not question.strip():
+                raise ConfigError(repr(question), "the question must be a non-empty string")
+            question = mc_prompt(question, choices)
         check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
         from ..pipeline.pipeline import Pipeline
         from .output import console
@@ -118,6 +131,13 @@ def register(app: typer.Typer) -> None:
             if status is not None:  # a terminal: show each stage as it starts
                 pipe.on_stage = lambda stage: status.update(STAGE_LABELS.get(stage, stage))
             answer = pipe.ask(video, question, **overrides)
+        from .output import note_unused_query
+
+        note_unused_query(scorer, what="the question")  # once the question was answered (errors stay one line)
+        if choices is not None:
+            from ..pipeline.choice import Choice
+
+            answer.choice = Choice.of(answer.text, choices)
         if as_json:
             typer.echo(json.dumps(answer.to_dict(), default=_jsonable))
         else:

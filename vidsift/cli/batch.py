@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Answer many questions about many videos; a failing video is recorded and skipped."""
         from ..batch import WorkerSpec, build_engine, read_manifest, run_batch
+        from .output import writable_out
 
+        writable_out(out)
         runner = build_engine(engine, workers=workers, address=address)
         jobs = read_manifest(manifest, question=question, allow_outside=allow_outside, allow_urls=allow_urls)
         spec = WorkerSpec(model=model, device=device, dtype=dtype, budget=budget, max_new_tokens=max_new_tokens,

@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(video, "no such video file")
         settings = parse_bench_settings(budgets, presets)
         out_dir = Path(out)
+        from .output import writable_out
+
+        writable_out(out_dir, folder=True)
         if synthetic is not None:
             video = str(synthesize_video(out_dir / f"synthetic-{synthetic:g}s.mp4", seconds=synthetic))
         console = make_console(stderr=as_json)  # the table (stderr when --json takes stdout)

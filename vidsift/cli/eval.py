@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         root: str = typer.Option(..., "--root", help="The dataset folder as its official release unpacks (probe: a folder the items are generated into)."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint folder, Hub id, or random:ARCH (probe: the shipped probe model by default)."),
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Budgets to compare, comma-separated: 100%,25%,2048."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Budget presets to compare, comma-separated."),
+        preset: Optional[str] = typer.Option(None, "--preset", "--presets", help="Budget presets to compare, comma-separated (probe: none unless given)."),
         limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N questions (probe: the first N clips; 24 by default)."),
         out: str = typer.Option("results.jsonl", "--out", "-o", help="JSONL results (resumable); a .summary.json is written beside it."),
         engine: str = typer.Option("local", "--engine", help="local or ray."),
@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         counterfactual: bool = typer.Option(False, "--counterfactual", help="probe: instead of the method table, ask each family of the clips and of re-rendered edits of them (recoloured star, moved star, main background not first, a triangle held longer, ...) at full tokens and report the share of pairs whose answer follows the edit."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep answers in --out whose model, options, video content and question are unchanged (--no-resume: answer every question again)."),
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
         long: bool = typer.Option(False, "--long", help="probe: the long-video split instead (needle, when, order, count in videos of --durations, at one --budget, default 52 tokens): uniform vs the temporal search vs the search without relevance-true allocation vs a dense pass."),
         durations: str = typer.Option("120,600,1800,3600", "--durations", help="probe --long: video lengths in seconds, comma-separated."),
@@ -41,12 +42,18 @@ def register(app: typer.Typer) -> None:
         """Evaluate multiple-choice accuracy per task and per budget/preset."""
         from ..batch import WorkerSpec, build_engine
         from ..errors import ConfigError
-        from ..eval import load_dataset, parse_settings, run_eval
+        from ..eval import DATASETS, load_dataset, parse_settings, run_eval
+        from .output import writable_out
 
+        known = sorted([*DATASETS.names(), "probe"])
+        if dataset.strip().lower() not in known:
+            raise ConfigError(f"--dataset {dataset}", f"unknown dataset; choose one of: {', '.join(known)}")
+        dataset = dataset.strip().lower()
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}", "must be >= 1")
         if long and dataset != "probe":
             raise ConfigError("--long", "only for --dataset probe")
+        writable_out(out)
         if dataset == "probe":
             if long:
                 _long(root, model=model, seed=seed, durations=durations, videos=limit or 6, budget=budget, methods=methods,
@@ -56,12 +63,12 @@ def register(app: typer.Typer) -> None:
                 _counterfactual(root, model=model, seed=seed, videos=limit or 24, out=out, as_json=as_json, progress=progress)
                 return
             _probe(root, model=model, seed=seed, methods=methods, budget=budget, preset=preset, videos=limit or 24,
-                   streams=streams, relevance=relevance, out=out, as_json=as_json, progress=progress)
+                   streams=streams, relevance=relevance, out=out, as_json=as_json, progress=progress, resume=resume)
             return
         if counterfactual or not relevance:
             raise ConfigError("--counterfactual" if counterfactual else "--no-relevance", "only for --dataset probe")
         if model is None:
-            raise ConfigError("--model", "required for this dataset")
+            raise ConfigError("--model", f"required for --dataset {dataset} (only probe has a default model)")
         options = {"split": split} if split else {}
         if split and dataset != "nextqa":
             raise ConfigError("--split", "only NExT-QA has splits")
@@ -69,19 +76,29 @@ def register(app: typer.Typer) -> None:
         settings = parse_settings(budget.split(",") if budget else None, preset.split(",") if preset else None)
         spec = WorkerSpec(model=model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
         report = run_eval(items, spec, engine=build_engine(engine, workers=workers, address=address), out=out,
-                          settings=settings, progress=progress)
+                          settings=settings, progress=progress, resume=resume)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2))
-            return
-        from rich.console import Console
+        else:
+            from rich.console import Console
 
-        console = Console()
-        for table in report.table():
-            console.print(table)
+            console = Console()
+            for table in report.table():
+                console.print(table)
+        _wrote(out, ".summary.json")
+
+
+def _wrote(out: str, *suffixes: str) -> None:
+    """Name the files this run wrote (stderr: --json keeps stdout for the summary)."""
+    from pathlib import Path
+
+    paths = [str(out), *(str(Path(out).with_suffix(s)) for s in suffixes)]
+    typer.echo(f"wrote {', '.join(p for p in paths if Path(p).exists())}", err=True)
 
 
 def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str], budget: Optional[str],
-           preset: Optional[str], videos: int, streams: int, relevance: bool, out: str, as_json: bool, progress: bool) -> None:
+           preset: Optional[str], videos: int, streams: int, relevance: bool, out: str, as_json: bool, progress: bool,
+           resume: bool = True) -> None:
     from ..errors import ConfigError
     from ..probe.evaluate import BUDGETS, PRESET_NAMES, evaluate
     from ..types import Budget
@@ -92,22 +109,26 @@ def _probe(root: str, *, model: Optional[str], seed: int, methods: Optional[str]
         if any(b.fraction is None for b in parsed):
             raise ConfigError(f"--budget {budget}", "the probe compares shares of the full tokens (100%,50%,25%,10%)")
         budgets = tuple(sorted({b.fraction for b in parsed} | {1.0}, reverse=True))
-    presets = PRESET_NAMES if preset is None else tuple(p.strip() for p in preset.split(",") if p.strip() not in ("", "none"))
+    presets = () if preset is None else tuple(p.strip() for p in preset.split(",") if p.strip() not in ("", "none"))
+    unknown = [p for p in presets if p not in PRESET_NAMES]
+    if unknown:
+        raise ConfigError(f"--preset {', '.join(unknown)}", f"unknown preset; choose from: {', '.join(PRESET_NAMES)}")
     if streams < 0:
         raise ConfigError(f"--streams {streams}", "must be >= 0")
     summary = evaluate(root, model=model, seed=seed, methods=methods.split(",") if methods else None, budgets=budgets,
                        presets=presets, out=out, videos=videos, stream_videos=streams, relevance_eval=relevance,
-                       progress=progress)
+                       progress=progress, resume=resume)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
-        return
-    from rich.console import Console
+    else:
+        from rich.console import Console
 
-    from ..probe.report import tables
+        from ..probe.report import tables
 
-    console = Console(highlight=False)
-    for table in tables(summary):
-        console.print(table)
+        console = Console(highlight=False)
+        for table in tables(summary):
+            console.print(table)
+    _wrote(out, ".summary.json", ".png")
 
 
 def _counterfactual(root: str, *, model: Optional[str], seed: int, videos: int, out: str, as_json: bool,

@@ -65,3 +65,43 @@ def install_pipe_guard() -> PipeGuard:
     guard = PipeGuard(sys.stdout)
     sys.stdout = guard
     return guard
+
+
+def writable_out(path: str | os.PathLike, *, folder: bool = False, flag: str = "--out") -> None:
+    """Raise a one-line `ConfigError` (``--out PATH: cannot write here (Permission denied)``)
+    unless ``path`` (a file, or with ``folder`` a directory) can be created and written; parent
+    folders are made as the commands would make them."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    target = Path(path)
+    try:
+        if folder:
+            if target.exists() and not target.is_dir():
+                raise ConfigError(f"{flag} {path}", "must be a directory")
+            target.mkdir(parents=True, exist_ok=True)
+            probe = target / f".vidsift-write-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        else:
+            if target.is_dir():
+                raise ConfigError(f"{flag} {path}", "is a folder; give a file")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            existed = target.exists()
+            with open(target, "a", encoding="utf-8"):
+                pass
+            if not existed:
+                target.unlink()
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}", f"cannot write here ({err.strerror or type(err).__name__})") from None
+
+
+def note_unused_query(scorer: str | None, *, what: str = "--query") -> None:
+    """Say once on stderr that ``what`` (the query or question) cannot steer the frames the scorer
+    picks (``uniform``, the default): ``note: --query is not used by the uniform scorer; try --scorer mllm``."""
+    from ..selectors import uses_query
+
+    if not uses_query(scorer):
+        name = (scorer or "uniform").partition(":")[0]
+        print(f"note: {what} is not used by the {name} scorer; try --scorer mllm", file=sys.stderr)

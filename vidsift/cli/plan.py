@@ -59,6 +59,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--frames {frames}", "must be >= 1")
         if tokens_per_frame is not None and tokens_per_frame <= 0:
             raise ConfigError(f"--tokens-per-frame {tokens_per_frame:g}", "must be > 0")
+        if out is not None:
+            from .output import writable_out
+
+            writable_out(out, folder=True)
         if model is None:
             plan, candidates = plan_video(video, query, budget=budget, fps=fps, max_frames=max_frames, frames=frames, scorer=scorer or "uniform",
                                           selector=selector, allocator=allocator, tokens_per_frame=tokens_per_frame or 196)
@@ -68,12 +72,13 @@ def register(app: typer.Typer) -> None:
             plan, candidates = _model_plan(model, video, query, dict(budget=budget, fps=fps, max_frames=max_frames, frames=frames,
                                                                       scorer=scorer, selector=selector, allocator=allocator,
                                                                       search=search))
+        if query:  # once, after the plan (a bad video or spec fails first)
+            from .output import note_unused_query
+
+            note_unused_query(plan.settings.get("scorer") or scorer)
         if out is not None:
             from ..selectors.contact_sheet import save_contact_sheet
 
-            if out.exists() and not out.is_dir():
-                raise ConfigError(out, "--out must be a directory")
-            out.mkdir(parents=True, exist_ok=True)
             (out / "plan.json").write_text(plan.to_json(indent=2))
             save_contact_sheet(plan, candidates, out / "contact_sheet.png")
         if as_json:

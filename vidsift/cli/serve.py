@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         max_pixels: int = typer.Option(3840 * 2160, "--max-pixels", help="Largest frame accepted (width x height)."),
         max_queue: int = typer.Option(64, "--max-queue", help="Requests that may wait for the model; more get 503."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Default tokens to generate per answer."),
-        live_budget: int = typer.Option(1024, "--live-budget", help="Visual tokens the live page's rolling memory keeps."),
+        live_budget: str = typer.Option("1024", "--live-budget", help="The live page's rolling memory: visual tokens (1024), or a share (25%) or preset of the tokens of the stream's last 10 minutes; a page may ask for less."),
         live_fps: float = typer.Option(1.0, "--live-fps", help="Frames per second the live page's session samples."),
         max_sessions: int = typer.Option(4, "--max-sessions", help="Live pages served at once."),
         ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="TLS certificate (browsers allow the camera only on https or localhost)."),
@@ -42,13 +42,14 @@ def register(app: typer.Typer) -> None:
             import uvicorn  # noqa: F401
         except ImportError as err:
             raise ConfigError("serve", f"needs the serve extra: pip install 'vidsift[serve]' ({err.name} is missing)") from None
-        from ..serve import ServeConfig, is_loopback, serve as run_server
+        from ..serve import ServeConfig, check_port, is_loopback, serve as run_server
         from ..pipeline.pipeline import Pipeline
 
         if not 0 < port < 65536:
             raise ConfigError(f"--port {port}", "must be 1..65535")
         if bool(ssl_certfile) != bool(ssl_keyfile):
             raise ConfigError("--ssl-certfile/--ssl-keyfile", "give both or neither")
+        check_port(host, port)  # a busy port fails here: before the model loads, before "serving on"
         config = ServeConfig(host=host, port=port, api_key=api_key, allowed_roots=list(allowed_root),
                              allow_remote_urls=allow_remote_urls,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_duration_s=max_duration,

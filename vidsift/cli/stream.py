@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         respond: str = typer.Option("every", "--respond", help="every: ask --query on the --every schedule (or once at the end); auto: answer --query only when a sampled frame is relevant to it (LION-FS-style trigger)."),
         trigger: float = typer.Option(0.5, "--trigger", help="--respond auto: relevance (the model's P(yes) for --query on a frame) that fires an answer."),
         cooldown: float = typer.Option(5.0, "--cooldown", help="--respond auto: least stream seconds between two automatic answers."),
-        budget: int = typer.Option(1024, "--budget", "-b", help="Visual tokens kept in the rolling memory."),
+        budget: str = typer.Option("1024", "--budget", "-b", help="The rolling memory's size: visual tokens (1024), or a share (0.25, 25%) or preset (fast, ...) of the stream's tokens over its length (--duration, a file's length, else its last 10 minutes)."),
         fps: float = typer.Option(1.0, "--fps", help="Frames sampled per second of stream."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many stream seconds."),
         as_json: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
         from ..stream.session import StreamSession
         from ..stream.sources import open_source
         from ..stream.status import StatusLine
+        from ..types import Budget
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
@@ -95,8 +96,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--respond {respond}", "must be every or auto")
         if respond == "auto" and (not query or every is not None):
             raise ConfigError("--respond auto", "needs a --query and no --every (it decides when to answer)")
-        if budget < 1:
-            raise ConfigError(f"--budget {budget}", "must be >= 1 visual tokens")
+        try:
+            memory_budget = Budget.parse(budget)  # as ask, plan and serve parse it
+        except ConfigError as err:
+            raise ConfigError(f"--budget {budget}", err.reason) from None
         if fps <= 0:
             raise ConfigError(f"--fps {fps:g}", "must be > 0 frames per second")
         src = open_source(source, realtime=realtime, max_side=max_side, open_timeout_s=timeout, read_timeout_s=timeout)
@@ -109,7 +112,7 @@ def register(app: typer.Typer) -> None:
         if first is not None:
             check_frame_size(model, src.name, width=first.rgb.shape[1], height=first.rgb.shape[0])
         adapter = load_adapter(model, device=device, dtype=dtype)
-        session = StreamSession(adapter, src, budget=budget, fps=fps, query=query, every_s=every, duration_s=duration,
+        session = StreamSession(adapter, src, budget=memory_budget, fps=fps, query=query, every_s=every, duration_s=duration,
                                 max_new_tokens=max_new_tokens, incremental=False if reprefill else None,
                                 stall_s=stall, respond=respond, trigger=trigger, cooldown_s=cooldown)
         show_status = sys.stderr.isatty() if status is None else status

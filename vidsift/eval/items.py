@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..pipeline.choice import LETTERS
 
-LETTERS = "ABCDEFGHIJ"
 _LETTER_PREFIX = re.compile(r"^\s*\(?([A-J])\)?\s*[.:)]\s*")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".gif", ".flv", ".mpg", ".wmv")
 

@@ -1,15 +1,14 @@
 """The multiple-choice prompt: question, lettered options, and the instruction to answer with a
 letter. It follows the template lmms-eval and LLaVA-Video use for Video-MME/MVBench/MLVU so
-scores are comparable with published numbers."""
+scores are comparable with published numbers. `vidsift ask --options`, the server and batch
+manifests build the same prompt (`vidsift.pipeline.choice.mc_prompt`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .items import LETTERS, EvalItem
-
-DEFAULT_PRE = "Select the best answer to the following multiple-choice question based on the video."
-DEFAULT_POST = "Answer with the option's letter from the given choices directly."
+from ..pipeline.choice import DEFAULT_POST, DEFAULT_PRE, mc_prompt
+from .items import EvalItem
 
 
 @dataclass(frozen=True)
@@ -20,5 +19,4 @@ class MCPrompt:
     post: str = DEFAULT_POST
 
     def __call__(self, item: EvalItem) -> str:
-        options = "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(item.options))
-        return "\n".join(part for part in (self.pre, item.question.strip(), options, self.post) if part)
+        return mc_prompt(item.question, item.options, pre=self.pre, post=self.post)

@@ -10,6 +10,7 @@ presentation time even when the header lies about the frame rate (VFR) or the fr
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -76,6 +77,11 @@ class FrameIndex:
         """Index of the first keyframe after frame ``i`` (len if none)."""
         k = int(np.searchsorted(self._keys, i, side="right"))
         return int(self._keys[k]) if k < len(self._keys) else len(self)
+
+
+# errors of reaching a URL's server (refused, unreachable, timed out; EIO: the name did not resolve)
+CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                            errno.ETIMEDOUT, errno.EIO})
 
 
 def check_path(source: str | os.PathLike) -> str:
@@ -152,6 +158,8 @@ def open_container(path: str):
                 raise DamagedVideoError(path, "damaged mp4: its index (moov atom) is there but cannot be read") from None
             raise DamagedVideoError(path, "truncated or damaged mp4: its index (moov atom) is missing") from None
         reason = getattr(err, "strerror", None) or str(err)
+        if remote and getattr(err, "errno", None) in CONNECT_ERRNOS:  # the server, not the file
+            raise UnreadableStreamError(path, f"cannot connect ({reason.strip().lower()})") from None
         raise NotAVideoError(path, f"not a video file ({reason.strip().lower()})") from None
     except OSError as err:
         raise UnreadableStreamError(path, f"cannot read file ({err.strerror or err})") from None

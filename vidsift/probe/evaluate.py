@@ -273,7 +273,7 @@ def summarize(records: list[dict[str, Any]], chosen: list[Setting], items: list[
 
 
 def run_questions(items: list[ProbeItem], root: str | Path, settings: dict[str, dict[str, Any]], *, model: str,
-                  out: str | Path, progress: bool = False) -> Any:
+                  out: str | Path, progress: bool = False, resume: bool = True) -> Any:
     """Ask every offline probe question of ``items`` under each named setting (option overrides)
     through the batch path `vidsift eval` uses; records go to ``out``; returns the eval report."""
     from ..batch import WorkerSpec
@@ -285,16 +285,18 @@ def run_questions(items: list[ProbeItem], root: str | Path, settings: dict[str, 
                            options=i.options, answer=i.answer, task=i.family) for i in items]
     spec = WorkerSpec(model=model, device="cpu", dtype="float32", max_new_tokens=4)
     return run_eval(eval_items, spec, engine=LocalEngine(workers=1), out=out,
-                    settings=[EvalSetting(name, overrides) for name, overrides in settings.items()], progress=progress)
+                    settings=[EvalSetting(name, overrides) for name, overrides in settings.items()], progress=progress,
+                    resume=resume)
 
 
 def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, methods: list[str] | None = None,
              budgets: tuple[float, ...] = BUDGETS, presets: tuple[str, ...] = PRESET_NAMES,
              out: str | Path | None = None, videos: int = 24, stream_videos: int = 4, relevance_eval: bool = True,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, resume: bool = True) -> dict[str, Any]:
     """Run the probe evaluation on the first ``videos`` clips and ``stream_videos`` stream clips of
     ``root`` (generated there when it holds no items); returns the summary, also written beside
-    ``out`` (``.summary.json``) with the plot (``.png``)."""
+    ``out`` (``.summary.json``) with the plot (``.png``). Answers already in ``out`` for the same
+    model, options, clip content and question are kept unless ``resume`` is False."""
     from ..batch.results import ResultsFile
     from ..eval.runner import add_choice
     from ..pipeline import Pipeline
@@ -309,7 +311,8 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
     offline = [i for i in items if not i.stream]
     chosen = settings(methods, budgets, presets)
     out = Path(out) if out else root / "results.jsonl"
-    run_questions(offline, root, {s.name: dict(s.overrides) for s in chosen}, model=model, out=out, progress=progress)
+    run_questions(offline, root, {s.name: dict(s.overrides) for s in chosen}, model=model, out=out, progress=progress,
+                  resume=resume)
     latest = ResultsFile(out).latest()
     records = [add_choice(r) for r in latest.values() if (r.get("meta") or {}).get("dataset") == "probe"]
     summary: dict[str, Any] = {
@@ -348,8 +351,8 @@ def plot(summary: dict[str, Any], path: str | Path) -> None:
         cmap = plt.get_cmap("tab20")
         for j, m in enumerate(methods):
             pts = sorted([(r["fraction"], acc(r)) for r in rows if r["method"] == m] + [(1.0, ref)])
-            ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], "o-", ms=3, lw=1.2, color=cmap(j % 20),
-                    label=m, ls="-" if j < 10 else "--")
+            ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3, lw=1.2, color=cmap(j % 20),
+                    label=m, ls="-" if j < 10 else "--")  # marker + ls, not "o-" + ls (matplotlib warns of both)
         ax.axhline(100 * ref, color="k", ls=":", lw=1, label="full tokens")
         chance = summary["chance"].get(key) if key else float(np.mean(list(summary["chance"].values())))
         ax.axhline(100 * chance, color="grey", ls="-.", lw=0.8, label="chance")

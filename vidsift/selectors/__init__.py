@@ -36,7 +36,7 @@ from ..lazy import lazy_attributes
 # torch, FAISS or any member
 _LAZY = {
     **dict.fromkeys(("ALLOCATORS", "MERGERS", "SCORERS", "SELECTORS", "BudgetAllocator", "KeyframeSelector",
-                     "RelevanceScorer", "TokenMerger"), ".base"),
+                     "RelevanceScorer", "TokenMerger", "uses_query"), ".base"),
     **dict.fromkeys(("Reduction", "merge_groups", "merge_tokens"), ".merging"),
     **dict.fromkeys(("plan_resolutions", "resolution_to_tokens", "split_budget", "tokens_to_resolution"), ".budget"),
     **dict.fromkeys(("FEATURE_CACHE", "frame_features"), ".features"),

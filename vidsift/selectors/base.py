@@ -60,7 +60,8 @@ ALLOCATORS: Registry = Registry("allocator", {
 
 @runtime_checkable
 class RelevanceScorer(Protocol):
-    """Scores candidate frames by relevance to a query (all equal when it needs none)."""
+    """Scores candidate frames by relevance to a query (all equal when it needs none). A scorer
+    that ignores the query says so with a class attribute ``uses_query = False`` (`uses_query`)."""
 
     name: str
 
@@ -115,3 +116,12 @@ def check_select_inputs(features: np.ndarray, scores: np.ndarray) -> tuple[np.nd
     if not (np.isfinite(features).all() and np.isfinite(scores).all()):
         raise ValueError("features and scores must be finite")
     return features, scores
+
+
+def uses_query(scorer: str | None) -> bool:
+    """Whether the scorer a spec names (None: ``uniform``, the default) reads the query; from the
+    member's class (``uses_query``, True unless it says otherwise), so nothing is built."""
+    name = (scorer or "uniform").partition(":")[0]
+    if name not in SCORERS.names():  # not registered here (mllm comes with the pipeline): it reads it
+        return True
+    return bool(getattr(SCORERS.get(name), "uses_query", True))

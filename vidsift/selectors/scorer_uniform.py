@@ -18,6 +18,7 @@ class UniformScorer:
     """Scores 1.0 for every frame; features = thumbnail + colour histogram."""
 
     name: ClassVar[str] = "uniform"
+    uses_query: ClassVar[bool] = False  # the CLI says so when a question or --query is given
 
     def score(self, frames: FrameBatch, query: str | None = None) -> FrameScores:
         feats = frame_features(frames)  # (N, F)

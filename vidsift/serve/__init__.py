@@ -8,6 +8,7 @@ Public API (loaded lazily; needs the ``serve`` extra: ``pip install 'vidsift[ser
     ServerThread(pipeline, config)           # run it in a thread: .url, .stop(); tests and benchmarks
     ServeConfig                              # limits and defaults (token, allowed roots, upload caps, ...)
     is_loopback(host)                        # whether a --host binds to loopback only
+    check_port(host, port)                   # ConfigError "HOST:PORT: address already in use" before serving
 
 Stack: Starlette + uvicorn (why: the docstring of ``_app``). Routes and security defaults are
 described in the README's "Serving" section; module
@@ -20,7 +21,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"ServeConfig": "_config", "is_loopback": "_config", "create_app": "_app", "serve": "_run", "ServerThread": "_run", "free_port": "_run"}
+_LAZY = {"ServeConfig": "_config", "is_loopback": "_config", "create_app": "_app", "serve": "_run", "ServerThread": "_run", "free_port": "_run",
+         "check_port": "_run"}
 
 __all__ = sorted(_LAZY)
 

@@ -203,7 +203,7 @@ class Server:
                 answer = await self._wait(self.engine.submit(ask_job(self.engine, media, req.question, req.options)))
                 data = answer_json(answer, media)
             return JSONResponse(completion(req, self.model_name, answer.text, answer.stats,
-                                           {"plan": data.get("plan"), "stats": data.get("stats")}))
+                                           {k: data[k] for k in ("plan", "stats", "choice") if k in data}))
         return StreamingResponse(self._chat_events(req, media), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -6,6 +6,7 @@ import json
 from typing import Any, Callable
 
 from ..errors import VidsiftError
+from ..pipeline.choice import Choice, mc_prompt, parse_options
 from ._config import ServeConfig
 from ._engine import Engine, text_tap
 from ._errors import HTTPProblem
@@ -15,7 +16,7 @@ from ._media import MediaFile
 _OPTIONS = {"budget": (str, int, float), "preset": (str,), "prune": (str,), "kv": (str,), "max_new_tokens": (int,),
             "fps": (int, float), "max_frames": (int,), "frames": (int,), "start_s": (int, float), "end_s": (int, float),
             "selector": (str,), "allocator": (str,), "merger": (str,), "temporal": (str,), "resize": (bool,),
-            "scorer": (str,)}
+            "scorer": (str,), "options": (str, list)}  # options: multiple choice, "a,b,c" or ["a", "b", "c"]
 _SCORERS = ("uniform", "mllm")
 MAX_FRAMES_LIMIT = 256
 
@@ -42,6 +43,8 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> dic
             raw = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError:
             raise HTTPProblem(400, f"{where}: not a JSON object") from None
+    if isinstance(raw, list):  # a bare list of options: multiple choice with the server's defaults
+        raw = {"options": raw}
     if not isinstance(raw, dict):
         raise HTTPProblem(400, f"{where}: must be a JSON object")
     out: dict[str, Any] = {}
@@ -65,19 +68,31 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> dic
             raise HTTPProblem(400, f"{where}.{key}: must be 1..{MAX_FRAMES_LIMIT}")
     if "fps" in out and not 0 < out["fps"] <= 30:
         raise HTTPProblem(400, f"{where}.fps: must be in (0, 30]")
+    if "options" in out:
+        try:
+            out["options"] = parse_options(out["options"], where=f"{where}.options")
+        except VidsiftError as err:
+            raise HTTPProblem(400, f"{where}.options: {err.reason}") from None
     return out
 
 
 def ask_job(engine: Engine, media: MediaFile, question: str, options: dict[str, Any],
             on_text: Callable[[str], None] | None = None) -> Callable[[], Any]:
-    """The queued work of one question: ``Pipeline.ask`` (errors naming the client's label)."""
+    """The queued work of one question: ``Pipeline.ask`` (errors naming the client's label). With
+    ``options["options"]`` the question is asked as multiple choice (the prompt `vidsift eval`
+    sends) and the answer carries the chosen option (``choice``)."""
+    choices = options.get("options")
+    overrides = {k: v for k, v in options.items() if k != "options"}
+    prompt = mc_prompt(question, choices) if choices else question
 
     def run() -> Any:
         try:
             with text_tap(engine.adapter, on_text):
-                answer = engine.pipeline.ask(str(media.path), question, **options)
+                answer = engine.pipeline.ask(str(media.path), prompt, **overrides)
         except VidsiftError as err:
             raise HTTPProblem(400, media.clean(str(err))) from None
+        if choices:
+            answer.choice = Choice.of(answer.text, choices)
         engine.metrics.add_answer(answer.stats)
         return answer
 

@@ -36,8 +36,9 @@ class ServeConfig:
                         server can be made to request any address it can reach - only where that is fine).
     max_queue:          requests waiting for the model beyond which new ones get 503.
     max_new_tokens:     default tokens generated per answer; ``max_new_tokens_limit`` caps requests.
-    live_budget / live_fps / live_max_side: the browser page's `StreamSession` (tokens kept in
-                        memory, frames sampled per second, frame side in pixels).
+    live_budget / live_fps / live_max_side: the browser page's `StreamSession` (its memory: tokens,
+                        or a share of the stream's tokens as `vidsift.stream.budget` reads it;
+                        frames sampled per second; frame side in pixels).
     max_sessions:       live sessions at once (one per open page).
     """
 
@@ -53,7 +54,7 @@ class ServeConfig:
     max_queue: int = 64
     max_new_tokens: int = 64
     max_new_tokens_limit: int = 1024
-    live_budget: int = 1024
+    live_budget: int | float | str = 1024
     live_fps: float = 1.0
     live_max_side: int = 448
     live_max_new_tokens: int = 32
@@ -66,9 +67,15 @@ class ServeConfig:
         if self.api_key is not None and not self.api_key.strip():
             self.api_key = None
         for name in ("max_upload_bytes", "max_pixels", "max_queue", "max_new_tokens", "max_new_tokens_limit",
-                     "live_budget", "live_max_side", "max_sessions", "max_frame_bytes"):
+                     "live_max_side", "max_sessions", "max_frame_bytes"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
+        from ..types import Budget
+
+        try:
+            Budget.parse(self.live_budget)  # as every budget: tokens, a share (of the stream's tokens), a preset
+        except ConfigError as err:
+            raise ConfigError(f"live_budget={self.live_budget}", err.reason) from None
         if self.max_duration_s <= 0 or self.live_fps <= 0:
             raise ConfigError("max_duration_s/live_fps", "must be > 0")
         roots = []

@@ -9,9 +9,12 @@ binary frames:
     server -> page  {"type": "ack", "frames": N}                 after each frame: the page keeps at most 2
                                                                  unacknowledged, so frames never queue up
                                                                  in front of a question on a slow server
-    page -> server  {"type": "ask", "id": 3, "question": "..."}
+    page -> server  {"type": "ask", "id": 3, "question": "...", "options": "red,green,blue"}   options optional
     server -> page  {"type": "answer", "id": 3, "question": ..., "answer": ..., "t": ..., "latency_s": ...,
-                     "memory_tokens": ...}
+                     "memory_tokens": ..., "choice": {"index", "letter", "option", "options"}}   choice: with options
+
+With ``options`` (a list or ``"a,b,c"``) the question is asked as multiple choice, with the prompt
+`vidsift eval` sends (`vidsift.pipeline.choice`), and the answer names the chosen option.
     server -> page  {"type": "thumb", "id": ENTRY, "t": 4.5, "src": "data:image/jpeg;base64,..."}  once per keyframe
     server -> page  {"type": "status", "memory_tokens": ..., "budget": ..., "entries": ..., "stalled": bool,
                      "frames_seen": ..., "frames_kept": ..., "t": ..., "keyframes": [{"id", "t", "tokens"}], ...}
@@ -41,7 +44,10 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import VidsiftError
+from ..pipeline.choice import Choice, mc_prompt, parse_options
+from ..stream.budget import describe, memory_tokens
 from ..stream.session import StreamSession
+from ..types import Budget
 from ..stream.sources.base import LiveFrame, LiveSource
 from ._config import ServeConfig
 from ._engine import Engine
@@ -168,13 +174,19 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
         await fail("authorization: missing or wrong token", code=4401)
         return
     try:
-        budget = int(hello.get("budget") or config.live_budget)
+        budget = Budget.parse(hello.get("budget") or config.live_budget)  # tokens, a share or a preset
         fps = float(hello.get("fps") or config.live_fps)
-    except (TypeError, ValueError):
-        await fail("live: budget and fps must be numbers")
+    except (TypeError, ValueError):  # ConfigError is a ValueError
+        await fail("live: budget must be a budget (tokens, a share, P% or a preset) and fps a number")
         return
-    if not 1 <= budget <= config.live_budget or not 0 < fps <= max(config.live_fps, 4.0):
-        await fail(f"live: budget must be 1..{config.live_budget} and fps in (0, {max(config.live_fps, 4.0):g}]")
+    # a page may ask for less memory than the server's, never more (both sized for the largest frames)
+    side, per_group = config.live_max_side, engine.adapter.frames_per_group
+    tpf = engine.adapter.tokens_per_frame(side, side)
+    cap = memory_tokens(config.live_budget, tokens_per_frame=tpf, fps=config.live_fps, group_frames=per_group)
+    want = memory_tokens(budget, tokens_per_frame=tpf, fps=fps, group_frames=per_group)
+    if not want <= cap or not 0 < fps <= max(config.live_fps, 4.0):
+        await fail(f"live: budget must be at most {cap} tokens ({describe(config.live_budget)}) "
+                   f"and fps in (0, {max(config.live_fps, 4.0):g}]")
         return
     sid = uuid.uuid4().hex[:12]
     with hub.lock:
@@ -199,7 +211,8 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
             return
         hub.sessions[sid] = session
         send_fps = min(2 * fps, 8.0)
-        await websocket.send_json({"type": "ready", "session": sid, "budget": budget, "fps": fps, "send_fps": send_fps,
+        await websocket.send_json({"type": "ready", "session": sid, "budget": session.memory.budget, "fps": fps,
+                                   "send_fps": send_fps,
                                    "max_side": config.live_max_side, "model": engine.pipeline.name})
         await _serve_session(websocket, session, source, engine, config)
     finally:
@@ -245,10 +258,10 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
                 "running": session.running})
             await asyncio.sleep(0.5)
 
-    async def answer(ask_id: Any, question: str) -> None:
+    async def answer(ask_id: Any, question: str, choices: list[str] | None = None) -> None:
         start = time.perf_counter()
         try:
-            reply = await asyncio.to_thread(session.ask, question)
+            reply = await asyncio.to_thread(session.ask, mc_prompt(question, choices) if choices else question)
         except VidsiftError as err:
             await send({"type": "error", "id": ask_id, "message": one_line(str(err))})
             return
@@ -259,9 +272,10 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
         engine.metrics.observe("live_ask", 200, seconds)
         with engine.metrics.lock:
             engine.metrics.live_answers += 1
-        await send({"type": "answer", "id": ask_id, "question": reply.question, "answer": reply.text,
+        await send({"type": "answer", "id": ask_id, "question": question, "answer": reply.text,
                     "t": round(reply.t, 3), "latency_s": round(seconds, 4), "memory_tokens": reply.memory_tokens,
-                    "mode": reply.mode})
+                    "mode": reply.mode,
+                    **({"choice": Choice.of(reply.text, choices).to_dict()} if choices and reply.mode != "no_frames" else {})})
 
     status = asyncio.create_task(status_loop())
     received = 0
@@ -298,7 +312,14 @@ async def _serve_session(websocket: Any, session: StreamSession, source: Browser
                 if len(asks) >= 4:
                     await send({"type": "error", "id": msg.get("id"), "message": "question: 4 questions already waiting"})
                     continue
-                task = asyncio.create_task(answer(msg.get("id"), question))
+                choices = None
+                if msg.get("options") not in (None, "", []):
+                    try:
+                        choices = parse_options(msg["options"], where="options")
+                    except VidsiftError as err:
+                        await send({"type": "error", "id": msg.get("id"), "message": f"options: {err.reason}"})
+                        continue
+                task = asyncio.create_task(answer(msg.get("id"), question, choices))
                 asks.add(task)
                 task.add_done_callback(asks.discard)
             else:

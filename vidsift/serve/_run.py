@@ -27,6 +27,29 @@ def serve(pipeline: Any, config: ServeConfig, *, log_level: str = "info", **uvic
     uvicorn.Server(_uvicorn_config(create_app(pipeline, config), config, log_level=log_level, **uvicorn_options)).run()
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise ``ConfigError("HOST:PORT", "address already in use")`` (or the bind's own reason)
+    when uvicorn could not bind there; checked before the model loads and before anything says
+    it serves. Binds as uvicorn does (``SO_REUSEADDR``), then lets go."""
+    import errno
+
+    from ..errors import ConfigError
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ConfigError(shown, f"cannot bind ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as err:
+            reason = "address already in use" if err.errno == errno.EADDRINUSE else f"cannot bind ({err.strerror})"
+            raise ConfigError(shown, reason) from None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

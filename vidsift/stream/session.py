@@ -56,9 +56,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, VidsiftError
-from ..types import FrameBatch
+from ..types import Budget, FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
 from ..pipeline.pipeline import Pipeline, naming_video
+from .budget import memory_tokens
 from .capture import Capture
 from .dtd import TemporalDedup
 from .evict import EvictionPolicy
@@ -94,7 +95,9 @@ class StreamAnswer:
 class StreamSession:
     """A running stream with a bounded memory. See the module docstring.
 
-    budget: visual tokens kept in memory. fps: frames sampled per second of stream time.
+    budget: the memory's size: visual tokens (``1024``) or, parsed as every budget is, a share
+    (``0.25``, ``"25%"``, a preset) of the stream's tokens over its length (`stream.budget`),
+    resolved once the first frame's size is known. fps: frames sampled per second of stream time.
     query / every_s: standing question asked every ``every_s`` stream seconds (query also
     steers eviction by relevance). duration_s: stop after this much stream time.
     incremental: use the incremental KV cache (None: when the family supports it).
@@ -106,7 +109,8 @@ class StreamSession:
     session holds it around each of its model calls (start, each ingest step, each answer).
     """
 
-    def __init__(self, adapter: ModelAdapter, source: str | LiveSource, *, budget: int = 1024, fps: float = 1.0,
+    def __init__(self, adapter: ModelAdapter, source: str | LiveSource, *, budget: Budget | int | float | str = 1024,
+                 fps: float = 1.0,
                  query: str | None = None, every_s: float | None = None, duration_s: float | None = None,
                  max_new_tokens: int = 32, incremental: bool | None = None, realtime: bool | None = None,
                  dedup: float = 0.95, policy: EvictionPolicy | None = None, max_side: int | None = 448,
@@ -143,8 +147,12 @@ class StreamSession:
         self._last_fire: float | None = None
         self.first_frame_timeout_s = float(first_frame_timeout_s)
         self._has_frames = threading.Event()  # set once the memory holds a frame
-        self.memory = StreamMemory(budget=budget, dedup=TemporalDedup(threshold=dedup),
-                                   policy=policy or EvictionPolicy())
+        self.budget = Budget.parse(budget)  # a share resolves at the first frame (`_size_memory`)
+        side = max_side or 448  # until then: frames of the largest size they may arrive in
+        size = memory_tokens(self.budget, tokens_per_frame=adapter.tokens_per_frame(side, side), fps=fps,
+                             length_s=duration_s, group_frames=adapter.frames_per_group)
+        self.memory = StreamMemory(budget=size, dedup=TemporalDedup(threshold=dedup), policy=policy or EvictionPolicy())
+        self._sized = self.budget.tokens is not None
         self.cache = None
         if incremental or (incremental is None and supports_incremental(adapter)):
             try:
@@ -304,6 +312,13 @@ class StreamSession:
         if self.respond == "auto":
             self._fast_path(batch)
 
+    def _size_memory(self, height: int, width: int) -> None:
+        """Resolve a share budget once the frames' size is known (before the first admission)."""
+        self.memory.budget = memory_tokens(self.budget, tokens_per_frame=self.adapter.tokens_per_frame(height, width),
+                                           fps=self.fps, length_s=self.duration_s or self.source.length_s(),
+                                           group_frames=self.group_size)
+        self._sized = True
+
     def _admit(self, frames: list[tuple[np.ndarray, float, int]]) -> FrameBatch:
         """Encode the frames and admit their groups to the memory (and the cache)."""
         batch = FrameBatch(np.stack([f[0] for f in frames]), np.array([f[1] for f in frames]),
@@ -312,6 +327,8 @@ class StreamSession:
         with naming_video(self.source.name, self.adapter.family):  # "<source>: its WxH frames cannot be encoded ..."
             tokens = self.adapter.encode(batch)
         with self._lock:
+            if not self._sized:
+                self._size_memory(*batch.data.shape[1:3])
             for g in range(tokens.n_groups):
                 group = tokens.select([g])
                 # one step: the memory (and the cache) never hold more than the budget
@@ -416,9 +433,10 @@ class StreamSession:
 def open_session(model: Pipeline | ModelAdapter, source: str | LiveSource, **options: Any) -> StreamSession:
     """A started `StreamSession` on ``source`` (camera index or device, URL, file, ``lavfi:GRAPH``) with
     ``model``'s adapter: ``.ask(q)``, ``.events()``, ``.close()``, a context manager. Given a `Pipeline`,
-    ``budget`` defaults to its token budget (1024 when unlimited)."""
+    ``budget`` defaults to its budget, a token count or a share of the stream's tokens
+    (`stream.budget`); 1024 tokens when it is unlimited."""
     if isinstance(model, Pipeline):
-        if "budget" not in options and model.budget.tokens is not None:
-            options["budget"] = model.budget.tokens
+        if "budget" not in options and not model.budget.unlimited:
+            options["budget"] = model.budget
         model = model.adapter
     return StreamSession(model, source, **options).start()

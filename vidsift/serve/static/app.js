@@ -84,7 +84,10 @@
         p.li.classList.add("answered");
         p.li.dataset.latency = pageLatency.toFixed(4);
         p.li.dataset.serverLatency = msg.latency_s;
-        p.li.querySelector(".a").textContent = msg.mode === "no_frames" ? "(no frames yet)" : (msg.answer || "(empty answer)");
+        const chosen = msg.choice ? (msg.choice.index === null ? "(none of the options: " + (msg.answer || "empty") + ")"
+          : msg.choice.letter + ". " + msg.choice.option) : null;
+        p.li.querySelector(".a").textContent = msg.mode === "no_frames" ? "(no frames yet)" : (chosen || msg.answer || "(empty answer)");
+        if (msg.choice) p.li.dataset.choice = msg.choice.option || "";
         p.li.querySelector(".meta").textContent = "at stream t=" + fmtTime(msg.t) + " · " + msg.memory_tokens +
           " memory tokens · answered in " + pageLatency.toFixed(2) + " s (model " + msg.latency_s.toFixed(2) + " s)";
         break;
@@ -174,7 +177,9 @@
     li.append(qd, ad, md);
     $("answers").prepend(li);
     pending.set(id, { li: li, sentAt: performance.now() });
-    ws.send(JSON.stringify({ type: "ask", id: id, question: q }));
+    const opts = $("options").value.trim();
+    if (opts) qd.textContent = q + "  [" + opts.split(",").map((o) => o.trim()).join(" / ") + "]";
+    ws.send(JSON.stringify(opts ? { type: "ask", id: id, question: q, options: opts } : { type: "ask", id: id, question: q }));
     $("question").value = "";
   }
 

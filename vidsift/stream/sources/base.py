@@ -63,6 +63,10 @@ class LiveSource(ABC):
     def close(self) -> None:
         """Release the device or connection; safe to call twice."""
 
+    def length_s(self) -> float | None:
+        """The stream's length in seconds when the source knows it (a file, once open), else None."""
+        return None
+
     def take_warnings(self) -> list[str]:
         """Warnings since the last call, one line each (``<source>: <what happened>``): decode
         errors skipped, a file that ended early. The capture thread turns them into events."""

@@ -110,6 +110,7 @@ class FileSource(PyAVSource):
         self._t0: tuple[float, float] | None = None  # (wall, pts) of the first frame
         self._probe: dict | None = None  # the file's decode summary before decoding (regular files)
         self._report: dict | None = None  # set when the stream reached the end of the file
+        self._length: float | None = None  # the file's duration, once open (a FIFO has none)
 
     @property
     def live(self) -> bool:
@@ -147,6 +148,14 @@ class FileSource(PyAVSource):
             raise SourceError(self.name, f"not a video file but a {fmt} playlist/script; vidsift does not follow "
                                          "what a file names (pass the video itself)")
         self._probe = _probe_summary(path)
+        stream = self._container.streams.video[0]
+        if stream.duration is not None and stream.time_base is not None:
+            self._length = float(stream.duration * stream.time_base)
+        elif self._container.duration is not None:
+            self._length = self._container.duration / 1_000_000
+
+    def length_s(self) -> float | None:
+        return self._length
 
     def _at_end(self) -> LiveFrame | None:
         probe = self._probe
