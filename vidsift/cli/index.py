@@ -24,13 +24,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build (or find) the per-video index of VIDEO for the temporal search."""
         from ..errors import ConfigError
-        from ..frames.sampling import _check
         from ..selectors.video_index import SCAN_FPS, default_index_dir, load_index
         from .output import console as make_console
 
         if fps is not None and not fps > 0:
             raise ConfigError(f"--fps {fps:g}", "must be > 0")
-        _check(fps, None, start, end)
         log = make_console(stderr=True)
         if log.is_terminal:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
