@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Default visual-token budget of answers: N tokens, a fraction, P%, or a preset (fast, balanced, faithful, mustdrop)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VIDSIFT_API_KEY", help="Bearer token required on /v1 and /metrics (default: $VIDSIFT_API_KEY; none: no token)."),
         allowed_root: List[Path] = typer.Option([], "--allowed-root", metavar="DIR", help="A folder whose files requests may name by path (repeatable; none: uploads only)."),
+        allowed_host: List[str] = typer.Option([], "--allowed-host", metavar="NAME", help="A host name requests may carry in Host and pages in Origin besides localhost, 127.0.0.1, ::1 and --host (repeatable; a reverse proxy's public name). Others get 403: DNS rebinding and cross-site posts."),
         allow_remote_urls: bool = typer.Option(False, "--allow-remote-urls", help="Fetch http(s) video URLs for clients (off: refused; on: the server requests any address a client names)."),
         max_upload_mb: float = typer.Option(256.0, "--max-upload-mb", help="Largest video upload (MB)."),
         max_duration: float = typer.Option(10800.0, "--max-duration", help="Longest video accepted (seconds)."),
@@ -50,10 +51,14 @@ def register(app: typer.Typer) -> None:
         if bool(ssl_certfile) != bool(ssl_keyfile):
             raise ConfigError("--ssl-certfile/--ssl-keyfile", "give both or neither")
         config = ServeConfig(host=host, port=port, api_key=api_key, allowed_roots=list(allowed_root),
+                             allowed_hosts=list(allowed_host),
                              allow_remote_urls=allow_remote_urls,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_duration_s=max_duration,
                              max_pixels=max_pixels, max_queue=max_queue, max_new_tokens=max_new_tokens,
                              live_budget=live_budget, live_fps=live_fps, max_sessions=max_sessions)
+        if host.strip("[]") in ("0.0.0.0", "::") and not allowed_host:
+            typer.echo(f"note: --host {host} names no host: only requests whose Host header is localhost, 127.0.0.1 or "
+                       "::1 are answered; add this machine's name or address with --allowed-host NAME", err=True)
         if not is_loopback(host) and config.api_key is None:
             typer.echo(f"warning: --host {host}: serving beyond this machine with no --api-key; anyone who can reach "
                        "the port can use the model", err=True)

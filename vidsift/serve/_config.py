@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})  # bind addresses that name no host
 
 
 def is_loopback(host: str) -> bool:
@@ -39,6 +40,8 @@ class ServeConfig:
     live_budget / live_fps / live_max_side: the browser page's `StreamSession` (tokens kept in
                         memory, frames sampled per second, frame side in pixels).
     max_sessions:       live sessions at once (one per open page).
+    allowed_hosts:      host names requests may carry in ``Host`` (and pages in ``Origin``) besides
+                        the loopback names and ``host``: a reverse proxy's public name (`_guard`).
     """
 
     host: str = "127.0.0.1"
@@ -61,6 +64,7 @@ class ServeConfig:
     max_sessions: int = 4
     max_frame_bytes: int = 2 * 1024 * 1024
     tmp_dir: Path | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key.strip():
@@ -78,3 +82,16 @@ class ServeConfig:
                 raise ConfigError(str(root), "allowed root is not a folder")
             roots.append(path.resolve())
         self.allowed_roots = roots
+        names = []
+        for name in self.allowed_hosts:
+            clean = str(name).strip().lower().rstrip(".").strip("[]")
+            if not clean or any(c in clean for c in "/ @?#") or clean in WILDCARD_HOSTS:
+                raise ConfigError(f"--allowed-host {name!r}", "must be a host name or address (no scheme, path or port)")
+            names.append(clean)
+        self.allowed_hosts = names
+
+    def host_names(self) -> frozenset[str]:
+        """Names the ``Host`` header may carry: loopback names, the bound ``host`` (unless a
+        wildcard such as 0.0.0.0) and ``allowed_hosts``."""
+        bound = self.host.strip().lower().strip("[]")
+        return frozenset({*LOOPBACK_HOSTS, *([bound] if bound not in WILDCARD_HOSTS else []), *self.allowed_hosts})
