@@ -246,3 +246,27 @@ def test_ray_engine_keeps_the_working_directory_off_the_workers_path(tmp_path: P
     assert str(work) not in seen["pythonpath"] and "" not in seen["pythonpath"]
     assert os.getcwd() == str(work) and seen["shutdown"] and not os.path.exists(seen["cwd"])
     assert out == [{"id": "a", "video": str(work / "clips" / "a.mp4"), "model": str(work / "ckpt")}]
+
+
+def test_resume_cuts_a_torn_last_line(videos: Path, tmp_path: Path) -> None:
+    """A run killed mid-write leaves a torn last line: a resumed batch cuts it, so every line of the
+    file is JSON again (it used to be skipped on resume but left in the file)."""
+    import json
+
+    jobs = read_manifest(videos, question="q")
+    spec = WorkerSpec(model="", answerer=ANSWERER)
+    out = tmp_path / "answers.jsonl"
+    run_batch(jobs[:2], spec, engine=build_engine("local"), out=out, progress=False)
+    whole = out.read_bytes()
+    out.write_bytes(whole + b'{"id": "c.webm", "answer": "cut sh')  # killed while writing the third record
+    again = run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert (again.ok, again.skipped) == (1, 2)
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a.mp4", "b.mkv", "c.webm"]  # every line parses
+    assert out.read_bytes().startswith(whole)
+    # nothing to answer: the repair still happens on resume; a whole record missing only its newline is kept
+    out.write_bytes(out.read_bytes() + b'{"id": "c.webm", "err')
+    run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert out.read_text().endswith("\n") and len(out.read_text().splitlines()) == 3
+    out.write_bytes(out.read_bytes() + b'{"id": "x", "error": null}')
+    assert ResultsFile(out).repair() == 0 and out.read_text().endswith('{"id": "x", "error": null}\n')

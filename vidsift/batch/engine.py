@@ -65,6 +65,8 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     ``transform`` edits each record before it is written (eval adds the extracted choice);
     ``on_record`` sees it after."""
     results = ResultsFile(out) if out is not None else None
+    if results is not None:
+        results.repair()  # a torn last line from an interrupted run: cut, so the file is valid JSONL again
     done = results.done_ids() if (results is not None and resume) else set()
     todo = [job for job in jobs if job.id not in done]
     if todo and not spec.answerer:
