@@ -121,3 +121,96 @@ def test_deeply_nested_json_is_a_400(server):
                        files={"path": (None, "clip.mp4"), "question": (None, "q"), "options": (None, nested_options)})
     assert reply.status_code == 400, reply.text
     assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def strict(pipe, root):
+    config = ServeConfig(port=0, allowed_roots=[root], max_new_tokens=2, header_timeout_s=1.0, body_timeout_s=2.0,
+                         max_uploads=3)
+    with ServerThread(pipe, config) as running:
+        yield running
+
+
+def trickle(server, head: bytes, body: bytes | None, *, clients: int = 20, every_s: float = 0.25,
+            bound_s: float = 12.0, watch=None) -> list[tuple[float, bytes]]:
+    """``clients`` connections, each sending ``head`` (then ``body``) one byte every ``every_s`` s, all
+    from one loop bounded by ``bound_s``: per client, (seconds until the server closed it, what it
+    answered); ``watch()`` is called every round (e.g. to count temporary files)."""
+    import select
+
+    payload = head + (body or b"")
+    socks = []
+    for _ in range(clients):
+        sock = socket.create_connection(("127.0.0.1", server.config.port), timeout=5)
+        sock.setblocking(False)
+        socks.append(sock)
+    start = time.monotonic()
+    sent = [0 if body is None else len(head) for _ in socks]  # a body trickle sends whole headers first
+    for i, sock in enumerate(socks):
+        if body is not None:
+            sock.setblocking(True)
+            sock.sendall(head)
+            sock.setblocking(False)
+    got = [b""] * clients
+    closed: list[float | None] = [None] * clients
+    next_send = start
+    while time.monotonic() - start < bound_s and any(c is None for c in closed):
+        if time.monotonic() >= next_send:
+            for i, sock in enumerate(socks):
+                if closed[i] is None and sent[i] < len(payload):
+                    try:
+                        sent[i] += sock.send(payload[sent[i]:sent[i] + 1])
+                    except OSError:
+                        pass  # closed by the server: the read below sees it
+            next_send += every_s
+        readable, _, _ = select.select([s for s, c in zip(socks, closed) if c is None], [], [], 0.05)
+        for sock in readable:
+            i = socks.index(sock)
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            got[i] += data
+            if not data:
+                closed[i] = time.monotonic() - start
+        if watch is not None:
+            watch()
+    for sock in socks:
+        sock.close()
+    return [(c if c is not None else float("inf"), g) for c, g in zip(closed, got)]
+
+
+def test_trickled_headers_are_cut_after_the_header_timeout(strict):
+    head = f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{strict.config.port}\r\nContent-Length: 10\r\n\r\n".encode()
+    results = trickle(strict, head, None)  # ~70 bytes at 4 bytes/s: 17 s to send, 1 s allowed
+    assert all(t < 1.0 + 2.0 for t, _ in results), [round(t, 2) for t, _ in results]  # 1 s timeout + slack
+    assert all(g.startswith(b"HTTP/1.1 408") and b"headers not received within 1 s" in g for _, g in results)
+    assert httpx.get(strict.url + "/healthz", timeout=30).status_code == 200
+
+
+def test_trickled_uploads_are_cut_and_capped(strict):
+    tmp_dir = strict.config.tmp_dir
+    most = [0]
+
+    def count_files() -> None:
+        most[0] = max(most[0], len(os.listdir(tmp_dir)))
+
+    head = (f"POST /v1/ask?question=q&filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1:{strict.config.port}\r\n"
+            "Content-Type: video/mp4\r\nContent-Length: 1000000\r\n\r\n").encode()
+    results = trickle(strict, head, os.urandom(1000), watch=count_files)
+    statuses = sorted(g[9:12] for _, g in results)
+    assert statuses == [b"408"] * 3 + [b"503"] * 17, statuses  # --max-uploads 3 read, the rest refused at once
+    assert all(t < 2.0 + 2.0 for t, _ in results), [round(t, 2) for t, _ in results]  # 2 s body timeout + slack
+    assert 1 <= most[0] <= 3 and os.listdir(tmp_dir) == []  # never more temp files than --max-uploads
+    refused = [g for _, g in results if g[9:12] == b"503"][0]
+    assert b"retry-after: 1" in refused.lower() and b"--max-uploads" in refused
+    # a multipart upload trickled the same way (starlette parses it as it streams)
+    boundary = "b0undary"
+    head = (f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{strict.config.port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 1000000\r\n\r\n").encode()
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode() + os.urandom(1000)
+    results = trickle(strict, head, part, clients=3)
+    assert all(t < 4.0 and g.startswith(b"HTTP/1.1 408") for t, g in results), results
+    reply = httpx.post(strict.url + "/v1/ask", files={"path": (None, "clip.mp4"), "question": (None, "q")}, timeout=120)
+    assert reply.status_code == 200, reply.text

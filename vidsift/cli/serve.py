@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         max_duration: float = typer.Option(10800.0, "--max-duration", help="Longest video accepted (seconds)."),
         max_pixels: int = typer.Option(3840 * 2160, "--max-pixels", help="Largest frame accepted (width x height)."),
         max_queue: int = typer.Option(64, "--max-queue", help="Requests that may wait for the model; more get 503."),
+        max_uploads: int = typer.Option(8, "--max-uploads", help="Uploads (POSTs that may carry a video) received or answered at once; more get 503 before their body is read."),
+        header_timeout: float = typer.Option(10.0, "--header-timeout", help="Seconds a request's line and headers may take to arrive; then 408 and the connection closes."),
+        body_timeout: float = typer.Option(300.0, "--body-timeout", help="Seconds a request's whole body may take to arrive; then 408 (raise it for large uploads over slow links)."),
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Default tokens to generate per answer."),
         live_budget: int = typer.Option(1024, "--live-budget", help="Visual tokens the live page's rolling memory keeps."),
         live_fps: float = typer.Option(1.0, "--live-fps", help="Frames per second the live page's session samples."),
@@ -55,6 +58,7 @@ def register(app: typer.Typer) -> None:
                              allow_remote_urls=allow_remote_urls,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_duration_s=max_duration,
                              max_pixels=max_pixels, max_queue=max_queue, max_new_tokens=max_new_tokens,
+                             max_uploads=max_uploads, header_timeout_s=header_timeout, body_timeout_s=body_timeout,
                              live_budget=live_budget, live_fps=live_fps, max_sessions=max_sessions)
         if host.strip("[]") in ("0.0.0.0", "::") and not allowed_host:
             typer.echo(f"note: --host {host} names no host: only requests whose Host header is localhost, 127.0.0.1 or "

@@ -30,7 +30,7 @@ from ._ask import answer_json, ask_job, ask_options
 from ._config import ServeConfig
 from ._engine import Engine
 from ._errors import HTTPProblem
-from ._guard import HostGuard
+from ._guard import BodyLimits, HostGuard
 from ._live import LiveHub, live_socket
 from ._media import MediaFile, check_video, from_url, resolve_path, save_copy, save_stream, _suffix
 from ._openai import chunk, completion, parse_chat, usage, finish_reason
@@ -293,7 +293,8 @@ class Server:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
-                         middleware=[Middleware(SecurityHeaders), Middleware(HostGuard, config=self.config)],
+                         middleware=[Middleware(SecurityHeaders), Middleware(HostGuard, config=self.config),
+                                     Middleware(BodyLimits, config=self.config)],
                          lifespan=lifespan)
 
 

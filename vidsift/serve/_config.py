@@ -40,6 +40,9 @@ class ServeConfig:
     live_budget / live_fps / live_max_side: the browser page's `StreamSession` (tokens kept in
                         memory, frames sampled per second, frame side in pixels).
     max_sessions:       live sessions at once (one per open page).
+    header_timeout_s:   a request's line and headers must arrive within this, else 408 and the
+                        connection closes; ``body_timeout_s``: the same for its whole body.
+    max_uploads:        uploads (POSTs that may carry a video) read or answered at once; more: 503.
     allowed_hosts:      host names requests may carry in ``Host`` (and pages in ``Origin``) besides
                         the loopback names and ``host``: a reverse proxy's public name (`_guard`).
     """
@@ -65,16 +68,21 @@ class ServeConfig:
     max_frame_bytes: int = 2 * 1024 * 1024
     tmp_dir: Path | None = None
     allowed_hosts: list[str] = field(default_factory=list)
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 300.0
+    max_uploads: int = 8
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key.strip():
             self.api_key = None
         for name in ("max_upload_bytes", "max_pixels", "max_queue", "max_new_tokens", "max_new_tokens_limit",
-                     "live_budget", "live_max_side", "max_sessions", "max_frame_bytes"):
+                     "live_budget", "live_max_side", "max_sessions", "max_frame_bytes", "max_uploads"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
         if self.max_duration_s <= 0 or self.live_fps <= 0:
             raise ConfigError("max_duration_s/live_fps", "must be > 0")
+        if not self.header_timeout_s > 0 or not self.body_timeout_s > 0:
+            raise ConfigError("--header-timeout/--body-timeout", "must be > 0 seconds")
         roots = []
         for root in self.allowed_roots:
             path = Path(os.path.expanduser(str(root)))
