@@ -76,10 +76,16 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     bar = _progress(progress, len(todo))
     try:
         with Interrupts() as interrupts:
-            for record in engine.map(spec, todo) if todo else ():
-                ok, failed = _take(record, results, transform, on_record, ok, failed)
-                bar.advance()
-                interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here
+            records = engine.map(spec, todo) if todo else iter(())
+            try:
+                for record in records:
+                    ok, failed = _take(record, results, transform, on_record, ok, failed)
+                    bar.advance()
+                    interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here
+            finally:
+                close = getattr(records, "close", None)
+                if close is not None:
+                    close()  # an engine's workers stop now, not when the generator is collected
     finally:
         bar.close()
     return BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo), ok=ok, failed=failed,
