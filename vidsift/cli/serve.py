@@ -73,5 +73,11 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"vidsift serve: {pipe.name} on {scheme}://{shown}:{port}/ (live page), API under /v1"
                    f"{'' if config.api_key is None else ' (bearer token required)'}", err=True)
         extra = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)} if ssl_certfile else {}
-        run_server(pipe, config, log_level="debug" if os.environ.get("VIDSIFT_DEBUG") == "1" else "warning", **extra)
+        try:
+            run_server(pipe, config, log_level="debug" if os.environ.get("VIDSIFT_DEBUG") == "1" else "warning", **extra)
+        except KeyboardInterrupt:  # the server has stopped (uploads dir removed, queue closed): leave now,
+            # skipping the interpreter's teardown of torch and the model (2-3 s of a 5 s Ctrl-C budget)
+            print("error: interrupted", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(130)
         sys.stderr.flush()

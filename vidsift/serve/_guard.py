@@ -181,7 +181,8 @@ def header_timeout_protocol(timeout_s: float) -> type:
     """uvicorn's h11 protocol with a deadline on each request's headers: a connection whose request
     line and headers are not complete ``timeout_s`` after it opened (or after the previous response)
     gets 408 and is closed. uvicorn has no such limit: a request line trickled a byte at a time
-    held its connection open indefinitely (its keep-alive timer stops at the first byte)."""
+    held its connection open indefinitely (its keep-alive timer stops at the first byte). When the
+    server stops, uploads still arriving are cut at once."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -225,5 +226,13 @@ def header_timeout_protocol(timeout_s: float) -> type:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def shutdown(self) -> None:
+            """Server stopping (Ctrl-C): a request whose body is still arriving is cut now (its route
+            sees a disconnect) instead of holding the shutdown for its graceful timeout."""
+            if self.cycle is not None and not self.cycle.response_complete and self.conn.their_state is h11.SEND_BODY:
+                self.transport.close()
+                return
+            super().shutdown()
 
     return HeaderTimeoutH11

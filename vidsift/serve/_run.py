@@ -18,7 +18,7 @@ def _uvicorn_config(app: Any, config: ServeConfig, *, log_level: str = "warning"
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, lifespan="on",
                           http=header_timeout_protocol(config.header_timeout_s),
                           ws="auto", ws_max_size=config.max_frame_bytes + 4096,
-                          timeout_graceful_shutdown=5, server_header=False, **extra)
+                          timeout_graceful_shutdown=3, server_header=False, **extra)
 
 
 def serve(pipeline: Any, config: ServeConfig, *, log_level: str = "info", **uvicorn_options: Any) -> None:
