@@ -206,10 +206,17 @@ class VideoReader:
         return bool(r.reason or r.errors or r.missing_indices or r.suspect_frames)
 
     def count_damage(self, *, chunk_frames: int = 64) -> None:
-        """Decode every frame of the file that no read asked for (nothing is kept), so that the
-        report's file count (``report.summary()``) is exact: what ``vidsift info --scan`` counts.
-        ``sample(..., exact_count=True)`` (`plan`, `ask`) calls it when its reads saw damage."""
-        rest = np.asarray(sorted(set(range(len(self._index))) - self._asked), np.int64)
+        """Decode the frames of the file that no read asked for (nothing is kept), so that the
+        report's file count (``report.summary()``) is what ``vidsift info --scan`` counts.
+        ``sample(..., exact_count=True)`` (`plan`, `ask`) calls it when its reads saw damage.
+        Decode errors seen: every frame (damage may be anywhere). Only the header or timestamps
+        saying frames are missing (a cut or a hole): the last group of pictures, where a cut leaves
+        a partial frame, so a long truncated file costs one GOP, not a full decode."""
+        n = len(self._index)
+        r = self.report
+        decode_damage = r.errors or r.suspect_frames or any(i < n for i in r.missing_indices)  # frames past the end: a cut
+        first = 0 if decode_damage else self._index.keyframe_before(n - 1)
+        rest = np.asarray(sorted(set(range(first, n)) - self._asked), np.int64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DecodeWarning)  # the reads that asked already warned
             for lo in range(0, rest.size, chunk_frames):
