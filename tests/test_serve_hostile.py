@@ -60,7 +60,7 @@ def raw(server, request: bytes, *, read_s: float = 10.0) -> bytes:
 
 
 def ws_handshake(server, host: str, origin: str | None) -> bytes:
-    lines = [f"GET /v1/live HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
+    lines = ["GET /v1/live HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
     if origin is not None:
         lines.append(f"Origin: {origin}")
