@@ -16,8 +16,8 @@ Safe inputs: a manifest is data, not a program. Every video must resolve inside 
 folder (or one of ``roots``) unless ``allow_outside`` (``--allow-outside``): ``/etc/passwd`` and
 ``../x.mp4`` are refused. The check is on where the path leads (``..`` collapsed, every symlink
 resolved): a link inside the folder to a file or folder outside it is refused like the path it
-names, in a folder manifest too; ``--allow-outside`` lets links (and paths) lead anywhere. URLs (``http://``, ``file:``, any
-``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
+names, in a folder manifest too; ``--allow-outside`` lets links (and paths) lead anywhere. URLs
+(``http://``, ``file:``, any ``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
 whose name has a colon. A row's ``overrides`` may only set plan settings (`ROW_OPTIONS`), and a
 scorer only when it loads no checkpoint (`ROW_SCORERS`): a row cannot make a worker load a path
 or Hub id.

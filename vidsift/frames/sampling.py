@@ -11,7 +11,6 @@ short result.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Iterator
 
 import numpy as np
