@@ -33,7 +33,7 @@ def straight_count(path: str | Path) -> int:
                     n += len(packet.decode())
                 except av.FFmpegError:
                     pass
-    except (av.FFmpegError, IndexError, OSError):
+    except (av.FFmpegError, IndexError, OSError, UnicodeDecodeError):  # PyAV raises the last two on hostile metadata
         pass
     return n
 
@@ -166,26 +166,54 @@ def make_flv(path: str | Path, *, n_frames: int = 96, fps: int = 24) -> str:
     return make_negative_start(path, n_frames=n_frames, fps=fps, lead=0, gop=12)
 
 
+def make_resolution_change(path: str | Path, *, sizes: tuple[tuple[int, int], ...] = ((96, 64), (128, 96)),
+                           n_frames: int = 48) -> str:
+    """H.264 MPEG-TS segments of different sizes (W, H) concatenated byte for byte (``cat a.ts b.ts``,
+    as broadcast streams and joined recordings change resolution), ``n_frames`` each."""
+    data = b""
+    for k, size in enumerate(sizes):
+        part = make_video(Path(path).with_suffix(f".part{k}.ts"), n_frames=n_frames, size=size)
+        data += Path(part).read_bytes()
+        Path(part).unlink()
+    Path(path).write_bytes(data)
+    return str(path)
+
+
+def make_bad_brand(path: str | Path, *, n_frames: int = 24) -> str:
+    """An mp4 whose ``ftyp`` major brand is 4 bytes that are not UTF-8 (PyAV's open raised
+    UnicodeDecodeError reading it as a metadata tag)."""
+    src = make_video(Path(path).with_suffix(".src.mp4"), n_frames=n_frames, faststart=True)
+    data = bytearray(Path(src).read_bytes())
+    Path(src).unlink()
+    data[8:12] = b"\xdd\xb7\x80\xeb"
+    Path(path).write_bytes(bytes(data))
+    return str(path)
+
+
 # ----------------------------------------------------------------------------- mutation fuzz
 
-FUZZ_SEEDS = ("mp4", "mkv", "ts", "avi", "flv")
+FUZZ_SEEDS = ("mp4", "mkv", "ts", "avi", "flv", "res.ts")
 
 
 def make_seed(directory: str | Path, ext: str) -> str:
-    """A small clean clip to mutate (48 frames, 96x64; mp4 with its index first)."""
+    """A small clean clip to mutate (48 frames, 96x64; mp4 with its index first; ``res.ts``: 24 frames
+    at 96x64 then 24 at 128x96, :func:`make_resolution_change`)."""
     path = Path(directory) / f"seed.{ext}"
     if ext == "flv":
         return make_flv(path, n_frames=48)
+    if ext == "res.ts":
+        return make_resolution_change(path, n_frames=24)
     return make_video(path, n_frames=48, faststart=(ext == "mp4"))
 
 
 def mutate(src: str | Path, dst: str | Path, seed: int) -> str:
     """A deterministic mutation of ``src``: flipped bytes, a zeroed or deleted run, a duplicated run,
-    or a cut, chosen and placed by ``seed``."""
+    a cut, or bytes that are not UTF-8 written over a header field (the first 64 bytes: an mp4's
+    brands, an EBML or RIFF tag), chosen and placed by ``seed``."""
     data = bytearray(Path(src).read_bytes())
     rng = np.random.default_rng(seed)
     n = len(data)
-    kind = seed % 5
+    kind = int(rng.integers(6))  # drawn, not seed % 6: run_fuzz cycles the seed files by k too
     at = int(rng.integers(64, n - 64))
     span = int(rng.integers(1, 400))
     if kind == 0:  # flip a few bytes anywhere (headers included)
@@ -197,8 +225,11 @@ def mutate(src: str | Path, dst: str | Path, seed: int) -> str:
         del data[at : at + span]
     elif kind == 3:
         data[at:at] = data[at - span : at] if at > span else data[:at]
-    else:
+    elif kind == 4:
         data = data[: int(n * rng.uniform(0.2, 0.95))]
+    else:
+        pos = int(rng.integers(4, 60))
+        data[pos : pos + 4] = rng.integers(0x80, 0x100, 4, dtype=np.uint8).tobytes()  # never valid UTF-8 first byte
     Path(dst).write_bytes(bytes(data))
     return str(dst)
 

@@ -246,3 +246,67 @@ def test_ray_engine_keeps_the_working_directory_off_the_workers_path(tmp_path: P
     assert str(work) not in seen["pythonpath"] and "" not in seen["pythonpath"]
     assert os.getcwd() == str(work) and seen["shutdown"] and not os.path.exists(seen["cwd"])
     assert out == [{"id": "a", "video": str(work / "clips" / "a.mp4"), "model": str(work / "ckpt")}]
+
+
+def test_resume_cuts_a_torn_last_line(videos: Path, tmp_path: Path) -> None:
+    """A run killed mid-write leaves a torn last line: a resumed batch cuts it, so every line of the
+    file is JSON again (it used to be skipped on resume but left in the file)."""
+    import json
+
+    jobs = read_manifest(videos, question="q")
+    spec = WorkerSpec(model="", answerer=ANSWERER)
+    out = tmp_path / "answers.jsonl"
+    run_batch(jobs[:2], spec, engine=build_engine("local"), out=out, progress=False)
+    whole = out.read_bytes()
+    out.write_bytes(whole + b'{"id": "c.webm", "answer": "cut sh')  # killed while writing the third record
+    again = run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert (again.ok, again.skipped) == (1, 2)
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a.mp4", "b.mkv", "c.webm"]  # every line parses
+    assert out.read_bytes().startswith(whole)
+    # nothing to answer: the repair still happens on resume; a whole record missing only its newline is kept
+    out.write_bytes(out.read_bytes() + b'{"id": "c.webm", "err')
+    run_batch(jobs, spec, engine=build_engine("local"), out=out, progress=False)
+    assert out.read_text().endswith("\n") and len(out.read_text().splitlines()) == 3
+    out.write_bytes(out.read_bytes() + b'{"id": "x", "error": null}')
+    assert ResultsFile(out).repair() == 0 and out.read_text().endswith('{"id": "x", "error": null}\n')
+
+
+def test_symlinks_in_the_manifest_folder_must_lead_inside(videos: Path, tmp_path: Path) -> None:
+    """Links are resolved and the inside-the-folder rule applies to where they lead: a linked file,
+    a linked folder and a link to /etc/passwd in folder mode are refused without --allow-outside
+    (they were followed); a link to a video inside the folder still works."""
+    import json
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.mp4").write_bytes(b"secret" * 10)
+    (videos / "inner.mp4").symlink_to(videos / "a.mp4")  # inside: fine
+    (videos / "linked").symlink_to(outside, target_is_directory=True)
+    (videos / "escape.mp4").symlink_to(outside / "secret.mp4")
+    manifest = videos / "m.jsonl"
+    for row in ("escape.mp4", "linked/secret.mp4"):
+        manifest.write_text(json.dumps({"video": "inner.mp4", "question": "q"}) + "\n"
+                            + json.dumps({"video": row, "question": "q"}) + "\n")
+        with pytest.raises(ConfigError) as err:
+            read_manifest(manifest)
+        assert str(err.value) == (f"{manifest}: line 2: {row}: a symlink to {outside / 'secret.mp4'}, outside {videos}; "
+                                  "pass --allow-outside to read it")
+        assert read_manifest(manifest, allow_outside=True)[1].video == str(videos / row)
+    manifest.unlink()
+    (videos / "escape.mp4").unlink()
+    (videos / "passwd.mp4").symlink_to("/etc/passwd")
+    with pytest.raises(ConfigError, match="passwd.mp4: a symlink to /etc/passwd, outside"):
+        read_manifest(videos, question="q")
+    assert {j.id: j.video for j in read_manifest(videos, question="q", allow_outside=True)}["passwd.mp4"] == "/etc/passwd"
+    (videos / "passwd.mp4").unlink()
+    assert [j.id for j in read_manifest(videos, question="q")] == ["a.mp4", "b.mkv", "c.webm", "inner.mp4"]
+    assert "symlinks are resolved" in _help("batch")
+
+
+def _help(command: str) -> str:
+    from typer.testing import CliRunner
+
+    from vidsift.cli.app import app
+
+    return " ".join(CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "300"}).output.split())

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from hostile import (
-    MEASURED_CLI, drop_ts_frames, make_flv, make_lying_avi, make_negative_start, make_repeated_ts, make_shuffled_ts,
-    make_wrapped_ts, straight_count,
+    MEASURED_CLI, drop_ts_frames, make_bad_brand, make_flv, make_lying_avi, make_negative_start, make_repeated_ts,
+    make_resolution_change, make_shuffled_ts, make_wrapped_ts, straight_count,
 )
-from videos import make_video, read_frame_code, truncate_file
+from videos import corrupt_file, make_video, read_frame_code, truncate_file
 from vidsift.frames import open_video, sample, scan_keyframes
 
 pytestmark = pytest.mark.timeout(60)
@@ -156,3 +156,78 @@ def test_messages_name_what_is_wrong(tmp_path):
         open_video(tmp_path / "bad_table.mp4").close()
     except VideoError as err:  # whatever fails, the index is there: never "moov atom is missing"
         assert "moov atom) is missing" not in str(err) and "\n" not in str(err)
+
+
+def test_resolution_change_mid_file(tmp_path):
+    """Two H.264 TS segments of 96x64 and 128x96 joined with ``cat``: every frame decodes, the second
+    segment's are scaled to the first's size, and the report counts them (was: ValueError from
+    stacking frames of two shapes)."""
+    path = make_resolution_change(tmp_path / "joined.ts")
+    assert straight_count(path) == 96
+    got, summary, messages = _all_frames(path)
+    assert got.data.shape == (96, 64, 96, 3) and summary["missing"] == 0 and summary["resized_frames"] == 48
+    assert [read_frame_code(img) for img in got.data[:48]] == list(range(48))  # the first segment untouched
+    assert any("resolution changes mid-file: frame 48" in m and "scaled to 96x64" in m for m in messages)
+    with open_video(path) as video:  # random access into the second segment, and the keyframe pass
+        assert video.read([90, 10]).data.shape == (2, 64, 96, 3) and len(scan_keyframes(video)) >= 2
+
+
+def test_metadata_that_is_not_utf8_opens(tmp_path):
+    """An mp4 brand of non-UTF-8 bytes (PyAV's open raised UnicodeDecodeError; the CLI printed
+    ``error: UnicodeDecodeError: ...``): the file opens and decodes."""
+    got, summary, _ = _all_frames(make_bad_brand(tmp_path / "brand.mp4"))
+    assert len(got) == 24 and summary["missing"] == 0
+
+
+def test_pyav_wrapper_errors_are_one_line(tmp_path):
+    """Whatever PyAV raises while opening (here IndexError from its wrapper, as fuzzed files gave)
+    is a one-line typed error naming the file."""
+    import av
+
+    from vidsift.frames import VideoError
+
+    path = make_video(tmp_path / "ok.mp4", n_frames=6)
+    real_open = av.open
+
+    def broken_open(*args, **kwargs):  # PyAV's own open raising from its Python wrapper
+        raise IndexError("list index out of range")
+
+    av.open = broken_open
+    try:
+        with pytest.raises(VideoError) as caught:
+            open_video(path)
+    finally:
+        av.open = real_open
+    assert str(caught.value).startswith(f"{path}: ") and "IndexError" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _cli_json(args, capsys) -> dict:
+    from vidsift.cli.app import run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = run(args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+@pytest.mark.timeout(120)
+def test_plan_ask_and_scan_agree(tmp_path, tiny_checkpoint, capsys):
+    """info --scan, plan and ask show the same file count for a file damaged in the middle, a
+    truncated faststart mp4 and the resolution change (plan/ask said 96 decoded where the scan
+    found 17 undecodable, and were one off on the truncated mp4)."""
+    ckpt = str(tiny_checkpoint("tiny-llava-onevision"))
+    files = {"mid_corrupt": corrupt_file(make_video(tmp_path / "full.mp4", n_frames=96, gop=12), tmp_path / "mid.mp4",
+                                         at=0.5, n_bytes=1500),
+             "cut_faststart": truncate_file(make_video(tmp_path / "fs.mp4", n_frames=96, faststart=True),
+                                            tmp_path / "cut.mp4", keep=0.5),
+             "joined": make_resolution_change(tmp_path / "joined.ts")}
+    for name, path in files.items():
+        scan = _cli_json(["info", path, "--scan", "--json"], capsys)["decode"]
+        plan = _cli_json(["plan", path, "--json"], capsys)["stats"]["decode"]
+        ask = _cli_json(["ask", path, "What?", "--model", ckpt, "--max-frames", "2", "--max-new-tokens", "1",
+                         "--device", "cpu", "--json"], capsys)["plan"]["stats"]["decode"]
+        count = lambda d: (d["frames_expected"], d["frames_decoded"], d["missing"])  # noqa: E731
+        assert count(plan) == count(ask) == count(scan), (name, scan, plan, ask)
+        assert (scan["missing"] > 0) == (name != "joined") and scan["frames_decoded"] + scan["missing"] == 96, name

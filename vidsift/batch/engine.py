@@ -76,6 +76,8 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     choice); ``on_record`` sees it after."""
     results = ResultsFile(out) if out is not None else None
     keys = resume_keys(jobs, spec) if results is not None else {}
+    if results is not None:
+        results.repair()  # a torn last line from an interrupted run: cut, so the file is valid JSONL again
     latest = results.latest() if (results is not None and resume) else {}
     todo = [job for job in jobs if latest.get(job.id, {}).get("error", True) is not None
             or latest[job.id].get("key") != keys[job.id]]
@@ -86,12 +88,18 @@ def run_batch(jobs: list[Job], spec: WorkerSpec, *, engine: Engine, out: str | P
     bar = _progress(progress, len(todo))
     try:
         with Interrupts() as interrupts:
-            for record in engine.map(spec, todo) if todo else ():
-                if record.get("id") in keys:
-                    record["key"] = keys[record["id"]]
-                ok, failed = _take(record, results, transform, on_record, ok, failed)
-                bar.advance()
-                interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here
+            records = engine.map(spec, todo) if todo else iter(())
+            try:
+                for record in records:
+                    if record.get("id") in keys:
+                        record["key"] = keys[record["id"]]
+                    ok, failed = _take(record, results, transform, on_record, ok, failed)
+                    bar.advance()
+                    interrupts.check()  # an interrupt swallowed inside a job (a __del__) stops here
+            finally:
+                close = getattr(records, "close", None)
+                if close is not None:
+                    close()  # an engine's workers stop now, not when the generator is collected
     finally:
         bar.close()
     return BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo), ok=ok, failed=failed,

@@ -18,9 +18,10 @@ file name plus the line number, so resuming a batch recognises finished jobs.
 
 Safe inputs: a manifest is data, not a program. Every video must resolve inside the manifest's
 folder (or one of ``roots``) unless ``allow_outside`` (``--allow-outside``): ``/etc/passwd`` and
-``../x.mp4`` are refused. The check is on the path as written (``..`` collapsed, no symlink
-followed): links the folder's owner placed stay usable. URLs (``http://``, ``file:``, any
-``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
+``../x.mp4`` are refused. The check is on where the path leads (``..`` collapsed, every symlink
+resolved): a link inside the folder to a file or folder outside it is refused like the path it
+names, in a folder manifest too; ``--allow-outside`` lets links (and paths) lead anywhere. URLs
+(``http://``, ``file:``, any ``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
 whose name has a colon. A row's ``overrides`` may only set plan settings (`ROW_OPTIONS`), and a
 scorer only when it loads no checkpoint (`ROW_SCORERS`): a row cannot make a worker load a path
 or Hub id.
@@ -87,10 +88,10 @@ def is_url(text: str) -> bool:
 
 
 def inside(path: str | os.PathLike, roots: "list[Path] | tuple[Path, ...]") -> bool:
-    """Whether ``path`` (made absolute, ``..`` collapsed, symlinks not followed) lies in a root."""
-    full = os.path.normpath(os.path.abspath(path))
-    return any(full == str(r) or full.startswith(str(r).rstrip(os.sep) + os.sep)
-               for r in (Path(os.path.normpath(os.path.abspath(r))) for r in roots))
+    """Whether ``path`` (made absolute, ``..`` collapsed, every symlink resolved: where it leads)
+    lies in a root (resolved too)."""
+    full = os.path.realpath(path)
+    return any(full == r or full.startswith(r.rstrip(os.sep) + os.sep) for r in (os.path.realpath(r) for r in roots))
 
 
 def check_location(video: str, *, roots: "list[Path] | tuple[Path, ...]", allow_outside: bool = False,
@@ -101,7 +102,9 @@ def check_location(video: str, *, roots: "list[Path] | tuple[Path, ...]", allow_
         return None if allow_urls else "a URL; pass --allow-urls to fetch URLs (a file whose name has a colon: write ./NAME)"
     if allow_outside or inside(video, roots):
         return None
-    return f"outside {' and '.join(str(r) for r in roots)}; pass --allow-outside to read it"
+    leads = os.path.realpath(video)
+    via = f"a symlink to {leads}, " if leads != os.path.normpath(os.path.abspath(video)) else ""
+    return f"{via}outside {' and '.join(str(r) for r in roots)}; pass --allow-outside to read it"
 
 
 def _check_overrides(overrides: Any, *, where: str, number: int) -> dict[str, Any]:
@@ -166,6 +169,11 @@ def read_manifest(source: str | Path, *, question: str | None = None, allow_outs
         videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if not videos:
             raise ConfigError(source, f"no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
+        for p in videos:  # a link in the folder to a file outside it
+            refused = check_location(str(p), roots=[path.resolve(), *(Path(r) for r in roots or [])],
+                                     allow_outside=allow_outside)
+            if refused:
+                raise ConfigError(source, f"{p.name}: {refused}")
         return _unique([Job(id=p.name, video=str(p.resolve()), question=question) for p in videos], source)
     base = path.parent.resolve()
     safe = dict(roots=[base, *(Path(r) for r in roots or [])], allow_outside=allow_outside, allow_urls=allow_urls)

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate per answer."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip jobs already answered in --out."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-        allow_outside: bool = typer.Option(False, "--allow-outside", help="Let the manifest name videos outside its own folder."),
+        allow_outside: bool = typer.Option(False, "--allow-outside", help="Let the manifest name videos outside its own folder. Without it, symlinks are resolved: a link in the folder must lead inside it too."),
         allow_urls: bool = typer.Option(False, "--allow-urls", help="Let the manifest name URLs (http://, rtsp://, file:, ...)."),
     ) -> None:
         """Answer many questions about many videos; a failing video is recorded and skipped."""

@@ -102,5 +102,8 @@ def register(app: typer.Typer) -> None:
             table.add_row("missing", str(summary["missing_frames"]))
             table.add_row("errors", str(len(rep["errors"])) + (f" (first: {rep['errors'][0]})" if rep["errors"] else ""))
             table.add_row("suspect frames", str(len(rep["suspect_frames"])))
+            if rep["resized_frames"]:  # the resolution changes mid-file
+                table.add_row("resized", f"{len(rep['resized_frames'])} frames of another size, scaled to "
+                                         f"{data['width']}x{data['height']} (first: frame {rep['resized_frames'][0]})")
             table.add_row("status", "ok" if rep["ok"] and not summary["missing_frames"] else "damaged")
         make_console().print(table)

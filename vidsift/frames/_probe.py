@@ -27,6 +27,10 @@ from .types import LIVE_SCHEMES, PLAYLIST_FORMATS, VideoInfo
 DEFAULT_MAX_PIXELS = 8192 * 4320  # one 8K frame; larger frames are rejected before decoding
 NOT_VIDEO_FORMATS = {"tty", "txt", "lrc", "srt", "ass", "webvtt", "subviewer", "jacosub", "mpl2", "sami"}
 OPEN_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+OPEN_KWARGS = {"metadata_errors": "replace"}  # av.open: tags that are not UTF-8 (a fuzzed mp4 brand) are not an error
+# what PyAV raises while opening or demuxing a hostile file: its own errors, and IndexError /
+# UnicodeDecodeError / OverflowError from its Python wrappers (seen in fuzzed files); all mean "damaged"
+PYAV_ERRORS = (av.FFmpegError, IndexError, ValueError, OverflowError)
 # demuxers that read other files or URLs named inside the input: refused for file inputs (a
 # renamed ffconcat script or HLS playlist would make vidsift read whatever it names)
 FILE_ONLY = {"protocol_whitelist": "file"}  # a local file never reaches the network through its demuxer
@@ -142,7 +146,7 @@ def open_container(path: str):
     try:
         remote = "://" in path
         options = OPEN_OPTIONS if remote else {**OPEN_OPTIONS, **FILE_ONLY}
-        container = av.open(path, "r", options=options, timeout=10.0 if remote else None)
+        container = av.open(path, "r", options=options, timeout=10.0 if remote else None, **OPEN_KWARGS)
     except FileNotFoundError:
         raise VideoNotFoundError(path, "no such file") from None
     except PermissionError:
@@ -163,6 +167,8 @@ def open_container(path: str):
         raise NotAVideoError(path, f"not a video file ({reason.strip().lower()})") from None
     except OSError as err:
         raise UnreadableStreamError(path, f"cannot read file ({err.strerror or err})") from None
+    except Exception as err:  # noqa: BLE001 - PyAV's wrappers on hostile bytes (IndexError, ...): still one line
+        raise NotAVideoError(path, f"not a readable video file ({type(err).__name__}: {one_line(err)})") from None
     if container.format.name in NOT_VIDEO_FORMATS:
         container.close()
         raise NotAVideoError(path, f"not a video file (looks like {container.format.name})")
@@ -171,6 +177,12 @@ def open_container(path: str):
         raise NotAVideoError(path, f"not a video file but a {container.format.name} playlist/script; "
                                    "vidsift does not follow what a file names (pass the video itself)")
     return container
+
+
+def one_line(err: BaseException, limit: int = 160) -> str:
+    """An exception's message as one short line (for a reason inside ``<path>: <reason>``)."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def video_stream(container, path: str):
@@ -250,7 +262,7 @@ def table_index(container, stream, path: str) -> FrameIndex | None:
         for i, packet in zip(range(min(n, TABLE_CHECK_PACKETS)), container.demux(stream)):
             if packet.pts != ts[i] or bool(packet.is_keyframe) != keys[i]:
                 return None
-    except av.FFmpegError:
+    except PYAV_ERRORS:
         return None
     # strictly increasing pts: already in presentation order, nothing repeated or missing (what
     # `_order_frames` would find), so the index is the table itself
@@ -275,7 +287,7 @@ def scan_index(container, stream, path: str) -> FrameIndex:
             pts.append(packet.pts)
             dts.append(packet.dts)
             keys.append(bool(packet.is_keyframe))
-    except av.FFmpegError:
+    except PYAV_ERRORS:
         pass  # a damaged tail: keep what was indexed, decoding reports the rest
     if not pts:
         raise UnreadableStreamError(path, "video stream holds no packets")
@@ -428,12 +440,12 @@ def first_frame(container, stream, path: str):
             try:
                 for frame in packet.decode():
                     return frame
-            except av.FFmpegError as err:
-                errors.append(str(err))
+            except PYAV_ERRORS as err:
+                errors.append(one_line(err))
                 if len(errors) > 50:
                     break
-    except av.FFmpegError as err:
-        errors.append(str(err))
+    except PYAV_ERRORS as err:
+        errors.append(one_line(err))
     detail = f": {errors[0]}" if errors else ""
     raise UnreadableStreamError(path, f"no frame of the video stream could be decoded{detail}")
 

@@ -14,13 +14,14 @@ import av
 import av.logging
 import numpy as np
 
-from ._probe import OPEN_OPTIONS, FrameIndex
+from ._probe import OPEN_KWARGS, OPEN_OPTIONS, PYAV_ERRORS, FrameIndex
 
 SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
 
 
 def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
-    """Decoded frame -> uint8 (H, W, 3) RGB in display orientation (rotated ``k_ccw`` x 90 degrees CCW)."""
+    """Decoded frame -> uint8 (H, W, 3) RGB in display orientation (rotated ``k_ccw`` x 90 degrees CCW);
+    ``out_size`` (W, H), stored orientation: scaled to it (None: the frame's own size)."""
     # to_ndarray(format=...): same pixels as reformat().to_ndarray(), and PyAV 18's reformat() to rgb24 at
     # the same size costs 79 ms a 640x360 frame against 3 ms (measured)
     if out_size is not None:
@@ -37,20 +38,29 @@ class PyAVDecoder:
 
     name = "pyav"
 
-    def __init__(self, path: str, container, stream, index: FrameIndex, *, k_ccw: int, out_size: tuple[int, int] | None,
-                 on_error: Callable[[int, str], None], on_suspect: Callable[[int], None]) -> None:
+    def __init__(self, path: str, container, stream, index: FrameIndex, *, k_ccw: int, size: tuple[int, int],
+                 out_size: tuple[int, int] | None, on_error: Callable[[int, str], None], on_suspect: Callable[[int], None],
+                 on_resize: Callable[[int, tuple[int, int]], None]) -> None:
         self.path, self.container, self.stream, self.index = path, container, stream, index
-        self.k_ccw, self.out_size = k_ccw, out_size
-        self.on_error, self.on_suspect = on_error, on_suspect
+        self.k_ccw, self.size, self.out_size = k_ccw, size, out_size  # (W, H) stored orientation: first frame's, output's
+        self.on_error, self.on_suspect, self.on_resize = on_error, on_suspect, on_resize
         self._gen: Iterator | None = None
         self._pending = None
         self._pos = -1  # index of the last frame the generator produced
+
+    def _rgb(self, idx: int, frame) -> np.ndarray:
+        """``to_rgb`` at the one size of this video: a frame of another size (the resolution changes
+        mid-file: concatenated recordings, broadcast MPEG-TS) is scaled to it and reported."""
+        if (frame.width, frame.height) != self.size:
+            self.on_resize(idx, (frame.width, frame.height))
+            return to_rgb(frame, self.k_ccw, self.out_size or self.size)
+        return to_rgb(frame, self.k_ccw, self.out_size)
 
     # ------------------------------------------------------------------ positioning
     def _restart(self) -> None:
         """Reopen the container: the only exact way back to the first frame (MPEG-TS seeks are approximate)."""
         old = self.container
-        self.container = av.open(self.path, "r", options=OPEN_OPTIONS)
+        self.container = av.open(self.path, "r", options=OPEN_OPTIONS, **OPEN_KWARGS)
         self.stream = self.container.streams[self.stream.index]
         self.stream.thread_type = "SLICE"
         old.close()
@@ -66,7 +76,7 @@ class PyAVDecoder:
         else:
             try:
                 self.container.seek(int(self.index.pts[kf]), backward=True, any_frame=False, stream=self.stream)
-            except av.FFmpegError:
+            except PYAV_ERRORS:
                 self._restart()  # unseekable: from the beginning
                 synced = True
         self._gen = self._frames(synced=synced)
@@ -84,7 +94,7 @@ class PyAVDecoder:
                 with av.logging.Capture(local=False) as logs:
                     try:
                         frames = packet.decode()
-                    except av.FFmpegError as e:
+                    except PYAV_ERRORS as e:
                         frames, err = [], (getattr(e, "strerror", None) or str(e))
                 bad = [m for (lvl, _, m) in logs if lvl <= av.logging.ERROR]
                 if not synced:
@@ -103,11 +113,11 @@ class PyAVDecoder:
                         self.on_suspect(idx)
                     last = idx
                     yield idx, frame
-        except av.FFmpegError as e:  # the demuxer gave up (truncated / garbage tail): drain the decoder
+        except PYAV_ERRORS as e:  # the demuxer gave up (truncated / garbage tail): drain the decoder
             self.on_error(min(last + 1, len(self.index) - 1), f"demuxing stopped: {getattr(e, 'strerror', None) or e}")
             try:
                 frames = self.stream.codec_context.decode(None)
-            except av.FFmpegError:
+            except PYAV_ERRORS:
                 frames = []
             for frame in frames:
                 idx = self._index_of(frame.pts, last)
@@ -168,7 +178,7 @@ class PyAVDecoder:
                     idx, frame = item
                     self._pos = idx
                     if idx in wanted and idx not in out:
-                        out[idx] = to_rgb(frame, self.k_ccw, self.out_size)
+                        out[idx] = self._rgb(idx, frame)
                 i += 1
                 while i < len(targets) and int(targets[i]) <= self._pos:
                     i += 1
@@ -179,7 +189,7 @@ class PyAVDecoder:
 
     def keyframes(self, path: str) -> Iterator[tuple[int, np.ndarray]]:
         """Keyframe-only pass on a fresh container (``skip_frame="NONKEY"``, only key packets sent)."""
-        container = av.open(path, "r", options=OPEN_OPTIONS)
+        container = av.open(path, "r", options=OPEN_OPTIONS, **OPEN_KWARGS)
         level = av.logging.get_level()
         av.logging.set_level(None)  # silent: errors surface as exceptions or missing keyframes
         try:
@@ -192,7 +202,7 @@ class PyAVDecoder:
                     continue
                 try:
                     frames = packet.decode()
-                except av.FFmpegError as e:
+                except PYAV_ERRORS as e:
                     self.on_error(self.index.index_of(packet.pts) if packet.pts is not None else 0, str(e))
                     continue
                 for frame in frames:
@@ -200,10 +210,11 @@ class PyAVDecoder:
                         i = next(keys, None)
                         if i is None:
                             return
-                        yield int(i), to_rgb(frame, self.k_ccw, self.out_size)
+                        yield int(i), self._rgb(int(i), frame)
                     elif frame.pts is not None:
-                        yield self.index.index_of(frame.pts), to_rgb(frame, self.k_ccw, self.out_size)
-        except av.FFmpegError as e:
+                        i = self.index.index_of(frame.pts)
+                        yield i, self._rgb(i, frame)
+        except PYAV_ERRORS as e:
             self.on_error(len(self.index), f"demuxing stopped: {e}")
         finally:
             av.logging.set_level(level)

@@ -18,13 +18,13 @@ import numpy as np
 
 from ._decord import DecordDecoder, decord_suitable
 from ._probe import (
-    DEFAULT_MAX_PIXELS, build_info, check_codec, check_path, check_pixels, first_frame, open_container,
-    scan_file, video_stream,
+    DEFAULT_MAX_PIXELS, PYAV_ERRORS, build_info, check_codec, check_path, check_pixels, first_frame, one_line,
+    open_container, scan_file, video_stream,
 )
 from ._pyav import PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
 from .types import DECODE_MAX_PIXELS, DecodeReport, FrameBatch, VideoInfo
-from ..errors import ConfigError
+from ..errors import ConfigError, VidsiftError
 
 BACKENDS = ("auto", "pyav", "decord")
 
@@ -67,6 +67,12 @@ class VideoReader:
             check_pixels(frame0.width, frame0.height, max_pixels, path, downscale=downscale)
             k_ccw = int(round((frame0.rotation or 0) / 90.0)) % 4
             index = scan_file(path, stream.index)
+        except PYAV_ERRORS as err:
+            container.close()
+            if isinstance(err, VidsiftError):
+                raise
+            raise DamagedVideoError(path, f"damaged video: its streams cannot be read ({type(err).__name__}: "
+                                          f"{one_line(err)})") from None
         except BaseException:
             container.close()
             raise
@@ -76,8 +82,9 @@ class VideoReader:
         self._index = index
         self._times = index.seconds  # (N,) presentation times, seconds from the stream start
         self.report = DecodeReport(expected_frames=0)
-        pyav = PyAVDecoder(path, container, stream, index, k_ccw=k_ccw, out_size=out_size,
-                           on_error=self._on_error, on_suspect=self._on_suspect)
+        self._asked: set[int] = set()  # every index a read asked for
+        pyav = PyAVDecoder(path, container, stream, index, k_ccw=k_ccw, size=(sw, sh), out_size=out_size,
+                           on_error=self._on_error, on_suspect=self._on_suspect, on_resize=self._on_resize)
         self._decoder = pyav
         chosen = "pyav"
         info, notes, expected = build_info(path, container, stream, index, width=dw, height=dh,
@@ -128,6 +135,18 @@ class VideoReader:
         if index not in self.report.suspect_frames:
             self.report.suspect_frames.append(index)
 
+    def _on_resize(self, index: int, size: tuple[int, int]) -> None:
+        """Frame ``index`` is ``size`` (W, H, stored orientation), not the first frame's size: scaled to it."""
+        report = self.report
+        if not report.resized_frames:
+            h, w = self.frame_size
+            note = (f"the resolution changes mid-file: frame {index} ({self.time_of(index):.2f}s) is {size[0]}x{size[1]}, "
+                    f"frames of another size than the first are scaled to {w}x{h}")
+            report.warnings.append(note)
+            warnings.warn(f"{self.path}: {note}", DecodeWarning, stacklevel=4)
+        if index not in report.resized_frames:
+            report.resized_frames.append(index)
+
     # ------------------------------------------------------------------ public
     @property
     def backend(self) -> str:
@@ -157,6 +176,7 @@ class VideoReader:
             bad = int(idx[(idx < 0) | (idx >= self.info.n_frames)][0])
             raise IndexError(f"{self.path}: frame index {bad} out of range [0, {self.info.n_frames})")
         uniq = np.unique(idx)
+        self._asked.update(int(i) for i in uniq)
         n_err = len(self.report.errors)
         readable = uniq[uniq < len(self._index)]
         frames = self._decoder.read(readable) if readable.size else {}
@@ -178,6 +198,29 @@ class VideoReader:
         data = np.stack([frames[i] for i in keep])  # (N, H, W, 3)
         return FrameBatch(data, np.asarray([self.time_of(i) for i in keep]), np.asarray(keep, np.int64),
                           decode=self.report.summary())
+
+    @property
+    def saw_damage(self) -> bool:
+        """Whether the file or any read so far showed damage (missing, undecodable or suspect frames)."""
+        r = self.report
+        return bool(r.reason or r.errors or r.missing_indices or r.suspect_frames)
+
+    def count_damage(self, *, chunk_frames: int = 64) -> None:
+        """Decode the frames of the file that no read asked for (nothing is kept), so that the
+        report's file count (``report.summary()``) is what ``vidsift info --scan`` counts.
+        ``sample(..., exact_count=True)`` (`plan`, `ask`) calls it when its reads saw damage.
+        Decode errors seen: every frame (damage may be anywhere). Only the header or timestamps
+        saying frames are missing (a cut or a hole): the last group of pictures, where a cut leaves
+        a partial frame, so a long truncated file costs one GOP, not a full decode."""
+        n = len(self._index)
+        r = self.report
+        decode_damage = r.errors or r.suspect_frames or any(i < n for i in r.missing_indices)  # frames past the end: a cut
+        first = 0 if decode_damage else self._index.keyframe_before(n - 1)
+        rest = np.asarray(sorted(set(range(first, n)) - self._asked), np.int64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DecodeWarning)  # the reads that asked already warned
+            for lo in range(0, rest.size, chunk_frames):
+                self.read(rest[lo : lo + chunk_frames])
 
     def _complain(self, missing: list[int], asked: int, errors: list[str]) -> None:
         parts = []

@@ -10,6 +10,7 @@ short result.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator
 
 import numpy as np
@@ -102,12 +103,15 @@ def _times_to_indices(reader: VideoReader, targets: np.ndarray, frame_dur: float
 
 
 def sample(reader: VideoReader, *, fps: float | None = None, max_frames: int | None = None,
-           start_s: float | None = None, end_s: float | None = None) -> FrameBatch:
+           start_s: float | None = None, end_s: float | None = None, exact_count: bool = False) -> FrameBatch:
     """Frames sampled by presentation time over [start_s, end_s) (default: the whole video).
 
     ``fps``: one frame every 1/fps s; ``max_frames``: cap, uniform over the range when it bites;
     neither: every frame, capped uniformly at ``DEFAULT_MAX_FRAMES`` (256). Duplicates (a low-fps
     stretch of a VFR file sampled faster) are returned once. Result sorted by time.
+    ``exact_count``: when the file or the reads showed damage, decode the frames the sampling
+    skipped too (:meth:`VideoReader.count_damage`), so that ``decode`` counts the file's missing
+    frames as ``vidsift info --scan`` does (`plan` and `ask`; a clean file costs nothing more).
     """
     if fps is None and max_frames is None:
         idx = plan_indices(reader, start_s=start_s, end_s=end_s)
@@ -115,7 +119,11 @@ def sample(reader: VideoReader, *, fps: float | None = None, max_frames: int | N
             idx = plan_indices(reader, max_frames=DEFAULT_MAX_FRAMES, start_s=start_s, end_s=end_s)
     else:
         idx = plan_indices(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s)
-    return reader.read(idx)
+    frames = reader.read(idx)
+    if exact_count and reader.saw_damage:
+        reader.count_damage()
+        frames = dataclasses.replace(frames, decode=reader.report.summary())
+    return frames
 
 
 def iter_chunks(reader: VideoReader, *, chunk_frames: int = 64, fps: float | None = None,

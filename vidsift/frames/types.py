@@ -47,6 +47,7 @@ class DecodeReport:
     frames_expected: int = 0  # frames the file should hold (header, duration, timestamp gaps)
     frames_in_file: int = 0  # frames the file's index holds
     reason: str | None = None  # why the file lacks frames, one line; None when it lacks none
+    resized_frames: list[int] = field(default_factory=list)  # of another size than the first frame: scaled to it
 
     @property
     def missing_frames(self) -> int:
@@ -60,7 +61,8 @@ class DecodeReport:
     def summary(self) -> dict:
         """The file's count, the same wherever it is shown: ``frames_expected`` (what the file should
         hold), ``frames_decoded`` (what it holds, less the frames known not to decode), ``missing``
-        (the difference) and ``reason``."""
+        (the difference) and ``reason``; and ``resized_frames`` where the resolution changes mid-file:
+        frames delivered so far whose size was not the first frame's (they were scaled to it)."""
         undecodable = len({i for i in self.missing_indices if i < self.frames_in_file})
         decoded = self.frames_in_file - undecodable
         missing = max(0, self.frames_expected - decoded)
@@ -68,8 +70,11 @@ class DecodeReport:
         if undecodable:
             why = f"{undecodable} frame(s) in the file did not decode" + (f" ({self.errors[0]})" if self.errors else "")
             reason = f"{reason}; {why}" if reason else why
-        return {"frames_expected": self.frames_expected, "frames_decoded": decoded, "missing": missing,
-                "reason": reason if missing else None}
+        out = {"frames_expected": self.frames_expected, "frames_decoded": decoded, "missing": missing,
+               "reason": reason if missing else None}
+        if self.resized_frames:  # only where the resolution changes mid-file
+            out["resized_frames"] = len(self.resized_frames)
+        return out
 
     def to_dict(self) -> dict:
         return {**asdict(self), "missing_frames": self.missing_frames, "ok": self.ok, "file": self.summary()}

@@ -263,7 +263,7 @@ class Pipeline:
             reader = open_for_planning(video, max_pixels=self.decode_max_pixels)
             try:
                 frames = sample(reader, fps=opts.get("fps"), max_frames=opts.get("max_frames"),
-                                start_s=opts.get("start_s"), end_s=opts.get("end_s"))
+                                start_s=opts.get("start_s"), end_s=opts.get("end_s"), exact_count=True)
             finally:
                 close = getattr(reader, "close", None)
                 if close is not None:

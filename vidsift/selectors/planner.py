@@ -200,7 +200,7 @@ def sample_candidates(video: str | os.PathLike, *, fps: float | None = SAMPLE_FP
     from ..frames import open_for_planning, sample
 
     with open_for_planning(video, max_pixels=max_pixels) as reader:
-        frames = sample(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s)
+        frames = sample(reader, fps=fps, max_frames=max_frames, start_s=start_s, end_s=end_s, exact_count=True)
     if len(frames) == 0:
         raise ConfigError(str(video), "no frames were sampled (check fps, start and end)")
     return frames

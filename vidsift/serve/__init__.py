@@ -12,8 +12,9 @@ Public API (loaded lazily; needs the ``serve`` extra: ``pip install 'vidsift[ser
 
 Stack: Starlette + uvicorn (why: the docstring of ``_app``). Routes and security defaults are
 described in the README's "Serving" section; module
-docstrings: _app (routes, why Starlette), _engine (the model queue), _media (uploads, paths,
-limits), _openai (chat completions), _live (the page's WebSocket protocol).
+docstrings: _app (routes, why Starlette), _guard (Host/Origin checks, CORS preflights, read
+timeouts, the upload cap), _engine (the model queue), _media (uploads, paths, limits), _openai
+(chat completions), _live (the page's WebSocket protocol).
 """
 
 from __future__ import annotations

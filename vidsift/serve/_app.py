@@ -30,6 +30,7 @@ from ._ask import answer_json, ask_job, ask_options
 from ._config import ServeConfig
 from ._engine import Engine
 from ._errors import HTTPProblem
+from ._guard import BodyLimits, HostGuard
 from ._live import LiveHub, live_socket
 from ._media import MediaFile, check_video, from_url, resolve_path, save_copy, save_stream, _suffix
 from ._openai import chunk, completion, parse_chat, usage, finish_reason
@@ -76,6 +77,8 @@ async def _json_body(request: Request, config: ServeConfig) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise HTTPProblem(400, "body: not valid JSON") from None
+    except RecursionError:  # [[[[...]]]] deeper than the interpreter's stack: a client error, not a 500
+        raise HTTPProblem(400, "body: JSON nested too deeply") from None
 
 
 class Server:
@@ -290,7 +293,9 @@ class Server:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
-                         middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+                         middleware=[Middleware(SecurityHeaders), Middleware(HostGuard, config=self.config),
+                                     Middleware(BodyLimits, config=self.config)],
+                         lifespan=lifespan)
 
 
 class SecurityHeaders:

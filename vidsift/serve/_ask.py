@@ -41,7 +41,7 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> dic
     if isinstance(raw, str):
         try:
             raw = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
             raise HTTPProblem(400, f"{where}: not a JSON object") from None
     if isinstance(raw, list):  # a bare list of options: multiple choice with the server's defaults
         raw = {"options": raw}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "not_found_error", 413: "request_too_large", 415: "invalid_request_error",
+          404: "not_found_error", 408: "timeout_error", 413: "request_too_large", 415: "invalid_request_error",
           422: "invalid_request_error", 503: "server_overloaded", 500: "server_error"}
 
 

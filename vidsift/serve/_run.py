@@ -13,9 +13,12 @@ from ._config import ServeConfig
 def _uvicorn_config(app: Any, config: ServeConfig, *, log_level: str = "warning", **extra: Any) -> Any:
     import uvicorn
 
+    from ._guard import header_timeout_protocol
+
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, lifespan="on",
+                          http=header_timeout_protocol(config.header_timeout_s),
                           ws="auto", ws_max_size=config.max_frame_bytes + 4096,
-                          timeout_graceful_shutdown=5, server_header=False, **extra)
+                          timeout_graceful_shutdown=3, server_header=False, **extra)
 
 
 def serve(pipeline: Any, config: ServeConfig, *, log_level: str = "info", **uvicorn_options: Any) -> None:
