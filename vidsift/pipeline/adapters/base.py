@@ -9,7 +9,7 @@ The `Pipeline` and the pruners/presses only talk to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -121,6 +121,13 @@ class ModelAdapter(ABC):
     def encode(self, frames: FrameBatch) -> VisualTokens:
         """Run the vision tower (and projector) on these frames only -> tokens in LLM space."""
 
+    def encode_each(self, frames: FrameBatch) -> list[VisualTokens]:
+        """Each frame as its own one-frame clip: ``[encode(frames[i]) for i]``, in as few vision-tower
+        calls as the family allows (the ``mllm`` scorer's batched encoding). The default calls
+        `encode` once per frame; a family whose tower sees each frame alone overrides it with one
+        call split by `one_frame_clips`."""
+        return [self.encode(frames[i]) for i in range(len(frames))]
+
     @abstractmethod
     def prompt_parts(self, question: str) -> PromptParts:
         """The chat-formatted text before and after the video for ``question``."""
@@ -145,3 +152,15 @@ class ModelAdapter(ABC):
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
+def one_frame_clips(tokens: VisualTokens) -> list[VisualTokens]:
+    """Split the groups of one `encode` call into one-group clips, each as `encode` returns a lone
+    group (its tokens at temporal coordinate 0); for families whose groups are encoded independently."""
+    out = []
+    for g in range(tokens.n_groups):
+        one = tokens.select([g])
+        coords = one.coords[0].clone()
+        coords[:, 0] = 0
+        out.append(replace(one, coords=[coords]))
+    return out
