@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def register(app: typer.Typer) -> None:
     @app.command("eval")
@@ -33,8 +35,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Evaluate multiple-choice accuracy per task and per budget/preset."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..batch import WorkerSpec, build_engine
         from ..errors import ConfigError
         from ..eval import load_dataset, parse_settings, run_eval
