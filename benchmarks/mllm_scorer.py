@@ -44,6 +44,10 @@ def worker(video: str, reps: int, budget: str, threads: int) -> dict:
     root = Path(__file__).resolve().parents[1] / "vidsift" / "probe" / "checkpoint"
     pipe = Pipeline.from_pretrained(str(root), device="cpu", dtype="float32")
     opts = dict(fps=4.0, max_frames=64, budget=budget, max_new_tokens=8)
+    from vidsift.pipeline import pipeline as pipeline_module
+
+    if "search" in getattr(pipeline_module, "ASK_OPTIONS", ()):
+        opts["search"] = "off"  # score the 64 candidates themselves (no temporal search)
     rows: list[dict] = []
 
     def one(kind: str) -> dict:

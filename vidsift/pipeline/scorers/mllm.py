@@ -78,7 +78,7 @@ class MllmScorer:
 
     adapter: Any = None
     decouple: bool = False
-    batch_size: int = 8
+    batch_size: int = 16
     max_cues: int = 4
     cue_tokens: int = 48
     prompt: str = "Is this frame relevant to: {question}? Answer yes or no."
