@@ -152,3 +152,17 @@ def test_prefix_cache_is_exact(case):
     np.testing.assert_allclose(scorer.score(frames, question).scores, plain, atol=1e-6, rtol=0)
     # Qwen3-VL's timestamps give prompts of different lengths: they do not stack, but share the head
     assert scorer.forwards == 1 + (len(frames) if adapter.family == "qwen3_vl" else 3)
+
+
+def test_prompt_layout_kept_per_frame_is_each_frames_own(case):
+    """Qwen adapters keep the prompt layout per (grid, times, question): every frame's inputs, built
+    after the others', equal those a fresh adapter builds for it alone (Qwen3-VL's timestamps differ
+    per frame, Qwen2.5-VL's relative times do not)."""
+    adapter, frames, question = case
+    clips = adapter.encode_each(frames)
+    built = [adapter.build_inputs(c, question) for c in clips]
+    for clip, inputs in zip(clips, built):
+        fresh = type(adapter)(adapter.model, adapter.tokenizer, adapter.preprocessor).build_inputs(clip, question)
+        for key in ("input_ids", "attention_mask", "position_ids"):
+            if key in fresh.kwargs:
+                assert torch.equal(inputs.kwargs[key], fresh.kwargs[key]), key

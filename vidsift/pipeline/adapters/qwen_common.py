@@ -87,6 +87,7 @@ class QwenAdapterBase(ModelAdapter):
         self.video_token_id = int(cfg.video_token_id)
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self._text_cache: dict[str, list[int]] = {}
+        self._layouts: dict[tuple, tuple] = {}  # `_layout_positions`
 
     @classmethod
     def check_frame_size(cls, width: int, height: int) -> None:
@@ -251,6 +252,23 @@ class QwenAdapterBase(ModelAdapter):
         pos, _ = self.model.model.get_rope_index(ids[None], mm_token_type_ids=types[None], **rope_kwargs)
         return ids, types, self._adjust_positions(pos[:, 0], group_cols, grids, pts), group_cols, text_cols, rope_kwargs
 
+    def _pts_key(self, pts: np.ndarray) -> tuple:
+        """What of the groups' times the layout depends on (default: the times themselves)."""
+        return tuple(np.asarray(pts, dtype=np.float64).tolist())
+
+    def _layout_positions(self, grids: torch.Tensor, pts: np.ndarray, question: str, keep: list[bool]):
+        """`_full_positions`' ids, positions and columns, kept per (grids, `_pts_key`, question, keep):
+        scoring frames one by one lays out the same prompt again and again. Callers index them
+        (new tensors), never write into them."""
+        key = (tuple(map(tuple, grids.tolist())), self._pts_key(pts), question, tuple(keep))
+        hit = self._layouts.get(key)
+        if hit is None:
+            ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, pts, question, keep)
+            if len(self._layouts) >= 256:
+                self._layouts.clear()
+            hit = self._layouts[key] = (ids, pos, group_cols, text_cols)
+        return hit
+
     def build_inputs(self, tokens: VisualTokens, question: str) -> ModelInputs:
         if tokens.n_tokens == 0:
             raise ConfigError("tokens", "no visual tokens to put in the prompt")
@@ -259,7 +277,7 @@ class QwenAdapterBase(ModelAdapter):
         for g, (c, (h, w)) in enumerate(zip(tokens.coords, grids.tolist())):
             if len(c) and (int(c[:, 1].min()) < 0 or int(c[:, 1].max()) >= h or int(c[:, 2].min()) < 0 or int(c[:, 2].max()) >= w):
                 raise ValueError(f"VisualTokens.coords: group {g} has coords outside its {h}x{w} grid")
-        ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, tokens.pts_seconds, question, keep)
+        ids, pos, group_cols, text_cols = self._layout_positions(grids, tokens.pts_seconds, question, keep)
         vis_cols = [cols[c[:, 1].cpu() * int(g[1]) + c[:, 2].cpu()] for cols, c, g in zip(group_cols, tokens.coords, grids)]
         cols = torch.cat([torch.tensor(text_cols, dtype=torch.long), *vis_cols])
         is_vis = torch.cat([torch.zeros(len(text_cols), dtype=torch.bool), torch.ones(len(cols) - len(text_cols), dtype=torch.bool)])
