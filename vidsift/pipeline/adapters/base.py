@@ -48,6 +48,8 @@ class ModelAdapter(ABC):
     Optional capabilities, declared here with their defaults (a family overrides what it has):
 
     - `model_class` ``(config)``: the transformers class the loader builds (default: the Auto class).
+    - `encode_each` ``(frames)``: each frame as a one-frame clip (default: one `encode` per frame;
+      every in-tree family does it in one tower call).
     - `frames_per_group`: frames one encoded group holds (default 1; Qwen pairs frames).
     - `max_pixels_for_tokens`: the per-frame pixel cap that fits a token count (default None: a
       fixed-resolution family, whose `encode` is never asked for a lower resolution).
