@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent / "vidsift"
 # Bottom to top. A module may import from its own package and from packages of lower layers only.
 LAYERS: list[set[str]] = [
     {"errors", "lazy"},
-    {"types", "registry", "logs", "hub"},
+    {"types", "registry", "logs", "hub", "threads"},
     {"frames"},
     {"selectors"},
     {"pipeline"},

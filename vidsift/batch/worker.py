@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, VidsiftError
+from ..threads import apply as apply_threads
 
 AnswerFn = Callable[..., Any]
 
@@ -36,7 +37,8 @@ class WorkerSpec:
     max_new_tokens: generation length
     options:        extra keyword options for ``Pipeline.from_pretrained``
     answerer:       ``"module:factory"`` replacing the Pipeline (factory(spec) -> answer fn)
-    threads:        torch CPU threads per worker (None: leave torch's default)
+    threads:        CPU threads per worker for torch, BLAS/OpenMP and FAISS (None: ``VIDSIFT_THREADS`` or
+                    `vidsift.threads.default_threads`)
     """
 
     model: str
@@ -102,10 +104,7 @@ def pipeline_answerer(spec: WorkerSpec) -> AnswerFn:
 
 
 def build_answerer(spec: WorkerSpec) -> AnswerFn:
-    if spec.threads:
-        import torch
-
-        torch.set_num_threads(spec.threads)
+    apply_threads(spec.threads)  # torch, BLAS/OpenMP and FAISS alike; None: VIDSIFT_THREADS or the default
     factory = _load_factory(spec.answerer) if spec.answerer else pipeline_answerer
     return factory(spec)
 

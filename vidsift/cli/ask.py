@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
 STAGE_LABELS = {"decode": "decoding frames", "keyframes": "decoding keyframes", "score": "scoring frames", "select": "selecting keyframes",
                 "encode": "encoding frames", "reduce": "merging tokens", "build": "building the prompt",
@@ -102,9 +104,12 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
         attn: Optional[str] = typer.Option(None, "--attn", help="attn_implementation (sdpa, eager, flash_attention_2)."),
         as_json: bool = typer.Option(False, "--json", help="Print {answer, plan, stats} as JSON."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Answer a question about a video with a video MLLM under a visual-token budget."""
         from ..errors import ConfigError
+
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..pipeline.check import check_ask
 
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def register(app: typer.Typer) -> None:
     @app.command("batch")
@@ -28,8 +30,10 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let the manifest name videos outside its own folder. Without it, symlinks are resolved: a link in the folder must lead inside it too."),
         allow_urls: bool = typer.Option(False, "--allow-urls", help="Let the manifest name URLs (http://, rtsp://, file:, ...)."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Answer many questions about many videos; a failing video is recorded and skipped."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..batch import WorkerSpec, build_engine, read_manifest, run_batch
         from .output import writable_out
 

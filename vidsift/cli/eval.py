@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def register(app: typer.Typer) -> None:
     @app.command("eval")
@@ -38,8 +40,10 @@ def register(app: typer.Typer) -> None:
         allow_outside: bool = typer.Option(False, "--allow-outside", help="Let annotations name videos outside --root."),
         long: bool = typer.Option(False, "--long", help="probe: the long-video split instead (needle, when, order, count in videos of --durations, at one --budget, default 52 tokens): uniform vs the temporal search vs the search without relevance-true allocation vs a dense pass."),
         durations: str = typer.Option("120,600,1800,3600", "--durations", help="probe --long: video lengths in seconds, comma-separated."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Evaluate multiple-choice accuracy per task and per budget/preset."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..batch import WorkerSpec, build_engine
         from ..errors import ConfigError
         from ..eval import DATASETS, load_dataset, parse_settings, run_eval

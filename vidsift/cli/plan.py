@@ -14,6 +14,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def _model_plan(model: str, video: str, query: Optional[str], options: dict):
     """The plan `Pipeline.ask` would make with ``model`` (checked before the model loads)."""
@@ -50,8 +52,10 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Plan with this model's tokens per frame (loads it): the exact plan of ask --model."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write plan.json and contact_sheet.png here."),
         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Plan keyframes and visual tokens per frame under a budget (no LLM needed)."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..errors import ConfigError
         from ..selectors import plan_video
 

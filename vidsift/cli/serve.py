@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConfigError
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
 
 
 def register(app: typer.Typer) -> None:
@@ -39,8 +40,10 @@ def register(app: typer.Typer) -> None:
         ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="TLS private key."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Serve a model over HTTP: /v1/ask, OpenAI-compatible /v1/chat/completions, a live webcam page at /."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         try:  # the serve extra's packages; vidsift.serve itself imports below, so a bug in it shows as itself
             import starlette  # noqa: F401
             import uvicorn  # noqa: F401

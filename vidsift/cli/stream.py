@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 
 from ..errors import ConfigError, VidsiftError
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
 
 
 def _print_event(event: dict[str, Any], *, as_json: bool, out: Any) -> None:
@@ -77,8 +78,10 @@ def register(app: typer.Typer) -> None:
         interactive: Optional[bool] = typer.Option(None, "--interactive/--no-interactive", help="Read questions from stdin (default: unless --every is given)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Answer questions about a live stream while it runs, with a bounded visual-token memory."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from transformers.utils import logging as hf_logging
 
         from ..pipeline.check import check_frame_size

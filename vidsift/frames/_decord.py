@@ -21,7 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._pyav import SEEK_GAP
+from ._pyav import SEEK_GAP, FrameRows
+
+BATCH = 32  # frames per get_batch call: what it returns is copied into the rows, so at most this many extra
 
 DECORD_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}
 DECORD_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
@@ -101,45 +103,46 @@ class DecordDecoder:
     def _ok(self, img: np.ndarray | None) -> bool:
         return img is not None and img.shape == (*self.hw, 3) and img.dtype == np.uint8
 
-    def read(self, targets: np.ndarray) -> dict[int, np.ndarray]:
-        """Frames ``targets`` (sorted unique indices); shape-checked, per-index then PyAV fallback."""
+    def read(self, targets: np.ndarray) -> FrameRows:
+        """Frames ``targets`` (sorted unique indices); shape-checked, per-index then PyAV fallback.
+        ``get_batch`` runs on chunks of ``BATCH`` frames, each copied into the rows at once."""
         ids = [int(t) for t in targets]
-        out: dict[int, np.ndarray] = {}
+        out = FrameRows(np.asarray(ids, np.int64))
         if not ids:
             return out
         if not self._serves(ids):
-            return self.fallback.read(np.asarray(ids, np.int64))
+            return self.fallback.read(np.asarray(ids, np.int64), out)
+        for lo in range(0, len(ids), BATCH):
+            self._read_chunk(ids[lo : lo + BATCH], out)
+        rest = np.asarray([i for i in ids if i not in out], np.int64)
+        if rest.size:
+            self.fell_back += int(rest.size)
+            self.fallback.read(rest, out)  # PyAV: already in display orientation
+        return out
+
+    def _read_chunk(self, ids: list[int], out: FrameRows) -> None:
+        turn = (lambda img: np.rot90(img, k=self.k_ccw)) if self.k_ccw else (lambda img: img)  # noqa: E731  display orientation
         batch = None
         try:
-            batch = self.vr.get_batch(ids).asnumpy()  # (N, H, W, 3)
+            batch = self.vr.get_batch(ids).asnumpy()  # (n, H, W, 3)
         except Exception:  # noqa: BLE001 - decord raises plain DECORDError / RuntimeError
             self.on_warning(f"decord get_batch failed on frames {ids[0]}..{ids[-1]}; read them one by one")
         errors = self._errors()
         if errors:  # decord returns what it made of damaged data: PyAV re-reads and reports each frame
             self.on_warning(f"decord's FFmpeg reported {len(errors)} error(s) on frames {ids[0]}..{ids[-1]} "
                             f"(first: {errors[0]}); read them with PyAV")
-            batch = None
-            ids_for_decord: list[int] = []
-        else:
-            ids_for_decord = ids
+            return
         if batch is not None and batch.shape == (len(ids), *self.hw, 3):
             for i, img in zip(ids, batch):
-                out[i] = img
-        else:
-            for i in ids_for_decord:
-                try:
-                    img = self.vr[i].asnumpy()
-                except Exception:  # noqa: BLE001
-                    img = None
-                if self._ok(img) and not self._errors():
-                    out[i] = img
-        if self.k_ccw:  # turn to display orientation (calibrated at open)
-            out = {i: np.ascontiguousarray(np.rot90(img, k=self.k_ccw)) for i, img in out.items()}
-        rest = np.asarray([i for i in ids if i not in out], np.int64)
-        if rest.size:
-            self.fell_back += int(rest.size)
-            out.update(self.fallback.read(rest))  # PyAV: already in display orientation
-        return out
+                out.put(i, turn(img))
+            return
+        for i in ids:
+            try:
+                img = self.vr[i].asnumpy()
+            except Exception:  # noqa: BLE001
+                img = None
+            if self._ok(img) and not self._errors():
+                out.put(i, turn(img))
 
     def _errors(self) -> list[str]:
         """Error lines decord's FFmpeg logged since the last call (captured instead of printed)."""

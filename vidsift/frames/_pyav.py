@@ -33,6 +33,41 @@ def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None) -> np.ndarray:
     return img
 
 
+class FrameRows:
+    """Decoded frames written straight into one ``(n, H, W, 3)`` array as they decode, row ``j`` for
+    ``targets[j]`` (allocated at the first frame: its shape is the decoder's), so a read holds each
+    frame once. Reads like the dict it replaces: ``i in rows``, ``rows[i]``, iteration over the
+    decoded indices."""
+
+    def __init__(self, targets: np.ndarray) -> None:
+        self.targets = np.asarray(targets, np.int64)
+        self.row = {int(t): j for j, t in enumerate(self.targets)}
+        self.ok = np.zeros(len(self.targets), bool)
+        self.data: np.ndarray | None = None
+
+    def put(self, index: int, img: np.ndarray) -> None:
+        if self.data is None:
+            self.data = np.empty((len(self.targets), *img.shape), img.dtype)
+        j = self.row[index]
+        self.data[j] = img  # a frame of another shape raises, as stacking it would
+        self.ok[j] = True
+
+    def __contains__(self, index: object) -> bool:
+        j = self.row.get(index)  # type: ignore[arg-type]
+        return j is not None and bool(self.ok[j])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self:
+            raise KeyError(index)
+        return self.data[self.row[index]]  # type: ignore[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(t) for t in self.targets[self.ok])
+
+    def __len__(self) -> int:
+        return int(self.ok.sum())
+
+
 class PyAVDecoder:
     """Decodes frames by presentation-order index from one open container."""
 
@@ -157,9 +192,10 @@ class PyAVDecoder:
             kf = self.index.keyframe_before(first)  # overshoot: one keyframe earlier, finally reopen
             first = self.index.keyframe_before(max(kf - 1, 0)) if attempt < 2 else 0
 
-    def read(self, targets: np.ndarray) -> dict[int, np.ndarray]:
-        """Decode frames ``targets`` (sorted unique indices < len(index)); undecodable ones are left out."""
-        out: dict[int, np.ndarray] = {}
+    def read(self, targets: np.ndarray, out: FrameRows | None = None) -> FrameRows:
+        """Decode frames ``targets`` (sorted unique indices < len(index)) into ``out`` (default: new
+        rows for ``targets``); undecodable ones are left out."""
+        out = FrameRows(targets) if out is None else out
         wanted = set(int(x) for x in targets)
         level = av.logging.get_level()
         av.logging.set_level(av.logging.ERROR)
@@ -178,7 +214,7 @@ class PyAVDecoder:
                     idx, frame = item
                     self._pos = idx
                     if idx in wanted and idx not in out:
-                        out[idx] = self._rgb(idx, frame)
+                        out.put(idx, self._rgb(idx, frame))
                 i += 1
                 while i < len(targets) and int(targets[i]) <= self._pos:
                     i += 1

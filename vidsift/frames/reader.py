@@ -21,7 +21,7 @@ from ._probe import (
     DEFAULT_MAX_PIXELS, PYAV_ERRORS, build_info, check_codec, check_path, check_pixels, first_frame, one_line,
     open_container, scan_file, video_stream,
 )
-from ._pyav import PyAVDecoder, to_rgb
+from ._pyav import FrameRows, PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
 from .types import DECODE_MAX_PIXELS, DecodeReport, FrameBatch, VideoInfo
 from ..errors import ConfigError, VidsiftError
@@ -179,7 +179,7 @@ class VideoReader:
         self._asked.update(int(i) for i in uniq)
         n_err = len(self.report.errors)
         readable = uniq[uniq < len(self._index)]
-        frames = self._decoder.read(readable) if readable.size else {}
+        frames = self._decoder.read(readable) if readable.size else FrameRows(readable)  # decoded in place
         missing = [int(i) for i in uniq if int(i) not in frames]
         self.report.expected_frames += int(uniq.size)
         self.report.decoded_frames += int(uniq.size) - len(missing)
@@ -195,7 +195,10 @@ class VideoReader:
             h, w = self.frame_size
             return FrameBatch(np.zeros((0, h, w, 3), np.uint8), np.zeros(0), np.zeros(0, np.int64),
                               decode=self.report.summary())
-        data = np.stack([frames[i] for i in keep])  # (N, H, W, 3)
+        if len(keep) == len(readable) and frames.ok.all() and np.array_equal(keep, readable):
+            data = frames.data  # the usual case (sorted unique indices, all decoded): the rows themselves
+        else:
+            data = frames.data[np.searchsorted(readable, keep)]  # (N, H, W, 3)
         return FrameBatch(data, np.asarray([self.time_of(i) for i in keep]), np.asarray(keep, np.int64),
                           decode=self.report.summary())
 

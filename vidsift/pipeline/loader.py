@@ -21,6 +21,7 @@ import torch
 from ..errors import ConfigError, ModelError
 from ..hub import looks_like_path, resolve_checkpoint
 from ..logs import quiet_libraries
+from ..threads import apply_here
 from .adapters import ADAPTERS, ModelAdapter
 
 _DTYPES = {
@@ -205,4 +206,5 @@ def load_adapter(model_id_or_path: str | os.PathLike, *, device: str | torch.dev
     except (OSError, ValueError) as err:
         raise ModelError(model, f"cannot load weights or tokenizer ({str(err).splitlines()[0]})") from None
     net = net.to(dev).eval()
+    apply_here()  # the thread count chosen before torch and the libraries loading a model pulls in (vidsift.threads)
     return adapter_cls(net, tokenizer, read_preprocessor(source, local_files_only=local_only))

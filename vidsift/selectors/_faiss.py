@@ -12,7 +12,10 @@ import threading
 import faiss
 import numpy as np
 
+from ..threads import apply_here
+
 _THREADS_LOCK = threading.Lock()
+apply_here()  # the process's thread policy (vidsift.threads), when one was chosen before FAISS loaded
 
 
 def build_index(xb: np.ndarray, *, metric: str = "l2", exact_limit: int = 20000, hnsw_m: int = 32) -> faiss.Index:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from ..threads import apply_here
 from ._errors import HTTPProblem
 
 
@@ -171,6 +172,7 @@ class Engine:
         return future
 
     def _work(self) -> None:
+        apply_here()  # the process's thread policy (vidsift.threads) in the model thread too
         while True:
             job = self._jobs.get()
             if job is None:

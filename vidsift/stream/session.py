@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, VidsiftError
+from ..threads import apply_here
 from ..types import Budget, FrameBatch
 from ..pipeline.adapters.base import ModelAdapter
 from ..pipeline.pipeline import Pipeline, naming_video
@@ -372,6 +373,7 @@ class StreamSession:
         return frame.pts_seconds - first_pts
 
     def _run(self) -> None:
+        apply_here()  # the process's thread policy (vidsift.threads) in the ingest thread too
         try:
             self._loop()
         except Exception as err:  # noqa: BLE001 - report, never die silently

@@ -9,7 +9,7 @@ The `Pipeline` and the pruners/presses only talk to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -48,6 +48,8 @@ class ModelAdapter(ABC):
     Optional capabilities, declared here with their defaults (a family overrides what it has):
 
     - `model_class` ``(config)``: the transformers class the loader builds (default: the Auto class).
+    - `encode_each` ``(frames)``: each frame as a one-frame clip (default: one `encode` per frame;
+      every in-tree family does it in one tower call).
     - `frames_per_group`: frames one encoded group holds (default 1; Qwen pairs frames).
     - `max_pixels_for_tokens`: the per-frame pixel cap that fits a token count (default None: a
       fixed-resolution family, whose `encode` is never asked for a lower resolution).
@@ -121,6 +123,13 @@ class ModelAdapter(ABC):
     def encode(self, frames: FrameBatch) -> VisualTokens:
         """Run the vision tower (and projector) on these frames only -> tokens in LLM space."""
 
+    def encode_each(self, frames: FrameBatch) -> list[VisualTokens]:
+        """Each frame as its own one-frame clip: ``[encode(frames[i]) for i]``, in as few vision-tower
+        calls as the family allows (the ``mllm`` scorer's batched encoding). The default calls
+        `encode` once per frame; a family whose tower sees each frame alone overrides it with one
+        call split by `one_frame_clips`."""
+        return [self.encode(frames[i]) for i in range(len(frames))]
+
     @abstractmethod
     def prompt_parts(self, question: str) -> PromptParts:
         """The chat-formatted text before and after the video for ``question``."""
@@ -145,3 +154,15 @@ class ModelAdapter(ABC):
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
+def one_frame_clips(tokens: VisualTokens) -> list[VisualTokens]:
+    """Split the groups of one `encode` call into one-group clips, each as `encode` returns a lone
+    group (its tokens at temporal coordinate 0); for families whose groups are encoded independently."""
+    out = []
+    for g in range(tokens.n_groups):
+        one = tokens.select([g])
+        coords = one.coords[0].clone()
+        coords[:, 0] = 0
+        out.append(replace(one, coords=[coords]))
+    return out

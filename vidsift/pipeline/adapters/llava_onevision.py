@@ -36,7 +36,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter, PromptParts
+from .base import ModelAdapter, PromptParts, one_frame_clips
 from .recording import record_inputs
 from .llava_onevision_siglip import attention_received, feature_layer_index, frames_to_pixels
 
@@ -118,6 +118,10 @@ class LlavaOnevisionAdapter(ModelAdapter):
             pts_seconds=frames.pts_seconds.copy(), index=frames.index.copy(),
             saliency=list(torch.cat(sal).unbind(0)) if sal else None,
         )
+
+    def encode_each(self, frames: FrameBatch) -> list[VisualTokens]:
+        """One `encode` of all the frames, split per frame: the tower sees each frame alone."""
+        return one_frame_clips(self.encode(frames))
 
     def _pool_saliency(self, received: torch.Tensor) -> torch.Tensor:
         """(N, n*n) patch saliency -> (N, P) on the pooled grid, the way apply_pooling pools features."""

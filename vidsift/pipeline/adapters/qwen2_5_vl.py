@@ -87,6 +87,12 @@ class Qwen2_5_VLAdapter(QwenAdapterBase):
                        Piece(text="<|vision_end|>", owners=owners)]
         return pieces + [Piece(text=parts.tail)]
 
+    def _pts_key(self, pts: np.ndarray) -> tuple:
+        """Positions here depend on the times relative to the first group and on their spacing only
+        (no timestamps in the text): every lone frame lays out alike."""
+        p = np.asarray(pts, dtype=np.float64)
+        return (tuple((p - p[0]).tolist()), tuple(np.diff(p).tolist())) if len(p) else ()
+
     def _rope_kwargs(self, grids: torch.Tensor, pts_seconds: np.ndarray) -> dict[str, Any]:
         runs = grid_runs(grids)
         thw = torch.tensor([[len(r), int(grids[r[0], 0]) * self.merge, int(grids[r[0], 1]) * self.merge] for r in runs])

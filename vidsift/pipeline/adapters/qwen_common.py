@@ -41,7 +41,7 @@ import torch
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter, PromptParts
+from .base import ModelAdapter, PromptParts, one_frame_clips
 from .qwen_preprocess import VIDEO_FRAME_TOKENS, QwenPreprocess, check_frame_size, smart_resize  # noqa: F401  (re-exported)
 from .qwen_saliency import attention_received
 from .recording import record_inputs
@@ -87,6 +87,7 @@ class QwenAdapterBase(ModelAdapter):
         self.video_token_id = int(cfg.video_token_id)
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self._text_cache: dict[str, list[int]] = {}
+        self._layouts: dict[tuple, tuple] = {}  # `_layout_positions`
 
     @classmethod
     def check_frame_size(cls, width: int, height: int) -> None:
@@ -132,12 +133,12 @@ class QwenAdapterBase(ModelAdapter):
         """Time of each temporal patch from its frames' times (N padded to a multiple of tp)."""
         return pts.reshape(-1, self.pre.temporal_patch_size)[:, 0].copy()
 
-    def _pixels(self, frames: FrameBatch, max_pixels: int | None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    def _pixels(self, frames: FrameBatch, max_pixels: int | None, *, pairing: str | None = None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         if len(frames) == 0:
             raise ConfigError("frames", "no frames to encode")
         tp = self.pre.temporal_patch_size
         data, pts = frames.data, frames.pts_seconds
-        if self.pairing == "duplicate":  # every frame fills a temporal patch alone (as Qwen does for images)
+        if (pairing or self.pairing) == "duplicate":  # every frame fills a temporal patch alone (as Qwen does for images)
             data, pts = np.repeat(data, tp, axis=0), np.repeat(pts, tp)
         pixels, grid = self.pre(data, max_pixels=max_pixels)
         pts = np.concatenate([pts, np.repeat(pts[-1:], -len(pts) % tp)])
@@ -171,13 +172,24 @@ class QwenAdapterBase(ModelAdapter):
         one group per temporal patch.
 
         ``max_pixels`` lowers the per-frame pixel cap (fewer tokens per frame)."""
-        pixels, grid, gpts = self._pixels(frames, max_pixels)
+        return self._encode(frames, max_pixels=max_pixels, pairing=self.pairing)
+
+    @torch.no_grad()
+    def encode_each(self, frames: FrameBatch, *, max_pixels: int | None = None) -> list[VisualTokens]:
+        """Each frame as a one-frame clip, in one tower call. A lone frame fills its temporal patch
+        alone (padded with itself), as every frame does with ``pairing="duplicate"``, and the tower
+        attends within one temporal patch only (``cu_seqlens``, windows), so the groups of that one
+        call are the one-frame clips."""
+        return one_frame_clips(self._encode(frames, max_pixels=max_pixels, pairing="duplicate"))
+
+    def _encode(self, frames: FrameBatch, *, max_pixels: int | None, pairing: str) -> VisualTokens:
+        pixels, grid, gpts = self._pixels(frames, max_pixels, pairing=pairing)
         feats, deep, sal = self._vision_chunked(pixels, grid)
         g, h, w = int(grid[0, 0]), int(grid[0, 1]) // self.merge, int(grid[0, 2]) // self.merge
         hh, ww = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         hw = torch.stack([hh.flatten(), ww.flatten()], -1)  # (h*w, 2) raster order
         split = lambda x: list(x.reshape(g, h * w, -1).unbind(0))  # noqa: E731
-        first = np.arange(0, len(frames), 1 if self.pairing == "duplicate" else self.pre.temporal_patch_size)
+        first = np.arange(0, len(frames), 1 if pairing == "duplicate" else self.pre.temporal_patch_size)
         return VisualTokens(
             embeds=split(feats),
             coords=[torch.cat([torch.full((h * w, 1), t), hw], 1) for t in range(g)],
@@ -240,6 +252,23 @@ class QwenAdapterBase(ModelAdapter):
         pos, _ = self.model.model.get_rope_index(ids[None], mm_token_type_ids=types[None], **rope_kwargs)
         return ids, types, self._adjust_positions(pos[:, 0], group_cols, grids, pts), group_cols, text_cols, rope_kwargs
 
+    def _pts_key(self, pts: np.ndarray) -> tuple:
+        """What of the groups' times the layout depends on (default: the times themselves)."""
+        return tuple(np.asarray(pts, dtype=np.float64).tolist())
+
+    def _layout_positions(self, grids: torch.Tensor, pts: np.ndarray, question: str, keep: list[bool]):
+        """`_full_positions`' ids, positions and columns, kept per (grids, `_pts_key`, question, keep):
+        scoring frames one by one lays out the same prompt again and again. Callers index them
+        (new tensors), never write into them."""
+        key = (tuple(map(tuple, grids.tolist())), self._pts_key(pts), question, tuple(keep))
+        hit = self._layouts.get(key)
+        if hit is None:
+            ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, pts, question, keep)
+            if len(self._layouts) >= 256:
+                self._layouts.clear()
+            hit = self._layouts[key] = (ids, pos, group_cols, text_cols)
+        return hit
+
     def build_inputs(self, tokens: VisualTokens, question: str) -> ModelInputs:
         if tokens.n_tokens == 0:
             raise ConfigError("tokens", "no visual tokens to put in the prompt")
@@ -248,7 +277,7 @@ class QwenAdapterBase(ModelAdapter):
         for g, (c, (h, w)) in enumerate(zip(tokens.coords, grids.tolist())):
             if len(c) and (int(c[:, 1].min()) < 0 or int(c[:, 1].max()) >= h or int(c[:, 2].min()) < 0 or int(c[:, 2].max()) >= w):
                 raise ValueError(f"VisualTokens.coords: group {g} has coords outside its {h}x{w} grid")
-        ids, _, pos, group_cols, text_cols, _ = self._full_positions(grids, tokens.pts_seconds, question, keep)
+        ids, pos, group_cols, text_cols = self._layout_positions(grids, tokens.pts_seconds, question, keep)
         vis_cols = [cols[c[:, 1].cpu() * int(g[1]) + c[:, 2].cpu()] for cols, c, g in zip(group_cols, tokens.coords, grids)]
         cols = torch.cat([torch.tensor(text_cols, dtype=torch.long), *vis_cols])
         is_vis = torch.cat([torch.zeros(len(text_cols), dtype=torch.bool), torch.ones(len(cols) - len(text_cols), dtype=torch.bool)])

@@ -52,7 +52,7 @@ from transformers.models.smolvlm.processing_smolvlm import (
 from ...errors import ConfigError
 from ...types import FrameBatch, VisualTokens
 from ..types import ModelInputs
-from .base import ModelAdapter, PromptParts
+from .base import ModelAdapter, PromptParts, one_frame_clips
 from .recording import record_inputs
 from .llava_onevision_siglip import attention_received, frames_to_pixels
 from .smolvlm_words import number_words
@@ -150,6 +150,10 @@ class SmolVLMAdapter(ModelAdapter):
             pts_seconds=frames.pts_seconds.copy(), index=frames.index.copy(),
             saliency=list(torch.cat(sal).unbind(0)) if sal else None,
         )
+
+    def encode_each(self, frames: FrameBatch) -> list[VisualTokens]:
+        """One `encode` of all the frames, split per frame: the tower sees each frame alone."""
+        return one_frame_clips(self.encode(frames))
 
     def _pool_saliency(self, received: torch.Tensor) -> torch.Tensor:
         """(N, P) patch saliency, P = (side // patch)**2 -> (N, K): mean over the s x s patches pixel shuffle groups."""

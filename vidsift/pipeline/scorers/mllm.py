@@ -10,15 +10,18 @@ against every cue and keeps the best.
 score_i = P(yes) / (P(yes) + P(no)) of the first answer token, summed over the tokenizer's
 spellings of yes/no (ids shared by both words are ignored), in [0, 1].
 
-Frames are encoded alone (a one-frame clip, exactly what the model would see), the LLM prompts
-of a chunk of ``batch_size`` frames are stacked into one forward pass (all have the same length),
-and P(yes) is cached per (frame content, prompt) on this scorer, which is bound to one model
-(encoded frames are kept only during one ``score`` call).
+Each frame is a one-frame clip (exactly what the model would see); a chunk of ``batch_size``
+frames goes through the vision tower in one call (`ModelAdapter.encode_each`) and their LLM
+prompts are stacked into one forward pass (all have the same length). P(yes) is cached per
+(frame content, prompt) on this scorer, which is bound to one model (encoded frames are kept only
+during one ``score`` call). Counters: ``calls`` frames scored (one per frame and prompt the model
+ran on, cache hits excluded), ``forwards`` LLM forward passes, ``vision_calls`` vision-tower calls.
 Features returned for diversity selection are the frames' mean visual embeddings, L2-normalised.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ from ..types import ModelInputs
 
 _YES = ("yes", "Yes", "YES", " yes", " Yes")
 _NO = ("no", "No", "NO", " no", " No")
+_PREFIX_KWARGS = {"input_ids", "attention_mask", "position_ids", "mm_encoder_outputs"}  # layouts the head cache handles
 _CUES_PROMPT = ("List the visual cues (objects, people, actions, scene text) a frame must show to answer "
                 "this question, one short phrase per line: {question}")
 
@@ -62,7 +66,9 @@ class MllmScorer:
 
     adapter:    the loaded `ModelAdapter` (the Pipeline passes its own)
     decouple:   first turn the question into visual cues and score frames against each cue
-    batch_size: frames per stacked LLM forward
+    batch_size: frames per vision-tower call and per stacked LLM forward
+    prefix_cache: compute the prompt's shared head (the text before the frame) once and reuse its
+                KV cache for every chunk (P(yes) equal to float rounding)
     max_cues:   cues kept from the decoupling answer
     cue_tokens: tokens generated for the decoupling answer
     prompt:     the per-frame question; ``{question}`` is replaced by the question or cue
@@ -72,10 +78,11 @@ class MllmScorer:
 
     adapter: Any = None
     decouple: bool = False
-    batch_size: int = 8
+    batch_size: int = 16
     max_cues: int = 4
     cue_tokens: int = 48
     prompt: str = "Is this frame relevant to: {question}? Answer yes or no."
+    prefix_cache: bool = True
     _cache: dict = field(default_factory=dict, init=False, repr=False)
     _cues: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -88,8 +95,11 @@ class MllmScorer:
             raise ConfigError(f"cue_tokens={self.cue_tokens}", "must be an int >= 1")
         if "{question}" not in self.prompt:
             raise ConfigError(f"prompt={self.prompt!r}", "must contain {question}")
-        self.calls = 0  # LLM forward passes run (cache misses), for tests and stats
+        self.calls = 0  # frames scored: (frame, prompt) pairs the model ran on (cache misses)
+        self.forwards = 0  # LLM forward passes
+        self.vision_calls = 0  # vision-tower calls (`encode_each`)
         self._tokens: dict[str, VisualTokens] = {}
+        self._prefix: dict[tuple, Any] = {}  # the shared prompt head's KV cache, per head
 
     # -- public ---------------------------------------------------------------------------------
     def score(self, frames: FrameBatch, query: str | None) -> FrameScores:
@@ -132,21 +142,18 @@ class MllmScorer:
     def embed(self, frames: FrameBatch, *, chunk: int = 64) -> np.ndarray:
         """float32 (N, F): each frame's visual tokens from the vision tower alone (no LLM), pooled
         to a 2x2 grid of cells and joined (a fixed random projection to 1024 dims when wider):
-        the cheap per-frame features the temporal search finds events with. One tower call per
-        ``chunk`` frames (each frame fills its own group, as when it is scored)."""
+        the cheap per-frame features the temporal search finds events with. Each frame is encoded
+        alone, as when it is scored (`encode_each`: one tower call per ``chunk`` where the family allows)."""
         if self.adapter is None:
             raise ConfigError("mllm", "this scorer needs a loaded model")
-        per = int(self.adapter.frames_per_group)
         out = []
         for lo in range(0, len(frames), chunk):
-            rows = np.repeat(np.arange(lo, min(lo + chunk, len(frames))), per)
-            tokens = self.adapter.encode(frames[rows])
-            for g in range(0, tokens.n_groups):
-                emb, hw = tokens.embeds[g].float(), tokens.coords[g][:, 1:]  # (T, D), (T, 2)
-                _, gh, gw = (int(x) for x in tokens.grid_thw[g])
+            for tokens in self.adapter.encode_each(frames[np.arange(lo, min(lo + chunk, len(frames)))]):
+                emb, hw = tokens.embeds[0].float().cpu(), tokens.coords[0][:, 1:].long().cpu()  # (T, D), (T, 2)
+                _, gh, gw = (int(x) for x in tokens.grid_thw[0])
                 cell = (hw[:, 0] * 2 // max(gh, 1)) * 2 + hw[:, 1] * 2 // max(gw, 1)  # (T,) in 0..3
-                pooled = torch.zeros(4, emb.shape[1]).index_add_(0, cell.long().cpu(), emb.cpu())
-                pooled /= torch.bincount(cell.long().cpu(), minlength=4).clamp_min(1)[:, None]
+                pooled = torch.zeros(4, emb.shape[1]).index_add_(0, cell, emb)
+                pooled /= torch.bincount(cell, minlength=4).clamp_min(1)[:, None]
                 out.append(pooled.flatten())
         feats = torch.stack(out)  # (N, 4D)
         if feats.shape[1] > 1024:
@@ -159,38 +166,95 @@ class MllmScorer:
         missing = [i for i, h in enumerate(hashes) if (h, prompt) not in self._cache]
         for lo in range(0, len(missing), self.batch_size):
             chunk = missing[lo : lo + self.batch_size]
-            inputs = [self._frame_inputs(frames[i], hashes[i], prompt) for i in chunk]
-            for i, p in zip(chunk, self._p_yes(inputs)):
+            self._encode(frames, hashes, chunk)
+            inputs = [self.adapter.build_inputs(self._tokens[hashes[i]], prompt) for i in chunk]
+            for i, p in zip(chunk, self._p_yes(inputs, prompt)):
                 self._cache[(hashes[i], prompt)] = float(p)
+            self.calls += len(chunk)
         return np.array([self._cache[(h, prompt)] for h in hashes], dtype=np.float32)  # (N,)
 
-    def _frame_inputs(self, frame: FrameBatch, digest: str, prompt: str) -> ModelInputs:
-        tokens = self._tokens.get(digest)
-        if tokens is None:
-            tokens = self._tokens[digest] = self.adapter.encode(frame)
+    def _encode(self, frames: FrameBatch, hashes: list[str], chunk: list[int]) -> None:
+        """Encode the frames of ``chunk`` not encoded yet in this call, in one vision-tower call."""
+        todo: dict[str, int] = {}
+        for i in chunk:
+            if hashes[i] not in self._tokens:
+                todo.setdefault(hashes[i], i)  # equal frames are encoded once
+        if not todo:
+            return
+        clips = self.adapter.encode_each(frames[list(todo.values())])
+        self.vision_calls += 1
+        if len(clips) != len(todo):
+            raise ValueError(f"{type(self.adapter).__name__}.encode_each returned {len(clips)} clips for {len(todo)} frames")
+        for digest, tokens in zip(todo, clips):
+            self._tokens[digest] = tokens
             mean = torch.cat(tokens.embeds).float().mean(0)  # (D,)
             self._cache[("feat", digest)] = (mean / mean.norm().clamp_min(1e-12)).cpu().numpy()
-        return self.adapter.build_inputs(tokens, prompt)
 
     @torch.no_grad()
-    def _p_yes(self, inputs: list[ModelInputs]) -> list[float]:
-        model = self.adapter.model
-        run = lambda kw: model(**kw, use_cache=False, logits_to_keep=1).logits[:, -1]  # noqa: E731  (B, V)
+    def _p_yes(self, inputs: list[ModelInputs], prompt: str) -> list[float]:
         logits = None
         if len(inputs) > 1:
             try:
-                logits = run(_stack([dict(x.kwargs) for x in inputs]))
-                self.calls += 1
+                stacked = _stack([dict(x.kwargs) for x in inputs])
+                logits = self._forward(stacked, torch.cat([x.visual_mask for x in inputs]), prompt)
             except Exception:  # noqa: BLE001 - a family whose inputs do not stack: one by one below
                 logits = None
         if logits is None:
-            logits = torch.cat([run(dict(x.kwargs)) for x in inputs])
-            self.calls += len(inputs)
+            logits = torch.cat([self._forward(dict(x.kwargs), x.visual_mask, prompt) for x in inputs])
         probs = logits.float().softmax(-1)  # (B, V)
         yes, no = self._answer_ids()
         p_yes, p_no = probs[:, yes].sum(-1), probs[:, no].sum(-1)  # (B,)
         total = p_yes + p_no
         return torch.where(total > 0, p_yes / total.clamp_min(1e-30), torch.full_like(total, 0.5)).tolist()
+
+    def _forward(self, kwargs: dict[str, Any], visual: torch.Tensor, prompt: str) -> torch.Tensor:
+        """Last-token logits (B, V) of one (stacked) prompt batch: one LLM forward."""
+        logits = self._run_with_prefix(kwargs, visual, prompt) if self.prefix_cache else None
+        if logits is None:
+            logits = self.adapter.model(**kwargs, use_cache=False, logits_to_keep=1).logits[:, -1]
+        self.forwards += 1
+        return logits
+
+    def _head_len(self, prompt: str, ids: torch.Tensor) -> int:
+        """Tokens of the family's text before the video (`ModelAdapter.prompt_parts`), when the
+        prompt ``ids`` start with them; else no limit."""
+        if ("head", prompt) not in self._cache:
+            head = self.adapter.tokenizer(self.adapter.prompt_parts(prompt).head, add_special_tokens=False)["input_ids"]
+            match = len(head) <= len(ids) and ids[: len(head)].tolist() == list(head)
+            self._cache[("head", prompt)] = len(head) if match else len(ids)
+        return self._cache[("head", prompt)]
+
+    def _run_with_prefix(self, kwargs: dict[str, Any], visual: torch.Tensor, prompt: str) -> torch.Tensor | None:
+        """Last-token logits (B, V) of the stacked prompts ``kwargs``, the shared text head before
+        the frames' first visual token computed once per head (its KV cache kept on this scorer) and
+        only the rest run per chunk. None when the prompts' layout has no shared head to reuse."""
+        if not set(kwargs) <= _PREFIX_KWARGS or not bool(kwargs["attention_mask"].all()):
+            return None
+        ids, pos = kwargs["input_ids"], kwargs.get("position_ids")  # (B, L), (R, B, L) or None
+        differs = visual.any(0) | (ids != ids[:1]).any(0)  # (L,) a visual token, or text that differs per frame
+        if pos is not None:
+            differs |= (pos != pos[:, :1]).any(0).any(0)
+        n = int(differs.float().argmax()) if bool(differs.any()) else ids.shape[1] - 1
+        n = min(n, self._head_len(prompt, ids[0]))  # text after the video's start may differ per frame (timestamps)
+        if n < 1:
+            return None
+        head = (tuple(ids[0, :n].tolist()), None if pos is None else tuple(pos[:, 0, :n].flatten().tolist()))
+        cache = self._prefix.get(head)
+        if cache is None:
+            first = {"input_ids": ids[:1, :n], "attention_mask": kwargs["attention_mask"][:1, :n]}
+            if pos is not None:
+                first["position_ids"] = pos[:, :1, :n]
+            cache = self.adapter.model(**first, use_cache=True, logits_to_keep=1).past_key_values
+            if len(self._prefix) >= 8:
+                self._prefix.clear()
+            self._prefix[head] = cache
+            self.forwards += 1
+        past = copy.deepcopy(cache)
+        past.batch_repeat_interleave(ids.shape[0])
+        rest = {**kwargs, "input_ids": ids[:, n:], "past_key_values": past}
+        if pos is not None:
+            rest["position_ids"] = pos[..., n:]
+        return self.adapter.model(**rest, use_cache=True, logits_to_keep=1).logits[:, -1]
 
     def _answer_ids(self) -> tuple[list[int], list[int]]:
         if ("ids",) not in self._cache:
