@@ -214,3 +214,16 @@ def test_model_features_are_kept_with_the_index_and_keyed_by_the_weights(tmp_pat
     pipe.clear_cache()
     pipe.plan(video, "What colour was the star?", budget=20, search="on")
     assert calls == [70, 70], "stale features of other weights were reused"
+
+
+@pytest.mark.parametrize("flag, says", [
+    ("maybe", "error: --search maybe: choose from: auto, on, off, dense"),
+    ("on:foo=1", "error: --search on:foo=1: unknown setting; the search takes: call_share"),
+    ("on:call_share=2", "error: --search on:call_share=2: call_share=2: must be in (0, 1]"),
+])
+def test_a_bad_search_flag_is_one_line_naming_it(flag, says, capsys):
+    from vidsift.cli.app import run
+
+    assert run(["ask", "vidsift/probe/checkpoint/loss.png", "q", "--model", "random:tiny-qwen2.5-vl", "--search", flag]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(says) and "\n" not in err, err

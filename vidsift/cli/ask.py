@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
         end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true]). Default: mllm with the search, else uniform."),
-        search: str = typer.Option("auto", "--search", help="Temporal search over the whole video (a 1-fps index, the scorer on a share of it, coarse to fine): auto (on when the video has more than 64 candidates and --max-frames is not set), on, off."),
+        search: str = typer.Option("auto", "--search", help="Temporal search over the whole video (a 1-fps index, the scorer on a share of it, coarse to fine): auto (on when the video has more than 64 candidates and --max-frames is not set), on, off, dense (score every candidate); settings after a colon, e.g. on:call_share=0.1 (the share of candidates the scorer may see)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the per-video index on disk ($VIDSIFT_CACHE/index; see vidsift index)."),
         selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
         allocator: Optional[str] = typer.Option(None, "--allocator", help="Budget allocator spec (proportional, uniform)."),

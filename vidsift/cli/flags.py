@@ -25,6 +25,7 @@ FLAGS = {
     "prune": "--prune",
     "kv": "--kv",
     "options": "--options",
+    "search": "--search",
     "live_budget": "--live-budget",
     "live_fps": "--live-fps",
 }

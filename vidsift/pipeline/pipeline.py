@@ -162,11 +162,29 @@ def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str,
         opts["frames"] = min(opts.get("frames") or cap, cap)
     if int(opts["max_new_tokens"]) < 1:
         raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
-    if opts.get("search", "auto") not in SEARCH_MODES:
-        raise ConfigError(f"search={opts['search']!r}", f"choose from: {', '.join(SEARCH_MODES)}")
+    search_spec(opts.get("search", "auto"))  # a bad mode or setting fails before any frame is decoded
     if opts.get("allocation", "relevance") not in ("relevance", "spread"):
         raise ConfigError(f"allocation={opts['allocation']!r}", "choose from: relevance, spread")
     return opts
+
+
+def search_spec(spec: Any) -> tuple[str, Any]:
+    """``"auto"``, ``"on"``, ``"off"``, ``"dense"``, or a mode with `TemporalSearch` settings
+    (``"on:call_share=0.1,grid=8"``) -> (mode, TemporalSearch); "dense" scores every candidate."""
+    from ..selectors.search import TemporalSearch
+
+    mode, params = parse_spec(str(spec))
+    if mode not in SEARCH_MODES:
+        raise ConfigError(f"search={spec!r}", f"choose from: {', '.join(SEARCH_MODES)} (with settings: on:call_share=0.1)")
+    if mode == "dense":
+        params = {**params, "call_share": 1.0}
+    try:
+        return mode, TemporalSearch(**params)
+    except ConfigError as err:
+        raise ConfigError(f"search={spec!r}", f"{err.subject}: {err.reason}") from None
+    except TypeError:
+        fields = ", ".join(f.name for f in dataclasses.fields(TemporalSearch))
+        raise ConfigError(f"search={spec!r}", f"unknown setting; the search takes: {fields}") from None
 
 
 def build_members(compression: Compression) -> dict[str, list[Any]]:
@@ -334,7 +352,7 @@ class Pipeline:
     # -- temporal search (long videos) ----------------------------------------------------------
     def searching(self, video: Any, opts: dict[str, Any]) -> bool:
         """Whether a question about ``video`` plans with the temporal search (option ``search``)."""
-        mode = opts.get("search", "auto")
+        mode = search_spec(opts.get("search", "auto"))[0]
         if mode == "off" or isinstance(video, FrameBatch):
             return False
         if mode in ("on", "dense"):
@@ -376,10 +394,8 @@ class Pipeline:
                 full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
             budget_tokens = opts["budget"].resolve(full)
             with rec.stage("score"):
-                from ..selectors.search import TemporalSearch
-
                 kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
-                search = TemporalSearch(call_share=1.0) if opts.get("search") == "dense" else TemporalSearch()
+                search = search_spec(opts.get("search", "auto"))[1]
                 plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, search=search,
                                    scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
                                    video=label, k=opts.get("frames"), **kwargs)
