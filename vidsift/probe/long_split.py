@@ -6,6 +6,7 @@ with 0-2 triangles), then asks every item through `Pipeline.ask` at one fixed bu
 tokens by default) with each of `LONG_METHODS`:
 
 ==================  ==============================================================================
+before              the default flags before the search: at most 64 candidates, kcenter selection
 uniform             the capped grid: at most 64 candidates over the video, uniform selection
 search              default flags: the temporal search (1-fps index, the model's P(yes) on a share of
                     it, coarse to fine) and relevance-true allocation
@@ -33,6 +34,7 @@ import numpy as np
 from .generate import LONG_FAMILIES, ProbeItem, generate_long, load_items
 
 LONG_METHODS: dict[str, dict[str, Any]] = {
+    "before": {"search": "off"},  # the default flags before the search: 64 capped candidates, kcenter
     "uniform": {"search": "off", "selector": "uniform", "scorer": "uniform"},
     "search": {},
     "search-spread": {"allocation": "spread"},
