@@ -63,6 +63,7 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     # the same frames' scores with the budget spread (k frames at a share of their tokens): the
     # planner before relevance-true allocation
     "mllm+topk/spread": _plan(scorer="mllm", selector="topk", allocator="proportional", allocation="spread"),
+    "mllm+kcenter/spread": _plan(scorer="mllm", selector="kcenter", allocator="proportional", allocation="spread"),
     # token mergers (kcenter frames)
     "tome": _plan(merger="tome"),
     "adjacent": _plan(merger="adjacent"),
