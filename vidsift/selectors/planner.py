@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import os
@@ -147,16 +148,13 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
         rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group)
         times["allocate"] = time.perf_counter() - t0
     if rel is not None:
-        frames = [PlannedFrame(index=int(candidates.index[i]), pts_seconds=float(candidates.pts_seconds[i]),
-                               score=float(scores.scores[i]), tokens=int(t)) for i, t in zip(rel.chosen, rel.tokens) if t > 0]
+        frames, kept = _planned(candidates.index, candidates.pts_seconds, scores.scores, rel.chosen, rel.tokens, rel.reasons)
         settings = {"scorer": _label(scorer_m, scorer) if scores.scorer == getattr(scorer_m, "name", None) else scores.scorer,
                     "allocation": "relevance", "group": group, "tokens_per_frame": float(tokens_per_frame),
                     "query": query, "frames": k}
         stats = {"time_s": {key: round(v, 6) for key, v in times.items()}, "n_candidates": n, "n_segments": n_segments,
                  "n_selected": len(frames), "relevant_frames": rel.relevant_frames, "tokens_full": n * full,
-                 "tokens_planned": int(sum(f.tokens for f in frames)),
-                 "kept": [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": why}
-                          for f, why in zip(frames, rel.reasons)]}
+                 "tokens_planned": int(sum(f.tokens for f in frames)), "kept": kept}
         return TokenPlan(video=video, budget=budget_tokens, frames=frames, settings=settings, stats=stats)
     want = default_k(n, budget_tokens, float(tokens_per_frame), min_fraction) if k is None else min(int(k), n)
     want = min(want, budget_tokens)  # every chosen frame gets at least one token
@@ -263,9 +261,9 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         raise ConfigError("budget", f"budget_tokens must be an int >= 1, got {budget_tokens!r}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    embed, key = getattr(scorer_m, "embed", None), getattr(scorer_m, "feature_key", None)
+    embed, fkey = getattr(scorer_m, "embed", None), getattr(scorer_m, "feature_key", None)
     if callable(embed):  # the scorer's own cheap features (the model's vision tower), kept with the index
-        features = index.derived(f"embed-{key}", lambda: embed(index.batch())) if key else embed(index.batch())
+        features = index.derived(f"embed-{fkey}", lambda: embed(index.batch())) if fkey else embed(index.batch())
     else:
         features = index.features
     times["features"] = time.perf_counter() - t0
@@ -286,31 +284,32 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         plan = plan_frames(index.batch(), query, budget_tokens=int(budget_tokens), tokens_per_frame=tokens_per_frame, k=k,
                            scorer=scorer_m, selector=selector, allocator=allocator, video=video, scores=scores,
                            min_fraction=min_fraction, allocation="spread")
-        kept = {f.index: "spread" for f in plan.frames}
+        kept = [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": "spread"} for f in plan.frames]
         allocation = "spread"
     else:
-        plan = TokenPlan(video=video, budget=int(budget_tokens), frames=[
-            PlannedFrame(index=int(index.index[i]), pts_seconds=float(index.pts[i]),
-                         score=float(result.scores[i]) if np.isfinite(result.scores[i]) else 0.0, tokens=int(t))
-            for i, t in zip(rel.chosen, rel.tokens) if t > 0])
-        kept = {int(index.index[i]): why for i, why in zip(rel.chosen, rel.reasons)}
+        frames, kept = _planned(index.index, index.pts, result.scores, rel.chosen, rel.tokens, rel.reasons)
+        plan = TokenPlan(video=video, budget=int(budget_tokens), frames=frames)
         allocation = "relevance"
     times["allocate"] = time.perf_counter() - t0
-    plan.settings.update({"scorer": _label(scorer_m, scorer), "search": dataclasses_dict(search), "allocation": allocation,
+    plan.settings.update({"scorer": _label(scorer_m, scorer), "search": dataclasses.asdict(search), "allocation": allocation,
                           "tokens_per_frame": float(tokens_per_frame), "query": query, "group": group})
     plan.stats.update({
         "n_candidates": n, "frames_decoded_scan": int(index.meta.get("frames", n)), "index_cached": bool(index.meta.get("cached")),
         "scorer_calls": result.calls, "scorer_calls_dense": n, "search_rounds": result.rounds,
         "relevant_frames": rel.relevant_frames if rel is not None else 0,
         "time_s": {**plan.stats.get("time_s", {}), **{key: round(v, 6) for key, v in times.items()}},
-        "kept": [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": kept.get(f.index, "")}
-                 for f in plan.frames],
+        "kept": kept,
         "tokens_planned": plan.total_tokens, "tokens_full": n * full,
     })
     return plan
 
 
-def dataclasses_dict(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else {"name": type(obj).__name__}
+def _planned(index: np.ndarray, pts: np.ndarray, scores: np.ndarray, chosen: np.ndarray, tokens: np.ndarray,
+             reasons: list[str]) -> tuple[list[PlannedFrame], list[dict[str, Any]]]:
+    """The chosen candidates as `PlannedFrame`s (time order, as given) and the plan's ``kept`` list:
+    each frame with why it was kept (relevant, its pair, coverage, spread)."""
+    frames = [PlannedFrame(index=int(index[i]), pts_seconds=float(pts[i]),
+                           score=float(scores[i]) if np.isfinite(scores[i]) else 0.0, tokens=int(t))
+              for i, t in zip(chosen, tokens)]
+    kept = [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": why} for f, why in zip(frames, reasons)]
+    return frames, kept
