@@ -15,7 +15,7 @@ dense               every 1-fps candidate scored (the dense pass the search's ca
 ==================  ==============================================================================
 
 Per method and duration it reports accuracy (overall and per family), **evidence recall** (the
-share of items whose plan keeps a frame inside an evidence interval; model-free), scorer calls and
+share of items with evidence whose plan keeps a frame inside an evidence interval; model-free), scorer calls and
 seconds per question; per video the cheap pass's decode time alone and the first question's time
 (index not on disk: what a user's first question costs). The summary is written beside ``out``,
 with a plot of accuracy and time against length.
@@ -76,7 +76,11 @@ def _decode_alone(video: str) -> float:
     return time.perf_counter() - t0
 
 
-def _kept_evidence(plan: Any, evidence: list[tuple[float, float]]) -> bool:
+def _kept_evidence(plan: Any, evidence: list[tuple[float, float]]) -> bool | None:
+    """Whether the plan keeps a frame inside an evidence interval; None when the item has none
+    (no triangle to count): such items do not enter evidence recall."""
+    if not evidence:
+        return None
     times = np.array([f.pts_seconds for f in plan.frames])
     return any(((times >= a) & (times < b)).any() for a, b in evidence)
 
@@ -153,7 +157,7 @@ def summarise(rows: list[dict[str, Any]], per_video: list[dict[str, Any]], *, bu
         cells[method][f"{dur:g}"] = {
             "n": len(rs), "accuracy": round(float(np.mean([r["correct"] for r in rs])), 4),
             "families": {f: round(float(np.mean(v)), 4) for f, v in sorted(fam.items())},
-            "evidence_recall": round(float(np.mean([r["evidence_kept"] for r in rs])), 4),
+            "evidence_recall": round(float(np.mean([r["evidence_kept"] for r in rs if r["evidence_kept"] is not None])), 4),
             "scorer_calls": round(float(np.mean(calls)), 1) if calls else 0,
             "candidates": round(float(np.mean([r["candidates"] for r in rs])), 1),
             "seconds": round(float(np.mean([r["seconds"] for r in rs])), 4),
