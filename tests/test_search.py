@@ -227,3 +227,14 @@ def test_a_bad_search_flag_is_one_line_naming_it(flag, says, capsys):
     assert run(["ask", "vidsift/probe/checkpoint/loss.png", "q", "--model", "random:tiny-qwen2.5-vl", "--search", flag]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(says) and "\n" not in err, err
+
+
+def test_the_index_folder_stays_within_its_size_limit(tmp_path):
+    from vidsift.selectors.video_index import prune
+
+    cache = tmp_path / "cache"
+    videos = [_probe_video(tmp_path / f"v{i}.mp4", 40, star_at=20, seed=i) for i in range(3)]
+    entries = [cache / load_index(v, cache_dir=cache).meta["key"] for v in videos]
+    size = sum(f.stat().st_size for f in entries[0].iterdir())
+    removed = prune(cache, keep=entries[2], max_bytes=int(2.5 * size))
+    assert removed == [entries[0]] and entries[1].is_dir() and entries[2].is_dir()

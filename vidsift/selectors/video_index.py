@@ -8,7 +8,8 @@ decode size is held: the few frames a plan keeps are decoded again at full size 
 `load_index` returns the entry for a video from ``cache_dir`` when its key matches, else builds and
 stores it. The key is the file's content hash (blake2b of every byte) and everything that changes
 the entry (fps, range, scan size, backend-independent ``INDEX_VERSION``); an entry whose files are
-missing, damaged or of the wrong shape is rebuilt, never trusted. Frames live in ``frames.npy``,
+missing, damaged or of the wrong shape is rebuilt, never trusted. The folder keeps at most
+``VIDSIFT_INDEX_MAX_GB`` (10 GB): the oldest entries go first. Frames live in ``frames.npy``,
 read through a memory map, so an hour's entry does not sit in memory.
 """
 
@@ -28,6 +29,7 @@ from ..frames.types import FrameBatch
 from .features import file_hash, frame_features
 
 INDEX_VERSION = 1
+INDEX_MAX_BYTES = int(float(os.environ.get("VIDSIFT_INDEX_MAX_GB", "10")) * 2**30)  # older entries go past this
 SCAN_MAX_PIXELS = 128 * 128  # frames the search scores are decoded at most this large (aspect kept)
 SCAN_FPS = 1.0
 
@@ -167,6 +169,27 @@ def _load(folder: Path, key: str) -> VideoIndex | None:
                       folder=folder)
 
 
+def prune(root: Path, *, keep: Path | None = None, max_bytes: int | None = None) -> list[Path]:
+    """Remove the least recently built entries of ``root`` until it holds at most ``max_bytes``
+    (default ``VIDSIFT_INDEX_MAX_GB``, 10 GB), never ``keep``; returns what was removed. A server
+    indexing every upload stays within bounds."""
+    limit = INDEX_MAX_BYTES if max_bytes is None else max_bytes
+    entries = []
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder != keep:
+            files = [f for f in folder.iterdir() if f.is_file()]
+            entries.append((max((f.stat().st_mtime for f in files), default=0.0), sum(f.stat().st_size for f in files), folder))
+    total = sum(size for _, size, _ in entries) + (sum(f.stat().st_size for f in keep.iterdir()) if keep else 0)
+    removed = []
+    for _, size, folder in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        removed.append(folder)
+    return removed
+
+
 def load_index(video: str | os.PathLike, *, fps: float = SCAN_FPS, start_s: float | None = None,
                end_s: float | None = None, max_pixels: int | None = SCAN_MAX_PIXELS,
                cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
@@ -202,6 +225,7 @@ def load_index(video: str | os.PathLike, *, fps: float = SCAN_FPS, start_s: floa
         _save(entry, tmp)
         shutil.rmtree(folder, ignore_errors=True)  # a stale or damaged entry of the same key
         os.replace(tmp, folder)
+        prune(root, keep=folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
