@@ -109,7 +109,8 @@ def null_answerer(spec):
 
 
 @pytest.mark.parametrize("command", [["ask", "x.mp4", "q"], ["plan", "x.mp4"], ["eval", "-d", "probe", "--root", "x"], ["batch", "x", "-m", "m"],
-                                     ["serve", "-m", "m"], ["stream", "-s", "x", "-m", "m"]])
+                                     ["serve", "-m", "m"], ["stream", "-s", "x", "-m", "m"], ["bench", "-m", "m"],
+                                     ["index", "x.mp4"]])
 def test_cli_threads_option(command, capsys):
     assert run([*command, "--threads", "0"]) == 1
     assert capsys.readouterr().err.strip() == "error: --threads 0: must be a whole number of threads >= 1"

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def register(app: typer.Typer) -> None:
     @app.command("bench")
@@ -28,8 +30,10 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
         out: str = typer.Option("bench-out", "--out", "-o", help="Folder for bench.json and bench.png."),
         as_json: bool = typer.Option(False, "--json", help="Print the JSON report to stdout (the table goes to stderr)."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Benchmark budgets against the full-token run on one video."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..batch.worker import resolve_model
         from ..bench import bench_table, parse_bench_settings, run_bench, synthesize_video, write_json, write_plot
         from ..errors import ConfigError

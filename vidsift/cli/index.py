@@ -11,6 +11,8 @@ from typing import Optional
 
 import typer
 
+from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
+
 
 def register(app: typer.Typer) -> None:
     @app.command("index")
@@ -21,8 +23,10 @@ def register(app: typer.Typer) -> None:
         end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where indexes live (default $VIDSIFT_CACHE/index, ~/.cache/vidsift/index)."),
         as_json: bool = typer.Option(False, "--json", help="Print the entry's summary as JSON."),
+        threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     ) -> None:
         """Build (or find) the per-video index of VIDEO for the temporal search."""
+        apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..errors import ConfigError
         from ..selectors.video_index import SCAN_FPS, default_index_dir, load_index
         from .output import console as make_console
