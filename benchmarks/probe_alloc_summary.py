@@ -1,0 +1,24 @@
+import json, collections, glob, sys
+from vidsift.eval.extract import extract_choice
+acc = collections.defaultdict(list)
+for f in sorted(glob.glob('benchmarks/results/probe_alloc/seed*.jsonl')):
+    seed = f.split('seed')[-1].split('.')[0]
+    for line in open(f):
+        r = json.loads(line); m = r["meta"]
+        ok = extract_choice(r["answer"] or "", m["options"]) == m["target"]
+        acc[(m["setting"], m["task"], seed)].append(ok)
+        acc[(m["setting"], "ALL", seed)].append(ok)
+settings = sorted({k[0] for k in acc}, key=lambda s: (s.split('@')[0], -float(s.split('@')[1].rstrip('%'))))
+seeds = sorted({k[2] for k in acc})
+fams = ["ALL", "needle", "count", "order", "when", "global", "now"]
+out = {}
+for s in settings:
+    row = {}
+    for fam in fams:
+        vals = [100 * sum(acc[(s, fam, sd)]) / len(acc[(s, fam, sd)]) for sd in seeds if acc.get((s, fam, sd))]
+        if vals:
+            row[fam] = (round(sum(vals) / len(vals)), round(min(vals)), round(max(vals)))
+    out[s] = row
+    print(f"{s:28s}", "  ".join(f"{fam[:6]} {v[0]:3d} ({v[1]}-{v[2]})" for fam, v in row.items()))
+print("seeds", seeds)
+json.dump({"seeds": seeds, "cells": out}, open('benchmarks/results/probe_alloc/summary.json', 'w'), indent=1)
