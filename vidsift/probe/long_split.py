@@ -190,6 +190,8 @@ def plot_long(summary: dict[str, Any], path: str | Path) -> None:
             title=f"long probe split, {summary['budget']} visual tokens")
     sec.set(xscale="log", yscale="log", xlabel="video length (min)", ylabel="seconds per question")
     for ax in (acc, sec):
+        ax.set_xticks(mins, [f"{m:g}" for m in mins])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
