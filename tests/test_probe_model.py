@@ -1,10 +1,9 @@
-"""The shipped, trained probe checkpoint through the unchanged user path (CI, < 2 minutes).
+"""The shipped, trained probe checkpoint through the unchanged user path (CI, < 90 s loaded).
 
 It checks that (1) the files are the ones the manifest names, (2) at full tokens the model
-answers held-out probe questions (a scrambled-position or wrong-token bug would break this),
-and (3) at a 10% budget a query-aware plan (the model's own P(yes), QuoTA) keeps the star's frames
-more often than uniform sampling and answers the star's colour more often, through
-`vidsift eval --dataset probe` on the 24 held-out clips of evaluation seed 0.
+answers held-out probe questions (a scrambled-position or wrong-token bug would break this), and
+(3) its per-frame relevance (the `mllm` scorer) separates evidence frames, on 6 clips. The 10%
+needle comparison (query-aware plan against uniform) is `test_probe_needle.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,10 @@ import pytest
 from vidsift.probe import checkpoint_path
 from vidsift.probe.generate import FAMILIES
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(120)
+# full tokens, seed 0 (v4): per-family floors and overall, each one answer below the measured value
+FLOORS = {"needle": 0.95, "when": 0.95, "now": 0.95, "global": 0.875, "order": 0.875, "count": 0.79}
+OVERALL = 0.93
 
 
 def test_shipped_checkpoint_matches_its_manifest():
@@ -31,7 +33,8 @@ def test_shipped_checkpoint_matches_its_manifest():
 
 @pytest.fixture(scope="module")
 def probe_summary(tmp_path_factory):
-    """One held-out evaluation (seed 0: 24 clips x 6 families, full and 10%) shared by the checks."""
+    """One held-out evaluation at full tokens (seed 0: 24 clips x 6 families), without the
+    relevance pass (`--no-relevance`: a method table does not pay for it)."""
     from typer.testing import CliRunner
 
     from vidsift.cli.app import app
@@ -39,37 +42,37 @@ def probe_summary(tmp_path_factory):
     root = tmp_path_factory.mktemp("probe")
     out = root / "results.jsonl"
     result = CliRunner().invoke(app, ["eval", "--dataset", "probe", "--root", str(root / "items"), "--seed", "0",
-                                      "--methods", "uniform,mllm+topk", "--budget", "100%,10%", "--preset", "none",
+                                      "--methods", "uniform", "--budget", "100%", "--preset", "none", "--no-relevance",
                                       "--limit", "24", "--streams", "0", "--out", str(out), "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(out.with_suffix(".summary.json").read_text())
-    assert out.with_suffix(".png").stat().st_size > 10_000
-    return summary
+    assert out.with_suffix(".png").stat().st_size > 10_000 and "relevance" not in summary
+    return summary, root / "items"
 
 
 def test_full_tokens_answer_held_out_questions(probe_summary):
-    """What the shipped model does at full tokens (the README has the whole table; measured on
-    these 24 clips: 100% on needle, when, global, now and order, count 83%, 97% overall; one
-    answer of slack on count) and a per-frame relevance that separates the evidence
-    frames (AUC 1.00). Corrupted visual features, scrambled positions or a wrong frame order in
-    the prompt break these."""
-    rows = {r["setting"]: r for r in probe_summary["settings"]}
+    """What the shipped model does at full tokens on these 24 clips of generator v4 (the README has
+    the unseen-seed means): measured needle, when and now 100, global and order 92, count 83, 94.4%
+    overall (one answer of slack per family). Corrupted visual features, scrambled positions or a
+    wrong frame order in the prompt break these."""
+    rows = {r["setting"]: r for r in probe_summary[0]["settings"]}
     full = rows["full@100%"]
     assert full["n"] == 24 * len(FAMILIES) and full["failed"] == 0
-    for family in ("needle", "when", "global", "now", "order"):
-        assert full["per_family"][family] >= 0.9, (family, full["per_family"])
-    assert full["per_family"]["count"] >= 0.79, full["per_family"]  # chance: 0.2
-    assert full["accuracy"] >= 0.93, full["accuracy"]
-    assert probe_summary["relevance"]["auc"] > 0.99
+    for family, floor in FLOORS.items():
+        assert full["per_family"][family] >= floor, (family, full["per_family"])
+    assert full["accuracy"] >= OVERALL, full["accuracy"]
 
 
-def test_query_aware_plan_beats_uniform_on_the_needle_at_10_percent(probe_summary):
-    """At 10% of the visual tokens the query-aware plan keeps a star frame for (nearly) every
-    question and names the star's colour at least twice as often as uniform sampling does
-    (measured 18 vs 8 of 24; star kept 24 vs 12 of 24)."""
-    rows = {r["setting"]: r for r in probe_summary["settings"]}
-    aware, uniform = rows["mllm+topk@10%"], rows["uniform@10%"]
-    assert aware["evidence_recall"]["needle"] >= 0.9 > uniform["evidence_recall"]["needle"]
-    assert aware["per_family"]["needle"] >= max(2 * uniform["per_family"]["needle"], 0.25), (
-        aware["per_family"], uniform["per_family"])
-    assert aware["tokens_in_prompt_mean"] <= 0.1 * aware["tokens_full_mean"] + 1
+def test_relevance_separates_evidence_frames(probe_summary):
+    """The `mllm` scorer's per-frame P(yes) against the evidence labels on 6 of the clips (the
+    relevance pass `vidsift eval` runs unless `--no-relevance`): AUC above 0.99."""
+    from vidsift.pipeline import Pipeline
+    from vidsift.probe.evaluate import relevance
+    from vidsift.probe.generate import load_items
+
+    root = probe_summary[1]
+    _, items = load_items(root)
+    clips = sorted({i.video for i in items if not i.stream})[:6]
+    pipe = Pipeline.from_pretrained(str(checkpoint_path()), device="cpu", dtype="float32")
+    got = relevance(pipe, [i for i in items if i.video in clips], root)
+    assert got["frames"] > 500 and got["auc"] > 0.99, got
