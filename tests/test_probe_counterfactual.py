@@ -91,3 +91,19 @@ def test_answers_follow_the_grounded_edits(summary):
         assert edits[name]["pairs"] >= 2 and edits[name]["follows"] == 1.0, (name, edits[name])
     assert sum(e["pairs"] for e in edits.values()) == summary["pairs"] >= 15
     assert set(summary["per_family"]) >= {"needle", "order", "count", "now"}
+
+
+def test_probe_only_flags_are_refused_elsewhere(tmp_path):
+    """``--counterfactual`` and ``--no-relevance`` belong to the probe: on another dataset, one
+    line naming the flag, before anything is loaded."""
+    from typer.testing import CliRunner
+
+    from vidsift.cli.app import app
+    from vidsift.errors import ConfigError
+
+    for flag in ("--counterfactual", "--no-relevance"):
+        result = CliRunner().invoke(app, ["eval", "--dataset", "videomme", "--root", str(tmp_path), "--model", "random:x",
+                                          flag])
+        # the CLI's entry point prints a ConfigError as one line ("error: --counterfactual: only for ...")
+        assert result.exit_code != 0 and isinstance(result.exception, ConfigError), result.output
+        assert str(result.exception) == f"{flag}: only for --dataset probe"

@@ -23,6 +23,14 @@ whole video; the answer counts the triangles seen in its samples), so counting i
 many spans and answers rather than once per clip. A clip's caption also carries its time line: "beginning", "middle" or "end" opens each third of the clip (which the
 ``when`` question needs) and each new triangle names the running count (which ``count`` needs).
 
+``long_clips`` (issue 22) adds that many long scenes a step (`make_long_scene`, 2-60 min,
+log-uniform), asked the `LONG_FAMILIES` their samples answer: ``long_uniform`` of them sampled as
+the default pipeline's cap (64 frames spread over the video), the rest as a temporal search keeps
+them (12-24 coverage frames plus 1 fps frames inside 1-2 questions' evidence). Their groups are
+unevenly spaced in time, so ``pixel_inputs`` returns the ``position_ids`` the adapter gives them at
+inference (each group placed by its real time, up to ~7,200 at an hour) and the batched forward
+passes those (``Examples.positions``) instead of letting the stock forward spread them evenly.
+
 Stage 1 (``pretrain_steps``): frame captions only, ``pretrain_batch`` a step. Dense targets teach
 colour and shape far sooner than one-word answers do (measured: colour 93% after ~550 caption
 steps, where one-word questions took ~1,500 steps to learn it).
