@@ -238,3 +238,34 @@ def test_the_index_folder_stays_within_its_size_limit(tmp_path):
     size = sum(f.stat().st_size for f in entries[0].iterdir())
     removed = prune(cache, keep=entries[2], max_bytes=int(2.5 * size))
     assert removed == [entries[0]] and entries[1].is_dir() and entries[2].is_dir()
+
+
+def test_compact_timeline_maps_the_kept_frames_onto_its_span(tmp_path):
+    """timeline="compact": the model sees the kept frames' times mapped onto 32 s (first at 0, last
+    at 32, order and relative spacing kept), the plan keeps the real times, and switching the
+    timeline does not reuse the other timeline's encoded frames."""
+    from vidsift import Pipeline
+
+    video = _probe_video(tmp_path / "v.mp4", 300, star_at=100)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    pipe.index_dir = tmp_path / "index"
+    q = "What colour was the star?"
+    real_inputs, real_plan = pipe.prepare(video, q, budget=52)
+    inputs, plan = pipe.prepare(video, q, budget=52, timeline="compact")
+    assert plan.to_dict()["frames"] == real_plan.to_dict()["frames"], "the plan's real times changed"
+    times = np.array([f.pts_seconds for f in plan.frames])
+    encoded = pipe._encoded[next(reversed(pipe._encoded))].pts_seconds  # the last encode: the compact one
+    want = (times[::2] - times[0]) * 32.0 / (times[-1] - times[0])  # a Qwen group's time: its first frame's
+    assert np.allclose(encoded, want, atol=1e-6), (encoded[:4], want[:4])
+    temporal = lambda x: int(x.kwargs["position_ids"][1, 0].max())  # noqa: E731  M-RoPE rows: text, t, h, w
+    assert temporal(real_inputs) >= 2 * (times[-1] - times[0])  # real seconds x 2 tokens a second
+    assert temporal(inputs) <= 2 * 32 + 20, "the model still sees the real span"
+
+
+@pytest.mark.parametrize("value", ["sometimes", "0", "-3"])
+def test_a_bad_timeline_is_one_line(value, capsys):
+    from vidsift.cli.app import run
+
+    assert run(["ask", "nothing.mp4", "q", "--model", "random:tiny-qwen2.5-vl", "--timeline", value]) in (1, 2)
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and ("--timeline" in err or "nothing.mp4" in err), err

@@ -26,6 +26,7 @@ FLAGS = {
     "kv": "--kv",
     "options": "--options",
     "search": "--search",
+    "timeline": "--timeline",
     "live_budget": "--live-budget",
     "live_fps": "--live-fps",
 }

@@ -55,16 +55,21 @@ from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
 
 PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal",
-                "search", "allocation")
+                "search", "allocation", "timeline")
 ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
 # scorer None: "mllm" when the temporal search runs, else "uniform". search "auto": on for a video
 # file with more candidates (1/fps over its duration) than the default cap SAMPLE_MAX_FRAMES, i.e.
 # where the capped grid would leave gaps a short event falls through, unless the caller set its own
 # max_frames (a capped grid, asked for); "on" / "off" force it; "dense" scores every candidate (the
 # dense pass the search is measured against). allocation "relevance": concentrated relevance keeps
-# full tokens (`allocate_relevance`); "spread": k frames at a share of their tokens each
+# full tokens (`allocate_relevance`); "spread": k frames at a share of their tokens each. timeline
+# "true": the model sees each kept frame at its real time; "compact" (or a number of seconds): the
+# kept frames' times are mapped linearly onto COMPACT_SPAN_S seconds (order and relative position
+# kept, as Qwen2-VL's patch-index positions do), for a model that reads time only over the spans
+# it was trained on; the plan keeps the real times
 DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": None, "max_new_tokens": 64,
-                            "resize": False, "search": "auto", "allocation": "relevance"}
+                            "resize": False, "search": "auto", "allocation": "relevance", "timeline": "true"}
+COMPACT_SPAN_S = 32.0
 SEARCH_MODES = ("auto", "on", "off", "dense")
 
 
@@ -163,9 +168,34 @@ def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str,
     if int(opts["max_new_tokens"]) < 1:
         raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
     search_spec(opts.get("search", "auto"))  # a bad mode or setting fails before any frame is decoded
+    timeline_span(opts.get("timeline", "true"))  # a bad value fails before any frame is decoded
     if opts.get("allocation", "relevance") not in ("relevance", "spread"):
         raise ConfigError(f"allocation={opts['allocation']!r}", "choose from: relevance, spread")
     return opts
+
+
+def timeline_span(value: Any) -> float | None:
+    """The ``timeline`` option as the seconds the kept frames are spread over (None: real time)."""
+    if value in (None, "true"):
+        return None
+    if value == "compact":
+        return COMPACT_SPAN_S
+    try:
+        span = float(value)
+    except (TypeError, ValueError):
+        span = float("nan")
+    if not span > 0 or span == float("inf"):
+        raise ConfigError(f"timeline={value!r}", "choose true, compact, or seconds > 0")
+    return span
+
+
+def compact_times(frames: FrameBatch, span: float) -> FrameBatch:
+    """``frames`` with their times mapped linearly from [first, last] onto [0, span] (only when
+    they cover more than ``span``): what the model sees with ``timeline="compact"``."""
+    t = frames.pts_seconds
+    if len(t) < 2 or t[-1] - t[0] <= span:
+        return frames
+    return FrameBatch(frames.data, (t - t[0]) * (span / (t[-1] - t[0])), frames.index, decode=frames.decode)
 
 
 def search_spec(spec: Any) -> tuple[str, Any]:
@@ -434,6 +464,10 @@ class Pipeline:
             plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
             chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
             n_candidates = len(candidates)
+        span = timeline_span(opts.get("timeline", "true"))
+        if span is not None:  # the model sees the kept frames over `span` seconds (the plan keeps real times)
+            chosen, key = compact_times(chosen, span), (*key, ("timeline", span))
+            plan.settings["timeline_span_s"] = span
         with rec.stage("encode"), naming_video(label, self.adapter.family):
             resize = bool(opts.get("resize")) and budget_tokens < full
             tokens, resized = self._encode_resized(key, chosen, plan) if resize else (self._encode(key, chosen), False)

@@ -9,9 +9,12 @@ tokens by default) with each of `LONG_METHODS`:
 before              the default flags before the search: at most 64 candidates, kcenter selection
 uniform             the capped grid: at most 64 candidates over the video, uniform selection
 search              default flags: the temporal search (1-fps index, the model's P(yes) on a share of
-                    it, coarse to fine) and relevance-true allocation
-search-spread       the same search, the budget spread as before (``allocation="spread"``)
-dense               every 1-fps candidate scored (the dense pass the search's calls are measured against)
+                    it, coarse to fine) and relevance-true allocation, real times
+search-compact      the same with ``timeline="compact"`` (the kept frames' times mapped onto 32 s:
+                    the probe model reads a clip's thirds only over the spans it was trained on)
+search-spread       search-compact with the budget spread as before (``allocation="spread"``)
+dense               search-compact scoring every 1-fps candidate (the dense pass the search's calls
+                    are measured against)
 ==================  ==============================================================================
 
 Per method and duration it reports accuracy (overall and per family), **evidence recall** (the
@@ -37,8 +40,9 @@ LONG_METHODS: dict[str, dict[str, Any]] = {
     "before": {"search": "off"},  # the default flags before the search: 64 capped candidates, kcenter
     "uniform": {"search": "off", "selector": "uniform", "scorer": "uniform"},
     "search": {},
-    "search-spread": {"allocation": "spread"},
-    "dense": {"search": "dense"},
+    "search-compact": {"timeline": "compact"},
+    "search-spread": {"allocation": "spread", "timeline": "compact"},
+    "dense": {"search": "dense", "timeline": "compact"},
 }
 DURATIONS = (120, 600, 1800, 3600)
 BUDGET = 52
