@@ -269,3 +269,15 @@ def test_a_bad_timeline_is_one_line(value, capsys):
     assert run(["ask", "nothing.mp4", "q", "--model", "random:tiny-qwen2.5-vl", "--timeline", value]) in (1, 2)
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and ("--timeline" in err or "nothing.mp4" in err), err
+
+
+def test_ask_on_a_long_video_says_nothing_about_an_unused_question(tmp_path, capsys, monkeypatch):
+    """With the search (mllm by default) the question steers the frames: no 'not used' note."""
+    from vidsift.cli.app import run
+
+    monkeypatch.setenv("VIDSIFT_CACHE", str(tmp_path / "cache"))
+    video = _probe_video(tmp_path / "long.mp4", 100, star_at=50)
+    assert run(["ask", str(video), "What colour was the star?", "--model", "vidsift/probe/checkpoint",
+                "--budget", "20", "--max-new-tokens", "2", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "not used by" not in err, err

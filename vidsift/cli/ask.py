@@ -139,7 +139,8 @@ def register(app: typer.Typer) -> None:
             answer = pipe.ask(video, question, **overrides)
         from .output import note_unused_query
 
-        note_unused_query(scorer, what="the question")  # once the question was answered (errors stay one line)
+        # the scorer that planned (mllm by default with the search), once the question was answered
+        note_unused_query(answer.plan.settings.get("scorer") or scorer, what="the question")
         if choices is not None:
             from ..pipeline.choice import Choice
 
