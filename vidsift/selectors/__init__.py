@@ -20,6 +20,9 @@ Functions:
   selector="kcenter", allocator="proportional", video="", scores=None) -> TokenPlan`` (pure planning)
 - ``plan(video, query=None, *, budget=None, fps=None, max_frames=None, frames=None, scorer=...,
   selector=..., allocator=..., tokens_per_frame=196) -> TokenPlan`` (decodes, then plans; ``vidsift.plan``)
+- ``load_index(video) -> VideoIndex`` (the long-video cheap pass, kept on disk), ``plan_search(index,
+  query, *, budget_tokens, tokens_per_frame, scorer, group) -> TokenPlan`` (``TemporalSearch`` then
+  ``allocate_relevance``: relevant frames at full tokens, coverage over the timeline)
 - ``reduce_tokens(tokens, per_group, *, merger="tome", temporal=None) -> VisualTokens``; a `Reduction`'s
   ``merge(x)`` / ``unmerge(y)`` and ``merge_groups(tokens, reductions)`` apply a merge to every per-token
   field (embeds, DeepStack levels, saliency; coords of the representatives), batched over groups
@@ -40,7 +43,10 @@ _LAZY = {
     **dict.fromkeys(("Reduction", "merge_groups", "merge_tokens"), ".merging"),
     **dict.fromkeys(("plan_resolutions", "resolution_to_tokens", "split_budget", "tokens_to_resolution"), ".budget"),
     **dict.fromkeys(("FEATURE_CACHE", "frame_features"), ".features"),
-    **dict.fromkeys(("check_specs", "plan", "plan_frames", "plan_video", "score_frames", "scorer_spec"), ".planner"),
+    **dict.fromkeys(("check_specs", "plan", "plan_frames", "plan_search", "plan_video", "score_frames", "scorer_spec"),
+                    ".planner"),
+    **dict.fromkeys(("TemporalSearch", "allocate_relevance", "novelty"), ".search"),
+    **dict.fromkeys(("VideoIndex", "load_index"), ".video_index"),
     "reduce_tokens": ".reduce",
     **dict.fromkeys(("ensure_coverage", "segment_scenes"), ".segments"),
     **dict.fromkeys(("Budget", "FrameScores", "PlannedFrame", "TokenPlan"), "..types"),
