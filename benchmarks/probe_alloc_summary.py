@@ -1,9 +1,15 @@
-import json, collections, glob, sys
+"""Per setting and family: accuracy mean (min-max) over the seeds of a folder of probe runs
+(``seedN.jsonl[.gz]``, as `vidsift eval --dataset probe --out` writes them); writes summary.json there.
+
+    python benchmarks/probe_alloc_summary.py [FOLDER]   (default benchmarks/results/probe_alloc)
+"""
+import collections, glob, gzip, json, sys
 from vidsift.eval.extract import extract_choice
+folder = sys.argv[1] if len(sys.argv) > 1 else 'benchmarks/results/probe_alloc'
 acc = collections.defaultdict(list)
-for f in sorted(glob.glob('benchmarks/results/probe_alloc/seed*.jsonl')):
+for f in sorted(glob.glob(f'{folder}/seed*.jsonl*')):
     seed = f.split('seed')[-1].split('.')[0]
-    for line in open(f):
+    for line in (gzip.open(f, 'rt') if f.endswith('.gz') else open(f)):
         r = json.loads(line); m = r["meta"]
         ok = extract_choice(r["answer"] or "", m["options"]) == m["target"]
         acc[(m["setting"], m["task"], seed)].append(ok)
@@ -21,4 +27,4 @@ for s in settings:
     out[s] = row
     print(f"{s:28s}", "  ".join(f"{fam[:6]} {v[0]:3d} ({v[1]}-{v[2]})" for fam, v in row.items()))
 print("seeds", seeds)
-json.dump({"seeds": seeds, "cells": out}, open('benchmarks/results/probe_alloc/summary.json', 'w'), indent=1)
+json.dump({"seeds": seeds, "cells": out}, open(f'{folder}/summary.json', 'w'), indent=1)
