@@ -3,8 +3,8 @@
 Members are named where the registry is declared, as ``"module:attr"`` strings, and imported
 only when first built, so listing or checking names imports nothing::
 
-    SELECTORS = Registry("selector", {"kcenter": "vidsift.selectors.select_kcenter:KCenterSelector"})
-    SELECTORS.build("kcenter:metric=cosine")   # imports select_kcenter -> KCenterSelector(metric="cosine")
+    SELECTORS = Registry("selector", {"mmr": "vidsift.selectors.select_mmr:MMR"})
+    SELECTORS.build("mmr:weight=0.7")   # imports select_mmr -> MMR(weight=0.7)
 
 Anything else (a plugin, a test) adds a member by name with no edit to a list:
 ``SELECTORS.register("mine", "mypkg.mod:Mine")``, or ``@SELECTORS.register("mine")`` on the class.

@@ -1,7 +1,7 @@
 """Several presses applied in order as one member (``snapkv:ratio=0.25+quantize:bits=8``).
 
 Composition by wrapping, as in kvpress's ComposedPress: each member compresses what the previous
-one kept. A ``Budget.kv`` spec with ``+`` gives the same effect as a list of members; this class
+one kept. A ``--kv`` spec with ``+`` (the pipeline's ``Compression.kv``) gives the same effect as a list of members; this class
 packs them into one object for code that wants a single press.
 """
 
