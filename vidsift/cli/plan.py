@@ -29,10 +29,7 @@ def _model_plan(model: str, video: str, query: Optional[str], options: dict):
     plan = pipe.plan(video, query, **options)
     if "scorer_calls" not in plan.stats:
         return plan, pipe.candidates(video, **options)
-    from ..frames import open_for_planning  # a search plan: its frames come from the whole video
-
-    with open_for_planning(video, max_pixels=pipe.decode_max_pixels) as reader:
-        return plan, reader.read(plan.indices)
+    return plan, pipe.kept_frames(video, pipe.index(video, **options), plan)  # a search plan: the index is in memory
 
 
 def register(app: typer.Typer) -> None:

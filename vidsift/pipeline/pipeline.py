@@ -352,7 +352,7 @@ class Pipeline:
         opts = self._options(overrides)
         label = str(video) if not isinstance(video, FrameBatch) else "<frames>"
         if self.searching(video, opts):
-            return self._search_plan(video, question, opts, label, StatsRecorder())[1]
+            return self._search_plan(video, question, opts, label, StatsRecorder())[1]  # no frame decoded at full size
         candidates, _ = self._sample(video, opts)
         return self._plan(candidates, question, opts, label, None)[0]
 
@@ -411,7 +411,8 @@ class Pipeline:
         return entry
 
     def _search_plan(self, video: Any, question: str | None, opts: dict[str, Any], label: str,
-                     rec: StatsRecorder) -> tuple[FrameBatch, TokenPlan, int, int, tuple, int]:
+                     rec: StatsRecorder) -> tuple[Any, TokenPlan, int, int]:
+        """The index entry, the plan, the full video's tokens and the budget (nothing decoded at full size)."""
         from ..frames import open_for_planning
         from ..selectors.planner import plan_search
 
@@ -419,30 +420,37 @@ class Pipeline:
             entry = self.index(video, **{k: opts.get(k) for k in ("fps", "start_s", "end_s")})
         with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
             h, w = reader.frame_size
-            with naming_video(label, self.adapter.family):
-                tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
-                full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
-            budget_tokens = opts["budget"].resolve(full)
-            with rec.stage("score"):
-                kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
-                search = search_spec(opts.get("search", "auto"))[1]
-                plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, search=search,
-                                   scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
-                                   video=label, k=opts.get("frames"), **kwargs)
-            rows = np.searchsorted(entry.index, plan.indices)
-            with rec.stage("keyframes"):
-                if tuple(entry.frames.shape[1:3]) == (h, w):  # the scan size is the full size: no second decode
-                    chosen = entry.batch(rows)
-                else:
-                    chosen = reader.read(plan.indices)
-                    if len(chosen) != len(plan.frames):
-                        raise ConfigError(label, f"{len(plan.frames) - len(chosen)} planned frame(s) no longer decode")
+        with naming_video(label, self.adapter.family):
+            tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
+            full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
+        budget_tokens = opts["budget"].resolve(full)
+        with rec.stage("score"):
+            kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
+            plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
+                               search=search_spec(opts.get("search", "auto"))[1],
+                               scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
+                               video=label, k=opts.get("frames"), **kwargs)
         plan.settings.setdefault("merger", opts.get("merger") or "tome")
         plan.settings.setdefault("temporal", opts.get("temporal"))
         plan.stats["decode"] = entry.decode
-        plan.stats["frames_decoded_full"] = 0 if tuple(entry.frames.shape[1:3]) == (h, w) else len(chosen)
-        key = (_video_key(video), ("search", entry.meta.get("key")))
-        return chosen, plan, full, budget_tokens, key, len(entry)
+        plan.stats["frame_size"] = [int(h), int(w)]  # the size the kept frames are encoded at
+        return entry, plan, full, budget_tokens
+
+    def kept_frames(self, video: str | os.PathLike, entry: Any, plan: TokenPlan) -> FrameBatch:
+        """A search plan's frames at full size: from the index when its scan size is the full size,
+        else decoded again (only these few)."""
+        from ..frames import open_for_planning
+
+        h, w = plan.stats["frame_size"]
+        same = tuple(entry.frames.shape[1:3]) == (h, w)
+        plan.stats["frames_decoded_full"] = 0 if same else len(plan.frames)
+        if same:  # the scan size is the full size: no second decode
+            return entry.batch(np.searchsorted(entry.index, plan.indices))
+        with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
+            chosen = reader.read(plan.indices)
+        if len(chosen) != len(plan.frames):
+            raise ConfigError(str(video), f"{len(plan.frames) - len(chosen)} planned frame(s) no longer decode")
+        return chosen
 
     # -- questions ------------------------------------------------------------------------------
     def prepare(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> tuple[ModelInputs, TokenPlan]:
@@ -457,7 +465,10 @@ class Pipeline:
         check_specs(**{k: opts.get(k) for k in ("selector", "allocator", "merger", "temporal")})
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
         if self.searching(video, opts):
-            chosen, plan, full, budget_tokens, key, n_candidates = self._search_plan(video, question, opts, label, rec)
+            entry, plan, full, budget_tokens = self._search_plan(video, question, opts, label, rec)
+            with rec.stage("keyframes"):
+                chosen = self.kept_frames(video, entry, plan)
+            key, n_candidates = (_video_key(video), ("search", entry.meta.get("key"))), len(entry)
         else:
             with rec.stage("decode"):
                 candidates, key = self._sample(video, opts)
