@@ -281,3 +281,21 @@ def test_ask_on_a_long_video_says_nothing_about_an_unused_question(tmp_path, cap
                 "--budget", "20", "--max-new-tokens", "2", "--json"]) == 0
     err = capsys.readouterr().err
     assert "not used by" not in err, err
+
+
+def test_allocation_flag_reaches_the_plan(tmp_path, capsys, monkeypatch):
+    """ask --allocation spread plans as before (k frames at a share of their tokens); a bad value
+    is one line naming the flag."""
+    import json
+
+    from vidsift.cli.app import run
+
+    monkeypatch.setenv("VIDSIFT_CACHE", str(tmp_path / "cache"))
+    video = _probe_video(tmp_path / "long.mp4", 100, star_at=50)
+    for value in ("relevance", "spread"):
+        assert run(["ask", str(video), "What colour was the star?", "--model", "vidsift/probe/checkpoint", "--budget", "20",
+                    "--max-new-tokens", "1", "--allocation", value, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["plan"]["settings"]["allocation"] == value
+    assert run(["ask", str(video), "q", "--model", "vidsift/probe/checkpoint", "--allocation", "thin"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --allocation thin") and "\n" not in err, err

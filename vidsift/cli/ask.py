@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
         end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
         scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true]). Default: mllm with the search, else uniform."),
         search: str = typer.Option("auto", "--search", help="Temporal search over the whole video (a 1-fps index, the scorer on a share of it, coarse to fine): auto (on when the video has more than 64 candidates and --max-frames is not set), on, off, dense (score every candidate); settings after a colon, e.g. on:call_share=0.1 (the share of candidates the scorer may see)."),
+        allocation: str = typer.Option("relevance", "--allocation", help="How a query-aware plan spends the budget: relevance (relevant frames keep their full tokens, coverage gets the rest; flat relevance spreads) or spread (k frames at a share of their tokens, as before)."),
         timeline: str = typer.Option("true", "--timeline", help="How the model sees the kept frames' times: true (real seconds), compact (mapped onto 32 s, order and relative position kept: for a model trained on short clips, as the probe model), or a number of seconds."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the per-video index on disk ($VIDSIFT_CACHE/index; see vidsift index)."),
         selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
         overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
                          selector=selector, allocator=allocator, merger=merger, temporal=temporal, budget=budget,
                          preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None,
-                         search=search, timeline=timeline)
+                         search=search, timeline=timeline, allocation=allocation)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         choices = None
         if options is not None:

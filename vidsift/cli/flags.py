@@ -27,6 +27,7 @@ FLAGS = {
     "options": "--options",
     "search": "--search",
     "timeline": "--timeline",
+    "allocation": "--allocation",
     "live_budget": "--live-budget",
     "live_fps": "--live-fps",
 }
