@@ -17,6 +17,7 @@ _LAZY = {
     "sample": "vidsift.frames",
     "plan": "vidsift.selectors",
     "plan_frames": "vidsift.selectors",
+    "load_index": "vidsift.selectors",  # the long-video index (the CLI's `vidsift index`)
     "reduce_tokens": "vidsift.selectors",
     "VidsiftError": "vidsift.errors",
     "ConfigError": "vidsift.errors",
