@@ -124,9 +124,9 @@ def main() -> None:
     p = result["in_process"]
     result["first_over_decode"] = round(p["first_question"]["wall_s"] / p["decode_alone_s"], 3)
     result["first_over_second"] = round(p["first_question"]["wall_s"] / p["second_question"]["wall_s"], 3)
-    flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split() if Path("/proc/cpuinfo").exists() else []
-    result["cpu"] = {"machine": platform.machine(), "cores": os.cpu_count(),
-                     "flags": sorted(f for f in set(flags) if f.startswith(("avx512", "amx", "avx2")))}
+    from vidsift.bench.machine import machine_info
+
+    result["cpu"] = machine_info()
     result["threads"] = os.environ.get("OMP_NUM_THREADS")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,15 +25,6 @@ from pathlib import Path
 QUESTION = "What colour was the star?"
 
 
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return sorted(f for f in line.split(":", 1)[-1].split() if f.startswith(("avx512", "amx", "avx2")))
-
-
 def worker(video: str, reps: int, budget: str, threads: int) -> dict:
     import torch
 
@@ -70,6 +61,8 @@ def worker(video: str, reps: int, budget: str, threads: int) -> dict:
 
 
 def main() -> None:
+    from vidsift.bench.machine import machine_info  # the driver's tree (workers may run another)
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", action="append", help="checkout whose vidsift to run (repeatable; default: this one)")
     ap.add_argument("--rounds", type=int, default=3, help="times each tree runs, alternated")
@@ -108,7 +101,7 @@ def main() -> None:
                                              zip([r for r in rows if r["kind"] == "uniform"], [r for r in rows if r["kind"] == "mllm"])]}
     report = {"benchmark": "mllm_scorer", "question": QUESTION, "candidates": 64, "budget": args.budget,
               "threads": args.threads, "dtype": "float32", "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "cpu_flags": cpu_flags(), "load_before": load_before, "load_after": os.getloadavg(),
+              "cpus": os.cpu_count(), "cpu_flags": machine_info().get("cpu_flags", []), "load_before": load_before, "load_after": os.getloadavg(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "summary": summary, "rows": results}
     text = json.dumps(report, indent=1)
     if args.out:

@@ -62,9 +62,9 @@ def main() -> None:
                      "dtype": str(next(pipe.adapter.model.parameters()).dtype)})
         print(json.dumps(rows[-1]), flush=True)
         del pipe, scorer
-    flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()
-    out = {"rows": rows, "load": os.getloadavg(), "threads": os.environ.get("OMP_NUM_THREADS"),
-           "cpu_flags": sorted(f for f in set(flags) if f.startswith(("avx512", "amx", "avx2")))}
+    from vidsift.bench.machine import machine_info
+
+    out = {"rows": rows, "machine": machine_info(), "threads": os.environ.get("OMP_NUM_THREADS")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
 

@@ -24,16 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+from vidsift.bench.machine import machine_info
+
 BUSY = "import time\nend = time.time() + {seconds}\nx = 0\nwhile time.time() < end:\n    x += 1\n"
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return sorted(f for f in line.split(":", 1)[-1].split() if f.startswith(("avx512", "amx", "avx2")))
 
 
 def stages(decode_model: str | None) -> dict:
@@ -149,7 +142,7 @@ def main() -> None:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result.update({"benchmark": "threads_contention", "runs": args.runs, "busy": "one Python busy loop (1 core)",
                        "decode_model": args.decode_model, "dtype": "float32", "cpus": os.cpu_count(),
-                       "machine": platform.processor() or platform.machine(), "cpu_flags": cpu_flags(),
+                       "machine": platform.processor() or platform.machine(), "cpu_flags": machine_info().get("cpu_flags", []),
                        "load_before": load_before, "load_after": os.getloadavg(), "wall_s": round(time.time() - t0, 1),
                        "date": time.strftime("%Y-%m-%d %H:%M:%S")})
         (out / f"threads_{setting}.json").write_text(json.dumps(result, indent=1))

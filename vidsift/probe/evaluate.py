@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..bench.machine import machine_info
 from ..pipeline.presets import PRESETS
 from .generate import FAMILIES, VERSION, ProbeItem, generate, load_items
 
@@ -220,23 +221,6 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
     return rows
 
 
-def _machine() -> dict[str, Any]:
-    """Where the numbers came from: CPU model and flags that matter for speed, torch threads."""
-    import platform
-
-    import torch
-
-    info: dict[str, Any] = {"machine": platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    try:
-        lines = open("/proc/cpuinfo").read().splitlines()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-        flags = next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags"))
-        info["cpu_flags"] = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
-    except (OSError, StopIteration):
-        pass
-    return info
-
-
 def _chance(items: list[ProbeItem]) -> dict[str, float]:
     per: dict[str, list[float]] = defaultdict(list)
     for item in items:
@@ -319,7 +303,7 @@ def evaluate(root: str | Path, *, model: str | None = None, seed: int = 0, metho
     summary: dict[str, Any] = {
         "dataset": "probe", "seed": seed, "model": model, "items": len(offline),
         "videos": len({i.video for i in offline}), "families": list(FAMILIES), "chance": _chance(items),
-        "settings": summarize(records, chosen, offline), "machine": _machine(),
+        "settings": summarize(records, chosen, offline), "machine": machine_info(),
     }
     pipe = None
     if relevance_eval or streams:
