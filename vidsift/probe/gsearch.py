@@ -38,9 +38,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..bench.machine import machine_info
 from ..errors import ConfigError
 from ..pipeline.prune.base import sigmoid_keep
-from .evaluate import _machine, ensure_items, run_questions
+from .evaluate import ensure_items, run_questions
 from .generate import ProbeItem
 
 GRID = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625, 0.0)
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                      limit=args.eval_limit, model=model,
                                                      out=Path(args.out).with_suffix(".eval.jsonl"))}
         summary["eval"]["eval_s"] = round(time.perf_counter() - t0, 1)
-    summary["machine"] = _machine()  # CPU model and flags, torch threads
+    summary["machine"] = machine_info()  # CPU model and flags, torch threads
     Path(args.out).write_text(json.dumps(summary, indent=1))
     return summary
 
