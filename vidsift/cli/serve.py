@@ -78,8 +78,11 @@ def register(app: typer.Typer) -> None:
                    f"{'' if config.api_key is None else ' (bearer token required)'}", err=True)
         extra = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)} if ssl_certfile else {}
         try:
-            run_server(pipe, config, log_level="debug" if os.environ.get("VIDSIFT_DEBUG") == "1" else "warning", **extra)
-        except KeyboardInterrupt:  # the server has stopped (uploads dir removed, queue closed): leave now,
+            stopped = run_server(pipe, config, log_level="debug" if os.environ.get("VIDSIFT_DEBUG") == "1" else "warning",
+                                 **extra)
+        except KeyboardInterrupt:
+            stopped = True
+        if stopped:  # the server has stopped (uploads dir removed, queue closed): leave now,
             # skipping the interpreter's teardown of torch and the model (2-3 s of a 5 s Ctrl-C budget)
             print("error: interrupted", file=sys.stderr, flush=True)
             sys.stdout.flush()

@@ -21,13 +21,18 @@ def _uvicorn_config(app: Any, config: ServeConfig, *, log_level: str = "warning"
                           timeout_graceful_shutdown=3, server_header=False, **extra)
 
 
-def serve(pipeline: Any, config: ServeConfig, *, log_level: str = "info", **uvicorn_options: Any) -> None:
-    """Serve ``pipeline`` until interrupted (what ``vidsift serve`` runs)."""
+def serve(pipeline: Any, config: ServeConfig, *, log_level: str = "info", **uvicorn_options: Any) -> bool:
+    """Serve ``pipeline`` until interrupted (what ``vidsift serve`` runs); True when a signal
+    stopped it. uvicorn raises the signal again once it has stopped, but a process that inherited
+    SIGINT ignored (started in the background by a script) gets no KeyboardInterrupt from that,
+    so the caller asks this instead."""
     import uvicorn
 
     from ._app import create_app
 
-    uvicorn.Server(_uvicorn_config(create_app(pipeline, config), config, log_level=log_level, **uvicorn_options)).run()
+    server = uvicorn.Server(_uvicorn_config(create_app(pipeline, config), config, log_level=log_level, **uvicorn_options))
+    server.run()
+    return bool(server.should_exit)
 
 
 def check_port(host: str, port: int) -> None:
