@@ -18,7 +18,7 @@ from hostile import (
     MEASURED_CLI, drop_ts_frames, make_bad_brand, make_flv, make_lying_avi, make_negative_start, make_repeated_ts,
     make_resolution_change, make_shuffled_ts, make_wrapped_ts, straight_count,
 )
-from videos import corrupt_file, make_video, read_frame_code, truncate_file
+from videos import corrupt_file, corrupt_frames, make_video, read_frame_code, truncate_file
 from vidsift.frames import open_video, sample, scan_keyframes
 
 pytestmark = pytest.mark.timeout(60)
@@ -216,10 +216,13 @@ def _cli_json(args, capsys) -> dict:
 def test_plan_ask_and_scan_agree(tmp_path, tiny_checkpoint, capsys):
     """info --scan, plan and ask show the same file count for a file damaged in the middle, a
     truncated faststart mp4 and the resolution change (plan/ask said 96 decoded where the scan
-    found 17 undecodable, and were one off on the truncated mp4)."""
+    found 17 undecodable, and were one off on the truncated mp4). The damage sits on frames 60 and
+    72: plan (1 fps: 0, 24, 48, 72) and ask (2 frames: 24, 72) both read 72, neither reads 60, which
+    they count only by decoding the frames they skipped once they saw damage; damage only in frames
+    a command never decodes stays unseen by it (the README says so, under "Errors")."""
     ckpt = str(tiny_checkpoint("tiny-llava-onevision"))
-    files = {"mid_corrupt": corrupt_file(make_video(tmp_path / "full.mp4", n_frames=96, gop=12), tmp_path / "mid.mp4",
-                                         at=0.5, n_bytes=1500),
+    files = {"mid_corrupt": corrupt_frames(make_video(tmp_path / "full.mp4", n_frames=96, gop=12), tmp_path / "mid.mp4",
+                                           frames=[60, 72]),
              "cut_faststart": truncate_file(make_video(tmp_path / "fs.mp4", n_frames=96, faststart=True),
                                             tmp_path / "cut.mp4", keep=0.5),
              "joined": make_resolution_change(tmp_path / "joined.ts")}

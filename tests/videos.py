@@ -12,6 +12,7 @@ frame number as a binary code in a strip of 8x8 blocks along the bottom edge, so
     make_audio_only(path)                                                 -> path
     sample_clip("bikes.mp4")                                              -> path
     truncate_file(src, dst, keep=0.5) / corrupt_file(src, dst, ...)       -> dst
+    corrupt_frames(src, dst, frames=[60, 72])                             -> dst
     write_garbage(path, kind="random"|"text"|"empty")                     -> path
     make_unknown_codec(path)                                              -> path
 """
@@ -276,6 +277,28 @@ def corrupt_file(src: str | os.PathLike, dst: str | os.PathLike, *, at: float = 
     start = int(len(data) * at)
     noise = np.random.default_rng(seed).integers(0, 256, n_bytes, dtype=np.uint8).tobytes()
     data[start : start + n_bytes] = noise[: max(0, len(data) - start)]
+    Path(dst).write_bytes(bytes(data))
+    return str(dst)
+
+
+def corrupt_frames(src: str | os.PathLike, dst: str | os.PathLike, *, frames: Sequence[int], seed: int = 0) -> str:
+    """Copy ``src`` to ``dst`` with the packets of presentation frames ``frames`` overwritten by
+    random bytes. Unlike :func:`corrupt_file`, the damage lands on chosen frames whatever the
+    encoder's byte layout (which differs between CPUs: the RGB to YUV conversion is not bit-exact
+    across SIMD paths, so a byte offset hits other frames on another machine)."""
+    spans = {}
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        per_frame = stream.time_base * stream.average_rate
+        for packet in container.demux(stream):
+            if packet.pts is not None and round(float(packet.pts * per_frame)) in frames:
+                spans[round(float(packet.pts * per_frame))] = (int(packet.pos), int(packet.size))
+    if len(spans) != len(set(frames)):
+        raise ValueError(f"{src}: no packet for frame(s) {sorted(set(frames) - set(spans))}")
+    data = bytearray(Path(src).read_bytes())
+    rng = np.random.default_rng(seed)
+    for pos, size in spans.values():
+        data[pos : pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     Path(dst).write_bytes(bytes(data))
     return str(dst)
 
