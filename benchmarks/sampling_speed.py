@@ -9,6 +9,10 @@ subprocess (so peak RSS is per method):
     pyav-seek      one PyAV seek (backward to a keyframe) + decode forward per time
     pyav-straight  one sequential PyAV decode of the file, keeping the frames at those times
     decord         decord.VideoReader.get_batch on the same indices
+    torchcodec     torchcodec's VideoDecoder.get_frames_played_at (exact seek mode, one FFmpeg thread;
+                   the yardstick issue 24 names: run with ``--torchcodec-python`` naming an interpreter
+                   that has torchcodec and the system FFmpeg it links against, e.g. a separate venv,
+                   since it is not one of vidsift's dependencies)
 
 and prints seconds, peak RSS and vidsift / fastest-raw ratios in one table (``--json``: rows;
 ``--out``: rows, CPU model and flags, load average). Each method runs ``--repeat`` times,
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("vidsift", "pyav-seek", "pyav-straight", "decord")
+METHODS = ("vidsift", "pyav-seek", "pyav-straight", "decord", "torchcodec")
 
 
 def synthesize(path: Path, *, minutes: float, gop: int, fps: int = 25, size: tuple[int, int] = (640, 360)) -> Path:
@@ -69,9 +73,12 @@ def synthesize(path: Path, *, minutes: float, gop: int, fps: int = 25, size: tup
 
 CHILD = r"""
 import json, sys, time
-import av, decord
-from vidsift.frames import open_video, sample
 method, path, times = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if method == "torchcodec":
+    from torchcodec.decoders import VideoDecoder
+else:
+    import av, decord
+    from vidsift.frames import open_video, sample
 with open("/proc/self/status") as fh:  # resident size after the imports, before any decoding
     base_kb = int(next(line for line in fh if line.startswith("VmRSS:")).split()[1])
 t0 = time.perf_counter()  # imports are not timed
@@ -106,6 +113,9 @@ elif method == "decord":
     vr = decord.VideoReader(path, num_threads=0)
     fps = vr.get_avg_fps()
     n = len(vr.get_batch([min(len(vr) - 1, int(round(t * fps))) for t in times]).asnumpy())
+elif method == "torchcodec":
+    decoder = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1, dimension_order="NHWC")
+    n = len(decoder.get_frames_played_at(seconds=times).data.numpy())
 seconds = time.perf_counter() - t0
 with open("/proc/self/status") as fh:  # this process's own peak (ru_maxrss carries the parent's size at fork)
     hwm_kb = int(next(line for line in fh if line.startswith("VmHWM:")).split()[1])
@@ -135,8 +145,8 @@ def frame_times(path: Path, frames: int) -> list[float]:
         return [float(t) for t in sample(video, fps=1, max_frames=frames).pts_seconds]
 
 
-def measure(method: str, path: Path, times: list[float]) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, method, str(path), json.dumps(times)],
+def measure(method: str, path: Path, times: list[float], python: str = sys.executable) -> dict:
+    out = subprocess.run([python, "-c", CHILD, method, str(path), json.dumps(times)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -150,25 +160,31 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per method, interleaved; the fastest counts "
                     "(on a shared machine the least disturbed)")
     ap.add_argument("--methods", default=",".join(METHODS), help="subset to time (vidsift and at least one raw)")
+    ap.add_argument("--torchcodec-python", help="interpreter with torchcodec installed (the torchcodec "
+                    "method is skipped without it)")
     ap.add_argument("--out", help="also write the rows, the CPU and the load average to this JSON file")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    methods = [m for m in METHODS if m in args.methods.split(",")]
+    methods = [m for m in METHODS if m in args.methods.split(",") and (m != "torchcodec" or args.torchcodec_python)]
+    python = {"torchcodec": args.torchcodec_python}
     load_before = os.getloadavg()
     rows = []
     for gop in (int(g) for g in args.gops.split(",")):
         path = synthesize(Path(args.dir) / f"long-{args.minutes:g}min-gop{gop}.mp4", minutes=args.minutes, gop=gop)
         times = frame_times(path, args.frames)
-        runs = [[measure(m, path, times) for m in methods] for _ in range(args.repeat)]  # interleaved
+        runs = [[measure(m, path, times, python.get(m) or sys.executable) for m in methods]
+                for _ in range(args.repeat)]  # interleaved
         got = {m: min((r[i] for r in runs), key=lambda x: x["seconds"]) | {"all_seconds": [round(r[i]["seconds"], 3) for r in runs]}
                for i, m in enumerate(methods)}
         fastest = min(got[m]["seconds"] for m in methods if m != "vidsift")
+        yardstick = got["torchcodec"]["seconds"] if "torchcodec" in got else None
         frame_mb = len(times) * 640 * 360 * 3 / 2**20
         for m in methods:
             grew = got[m]["peak_rss_mb"] - got[m]["base_rss_mb"]  # memory the decoding took, imports left out
             rows.append({"file": path.name, "gop": gop, "method": m,
                          **{k: v if isinstance(v, list) else round(v, 3) for k, v in got[m].items()},
-                         "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2), "frames_mb": round(frame_mb, 1),
+                         "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2),
+                         "vs_torchcodec": round(got[m]["seconds"] / yardstick, 2) if yardstick else None, "frames_mb": round(frame_mb, 1),
                          "rss_growth_mb": round(grew, 1), "within_frames_plus_200mb": grew <= frame_mb + 200})
     if args.out:
         Path(args.out).write_text(json.dumps({
@@ -178,10 +194,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'file':28} {'method':14} {'frames':>6} {'seconds':>8} {'x fastest raw':>13} {'peak RSS MB':>11}")
+    print(f"{'file':28} {'method':14} {'frames':>6} {'seconds':>8} {'x fastest raw':>13} {'x torchcodec':>12} "
+          f"{'RSS growth MB':>13}")
     for r in rows:
-        print(f"{r['file']:28} {r['method']:14} {r['frames']:6d} {r['seconds']:8.3f} {r['vs_fastest_raw']:13.2f} "
-              f"{r['peak_rss_mb']:11.0f}")
+        tc = f"{r['vs_torchcodec']:12.2f}" if r["vs_torchcodec"] else f"{'-':>12}"
+        print(f"{r['file']:28} {r['method']:14} {r['frames']:6d} {r['seconds']:8.3f} {r['vs_fastest_raw']:13.2f} {tc} "
+              f"{r['rss_growth_mb']:13.1f}")
 
 
 if __name__ == "__main__":
