@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
         from ..pipeline.check import check_frame_size
         from ..pipeline.loader import load_adapter
-        from ..stream.session import StreamSession
+        from ..stream.session import StreamOptions, StreamSession
         from ..stream.sources import open_source
         from ..stream.status import StatusLine
         from ..types import Budget
@@ -115,9 +115,10 @@ def register(app: typer.Typer) -> None:
         if first is not None:
             check_frame_size(model, src.name, width=first.rgb.shape[1], height=first.rgb.shape[0])
         adapter = load_adapter(model, device=device, dtype=dtype)
-        session = StreamSession(adapter, src, budget=memory_budget, fps=fps, query=query, every_s=every, duration_s=duration,
+        options = StreamOptions(budget=memory_budget, fps=fps, query=query, every_s=every, duration_s=duration,
                                 max_new_tokens=max_new_tokens, incremental=False if reprefill else None,
                                 stall_s=stall, respond=respond, trigger=trigger, cooldown_s=cooldown)
+        session = StreamSession(adapter, src, options)
         show_status = sys.stderr.isatty() if status is None else status
         read_stdin = (every is None and respond == "every") if interactive is None else interactive
         lock = threading.Lock()
