@@ -83,6 +83,12 @@ class StreamOptions:
             raise ConfigError("max_new_tokens", f"must be >= 1, got {self.max_new_tokens}")
         if not self.first_frame_timeout_s >= 0:
             raise ConfigError("first_frame_timeout_s", f"must be >= 0 seconds, got {self.first_frame_timeout_s}")
+        if not self.stall_s > 0:
+            raise ConfigError("stall", f"must be > 0 seconds, got {self.stall_s}")
+        if not (self.open_timeout_s > 0 and self.read_timeout_s > 0):
+            raise ConfigError("timeout", f"must be > 0 seconds, got {min(self.open_timeout_s, self.read_timeout_s)}")
+        if self.max_side is not None and self.max_side < 16:
+            raise ConfigError("max_side", f"must be >= 16 pixels, got {self.max_side}")
         if self.max_events < 1 or self.chunk_tokens < 1:
             raise ConfigError("max_events" if self.max_events < 1 else "chunk_tokens",
                               f"must be >= 1, got {min(self.max_events, self.chunk_tokens)}")
