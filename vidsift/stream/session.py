@@ -17,21 +17,11 @@ Everything observable comes out of ``events()`` as dicts::
     {"event": "no_frames", "t": 0.0, "question": ..., "waited_s": 10.0}
     {"event": "answer", ..., "trigger": {"kind": "relevance", "score": 0.83, "threshold": 0.5, "frame_t": 41.0, "cooldown_s": 5.0}}
 
-``respond="auto"`` (LION-FS-style, Li et al., "LION-FS: Fast & Slow Video-Language Thinker as Online
-Video Assistant", CVPR 2025, https://arxiv.org/abs/2503.03663) decides at every ingested temporal
-group whether to respond now: the *fast path* scores the group's frames against the standing
-``query`` with the model's own yes-probability (the ``mllm`` relevance scorer's prompt) and fires
-when the best frame reaches ``trigger`` and at least ``cooldown_s`` stream seconds passed since the
-last response; the *slow path* then answers ``query`` from the memory (which already holds the
-triggering frames). The answer event carries why it fired. Simplified against LION-FS: the fast
-path is a zero-shot yes/no forward of the same model per sampled frame, not a trained response
-head on fast features; the slow path answers from the memory alone, without re-encoding the most
-relevant keyframes at full resolution.
+``respond="auto"`` (LION-FS-style) answers ``query`` when a sampled frame is relevant to it, and the
+answer event says why it fired (`vidsift.stream.trigger`, with the reference and what is simplified).
 
-``ask()`` never answers from an empty memory: asked before the first frame is in memory, it waits
-for it (at most ``first_frame_timeout_s``, and not past the stream's end), and if none arrives it
-returns a `StreamAnswer` with ``mode="no_frames"`` and text ``"no frames yet"`` (and emits the
-``no_frames`` event) without running the model.
+``ask()`` never answers from an empty memory: before the first frame it waits for one, else
+answers ``mode="no_frames"`` (`vidsift.stream.answering`).
 
 A file source that reaches its end puts its decode report (as ``vidsift info --json`` counts the
 file) in the ``ended`` event, after a warning when frames are missing; ``warnings`` keeps them all.
