@@ -101,7 +101,7 @@ class LiveSource(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-class SourceConfig:
+class SourceConfig(ABC):
     """A kind of live source: which texts name one (`matches`) and how to build one (`make`).
 
     kind:     its name (the `SOURCES` key, `source_kind`'s answer).
@@ -117,9 +117,9 @@ class SourceConfig:
     paced: ClassVar[bool] = False
     priority: ClassVar[int] = 0
 
+    @abstractmethod
     def matches(self, spec: str) -> bool:
         """Whether ``spec`` (stripped, non-empty) names a source of this kind."""
-        raise NotImplementedError
 
     def target(self, spec: str) -> str:
         """What the source opens for ``spec`` (its ``target`` and ``label``)."""
@@ -161,4 +161,5 @@ def find_source(spec: str) -> SourceConfig:
     for config in configs:
         if config.matches(spec):
             return config
-    raise SourceError(spec, "unsupported source; use " + ", ".join(c.usage for c in configs))
+    usages = [c.usage for c in configs]
+    raise SourceError(spec, "unsupported source; use " + ", ".join(usages[:-1]) + " or " + usages[-1])
