@@ -187,11 +187,11 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
         await fail(f"live: the server already runs {config.max_sessions} live sessions", code=1013)
         return
     source = BrowserSource(f"browser:{sid}")
-    options = StreamOptions(budget=budget, fps=fps, max_new_tokens=config.live_max_new_tokens,
-                            stall_s=config.live_stall_s, reconnect=False, first_frame_timeout_s=10.0)
     session: StreamSession | None = None
     try:
         try:
+            options = StreamOptions(budget=budget, fps=fps, max_new_tokens=config.live_max_new_tokens,
+                                    stall_s=config.live_stall_s, reconnect=False, first_frame_timeout_s=10.0)
             session = await asyncio.to_thread(
                 lambda: StreamSession(engine.adapter, source, options, model_lock=engine.model_lock).start())
         except VidsiftError as err:
