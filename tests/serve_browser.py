@@ -71,8 +71,9 @@ def probe_camera(path: str | os.PathLike, *, fps: int = 5, scale: int = 4, most_
     """The probe world (`vidsift.probe.generate`'s stream scenes, drawn by `vidsift.probe.scene.render`)
     as a Y4M clip, each 56-px frame shown at ``scale`` x its size (nearest, so the model's own
     resize brings back the pixels it was trained on). The first evaluation seed whose star ends
-    by ``most_star_end_s`` and is not the first option's colour is used, so the question can be asked soon after the page starts; the
-    clip loops in the fake camera, and the star's colour is the same in every loop."""
+    by ``most_star_end_s`` and is not the first option's colour (a biased model's guess) is used,
+    so the question can be asked soon after the page starts; the clip loops in the fake camera,
+    and the star's colour is the same in every loop."""
     import random
 
     from vidsift.probe.generate import EVAL_SEED_BASE, draw_scene
