@@ -21,13 +21,13 @@ from pathlib import Path
 def run(pipe, root: Path, items, *, trigger: float, cooldown_s: float) -> dict:
     from vidsift.eval import extract_choice
     from vidsift.probe.model import mc_text
-    from vidsift.stream import StreamSession
+    from vidsift.stream import open_session
 
     rows = []
     for it in [i for i in items if i.stream and i.family == "recall"]:
-        with StreamSession(pipe.adapter, str(root / it.video), budget=300, fps=1.0, realtime=False, max_new_tokens=4,
-                           query=mc_text(it.question, it.options), respond="auto", trigger=trigger,
-                           cooldown_s=cooldown_s) as session:
+        with open_session(pipe.adapter, str(root / it.video), budget=300, fps=1.0, realtime=False, max_new_tokens=4,
+                          query=mc_text(it.question, it.options), respond="auto", trigger=trigger,
+                          cooldown_s=cooldown_s) as session:
             answers = [e for e in session.events(timeout_s=600) if e["event"] == "answer"]
         evidence = [tuple(map(float, iv)) for iv in it.evidence]
         fires = [e["trigger"]["frame_t"] for e in answers]

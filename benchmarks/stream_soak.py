@@ -20,12 +20,12 @@ import psutil
 
 def soak(adapter, *, minutes: float, fps: float, size: str, budget: int, every_s: float, incremental: bool,
          max_new_tokens: int) -> dict:
-    from vidsift.stream import StreamSession
+    from vidsift.stream import StreamOptions, StreamSession
 
     rate = f"{fps:g}" if fps >= 1 else f"1/{round(1 / fps):d}"
-    session = StreamSession(adapter, f"lavfi:testsrc2=size={size}:rate={rate}", realtime=False, budget=budget,
-                            fps=fps, query="what is happening now?", every_s=every_s, duration_s=minutes * 60 + 1,
-                            max_new_tokens=max_new_tokens, incremental=incremental, max_side=None)
+    session = StreamSession(adapter, f"lavfi:testsrc2=size={size}:rate={rate}", StreamOptions(
+        realtime=False, budget=budget, fps=fps, query="what is happening now?", every_s=every_s,
+        duration_s=minutes * 60 + 1, max_new_tokens=max_new_tokens, incremental=incremental, max_side=None))
     proc = psutil.Process()
     rows, peak_tokens, start = [], 0, time.perf_counter()
     with session:

@@ -69,6 +69,16 @@ def test_questions_typed_on_stdin_are_answered_while_streaming(checkpoint):
     (["--source", "nope.mp4"], "error: nope.mp4: no such file or device"),
     (["--source", "lavfi:testsrc2", "--every", "2"], "error: --every: needs a --query"),
     (["--source", "lavfi:testsrc2", "--budget", "0"], "error: --budget 0: a token-count budget must be >= 1"),
+    # StreamOptions' checks, before any source or model is opened, named by the flag typed (issue 26)
+    (["--source", "lavfi:testsrc2", "--fps", "0"], "error: --fps 0: must be > 0 frames per second"),
+    (["--source", "lavfi:testsrc2", "--query", "q", "--respond", "auto", "--trigger", "1.5"],
+     "error: --trigger 1.5: must be a probability in [0, 1]"),
+    (["--source", "lavfi:testsrc2", "--cooldown", "-1"], "error: --cooldown -1: must be >= 0 seconds"),
+    (["--source", "lavfi:testsrc2", "--duration", "0"], "error: --duration 0: must be > 0 seconds"),
+    (["--source", "lavfi:testsrc2", "--max-new-tokens", "0"], "error: --max-new-tokens 0: must be >= 1"),
+    (["--source", "lavfi:testsrc2", "--stall", "0"], "error: --stall 0: must be > 0 seconds"),
+    (["--source", "/dev/video9", "--timeout", "0"], "error: --timeout 0: must be > 0 seconds"),
+    (["--source", "lavfi:testsrc2", "--max-side", "8"], "error: --max-side 8: must be >= 16 pixels"),
 ])
 def test_bad_sources_and_flags_fail_in_one_line(argv, expected, capsys):
     start = time.monotonic()

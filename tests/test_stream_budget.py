@@ -39,11 +39,12 @@ def _file_tokens(adapter, fps: float = 1.0, seconds: float = 8.0) -> int:
 
 @pytest.mark.parametrize("budget, share", [("25%", 0.25), (0.5, 0.5), ("0.5", 0.5), ("balanced", None), ("all", 1.0)])
 def test_a_share_is_of_the_file_streams_tokens(budget, share, adapter, clip):
-    from vidsift.stream import StreamSession
+    from vidsift.stream import StreamOptions, StreamSession
     from vidsift.types import PRESET_SHARES
 
     share = PRESET_SHARES["balanced"] if share is None else share
-    with StreamSession(adapter, clip, budget=budget, fps=1.0, realtime=False, max_new_tokens=1) as session:
+    with StreamSession(adapter, clip, StreamOptions(
+        budget=budget, fps=1.0, realtime=False, max_new_tokens=1)) as session:
         session.wait(60)
         assert session.error is None
         full = _file_tokens(adapter)
@@ -52,10 +53,10 @@ def test_a_share_is_of_the_file_streams_tokens(budget, share, adapter, clip):
 
 
 def test_token_counts_stay_token_counts(adapter, clip):
-    from vidsift.stream import StreamSession
+    from vidsift.stream import StreamOptions, StreamSession
 
     for budget in (40, "40"):
-        session = StreamSession(adapter, clip, budget=budget, fps=1.0, realtime=False)
+        session = StreamSession(adapter, clip, StreamOptions(budget=budget, fps=1.0, realtime=False))
         assert session.memory.budget == 40
 
 

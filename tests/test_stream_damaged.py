@@ -203,11 +203,11 @@ def test_stream_encode_errors_name_the_source(damaged, checkpoint, tmp_path, cap
     reason (it said ``FrameSizeError: 448x2: ...`` or ``RuntimeError: ...`` with no file)."""
     from vidsift.cli.app import run
     from vidsift.pipeline.loader import load_adapter
-    from vidsift.stream.session import StreamSession
+    from vidsift.stream.session import StreamOptions, StreamSession
 
     thin = make_video(tmp_path / "thin.mp4", n_frames=8, fps=8, size=(1000, 4))
     adapter = load_adapter(checkpoint, device="cpu")
-    with StreamSession(adapter, thin, budget=64, fps=4) as session:
+    with StreamSession(adapter, thin, StreamOptions(budget=64, fps=4)) as session:
         assert session.wait(60)
     assert session.error == f"{thin}: its 448x2 frames cannot be encoded by qwen2_5_vl: aspect ratio must be below 200"
 
@@ -215,7 +215,7 @@ def test_stream_encode_errors_name_the_source(damaged, checkpoint, tmp_path, cap
         raise RuntimeError("out of memory while encoding")
 
     adapter.encode = broken  # an instance attribute: this adapter only
-    with StreamSession(adapter, damaged["full"], budget=64, fps=4) as session:
+    with StreamSession(adapter, damaged["full"], StreamOptions(budget=64, fps=4)) as session:
         assert session.wait(60)
     assert session.error == f"{damaged['full']}: RuntimeError: out of memory while encoding"
 

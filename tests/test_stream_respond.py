@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vidsift.errors import ConfigError
-from vidsift.stream import StreamSession
+from vidsift.stream import StreamOptions, StreamSession
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,15 +38,16 @@ def run(adapter, relevant: set[int] | None, **options) -> tuple[StreamSession, l
     """A 20 s stream at 1 fps (Qwen2.5-VL: one group per 2 frames); ``relevant``: the whole-second
     frame times whose relevance is 0.9 (others 0.1), or None for the real scorer."""
     scored: list[list[float]] = []
-    session = StreamSession(adapter, SRC, budget=256, fps=1.0, realtime=False, duration_s=20, max_new_tokens=2,
-                            query="Is there a red ball?", respond="auto", **options)
+    session = StreamSession(adapter, SRC, StreamOptions(
+        budget=256, fps=1.0, realtime=False, duration_s=20, max_new_tokens=2, query="Is there a red ball?",
+        respond="auto", **options))
     if relevant is not None:
         def fake(frames):
             times = [round(float(t)) for t in frames.pts_seconds]
             scored.append(times)
             return max(0.9 if t in relevant else 0.1 for t in times)
 
-        session.trigger_score = fake
+        session.trigger.score = fake  # the trigger part's fast path
     with session:
         events = list(session.events(timeout_s=120))
     assert session.error is None
@@ -81,13 +82,13 @@ def test_real_fast_path_is_the_models_yes_probability(adapter):
 
 def test_bad_options_are_config_errors(adapter):
     with pytest.raises(ConfigError, match="auto needs a --query"):
-        StreamSession(adapter, SRC, respond="auto")
+        StreamSession(adapter, SRC, StreamOptions(respond="auto"))
     with pytest.raises(ConfigError, match="auto needs a --query"):
-        StreamSession(adapter, SRC, respond="auto", query="q", every_s=5)
+        StreamSession(adapter, SRC, StreamOptions(respond="auto", query="q", every_s=5))
     with pytest.raises(ConfigError, match="respond"):
-        StreamSession(adapter, SRC, respond="sometimes", query="q")
+        StreamSession(adapter, SRC, StreamOptions(respond="sometimes", query="q"))
     with pytest.raises(ConfigError, match="trigger"):
-        StreamSession(adapter, SRC, respond="auto", query="q", trigger=1.5)
+        StreamSession(adapter, SRC, StreamOptions(respond="auto", query="q", trigger=1.5))
 
 
 def test_cli_respond_auto_prints_triggered_answers_as_json(checkpoint):

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from vidsift.errors import ConfigError, SourceError
-from vidsift.stream import StreamSession, sender
+from vidsift.stream import StreamOptions, StreamSession, sender
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,8 +36,8 @@ def free_udp_port() -> int:
 
 
 def test_paced_lavfi_answers_arrive_while_streaming(adapter):
-    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", budget=96, fps=4, query="what moves?",
-                            every_s=0.5, duration_s=3.0, max_new_tokens=3)
+    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", StreamOptions(
+        budget=96, fps=4, query="what moves?", every_s=0.5, duration_s=3.0, max_new_tokens=3))
     arrivals = []
     with session:
         time.sleep(1.2)
@@ -70,8 +70,9 @@ def test_udp_sender_stall_and_restart_keep_memory(adapter):
     first = subprocess.Popen(base + ["--seconds", "4", "--pause-at", "1.5", "--pause-for", "1.5"])
     second = None
     try:
-        session = StreamSession(adapter, url, budget=200, fps=2, query="anything?", every_s=1.0, max_new_tokens=2,
-                                stall_s=0.8, open_timeout_s=15, read_timeout_s=2.5)
+        session = StreamSession(adapter, url, StreamOptions(
+            budget=200, fps=2, query="anything?", every_s=1.0, max_new_tokens=2, stall_s=0.8, open_timeout_s=15,
+            read_timeout_s=2.5))
         with session:
             events = []
             deadline = time.monotonic() + 60
@@ -105,17 +106,17 @@ def test_udp_sender_stall_and_restart_keep_memory(adapter):
 
 def test_missing_source_fails_at_start_in_one_line(adapter):
     start = time.monotonic()
-    session = StreamSession(adapter, "/dev/video9", budget=64)
+    session = StreamSession(adapter, "/dev/video9", StreamOptions(budget=64))
     with pytest.raises(SourceError, match=r"^/dev/video9: no such camera device"):
         session.start()
     with pytest.raises(ConfigError, match="^every: "):
-        StreamSession(adapter, "lavfi:testsrc2", every_s=1.0)
+        StreamSession(adapter, "lavfi:testsrc2", StreamOptions(every_s=1.0))
     assert time.monotonic() - start < 2
 
 
 def test_reprefill_fallback_answers(adapter):
-    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", realtime=False, budget=40, fps=2,
-                       duration_s=4, incremental=False, max_new_tokens=3) as session:
+    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", StreamOptions(
+        realtime=False, budget=40, fps=2, duration_s=4, incremental=False, max_new_tokens=3)) as session:
         assert session.wait(30)
         answer = session.ask("what?")
     assert answer.mode == "reprefill" and 0 < answer.memory_tokens <= 40 and session.cache is None
@@ -123,8 +124,9 @@ def test_reprefill_fallback_answers(adapter):
 
 def test_soak_30_minutes_accelerated_bounded_memory_flat_rss_and_latency(adapter):
     budget = 48
-    session = StreamSession(adapter, "lavfi:testsrc2=size=56x56:rate=1/8", realtime=False, budget=budget, fps=0.125,
-                            query="status?", every_s=60, duration_s=30 * 60 + 1, max_new_tokens=2, dedup=0.98)
+    session = StreamSession(adapter, "lavfi:testsrc2=size=56x56:rate=1/8", StreamOptions(
+        realtime=False, budget=budget, fps=0.125, query="status?", every_s=60, duration_s=30 * 60 + 1,
+        max_new_tokens=2, dedup=0.98))
     proc = psutil.Process()
     rows, peak = [], [0]
 
@@ -169,8 +171,8 @@ def test_families_without_incremental_cache_stream_by_reprefill(arch, tmp_path_f
     from vidsift.pipeline.loader import load_adapter
 
     other = load_adapter(build_checkpoint(arch, tmp_path_factory.mktemp(arch)), device="cpu")
-    with StreamSession(other, "lavfi:testsrc2=size=112x112:rate=1", realtime=False, budget=40, fps=1,
-                       query="what?", every_s=4, duration_s=9, max_new_tokens=2) as session:
+    with StreamSession(other, "lavfi:testsrc2=size=112x112:rate=1", StreamOptions(
+        realtime=False, budget=40, fps=1, query="what?", every_s=4, duration_s=9, max_new_tokens=2)) as session:
         events = list(session.events(timeout_s=60))
     answers = [e for e in events if e["event"] == "answer"]
     assert session.mode == "reprefill" and session.error is None
@@ -211,14 +213,15 @@ class _SilentCamera:
 
 def test_ask_right_after_start_waits_for_the_first_frames(adapter):
     """The README's `with open_session(pipe, ...) as s: s.ask(...)` must not answer from an empty memory."""
-    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", realtime=False, budget=40, fps=2,
-                       duration_s=30, max_new_tokens=2) as session:
+    with StreamSession(adapter, "lavfi:testsrc2=size=112x84:rate=4", StreamOptions(
+        realtime=False, budget=40, fps=2, duration_s=30, max_new_tokens=2)) as session:
         answer = session.ask("what?")
     assert answer.mode != "no_frames" and answer.memory_tokens > 0
 
 
 def test_ask_before_any_frame_says_no_frames_yet(adapter):
-    with StreamSession(adapter, _SilentCamera(), budget=40, fps=2, reconnect=False, stall_s=60) as session:
+    with StreamSession(adapter, _SilentCamera(), StreamOptions(
+        budget=40, fps=2, reconnect=False, stall_s=60)) as session:
         start = time.monotonic()
         answer = session.ask("what?", wait_s=0.5)
         waited = time.monotonic() - start
@@ -232,8 +235,9 @@ def test_a_shared_model_lock_pauses_ingest_and_answers_until_released(adapter):
     """`model_lock` (a server's lock on the one model): while another user holds it the session
     neither encodes a frame nor answers; once released it catches up and answers."""
     lock = threading.Lock()
-    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", budget=96, fps=4, max_new_tokens=2,
-                            model_lock=lock)
+    session = StreamSession(adapter, "lavfi:testsrc2=size=160x120:rate=20", StreamOptions(
+        budget=96, fps=4, max_new_tokens=2),
+                                                                                          model_lock=lock)
     with session:
         with lock:
             time.sleep(1.5)

@@ -54,6 +54,26 @@ def _print_event(event: dict[str, Any], *, as_json: bool, out: Any) -> None:
             f"{event.get('waited_s', 0):.1f} s)")
 
 
+# the StreamOptions fields (and the names their errors use) typed as these flags
+_FLAGS = {"fps": ("fps", "--fps"), "duration": ("duration_s", "--duration"), "trigger": ("trigger", "--trigger"),
+          "cooldown": ("cooldown_s", "--cooldown"), "max_new_tokens": ("max_new_tokens", "--max-new-tokens"),
+          "stall": ("stall_s", "--stall"), "timeout": ("open_timeout_s", "--timeout"), "max_side": ("max_side", "--max-side")}
+
+
+def _options(**fields: Any) -> Any:
+    """The stream's `StreamOptions`, built once before any source or model is opened; a bad value
+    is reported as the flag typed (``--trigger 1.5: must be a probability in [0, 1]``)."""
+    from ..stream.options import StreamOptions
+
+    try:
+        return StreamOptions(**fields)
+    except ConfigError as err:
+        if err.subject not in _FLAGS:
+            raise
+        field, flag = _FLAGS[err.subject]
+        raise ConfigError(f"{flag} {fields[field]:g}", err.reason.split(", got ")[0]) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("stream")
     def stream(
@@ -103,8 +123,10 @@ def register(app: typer.Typer) -> None:
             memory_budget = Budget.parse(budget)  # as ask, plan and serve parse it
         except ConfigError as err:
             raise ConfigError(f"--budget {budget}", err.reason) from None
-        if fps <= 0:
-            raise ConfigError(f"--fps {fps:g}", "must be > 0 frames per second")
+        options = _options(budget=memory_budget, fps=fps, query=query, every_s=every, duration_s=duration,
+                           max_new_tokens=max_new_tokens, incremental=False if reprefill else None, stall_s=stall,
+                           respond=respond, trigger=trigger, cooldown_s=cooldown, realtime=realtime, max_side=max_side,
+                           open_timeout_s=timeout, read_timeout_s=timeout)
         src = open_source(source, realtime=realtime, max_side=max_side, open_timeout_s=timeout, read_timeout_s=timeout)
         src.open()  # fail fast (missing device, unreachable URL) before loading a model
         try:  # a file's frames keep one size: one the model cannot encode fails before it loads too
@@ -115,9 +137,7 @@ def register(app: typer.Typer) -> None:
         if first is not None:
             check_frame_size(model, src.name, width=first.rgb.shape[1], height=first.rgb.shape[0])
         adapter = load_adapter(model, device=device, dtype=dtype)
-        session = StreamSession(adapter, src, budget=memory_budget, fps=fps, query=query, every_s=every, duration_s=duration,
-                                max_new_tokens=max_new_tokens, incremental=False if reprefill else None,
-                                stall_s=stall, respond=respond, trigger=trigger, cooldown_s=cooldown)
+        session = StreamSession(adapter, src, options)
         show_status = sys.stderr.isatty() if status is None else status
         read_stdin = (every is None and respond == "every") if interactive is None else interactive
         lock = threading.Lock()

@@ -184,7 +184,7 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
     """``now`` and ``recall`` asked at the end of each stream clip, played through a
     `StreamSession` whose memory budget is a share of the stream's full tokens."""
     from ..eval.extract import extract_choice
-    from ..stream import StreamSession
+    from ..stream import open_session
     from .model import mc_text
 
     by_video: dict[str, list[ProbeItem]] = defaultdict(list)
@@ -202,8 +202,8 @@ def stream_eval(adapter, items: list[ProbeItem], root: Path, *, fractions: tuple
         for video, its in by_video.items():
             full = int(math.ceil(math.ceil(its[0].duration_s * fps) * tokens_per_frame))
             budget = max(int(math.ceil(2 * tokens_per_frame)), int(round(frac * full)))
-            with StreamSession(adapter, str(root / video), budget=budget, fps=fps, realtime=False,
-                               max_new_tokens=4) as session:
+            with open_session(adapter, str(root / video), budget=budget, fps=fps, realtime=False,
+                              max_new_tokens=4) as session:
                 session.wait(600)
                 if session.error:
                     raise ConfigError(video, f"stream failed: {session.error}")

@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import VidsiftError
 from ..pipeline.choice import Choice, mc_prompt, parse_options
 from ..stream.budget import describe, memory_tokens
-from ..stream.session import StreamSession
+from ..stream.session import StreamOptions, StreamSession
 from ..types import Budget
 from ..stream.sources.base import LiveFrame, LiveSource
 from ._config import ServeConfig
@@ -190,10 +190,10 @@ async def live_socket(websocket: Any, hub: LiveHub) -> None:
     session: StreamSession | None = None
     try:
         try:
+            options = StreamOptions(budget=budget, fps=fps, max_new_tokens=config.live_max_new_tokens,
+                                    stall_s=config.live_stall_s, reconnect=False, first_frame_timeout_s=10.0)
             session = await asyncio.to_thread(
-                lambda: StreamSession(engine.adapter, source, model_lock=engine.model_lock, budget=budget, fps=fps,
-                                        max_new_tokens=config.live_max_new_tokens, stall_s=config.live_stall_s,
-                                        reconnect=False, first_frame_timeout_s=10.0).start())
+                lambda: StreamSession(engine.adapter, source, options, model_lock=engine.model_lock).start())
         except VidsiftError as err:
             await fail(str(err))
             return

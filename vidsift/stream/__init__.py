@@ -2,8 +2,8 @@
 
 Public API (loaded lazily, so ``python -m vidsift.stream.sender`` stays light)::
 
-    StreamSession(adapter, source, budget=..., fps=..., query=..., every_s=...)  # .ask .events .stats .close
-    open_session(pipe or adapter, source, **options)   # a started StreamSession
+    StreamSession(adapter, source, StreamOptions(budget=..., fps=..., query=..., every_s=...))  # .ask .events .stats .close
+    open_session(pipe or adapter, source, budget=..., fps=...)   # a started StreamSession (keywords: StreamOptions fields)
     open_source("0" | "rtsp://..." | "clip.mp4" | "lavfi:testsrc2")  # LiveSource kinds, registry SOURCES
     StreamMemory, TemporalDedup, EvictionPolicy, make_cache (IncrementalCache), ReprefillAnswerer, Capture
 """
@@ -19,7 +19,8 @@ _LAZY = {
     "IncrementalCache": ".kvcache", "ReprefillAnswerer": ".kvcache", "supports_incremental": ".kvcache",
     "make_cache": ".kvcache", "QwenMRoPECache": ".kv_qwen", "LlavaOnevisionCache": ".kv_llava",
     "MemoryEntry": ".memory", "StreamMemory": ".memory",
-    "StreamAnswer": ".session", "StreamSession": ".session", "open_session": ".session",
+    "StreamAnswer": ".answering", "StreamOptions": ".options", "StreamSession": ".session", "open_session": ".session",
+    "EventQueue": ".events", "Ingest": ".ingest", "MemoryStore": ".store", "Answerer": ".answering", "Trigger": ".trigger",
     "SOURCES": ".sources", "LiveFrame": ".sources", "LiveSource": ".sources", "open_source": ".sources",
 }
 

@@ -1,4 +1,5 @@
-"""The live-source contract (`LiveSource`), the frame it yields (`LiveFrame`) and the kind registry.
+"""The live-source contract (`LiveSource`), the frame it yields (`LiveFrame`), and the registry of
+source kinds as configs (`SourceConfig`, `SOURCES`).
 
 A source is opened, read frame by frame and closed; it is a context manager. ``read()`` never
 blocks forever: network sources carry PyAV open/read timeouts, files and lavfi graphs end.
@@ -7,16 +8,28 @@ paced file) - then the capture thread keeps only the latest frame - or as fast a
 consumed (a file or lavfi graph read at full speed: every frame is delivered, for tests and
 accelerated soaks). ``reconnectable`` sources are reopened with backoff when they drop.
 Pattern: huggingface/lerobot cameras (connect/read/disconnect ABC, configs registered by name).
+
+A kind of source is a `SourceConfig` registered in `SOURCES`: it says which ``--source`` texts are
+its own (``matches``) and builds the source (``make``, which imports the source's class only
+then). `open_source` asks each registered config, highest ``priority`` first; a new kind is one
+file (its `LiveSource` and its config) and one registration, no edit to a list::
+
+    @SOURCES.register("probe")
+    class ProbeConfig(SourceConfig):
+        kind, usage, source = "probe", "probe:<seed>", "mypkg.probe_source:ProbeSource"
+        def matches(self, spec): return spec.startswith("probe:")
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from importlib import import_module
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ...errors import ConfigError, SourceError
 from ...registry import Registry
 
 
@@ -88,4 +101,65 @@ class LiveSource(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-SOURCES: Registry[LiveSource] = Registry("source kind")
+class SourceConfig(ABC):
+    """A kind of live source: which texts name one (`matches`) and how to build one (`make`).
+
+    kind:     its name (the `SOURCES` key, `source_kind`'s answer).
+    usage:    how a user names one, for the error on a text no kind takes ("lavfi:<graph>").
+    source:   its `LiveSource` class, or ``"module:Class"`` imported on the first `make`.
+    paced:    whether it takes ``realtime`` (a file or a graph that can be read at full speed).
+    priority: configs are asked highest first (ties: by name); the file fallback is -1.
+    """
+
+    kind: ClassVar[str]
+    usage: ClassVar[str]
+    source: ClassVar[type[LiveSource] | str]
+    paced: ClassVar[bool] = False
+    priority: ClassVar[int] = 0
+
+    @abstractmethod
+    def matches(self, spec: str) -> bool:
+        """Whether ``spec`` (stripped, non-empty) names a source of this kind."""
+
+    def target(self, spec: str) -> str:
+        """What the source opens for ``spec`` (its ``target`` and ``label``)."""
+        return spec
+
+    def make(self, spec: str, *, realtime: bool | None = None, **options: Any) -> LiveSource:
+        """Build (not open) the source ``spec`` names; ``options`` go to its dataclass (timeouts,
+        ``max_side``, ...), ``realtime`` only to a paced kind."""
+        if self.paced and realtime is not None:
+            options["realtime"] = realtime
+        cls = self.source
+        if isinstance(cls, str):
+            module, _, attr = cls.partition(":")
+            cls = getattr(import_module(module), attr)
+        target = self.target(spec)
+        try:
+            return cls(target=target, label=target, **options)
+        except TypeError as err:
+            raise ConfigError(spec, f"bad option for a {self.kind} source: {err}") from None
+
+
+SOURCES: Registry[SourceConfig] = Registry("source kind", {
+    "webcam": "vidsift.stream.sources.webcam:WebcamConfig",
+    "url": "vidsift.stream.sources.url:UrlConfig",
+    "lavfi": "vidsift.stream.sources.lavfi:LavfiConfig",
+    "file": "vidsift.stream.sources.file:FileConfig",
+})
+
+
+def source_configs() -> list[SourceConfig]:
+    """Every registered kind's config, in the order `find_source` asks them."""
+    configs = [SOURCES.get(name)() for name in SOURCES.names()]
+    return sorted(configs, key=lambda c: (-c.priority, c.kind))
+
+
+def find_source(spec: str) -> SourceConfig:
+    """The config of the kind ``spec`` names; `SourceError` listing what each kind takes otherwise."""
+    configs = source_configs()
+    for config in configs:
+        if config.matches(spec):
+            return config
+    usages = [c.usage for c in configs]
+    raise SourceError(spec, "unsupported source; use " + ", ".join(usages[:-1]) + " or " + usages[-1])

@@ -22,9 +22,10 @@ import stat
 import time
 import warnings
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from ...errors import ConfigError, SourceError
-from .base import SOURCES, LiveFrame
+from .base import LiveFrame, SourceConfig
 from .pyav import PyAVSource
 
 
@@ -89,7 +90,6 @@ def _probe_failure(path: str) -> str | None:
     return None
 
 
-@SOURCES.register("file")
 @dataclass(kw_only=True)
 class FileSource(PyAVSource):
     """A local file or FIFO; ``realtime`` paces by pts at ``speed`` x real time."""
@@ -196,3 +196,16 @@ class FileSource(PyAVSource):
         fifo, self._fifo = getattr(self, "_fifo", None), None
         if fifo is not None:
             fifo.close()
+
+
+class FileConfig(SourceConfig):
+    """Anything without a scheme (or ``file:``, or a Windows drive letter): a path. Asked last."""
+
+    kind, usage, source, paced, priority = "file", "a file path", FileSource, True, -1
+
+    def matches(self, spec: str) -> bool:
+        scheme = urlparse(spec).scheme.lower()
+        return scheme == "file" or len(scheme) <= 1  # no scheme, or a Windows drive letter
+
+    def target(self, spec: str) -> str:
+        return os.path.expanduser(spec)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import ConfigError
-from .base import SOURCES
+from .base import SourceConfig
 from .pyav import PyAVSource
 
 
-@SOURCES.register("lavfi")
 @dataclass(kw_only=True)
 class LavfiSource(PyAVSource):
     """A lavfi filter graph (``testsrc2=size=320x240:rate=30``); ``realtime`` paces it."""
@@ -36,3 +35,12 @@ class LavfiSource(PyAVSource):
     @property
     def live(self) -> bool:
         return self.realtime
+
+
+class LavfiConfig(SourceConfig):
+    """``lavfi:GRAPH``."""
+
+    kind, usage, source, paced = "lavfi", "lavfi:<graph>", LavfiSource, True
+
+    def matches(self, spec: str) -> bool:
+        return spec.startswith("lavfi:")

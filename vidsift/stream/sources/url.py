@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ...errors import ConfigError, SourceError
 from ...frames import LIVE_SCHEMES
-from .base import SOURCES, LiveFrame
+from .base import LiveFrame, SourceConfig
 from .pyav import PyAVSource
 
 _TS_SIZES = (188, 192, 204)
@@ -69,7 +69,6 @@ def _udp_listen_address(url: str) -> tuple[int, str, int] | None:
 SCHEMES = (*sorted(LIVE_SCHEMES - {"v4l2"}), "http", "https")
 
 
-@SOURCES.register("url")
 @dataclass(kw_only=True)
 class UrlSource(PyAVSource):
     """A network URL; ``format`` is guessed by FFmpeg (``mpegts`` for udp/tcp/srt)."""
@@ -147,3 +146,12 @@ class UrlSource(PyAVSource):
         if silent >= 0.8 * self.read_timeout_s:  # FFmpeg turns a read timeout into an end of file
             raise SourceError(self.name, f"stream failed: no data for {self.read_timeout_s:g} s")
         return None
+
+
+class UrlConfig(SourceConfig):
+    """A URL of a network scheme (`SCHEMES`)."""
+
+    kind, usage, source = "url", f"a URL ({', '.join(SCHEMES)})", UrlSource
+
+    def matches(self, spec: str) -> bool:
+        return urlparse(spec).scheme.lower() in SCHEMES

@@ -8,12 +8,13 @@ before FFmpeg is asked (no hang on a nonexistent node).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
 
 from ...errors import SourceError
-from .base import SOURCES
+from .base import SourceConfig
 from .pyav import PyAVSource
 
 
@@ -29,7 +30,6 @@ def platform_device(spec: str, platform: str = sys.platform) -> tuple[str, str]:
     return spec, "v4l2"
 
 
-@SOURCES.register("webcam")
 @dataclass(kw_only=True)
 class WebcamSource(PyAVSource):
     """A camera; ``size`` ("640x480") and ``rate`` ask the driver for a mode when given."""
@@ -58,3 +58,12 @@ class WebcamSource(PyAVSource):
             if not os.access(self.target, os.R_OK):
                 raise SourceError(self.name, f"permission denied on {self.target} (add yourself to the 'video' group)")
         super().open()
+
+
+class WebcamConfig(SourceConfig):
+    """``0``, ``/dev/video0``, ``webcam:NAME``."""
+
+    kind, usage, source = "webcam", "a camera index or /dev/videoN", WebcamSource
+
+    def matches(self, spec: str) -> bool:
+        return spec.startswith("webcam:") or spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec) is not None
