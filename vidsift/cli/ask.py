@@ -20,6 +20,9 @@ from ..pipeline.options import FLAGS, HELP
 from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
 
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+# ask's flags that are not question options (every other flag is an `AskOptions` field's: FLAGS):
+# the question's multiple-choice options, the model and how it loads, the index cache, the output
+COMMAND_FLAGS = ("--options", "--model", "--no-cache", "--device", "--dtype", "--attn", "--json", "--threads")
 STAGE_LABELS = {"decode": "decoding frames", "keyframes": "decoding keyframes", "score": "scoring frames", "select": "selecting keyframes",
                 "encode": "encoding frames", "reduce": "merging tokens", "build": "building the prompt",
                 "generate": "prefill and generating"}

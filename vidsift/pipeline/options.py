@@ -94,13 +94,15 @@ class AskOptions:
         "vision compute). No effect on other families or an unlimited budget.", (bool,))
 
     def __post_init__(self) -> None:
+        parsed: dict[str, Any] = {}  # what a check parsed (the search, the timeline): parsed once, kept
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
                 try:
-                    _CHECKS[f.name](value)
+                    parsed[f.name] = _CHECKS[f.name](value)
                 except VidsiftError as err:  # a budget or registry error names the value itself
                     raise _Bad(f.name, value, str(err), inner=err) from None
+        object.__setattr__(self, "_parsed", parsed)
         if self.start_s is not None and self.end_s is not None and not self.end_s > self.start_s:
             raise _Bad("end_s", self.end_s, f"must be > start_s={self.start_s!r}")
 
@@ -162,6 +164,31 @@ class AskOptions:
 
     from_setting = from_kwargs  # an eval setting's overrides are Python keywords
 
+    @classmethod
+    def _merged(cls, layers: "list[tuple[dict[str, Any], AskOptions | None]]") -> "AskOptions":
+        """Values already checked (each with the layer that gave them, whose parse is kept), as one
+        object, not checked again: how `resolve` layers options without re-parsing any."""
+        out = cls.__new__(cls)
+        parsed: dict[str, Any] = {}
+        for name in NAMES:
+            object.__setattr__(out, name, None)
+        for values, source in layers:
+            for name, value in values.items():
+                object.__setattr__(out, name, value)
+                if source is not None and name in source._parsed:
+                    parsed[name] = source._parsed[name]
+                else:
+                    parsed.pop(name, None)
+        object.__setattr__(out, "_parsed", parsed)
+        return out
+
+    def parsed(self, name: str) -> Any:
+        """Field ``name`` as its check parsed it (``search``: (mode, TemporalSearch); ``timeline``:
+        seconds or None), parsed on first use when the value came from the defaults."""
+        if name not in self._parsed:
+            self._parsed[name] = _CHECKS[name](getattr(self, name))
+        return self._parsed[name]
+
     # -- views ------------------------------------------------------------------------------------
     def given(self) -> dict[str, Any]:
         """The fields that were given, by name (what `from_kwargs` takes back)."""
@@ -169,7 +196,11 @@ class AskOptions:
 
     def canonical(self) -> dict[str, Any]:
         """Every field as plain JSON, numbers normalised (``2`` and ``2.0`` fps are one setting)."""
-        return {f.name: _canonical(getattr(self, f.name)) for f in fields(self)}
+        out = {f.name: _canonical(getattr(self, f.name)) for f in fields(self)}
+        for name in ("fps", "start_s", "end_s"):  # seconds and rates: 2 and 2.0 are one setting
+            if isinstance(out[name], int):
+                out[name] = float(out[name])
+        return out
 
 
 class _Bad(Exception):
@@ -291,20 +322,13 @@ def _resize(value: Any) -> None:
         raise _Bad("resize", value, "must be true or false")
 
 
-def _search(value: Any) -> None:
-    search_spec(value)
-
-
-def _timeline(value: Any) -> None:
-    timeline_span(value)
-
-
 _CHECKS: dict[str, Callable[[Any], None]] = {
     "budget": _budget, "preset": _preset, "prune": _compression("prune"), "kv": _compression("kv"),
     "fps": _number("fps", low=0, strict=True), "max_frames": _count("max_frames"), "frames": _count("frames"),
     "start_s": _number("start_s", low=0, strict=False), "end_s": _number("end_s", low=0, strict=True),
     "scorer": _spec("scorer"), "selector": _spec("selector"), "allocator": _spec("allocator"), "merger": _spec("merger"),
-    "temporal": _spec("temporal"), "search": _search, "allocation": _allocation, "timeline": _timeline,
+    "temporal": _spec("temporal"), "search": lambda v: search_spec(v), "allocation": _allocation,
+    "timeline": lambda v: timeline_span(v),
     "max_new_tokens": _count("max_new_tokens", "must be >= 1"), "resize": _resize,
 }
 
@@ -354,8 +378,8 @@ def library_defaults() -> dict[str, Any]:
     with the planner, imported here on first use: the CLI's options table imports nothing heavy)."""
     from ..selectors.planner import SAMPLE_FPS, SAMPLE_MAX_FRAMES
 
-    return {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "max_new_tokens": 64, "resize": False, "search": "auto",
-            "allocation": "relevance", "timeline": "true"}
+    return {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "selector": "kcenter", "allocator": "proportional",
+            "max_new_tokens": 64, "resize": False, "search": "auto", "allocation": "relevance", "timeline": "true"}
 
 
 _BUDGET_PARTS = ("budget", "preset", "prune", "kv")
@@ -391,16 +415,17 @@ def resolve(*layers: AskOptions, base: AskSettings | None = None) -> AskSettings
     (`Preset.apply`: a preset replaces both parts, then the size, then prune and kv), every other
     field the last one given."""
     if base is None:
-        preset, plan = Preset(), library_defaults()
+        preset, plan = Preset(), [(library_defaults(), None)]
     else:
-        preset, plan = Preset(budget=base.budget, compression=base.compression), base.options.given()
+        preset, plan = Preset(budget=base.budget, compression=base.compression), [(base.options.given(), base.options)]
     for layer in layers:
         preset = preset.apply(preset=layer.preset, budget=layer.budget, prune=layer.prune, kv=layer.kv)
-        plan.update({k: v for k, v in layer.given().items() if k not in _BUDGET_PARTS})
+        plan.append(({k: v for k, v in layer.given().items() if k not in _BUDGET_PARTS}, layer))
     cap = preset.budget.max_frames  # a cap on frames encoded (keyframes), not on candidates
     if cap is not None:
-        plan["frames"] = min(plan.get("frames") or cap, cap)
-    return AskSettings(options=AskOptions(**plan), budget=preset.budget, compression=preset.compression)
+        frames = next((values["frames"] for values, _ in reversed(plan) if values.get("frames") is not None), None)
+        plan.append(({"frames": min(frames or cap, cap)}, None))
+    return AskSettings(options=AskOptions._merged(plan), budget=preset.budget, compression=preset.compression)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -434,19 +459,18 @@ class AskRun:
         from .prune import PRUNERS
 
         o, comp = settings.options, settings.compression
-        mode, search = search_spec(o.search)
+        mode, search = o.parsed("search")  # parsed when the options were checked (or now, the default's)
         built_scorer = None
         if scorer and o.scorer is not None:
             built_scorer = SCORERS.build(scorer_spec(o.scorer) if isinstance(o.scorer, str) else o.scorer)
         return cls(
             settings=settings, scorer=built_scorer,
-            selector=SELECTORS.build(o.selector) if o.selector is not None else None,
-            allocator=ALLOCATORS.build(o.allocator) if o.allocator is not None else None,
+            selector=SELECTORS.build(o.selector), allocator=ALLOCATORS.build(o.allocator),
             merger=build_merger(settings.merger_spec, "spatial", "merger"),
             temporal=build_merger(o.temporal, "temporal", "temporal") if o.temporal is not None else None,
             prune=PRUNERS.build_many(comp.prune) if comp.prune else [],
             kv=PRESSES.build_many(comp.kv) if comp.kv else [],
-            search_mode=mode, search=search, timeline_span=timeline_span(o.timeline))
+            search_mode=mode, search=search, timeline_span=o.parsed("timeline"))
 
     def checkpoints(self) -> list[str]:
         """The checkpoints the given scorer will load (folders or Hub ids), for an early check."""
@@ -454,9 +478,18 @@ class AskRun:
         return [model] if isinstance(model, str) and model else []
 
     def plan_members(self) -> dict[str, Any]:
-        """The selector, allocator and allocation the planner takes (only those given)."""
-        out = {k: getattr(self, k) for k in ("selector", "allocator") if getattr(self, k) is not None}
-        return {**out, "allocation": self.settings.options.allocation}
+        """The selector, allocator and allocation the planner takes (built)."""
+        return {"selector": self.selector, "allocator": self.allocator, "allocation": self.settings.options.allocation}
+
+    def name_members(self, plan: Any) -> None:
+        """The plan's settings name the members as given (``mmr:weight=0.7``, not the built
+        member's ``mmr``), as a plan made from specs names them."""
+        o = self.settings.options
+        for key in ("selector", "allocator"):
+            if key in plan.settings and isinstance(getattr(o, key), str):
+                plan.settings[key] = getattr(o, key)
+        plan.settings.setdefault("merger", self.settings.merger_spec)
+        plan.settings.setdefault("temporal", o.temporal)
 
 
 def options_table() -> str:
@@ -466,3 +499,7 @@ def options_table() -> str:
         where = ", ".join(s for s, groups in OPTION_GROUPS.items() if f.metadata["group"] in groups)
         rows.append(f"| `{name}` | `{f.metadata['flag']}` | {where} | {f.metadata['help']} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m vidsift.pipeline.options: the README's table
+    print(options_table())

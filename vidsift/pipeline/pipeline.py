@@ -321,18 +321,12 @@ class Pipeline:
             plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
                                k=run.settings.options.frames, scorer=scorer, video=video, scores=scores,
                                group=self.adapter.frames_per_group, **run.plan_members())
-        self._name_members(plan, run)
+        run.name_members(plan)
         if candidates.decode is not None:  # the file's decode report reaches --json and batch rows
             plan.stats["decode"] = candidates.decode
         return plan, full, budget_tokens
 
     # -- temporal search (long videos) ----------------------------------------------------------
-    @staticmethod
-    def _name_members(plan: TokenPlan, run: AskRun) -> None:
-        """The plan's settings name the mergers as given (specs), as every plan's do."""
-        plan.settings.setdefault("merger", run.settings.merger_spec)
-        plan.settings.setdefault("temporal", run.settings.options.temporal)
-
     def searching(self, video: Any, run: AskRun) -> bool:
         """Whether a question about ``video`` plans with the temporal search (option ``search``)."""
         mode, opts = run.search_mode, run.settings.options
@@ -384,7 +378,7 @@ class Pipeline:
             plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, search=run.search,
                                scorer=self._scorer_of(run, "mllm"), group=self.adapter.frames_per_group,
                                video=label, k=run.settings.options.frames, **run.plan_members())
-        self._name_members(plan, run)
+        run.name_members(plan)
         plan.stats["decode"] = entry.decode
         plan.stats["frame_size"] = [int(h), int(w)]  # the size the kept frames are encoded at
         return entry, plan, full, budget_tokens

@@ -72,13 +72,14 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> Req
     choices = raw.pop("options", None)
     if not isinstance(choices, (type(None), str, list)):
         raise HTTPProblem(400, f"{where}.options: wrong type {type(choices).__name__}")
+    raw.setdefault("max_new_tokens", config.max_new_tokens)
     try:
         ask = AskOptions.from_json(raw, where=where, surface="server")
     except VidsiftError as err:
         raise HTTPProblem(400, str(err)) from None
     if ask.scorer is not None and str(ask.scorer).split(":")[0] not in _SCORERS:
         raise HTTPProblem(400, f"{where}.scorer: this server allows only {', '.join(_SCORERS)}")
-    n = ask.max_new_tokens if ask.max_new_tokens is not None else config.max_new_tokens
+    n = ask.max_new_tokens
     if not 1 <= int(n) <= config.max_new_tokens_limit:
         raise HTTPProblem(400, f"{where}.max_new_tokens: must be 1..{config.max_new_tokens_limit}, got {n}")
     for key in ("max_frames", "frames"):
@@ -93,7 +94,7 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> Req
             choices = parse_options(choices, where=f"{where}.options")
         except VidsiftError as err:
             raise HTTPProblem(400, f"{where}.options: {err.reason}") from None
-    return RequestOptions(ask=replace(ask, max_new_tokens=int(n)), choices=choices)
+    return RequestOptions(ask=ask, choices=choices)
 
 
 def ask_job(engine: Engine, media: MediaFile, question: str, options: RequestOptions,
