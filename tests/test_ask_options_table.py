@@ -200,3 +200,10 @@ def test_vidsift_ask_builds_each_member_once_check_included(tmp_video, builds, c
     assert run(["ask", tmp_video, "What moves?", "--model", "random:tiny-qwen2.5-vl", "--device", "cpu", "--search", "on",
                 *flags]) == 0, capsys.readouterr().err
     _each_member_once(builds)
+
+
+def test_made_directly_a_bad_value_is_a_config_error_naming_the_field():
+    with pytest.raises(ConfigError, match=r"^fps=0: must be > 0$"):
+        AskOptions(fps=0)
+    with pytest.raises(ConfigError, match=r"^search='sometimes': choose from"):
+        AskOptions(search="sometimes")

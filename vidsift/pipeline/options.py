@@ -100,6 +100,8 @@ class AskOptions:
             if value is not None:
                 try:
                     parsed[f.name] = _CHECKS[f.name](value)
+                except _Bad:
+                    raise
                 except VidsiftError as err:  # a budget or registry error names the value itself
                     raise _Bad(f.name, value, str(err), inner=err) from None
         object.__setattr__(self, "_parsed", parsed)
@@ -116,7 +118,7 @@ class AskOptions:
         try:
             return cls(**given)
         except _Bad as err:
-            raise err.inner or ConfigError(f"{err.name}={err.value!r}", err.reason) from None
+            raise err.inner or ConfigError(f"{err.name}={err.value!r}", err.why) from None
 
     @classmethod
     def from_cli(cls, **given: Any) -> "AskOptions":
@@ -124,7 +126,7 @@ class AskOptions:
         try:
             return cls(**given)
         except _Bad as err:
-            raise err.inner or ConfigError(f"{FLAGS[err.name]} {_typed(err.value)}", err.reason) from None
+            raise err.inner or ConfigError(f"{FLAGS[err.name]} {_typed(err.value)}", err.why) from None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], *, where: str = "options", surface: str = "server") -> "AskOptions":
@@ -144,7 +146,7 @@ class AskOptions:
         try:
             return cls(**given)
         except _Bad as err:
-            raise ConfigError(f"{where}.{err.name}", err.reason) from None
+            raise ConfigError(f"{where}.{err.name}", err.why) from None
 
     @classmethod
     def from_row(cls, overrides: Any, *, where: str, number: int) -> "AskOptions":
@@ -203,12 +205,17 @@ class AskOptions:
         return out
 
 
-class _Bad(Exception):
-    """A field's value broke its rule (the constructors turn it into a `ConfigError` naming the input)."""
+class _Bad(ConfigError):
+    """A field's value broke its rule: ``fps=0: must be > 0`` (``AskOptions(...)`` made directly
+    raises it; the constructors re-raise it naming the input as typed). ``inner``: the budget's or
+    registry's own error, which names the value itself."""
 
     def __init__(self, name: str, value: Any, reason: str, *, inner: VidsiftError | None = None) -> None:
-        super().__init__(f"{name}={value!r}: {reason}")
-        self.name, self.value, self.reason, self.inner = name, value, reason, inner
+        if inner is not None:
+            super().__init__(inner.subject, inner.reason)
+        else:
+            super().__init__(f"{name}={value!r}", reason)
+        self.name, self.value, self.inner, self.why = name, value, inner, reason
 
 
 _FIELDS = {f.name: f for f in fields(AskOptions)}
