@@ -18,7 +18,7 @@ import pytest
 import typer
 
 from vidsift.batch import Job, WorkerSpec, read_manifest
-from vidsift.batch.keys import job_key
+from vidsift.batch.keys import job_key, options_key
 from vidsift.errors import ConfigError
 from vidsift.pipeline.options import FLAGS, NAMES, AskOptions, fields_for, options_table, resolve
 from vidsift.registry import Registry
@@ -127,6 +127,9 @@ def test_resume_keys_follow_the_resolved_options():
     assert len({key(), key(fps=2), key(timeline="compact"), key(search="on"), key(merger="adjacent"),
                 key(budget="fast", kv="none")}) == 6
     assert resolve(AskOptions(fps=2)).canonical()["fps"] == 2.0
+    for overrides in ({name: SAMPLES[name]} for name in NAMES):  # every valid option keys by its resolved form
+        assert "unparsed" not in options_key(spec, overrides), overrides
+    assert options_key(spec, {"kv": "off", "prune": "none"})["compression"] == {"prune": None, "kv": None, "merger": None}
 
 
 @pytest.fixture()

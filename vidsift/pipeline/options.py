@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Literal, Mapping, get_args
 
 from ..errors import ConfigError, VidsiftError
 from ..registry import parse_spec
 from ..types import Budget
-from .presets import PRESETS, Compression, Preset
+from .presets import OFF, Compression, Preset
 
 __all__ = ["AskOptions", "AskRun", "AskSettings", "library_defaults", "OPTION_GROUPS", "fields_for", "options_table",
            "check_names", "resolve", "search_spec", "timeline_span"]
@@ -315,7 +315,8 @@ def _compression(name: str) -> Callable[[Any], None]:
         if not isinstance(value, str):
             raise _Bad(name, value, "must be a method spec (name:key=value) or none")
         Compression().apply(**{name: value})
-        _spec(name)(value)
+        if value.strip().lower() not in OFF:  # "none", "off", "": the stage switched off
+            _spec(name)(value)
     return check
 
 

@@ -48,7 +48,7 @@ from ..selectors import score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
 from .hooks import CacheLayout
-from .options import COMPACT_SPAN_S, NAMES, AskOptions, AskRun, resolve
+from .options import NAMES, AskOptions, AskRun, resolve
 from .presets import Compression
 from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
@@ -64,7 +64,7 @@ ASK_OPTIONS = NAMES  # the option names (`AskOptions`'s fields), for callers tha
 # against). allocation "relevance": concentrated relevance keeps full tokens (`allocate_relevance`);
 # "spread": k frames at a share of their tokens each. timeline "true": the model sees each kept
 # frame at its real time; "compact" (or a number of seconds): the kept frames' times are mapped
-# linearly onto COMPACT_SPAN_S seconds (order and relative position kept, as Qwen2-VL's
+# linearly onto COMPACT_SPAN_S (32) seconds (order and relative position kept, as Qwen2-VL's
 # patch-index positions do), for a model that reads time only over the spans it was trained on;
 # the plan keeps the real times
 
