@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Literal, Mapping, get_args
 
@@ -239,9 +240,9 @@ def _typed(value: Any) -> str:
 def _canonical(value: Any) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, Budget):
         return {"budget": dataclasses.asdict(value)}
@@ -256,7 +257,7 @@ def _canonical(value: Any) -> Any:
 # -- the rule of each field ----------------------------------------------------------------------------
 def _number(name: str, *, low: float, strict: bool) -> Callable[[Any], None]:
     def check(value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or math.isinf(value):
             raise _Bad(name, value, "must be a number")
         if value < low or (strict and value == low):
             raise _Bad(name, value, f"must be {'>' if strict else '>='} {low:g}")
@@ -265,7 +266,7 @@ def _number(name: str, *, low: float, strict: bool) -> Callable[[Any], None]:
 
 def _count(name: str, reason: str = "must be an int >= 1") -> Callable[[Any], None]:
     def check(value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise _Bad(name, value, reason)
     return check
 
