@@ -210,3 +210,17 @@ def test_made_directly_a_bad_value_is_a_config_error_naming_the_field():
         AskOptions(fps=0)
     with pytest.raises(ConfigError, match=r"^search='sometimes': choose from"):
         AskOptions(search="sometimes")
+
+
+def test_keywords_an_ask_options_and_an_ask_run_plan_alike(pipe, tmp_video):
+    """``pipe.plan(v, q, fps=2, ...)``, ``pipe.plan(v, q, AskOptions(...))`` and the `AskRun`
+    `check_ask` returns are one plan; keywords beside an `AskOptions` are refused, not merged."""
+    from vidsift.pipeline.check import check_ask
+
+    given = dict(fps=2.0, frames=3, selector="uniform", budget="50%", search="off")
+    plans = [pipe.plan(tmp_video, "What moves?", **given), pipe.plan(tmp_video, "What moves?", AskOptions(**given)),
+             pipe.plan(tmp_video, "What moves?", check_ask(tmp_video, "What moves?", ask_options=AskOptions(**given)))]
+    assert len({json.dumps(p.to_dict()["frames"]) for p in plans}) == 1 and len(plans[0].frames) == 3
+    assert {p.settings["selector"] for p in plans} == {"uniform"}
+    with pytest.raises(ConfigError, match="fps: give these in ask_options"):
+        pipe.plan(tmp_video, "What moves?", AskOptions(**given), fps=3.0)

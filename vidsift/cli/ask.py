@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
             if not question.strip():
                 raise ConfigError(repr(question), "the question must be a non-empty string")
             question = mc_prompt(question, choices)
-        run = check_ask(video, question, model=model, options=ask_options)  # about a second, before any weights load
+        run = check_ask(video, question, model=model, ask_options=ask_options)  # about a second, before any weights load
         from ..pipeline.pipeline import Pipeline
         from .output import console
 

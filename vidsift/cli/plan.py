@@ -23,7 +23,7 @@ def _model_plan(model: str, video: str, query: Optional[str], options: dict):
     from ..pipeline.check import check_ask
     from ..pipeline.options import AskOptions
 
-    run = check_ask(video, query or "(plan preview)", model=model, options=AskOptions.from_cli(**options))
+    run = check_ask(video, query or "(plan preview)", model=model, ask_options=AskOptions.from_cli(**options))
     from ..pipeline.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(model)

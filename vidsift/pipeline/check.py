@@ -19,11 +19,11 @@ from .options import check_names  # noqa: F401  (the early name check lives with
 
 
 def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | None = None,
-              options: Any = None, budget: Any = None, **overrides: Any) -> Any:
-    """Raise `VidsiftError` unless ``Pipeline.ask(video, question, options)`` on ``model`` can
+              ask_options: Any = None, budget: Any = None, **overrides: Any) -> Any:
+    """Raise `VidsiftError` unless ``Pipeline.ask(video, question, ask_options)`` on ``model`` can
     start, and return the question's `AskRun` (its options resolved and its members built, once:
-    hand it to ``Pipeline.ask``, which builds nothing again). ``options`` is an `AskOptions` (else
-    ``budget`` and keywords make one). Checked: the question is non-empty; the video opens, is a
+    hand it to ``Pipeline.ask``, which builds nothing again). ``ask_options`` is an `AskOptions`
+    (else ``budget`` and keywords make one). Checked: the question is non-empty; the video opens, is a
     video and has frames (a `FrameBatch` passes); the budget and options parse; every spec builds
     (scorer, selector, allocator, mergers, pruners, presses); the model's and the scorer's
     checkpoints exist locally or are reachable on the Hub. Nothing loads weights."""
@@ -39,14 +39,14 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
             size = reader.frame_size  # (H, W) of the frames the Pipeline encodes
     from .options import AskOptions, AskRun, resolve
 
-    if options is None:  # names are checked as the object is made, before any member is imported
-        options = AskOptions.from_kwargs(**{"budget": budget, **overrides})
+    if ask_options is None:  # names are checked as the object is made, before any member is imported
+        ask_options = AskOptions.from_kwargs(**{"budget": budget, **overrides})
     elif budget is not None or overrides:
         raise ConfigError(", ".join(sorted({*overrides, *(["budget"] if budget is not None else [])})),
-                          "give these in options, or give keywords alone")
+                          "give these in ask_options, or give keywords alone")
     from .loader import check_model
 
-    run = AskRun.build(resolve(options))
+    run = AskRun.build(resolve(ask_options))
     for name in ([model] if model else []) + run.checkpoints():
         check_model(name)
     if model and size is not None:
