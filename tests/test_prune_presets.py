@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from vidsift.errors import ConfigError
-from vidsift.pipeline.pipeline import DEFAULTS, resolve_options
+from vidsift.pipeline.options import AskOptions, resolve
 from vidsift.pipeline.presets import PRESETS, Compression, Preset
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
@@ -63,16 +63,16 @@ def test_explicit_options_override_the_preset():
 @pytest.mark.parametrize("given", [{"preset": "mustdrop"}, {"budget": "mustdrop"}])
 def test_ask_options_explicit_prune_kv_and_merger_win_over_the_preset(given):
     """``--preset mustdrop`` and ``--budget mustdrop`` set all of it; each explicit option wins."""
-    opts = resolve_options(DEFAULTS, Preset(), given)
-    assert (opts["budget"], opts["compression"]) == (Budget(fraction=0.25), PRESETS["mustdrop"].compression)
-    assert opts["merger"] == "mustdrop:threshold=0.8"
+    opts = resolve(AskOptions(**given))
+    assert (opts.budget, opts.compression) == (Budget(fraction=0.25), PRESETS["mustdrop"].compression)
+    assert opts.merger_spec == "mustdrop:threshold=0.8"
     mine = {"prune": "fastv:k=2,keep=0.5", "kv": "snapkv:ratio=0.5", "merger": "tome"}
     for key, spec in mine.items():
-        opts = resolve_options(DEFAULTS, Preset(), {**given, key: spec})
-        got = opts["merger"] if key == "merger" else getattr(opts["compression"], key)
+        opts = resolve(AskOptions(**given, **{key: spec}))
+        got = opts.merger_spec if key == "merger" else getattr(opts.compression, key)
         assert got == spec, key
-    opts = resolve_options({**DEFAULTS, "merger": "adjacent"}, Preset(), given)  # a pipeline's default merger is explicit too
-    assert opts["merger"] == "adjacent" and opts["compression"].prune == "mustdrop:k=2"
+    opts = resolve(AskOptions(merger="adjacent"), AskOptions(**given))  # a pipeline's default merger is explicit too
+    assert opts.merger_spec == "adjacent" and opts.compression.prune == "mustdrop:k=2"
 
 
 def test_fast_preset_runs_on_a_tiny_model():

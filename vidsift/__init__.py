@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Pipeline": "vidsift.pipeline.pipeline",
+    "AskOptions": "vidsift.pipeline.options",  # the options of one question, checked once
     "load_adapter": "vidsift.pipeline.loader",
     "open_video": "vidsift.frames",
     "sample": "vidsift.frames",

@@ -2,8 +2,9 @@
 keeps a finished answer only when it would come out the same.
 
 A key covers the model (its name, and for a local checkpoint folder the names, sizes and
-modification times of its files), the answerer, the dtype, the default budget and options, the
-generation length, the job's overrides, the question text (for multiple choice: the whole prompt
+modification times of its files), the answerer, the dtype, the options resolved from the default
+budget, options and generation length and the job's overrides (`options_key`: `AskOptions`'
+canonical form), the question text (for multiple choice: the whole prompt
 with its options) and the video's content (a streaming BLAKE2b of the file, computed once per
 file per run by `ContentHashes`; a URL counts by its address). A record whose key differs, or that
 has none (written before keys existed), is answered again.
@@ -60,10 +61,25 @@ def model_identity(model: str | None) -> Any:
     return [model, sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(model).iterdir() if p.is_file())]
 
 
+def options_key(spec: Any, overrides: dict[str, Any]) -> Any:
+    """The options a job is answered with, resolved as the worker resolves them (`AskOptions`: the
+    spec's budget, generation length and pipeline options, then the job's overrides) and written
+    canonically (`AskSettings.canonical`: the budget and compression after presets, every plan
+    setting, numbers normalised), so two spellings of one setting share a key and any change
+    re-runs. Options that do not parse are keyed by their text (their jobs fail when answered)."""
+    from ..errors import VidsiftError
+    from ..pipeline.options import AskOptions, resolve
+
+    try:
+        defaults = AskOptions.from_kwargs(budget=spec.budget, max_new_tokens=spec.max_new_tokens, **spec.options)
+        return resolve(defaults, AskOptions.from_kwargs(**overrides)).canonical()
+    except VidsiftError:
+        return {"unparsed": [spec.budget, spec.max_new_tokens, spec.options, overrides]}
+
+
 def job_key(job: Any, spec: Any, *, video_digest: str, model: Any) -> str:
     """The resume key of ``job`` answered under ``spec`` (a hex string)."""
-    parts = {"model": model, "answerer": spec.answerer, "dtype": spec.dtype, "budget": spec.budget,
-             "max_new_tokens": spec.max_new_tokens, "options": spec.options, "overrides": job.overrides,
+    parts = {"model": model, "answerer": spec.answerer, "dtype": spec.dtype, "options": options_key(spec, job.overrides),
              "question": job.question, "video": video_digest}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -22,9 +22,9 @@ folder (or one of ``roots``) unless ``allow_outside`` (``--allow-outside``): ``/
 resolved): a link inside the folder to a file or folder outside it is refused like the path it
 names, in a folder manifest too; ``--allow-outside`` lets links (and paths) lead anywhere. URLs
 (``http://``, ``file:``, any ``scheme:``) are refused unless ``allow_urls`` (``--allow-urls``); write ``./a:b.mp4`` for a file
-whose name has a colon. A row's ``overrides`` may only set plan settings (`ROW_OPTIONS`), and a
-scorer only when it loads no checkpoint (`ROW_SCORERS`): a row cannot make a worker load a path
-or Hub id.
+whose name has a colon. A row's ``overrides`` may only set the budget and plan settings (`ROW_OPTIONS`: the
+`AskOptions` fields for the "manifest", validated as the row is read), and a scorer only when it
+loads no checkpoint (`ROW_SCORERS`): a row cannot make a worker load a path or Hub id.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..pipeline.choice import mc_prompt, parse_options
+from ..pipeline.options import AskOptions, fields_for
 
-ROW_OPTIONS = ("budget", "preset", "fps", "max_frames", "start_s", "end_s", "frames", "selector", "allocator",
-               "merger", "temporal", "scorer")  # what a manifest row may override: plan settings
+ROW_OPTIONS = fields_for("manifest")  # what a row's overrides may set: the budget and plan settings of `AskOptions`
+QUESTION_FIELDS = ("options",)  # a row's multiple-choice options: part of its question
 ROW_SCORERS = ("uniform", "mllm")  # scorers that load no checkpoint of their own
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # http:, file:, rtsp:, concat:, ... (not C:)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
@@ -108,17 +109,13 @@ def check_location(video: str, *, roots: "list[Path] | tuple[Path, ...]", allow_
 
 
 def _check_overrides(overrides: Any, *, where: str, number: int) -> dict[str, Any]:
-    if not isinstance(overrides, dict):
-        raise ConfigError(where, f"line {number}: 'overrides' must be an object of plan settings")
-    bad = sorted(set(overrides) - set(ROW_OPTIONS))
-    if bad:
-        raise ConfigError(where, f"line {number}: a row may only override plan settings ({', '.join(ROW_OPTIONS)}), "
-                                 f"not {', '.join(bad)}")
-    scorer = overrides.get("scorer")
+    """A row's overrides validated as `AskOptions` (`AskOptions.from_row`), as the given fields."""
+    options = AskOptions.from_row(overrides, where=where, number=number)
+    scorer = options.scorer
     if scorer is not None and (not isinstance(scorer, str) or scorer.split(":", 1)[0] not in ROW_SCORERS):
         raise ConfigError(where, f"line {number}: a row's scorer may only be {' or '.join(ROW_SCORERS)} "
                                  "(one that loads a checkpoint is chosen for the whole batch)")
-    return dict(overrides)
+    return options.given()
 
 
 def _resolve(video: str, base: Path) -> str:

@@ -16,9 +16,13 @@ from typing import Any, Optional
 
 import typer
 
+from ..pipeline.options import FLAGS, HELP
 from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
 
 DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+# ask's flags that are not question options (every other flag is an `AskOptions` field's: FLAGS):
+# the question's multiple-choice options, the model and how it loads, the index cache, the output
+COMMAND_FLAGS = ("--options", "--model", "--no-cache", "--device", "--dtype", "--attn", "--json", "--threads")
 STAGE_LABELS = {"decode": "decoding frames", "keyframes": "decoding keyframes", "score": "scoring frames", "select": "selecting keyframes",
                 "encode": "encoding frames", "reduce": "merging tokens", "build": "building the prompt",
                 "generate": "prefill and generating"}
@@ -82,26 +86,26 @@ def register(app: typer.Typer) -> None:
         question: str = typer.Argument(..., metavar="QUESTION", help="The question to answer."),
         options: Optional[str] = typer.Option(None, "--options", help="Multiple choice: the options, comma-separated (red,green,blue); the prompt is the one vidsift eval sends and the answer names the chosen option."),
         model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Checkpoint folder, Hub id, or random:<arch> (random weights, offline)."),
-        budget: Optional[str] = typer.Option(None, "--budget", "-b", help="Visual tokens: a count (2048), a share (0.25, 1.0 = all) or a percentage (25%), or a preset (fast, balanced, faithful, mustdrop). Default: all."),
-        fps: Optional[float] = typer.Option(None, "--fps", help="Candidate frames per second (default 1)."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Cap on candidate frames (default 64; a cap you set turns --search auto off)."),
-        frames: Optional[int] = typer.Option(None, "--frames", "-k", help="Keyframes to select (default: the planner decides)."),
-        start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
-        end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
-        scorer: Optional[str] = typer.Option(None, "--scorer", help="Relevance scorer spec (uniform, clip, text, mllm[:decouple=true]). Default: mllm with the search, else uniform."),
-        search: str = typer.Option("auto", "--search", help="Temporal search over the whole video (a 1-fps index, the scorer on a share of it, coarse to fine): auto (on when the video has more than 64 candidates and --max-frames is not set), on, off, dense (score every candidate); settings after a colon, e.g. on:call_share=0.1 (the share of candidates the scorer may see)."),
-        allocation: str = typer.Option("relevance", "--allocation", help="How a query-aware plan spends the budget: relevance (relevant frames keep their full tokens, coverage gets the rest; flat relevance spreads) or spread (k frames at a share of their tokens, as before)."),
-        timeline: str = typer.Option("true", "--timeline", help="How the model sees the kept frames' times: true (real seconds), compact (mapped onto 32 s, order and relative position kept: for a model trained on short clips, as the probe model), or a number of seconds."),
+        budget: Optional[str] = typer.Option(None, FLAGS["budget"], "-b", help=HELP["budget"]),
+        fps: Optional[float] = typer.Option(None, FLAGS["fps"], help=HELP["fps"]),
+        max_frames: Optional[int] = typer.Option(None, FLAGS["max_frames"], help=HELP["max_frames"]),
+        frames: Optional[int] = typer.Option(None, FLAGS["frames"], "-k", help=HELP["frames"]),
+        start: Optional[float] = typer.Option(None, FLAGS["start_s"], help=HELP["start_s"]),
+        end: Optional[float] = typer.Option(None, FLAGS["end_s"], help=HELP["end_s"]),
+        scorer: Optional[str] = typer.Option(None, FLAGS["scorer"], help=HELP["scorer"]),
+        search: str = typer.Option("auto", FLAGS["search"], help=HELP["search"]),
+        allocation: str = typer.Option("relevance", FLAGS["allocation"], help=HELP["allocation"]),
+        timeline: str = typer.Option("true", FLAGS["timeline"], help=HELP["timeline"]),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the per-video index on disk ($VIDSIFT_CACHE/index; see vidsift index)."),
-        selector: Optional[str] = typer.Option(None, "--selector", help="Keyframe selector spec (uniform, topk, kcenter, maxmin, kmeans, mmr)."),
-        allocator: Optional[str] = typer.Option(None, "--allocator", help="Budget allocator spec (proportional, uniform)."),
-        merger: Optional[str] = typer.Option(None, "--merger", help=f"Token merger spec, one of: {_names(MERGERS)}."),
-        temporal: Optional[str] = typer.Option(None, "--temporal", help="Temporal merger spec (e.g. temporal:threshold=0.9)."),
-        prune: Optional[str] = typer.Option(None, "--prune", help=f"Prefill pruner spec, e.g. fastv:k=2,keep=0.5; one of: {_names(PRUNERS)}."),
-        kv: Optional[str] = typer.Option(None, "--kv", help=f"KV cache press spec, e.g. snapkv:ratio=0.25 (join with +); one of: {_names(PRESSES)}."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Named budget preset: fast, balanced, faithful or mustdrop (--budget/--prune/--kv override its fields)."),
-        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Tokens to generate at most."),
-        resize: bool = typer.Option(False, "--resize", help="Spend the budget as a lower resolution per frame before encoding (Qwen2/2.5/3-VL; less vision compute). No effect on other families or an unlimited budget."),
+        selector: Optional[str] = typer.Option(None, FLAGS["selector"], help=HELP["selector"]),
+        allocator: Optional[str] = typer.Option(None, FLAGS["allocator"], help=HELP["allocator"]),
+        merger: Optional[str] = typer.Option(None, FLAGS["merger"], help=f"{HELP['merger']} One of: {_names(MERGERS)}."),
+        temporal: Optional[str] = typer.Option(None, FLAGS["temporal"], help=HELP["temporal"]),
+        prune: Optional[str] = typer.Option(None, FLAGS["prune"], help=f"{HELP['prune']} One of: {_names(PRUNERS)}."),
+        kv: Optional[str] = typer.Option(None, FLAGS["kv"], help=f"{HELP['kv']} One of: {_names(PRESSES)}."),
+        preset: Optional[str] = typer.Option(None, FLAGS["preset"], help=HELP["preset"]),
+        max_new_tokens: int = typer.Option(64, FLAGS["max_new_tokens"], help=HELP["max_new_tokens"]),
+        resize: bool = typer.Option(False, FLAGS["resize"], help=HELP["resize"]),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
         dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."),
         attn: Optional[str] = typer.Option(None, "--attn", help="attn_implementation (sdpa, eager, flash_attention_2)."),
@@ -114,11 +118,12 @@ def register(app: typer.Typer) -> None:
         apply_threads(threads)  # before any model loads: torch, BLAS/OpenMP and FAISS alike
         from ..pipeline.check import check_ask
 
-        overrides = dict(fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer,
-                         selector=selector, allocator=allocator, merger=merger, temporal=temporal, budget=budget,
-                         preset=preset, prune=prune, kv=kv, max_new_tokens=max_new_tokens, resize=resize or None,
-                         search=search, timeline=timeline, allocation=allocation)
-        overrides = {k: v for k, v in overrides.items() if v is not None}
+        from ..pipeline.options import AskOptions
+
+        ask_options = AskOptions.from_cli(  # validated once; errors name the flag (--fps 0: must be > 0)
+            fps=fps, max_frames=max_frames, frames=frames, start_s=start, end_s=end, scorer=scorer, selector=selector,
+            allocator=allocator, merger=merger, temporal=temporal, budget=budget, preset=preset, prune=prune, kv=kv,
+            max_new_tokens=max_new_tokens, resize=resize or None, search=search, timeline=timeline, allocation=allocation)
         choices = None
         if options is not None:
             from ..pipeline.choice import mc_prompt, parse_options
@@ -127,7 +132,7 @@ def register(app: typer.Typer) -> None:
             if not question.strip():
                 raise ConfigError(repr(question), "the question must be a non-empty string")
             question = mc_prompt(question, choices)
-        check_ask(video, question, model=model, **overrides)  # about a second, before any weights load
+        run = check_ask(video, question, model=model, ask_options=ask_options)  # about a second, before any weights load
         from ..pipeline.pipeline import Pipeline
         from .output import console
 
@@ -137,7 +142,7 @@ def register(app: typer.Typer) -> None:
             pipe.index_cache = not no_cache
             if status is not None:  # a terminal: show each stage as it starts
                 pipe.on_stage = lambda stage: status.update(STAGE_LABELS.get(stage, stage))
-            answer = pipe.ask(video, question, **overrides)
+            answer = pipe.ask(video, question, run)  # the members check_ask built: nothing is built again
         from .output import note_unused_query
 
         # the scorer that planned (mllm by default with the search), once the question was answered

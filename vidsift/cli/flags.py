@@ -1,4 +1,5 @@
-"""The one table from the library's option names to the flags a user types, used where an error
+"""The table from the library's option names to the flags a user types (the question options'
+flags come from `AskOptions`, whose fields carry them), used where an error
 leaves the CLI: ``fps=0.0: must be > 0`` raised inside `frames` prints as ``--fps 0: must be > 0``
 (the library keeps naming its own keyword arguments; the CLI speaks in flags)."""
 
@@ -7,27 +8,11 @@ from __future__ import annotations
 import re
 
 from ..errors import VidsiftError
+from ..pipeline.options import FLAGS as ASK_FLAGS
 
 FLAGS = {
-    "fps": "--fps",
-    "max_frames": "--max-frames",
-    "frames": "--frames",
-    "start_s": "--start",
-    "end_s": "--end",
-    "max_new_tokens": "--max-new-tokens",
-    "budget": "--budget",
-    "preset": "--preset",
-    "scorer": "--scorer",
-    "selector": "--selector",
-    "allocator": "--allocator",
-    "merger": "--merger",
-    "temporal": "--temporal",
-    "prune": "--prune",
-    "kv": "--kv",
-    "options": "--options",
-    "search": "--search",
-    "timeline": "--timeline",
-    "allocation": "--allocation",
+    **ASK_FLAGS,  # every question option's flag, from `AskOptions` (pipeline/options.py)
+    "options": "--options",  # multiple choice: part of the question, not an option of how it is answered
     "live_budget": "--live-budget",
     "live_fps": "--live-fps",
 }

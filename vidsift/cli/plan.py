@@ -18,18 +18,19 @@ from ..threads import CLI_HELP as THREADS_HELP, apply as apply_threads
 
 
 def _model_plan(model: str, video: str, query: Optional[str], options: dict):
-    """The plan `Pipeline.ask` would make with ``model`` (checked before the model loads)."""
+    """The plan `Pipeline.ask` would make with ``model`` (checked before the model loads; the
+    options are validated and the members built once, by `check_ask`, and handed on)."""
     from ..pipeline.check import check_ask
+    from ..pipeline.options import AskOptions
 
-    options = {k: v for k, v in options.items() if v is not None}
-    check_ask(video, query or "(plan preview)", model=model, **options)
+    run = check_ask(video, query or "(plan preview)", model=model, ask_options=AskOptions.from_cli(**options))
     from ..pipeline.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(model)
-    plan = pipe.plan(video, query, **options)
+    plan = pipe.plan(video, query, run)
     if "scorer_calls" not in plan.stats:
-        return plan, pipe.candidates(video, **options)
-    return plan, pipe.kept_frames(video, pipe.index(video, **options), plan)  # a search plan: the index is in memory
+        return plan, pipe.candidates(video, run)
+    return plan, pipe.kept_frames(video, pipe.index(video, run), plan)  # a search plan: the index is in memory
 
 
 def register(app: typer.Typer) -> None:

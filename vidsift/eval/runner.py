@@ -33,15 +33,14 @@ class EvalSetting:
 
 def parse_settings(budgets: Iterable[str] | None = None, presets: Iterable[str] | None = None) -> list[EvalSetting]:
     """``["100%", "25%"]`` budgets and preset names -> settings (default: the worker's budget)."""
-    from ..pipeline.presets import Preset
-    from ..types import Budget
+    from ..pipeline.options import AskOptions
 
     budgets = [b.strip() for b in budgets or [] if b.strip()]
     presets = [p.strip() for p in presets or [] if p.strip()]
     for b in budgets:
-        Budget.parse(b)  # one-line error before any model work
+        AskOptions.from_setting(budget=b)  # one-line error before any model work
     for p in presets:
-        Preset.named(p)
+        AskOptions.from_setting(preset=p)
     settings = [EvalSetting(f"budget={b}", {"budget": b}) for b in budgets]
     settings += [EvalSetting(f"preset={p}", {"preset": p}) for p in presets]
     if not settings:

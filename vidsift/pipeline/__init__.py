@@ -15,6 +15,8 @@ _LAZY = {  # lazy, so that `vidsift.pipeline.check` runs before torch is importe
     "ModelInputs": ".types",
     "VisualTokens": "..types",
     "Pipeline": ".pipeline",
+    "AskOptions": ".options",
+    "AskRun": ".options",
     "check_ask": ".check",
     "load_adapter": ".loader",
     "ADAPTERS": ".adapters",

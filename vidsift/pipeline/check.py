@@ -15,15 +15,18 @@ import os
 from typing import Any
 
 from ..errors import ConfigError
+from .options import check_names  # noqa: F401  (the early name check lives with the options it checks)
 
 
 def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | None = None,
-              budget: Any = None, **overrides: Any) -> None:
-    """Raise `VidsiftError` unless ``Pipeline.ask(video, question, budget=budget, **overrides)`` on
-    ``model`` can start: the question is non-empty; the video opens, is a video and has frames (a
-    `FrameBatch` passes); the budget and options parse; every spec builds (scorer, selector,
-    allocator, mergers, pruners, presses); the model's and the scorer's checkpoints exist locally
-    or are reachable on the Hub. Nothing loads weights."""
+              ask_options: Any = None, budget: Any = None, **overrides: Any) -> Any:
+    """Raise `VidsiftError` unless ``Pipeline.ask(video, question, ask_options)`` on ``model`` can
+    start, and return the question's `AskRun` (its options resolved and its members built, once:
+    hand it to ``Pipeline.ask``, which builds nothing again). ``ask_options`` is an `AskOptions`
+    (else ``budget`` and keywords make one). Checked: the question is non-empty; the video opens, is a
+    video and has frames (a `FrameBatch` passes); the budget and options parse; every spec builds
+    (scorer, selector, allocator, mergers, pruners, presses); the model's and the scorer's
+    checkpoints exist locally or are reachable on the Hub. Nothing loads weights."""
     if not isinstance(question, str) or not question.strip():
         raise ConfigError(repr(question), "the question must be a non-empty string")
     size = None
@@ -34,19 +37,21 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
             if not reader.info.n_frames:
                 raise ConfigError(str(video), "the video has no frames")
             size = reader.frame_size  # (H, W) of the frames the Pipeline encodes
-    check_names(**{k: overrides.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal", "prune", "kv")})
-    from ..selectors import check_specs
-    from .loader import check_model
-    from .pipeline import DEFAULTS, build_members, resolve_options
-    from .presets import Preset
+    from .options import AskOptions, AskRun, resolve
 
-    opts = resolve_options(DEFAULTS, Preset(), {**overrides, "budget": budget})
-    build_members(opts["compression"])
-    checkpoints = check_specs(**{k: opts.get(k) for k in ("scorer", "selector", "allocator", "merger", "temporal")})
-    for name in ([model] if model else []) + checkpoints:
+    if ask_options is None:  # names are checked as the object is made, before any member is imported
+        ask_options = AskOptions.from_kwargs(**{"budget": budget, **overrides})
+    elif budget is not None or overrides:
+        raise ConfigError(", ".join(sorted({*overrides, *(["budget"] if budget is not None else [])})),
+                          "give these in ask_options, or give keywords alone")
+    from .loader import check_model
+
+    run = AskRun.build(resolve(ask_options))
+    for name in ([model] if model else []) + run.checkpoints():
         check_model(name)
     if model and size is not None:
         check_frame_size(model, str(video), width=size[1], height=size[0])
+    return run
 
 
 def check_frame_size(model: str, label: str, *, width: int, height: int) -> None:
@@ -60,26 +65,3 @@ def check_frame_size(model: str, label: str, *, width: int, height: int) -> None
     if family is not None:
         with naming_video(label, family.family):
             family.check_frame_size(width, height)
-
-
-def check_names(*, scorer: Any = None, selector: Any = None, allocator: Any = None, merger: Any = None,
-                temporal: Any = None, prune: Any = None, kv: Any = None) -> None:
-    """Raise the registry's `ConfigError` for an unknown method name or a malformed spec, without
-    importing any member (so without torch). Built members (not strings) pass; options are checked
-    when the members are built."""
-    from ..selectors.base import ALLOCATORS, MERGERS, SCORERS, SELECTORS
-    from .press import PRESSES
-    from .prune import PRUNERS
-
-    for registry, spec in ((SELECTORS, selector), (ALLOCATORS, allocator), (MERGERS, merger), (MERGERS, temporal)):
-        if isinstance(spec, str):
-            registry.check(spec)
-    if isinstance(scorer, str):
-        SCORERS.check(scorer.partition(":")[0] or scorer)  # "clip:/path" is shorthand for clip:model=/path
-    for registry, spec in ((PRUNERS, prune), (PRESSES, kv)):
-        if isinstance(spec, str) and spec:
-            parts = spec.split("+")
-            if any(not part.strip() for part in parts):
-                raise ConfigError(spec, "empty method in a '+' list; join methods as a+b")
-            for part in parts:
-                registry.check(part)

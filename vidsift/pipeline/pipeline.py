@@ -44,33 +44,29 @@ import torch
 from ..errors import ConfigError, FrameSizeError
 from ..types import Answer, Budget, FrameBatch, TokenPlan, VisualTokens
 from ..registry import parse_spec
-from ..selectors import check_specs, score_frames
+from ..selectors import score_frames
 from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
 from .hooks import CacheLayout
-from .presets import Compression, Preset
-from .press import PRESSES
-from .prune import PRUNERS
+from .options import NAMES, AskOptions, AskRun, resolve
+from .presets import Compression
 from .stats import StatsRecorder, kv_cache_bytes
 from .types import ModelInputs
 
-PLAN_OPTIONS = ("fps", "max_frames", "start_s", "end_s", "frames", "scorer", "selector", "allocator", "merger", "temporal",
-                "search", "allocation", "timeline")
-ASK_OPTIONS = (*PLAN_OPTIONS, "budget", "preset", "prune", "kv", "max_new_tokens", "resize")
-# scorer None: "mllm" when the temporal search runs, else "uniform". search "auto": on for a video
-# file with more candidates (1/fps over its duration) than the default cap SAMPLE_MAX_FRAMES, i.e.
-# where the capped grid would leave gaps a short event falls through, unless the caller set its own
-# max_frames (a capped grid, asked for); "on" / "off" force it; "dense" scores every candidate (the
-# dense pass the search is measured against). allocation "relevance": concentrated relevance keeps
-# full tokens (`allocate_relevance`); "spread": k frames at a share of their tokens each. timeline
-# "true": the model sees each kept frame at its real time; "compact" (or a number of seconds): the
-# kept frames' times are mapped linearly onto COMPACT_SPAN_S seconds (order and relative position
-# kept, as Qwen2-VL's patch-index positions do), for a model that reads time only over the spans
-# it was trained on; the plan keeps the real times
-DEFAULTS: dict[str, Any] = {"fps": SAMPLE_FPS, "max_frames": SAMPLE_MAX_FRAMES, "scorer": None, "max_new_tokens": 64,
-                            "resize": False, "search": "auto", "allocation": "relevance", "timeline": "true"}
-COMPACT_SPAN_S = 32.0
-SEARCH_MODES = ("auto", "on", "off", "dense")
+ASK_OPTIONS = NAMES  # the option names (`AskOptions`'s fields), for callers that list them
+# The options of a question are `AskOptions` (pipeline/options.py: fields, defaults, validation);
+# `Pipeline.resolve` layers a question's over the pipeline's defaults and builds its members once
+# (`AskRun`), and every stage below reads that object. scorer None: "mllm" when the temporal search
+# runs, else "uniform". search "auto": on for a video file with more candidates (1/fps over its
+# duration) than the default cap SAMPLE_MAX_FRAMES, i.e. where the capped grid would leave gaps a
+# short event falls through, unless the caller set its own max_frames (a capped grid, asked for);
+# "on" / "off" force it; "dense" scores every candidate (the dense pass the search is measured
+# against). allocation "relevance": concentrated relevance keeps full tokens (`allocate_relevance`);
+# "spread": k frames at a share of their tokens each. timeline "true": the model sees each kept
+# frame at its real time; "compact" (or a number of seconds): the kept frames' times are mapped
+# linearly onto COMPACT_SPAN_S (32) seconds (order and relative position kept, as Qwen2-VL's
+# patch-index positions do), for a model that reads time only over the spans it was trained on;
+# the plan keeps the real times
 
 
 class _LRU(OrderedDict):
@@ -150,45 +146,6 @@ def _join_groups(parts: list[tuple[list[int], VisualTokens]], n_groups: int) -> 
     )
 
 
-def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Ask options: ``defaults`` updated with the non-None ``overrides`` (unknown names and bad
-    values raise `ConfigError`); ``opts["budget"]`` and ``opts["compression"]`` are ``base``'s
-    with the preset, size, pruner and press overrides applied (`Preset.apply`)."""
-    unknown = sorted(set(overrides) - set(ASK_OPTIONS))
-    if unknown:
-        raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
-    opts = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
-    resolved = base.apply(**{k: opts.pop(k) for k in ("preset", "budget", "prune", "kv") if k in opts})
-    opts["budget"], opts["compression"] = resolved.budget, resolved.compression
-    if opts.get("merger") is None and resolved.compression.merger:  # a preset's merger; an explicit one wins
-        opts["merger"] = resolved.compression.merger
-    cap = opts["budget"].max_frames  # a cap on frames encoded (keyframes), not on candidates
-    if cap is not None:
-        opts["frames"] = min(opts.get("frames") or cap, cap)
-    if int(opts["max_new_tokens"]) < 1:
-        raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
-    search_spec(opts.get("search", "auto"))  # a bad mode or setting fails before any frame is decoded
-    timeline_span(opts.get("timeline", "true"))  # a bad value fails before any frame is decoded
-    if opts.get("allocation", "relevance") not in ("relevance", "spread"):
-        raise ConfigError(f"allocation={opts['allocation']!r}", "choose from: relevance, spread")
-    return opts
-
-
-def timeline_span(value: Any) -> float | None:
-    """The ``timeline`` option as the seconds the kept frames are spread over (None: real time)."""
-    if value in (None, "true"):
-        return None
-    if value == "compact":
-        return COMPACT_SPAN_S
-    try:
-        span = float(value)
-    except (TypeError, ValueError):
-        span = float("nan")
-    if not span > 0 or span == float("inf"):
-        raise ConfigError(f"timeline={value!r}", "choose true, compact, or seconds > 0")
-    return span
-
-
 def compact_times(frames: FrameBatch, span: float) -> FrameBatch:
     """``frames`` with their times mapped linearly from [first, last] onto [0, span] (only when
     they cover more than ``span``): what the model sees with ``timeline="compact"``."""
@@ -198,44 +155,15 @@ def compact_times(frames: FrameBatch, span: float) -> FrameBatch:
     return FrameBatch(frames.data, (t - t[0]) * (span / (t[-1] - t[0])), frames.index, decode=frames.decode)
 
 
-def search_spec(spec: Any) -> tuple[str, Any]:
-    """``"auto"``, ``"on"``, ``"off"``, ``"dense"``, or a mode with `TemporalSearch` settings
-    (``"on:call_share=0.1,grid=8"``) -> (mode, TemporalSearch); "dense" scores every candidate."""
-    from ..selectors.search import TemporalSearch
-
-    mode, params = parse_spec(str(spec))
-    if mode not in SEARCH_MODES:
-        raise ConfigError(f"search={spec!r}", f"choose from: {', '.join(SEARCH_MODES)} (with settings: on:call_share=0.1)")
-    if mode == "dense":
-        params = {**params, "call_share": 1.0}
-    try:
-        return mode, TemporalSearch(**params)
-    except ConfigError as err:
-        raise ConfigError(f"search={spec!r}", f"{err.subject}: {err.reason}") from None
-    except TypeError:
-        fields = ", ".join(f.name for f in dataclasses.fields(TemporalSearch))
-        raise ConfigError(f"search={spec!r}", f"unknown setting; the search takes: {fields}") from None
-
-
-def build_members(compression: Compression) -> dict[str, list[Any]]:
-    """Prefill pruners (``compression.prune``) and cache presses (``compression.kv``), built from specs."""
-    return {"prune": PRUNERS.build_many(compression.prune) if compression.prune else [],
-            "kv": PRESSES.build_many(compression.kv) if compression.kv else []}
-
-
 class Pipeline:
     """A loaded model adapter plus default budget, compression and plan options; answers questions."""
 
     def __init__(self, adapter: ModelAdapter, *, budget: Budget | int | float | str | None = None,
                  name: str = "", **plan_defaults: Any) -> None:
-        unknown = sorted(set(plan_defaults) - set(ASK_OPTIONS))
-        if unknown:
-            raise ConfigError(", ".join(unknown), f"unknown option; choose from: {', '.join(ASK_OPTIONS)}")
         self.adapter = adapter
         self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
-        self.defaults = {**DEFAULTS, **plan_defaults}
-        parts = {k: self.defaults.pop(k) for k in ("preset", "prune", "kv") if k in self.defaults}
-        self.base = Preset().apply(budget=budget, **parts)  # every question starts from these
+        self.defaults = AskOptions.from_kwargs(budget=budget, **plan_defaults)  # what the pipeline was given
+        self.base = resolve(self.defaults)  # every question starts from these (`resolve`)
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._indexes = _LRU(2)  # (video, scan settings) -> VideoIndex (the search's cheap pass)
@@ -265,8 +193,18 @@ class Pipeline:
         self._indexes.clear()
 
     # -- options --------------------------------------------------------------------------------
-    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        return resolve_options(self.defaults, self.base, overrides)
+    def resolve(self, ask_options: AskOptions | AskRun | None = None, **overrides: Any) -> AskRun:
+        """One question's options over this pipeline's defaults, validated, with its members built
+        (once: every stage reads the result). ``ask_options`` (an `AskOptions`) or keywords
+        (`AskOptions.from_kwargs`); an `AskRun` (built by `check_ask`) is used as it is."""
+        if ask_options is not None and overrides:
+            raise ConfigError(", ".join(sorted(overrides)), "give these in ask_options, or give keywords alone")
+        if isinstance(ask_options, AskRun):
+            return ask_options
+        given = ask_options if ask_options is not None else AskOptions.from_kwargs(**overrides)
+        if not isinstance(given, AskOptions):
+            raise ConfigError(repr(given), "ask_options must be an AskOptions or an AskRun")
+        return AskRun.build(resolve(given, base=self.base), scorer=False)  # the scorer: `_scorer`, once per pipeline
 
     @property
     def budget(self) -> Budget:
@@ -277,6 +215,15 @@ class Pipeline:
     def compression(self) -> Compression:
         """The default in-model options (prefill pruner, cache press, a preset's merger)."""
         return self.base.compression
+
+    def _scorer_of(self, run: AskRun, default: str) -> Any:
+        """The question's scorer: the one its run holds (built by `check_ask`; a member that needs
+        the model gets this adapter), else built from its spec (or ``default``) once per pipeline."""
+        if run.scorer is None:
+            return self._scorer(run.settings.options.scorer or default)
+        if "adapter" in getattr(run.scorer, "__dataclass_fields__", {}) and run.scorer.adapter is None:
+            run.scorer.adapter = self.adapter
+        return run.scorer
 
     def _scorer(self, spec: Any) -> Any:
         """Build a scorer once per spec; members that need the model (``mllm``) get this adapter."""
@@ -292,13 +239,13 @@ class Pipeline:
         return self._scorers[spec]
 
     # -- stages ---------------------------------------------------------------------------------
-    def candidates(self, video: str | os.PathLike | FrameBatch, **overrides: Any) -> FrameBatch:
+    def candidates(self, video: str | os.PathLike | FrameBatch, ask_options: AskOptions | AskRun | None = None,
+                   **overrides: Any) -> FrameBatch:
         """The sampled candidate frames of ``video`` (decoded once per video + sampling)."""
-        opts = self._options(overrides)
-        return self._sample(video, opts)[0]
+        return self._sample(video, self.resolve(ask_options, **overrides).settings.options)[0]
 
-    def _sample(self, video: Any, opts: dict[str, Any]) -> tuple[FrameBatch, tuple]:
-        sampling = tuple(opts.get(k) for k in ("fps", "max_frames", "start_s", "end_s"))
+    def _sample(self, video: Any, opts: AskOptions) -> tuple[FrameBatch, tuple]:
+        sampling = (opts.fps, opts.max_frames, opts.start_s, opts.end_s)
         key = (_video_key(video), sampling)
         cached = self._candidates.lookup(key)
         if cached is not None:
@@ -310,8 +257,8 @@ class Pipeline:
 
             reader = open_for_planning(video, max_pixels=self.decode_max_pixels)
             try:
-                frames = sample(reader, fps=opts.get("fps"), max_frames=opts.get("max_frames"),
-                                start_s=opts.get("start_s"), end_s=opts.get("end_s"), exact_count=True)
+                frames = sample(reader, fps=opts.fps, max_frames=opts.max_frames, start_s=opts.start_s, end_s=opts.end_s,
+                                exact_count=True)
             finally:
                 close = getattr(reader, "close", None)
                 if close is not None:
@@ -347,16 +294,17 @@ class Pipeline:
             parts.append((groups, self._encode(key, frames[rows], cap)))
         return _join_groups(parts, n_groups), True
 
-    def plan(self, video: Any, question: str | None = None, **overrides: Any) -> TokenPlan:
+    def plan(self, video: Any, question: str | None = None, ask_options: AskOptions | AskRun | None = None,
+             **overrides: Any) -> TokenPlan:
         """Only the plan (no encoding, no generation)."""
-        opts = self._options(overrides)
+        run = self.resolve(ask_options, **overrides)
         label = str(video) if not isinstance(video, FrameBatch) else "<frames>"
-        if self.searching(video, opts):
-            return self._search_plan(video, question, opts, label, StatsRecorder())[1]  # no frame decoded at full size
-        candidates, _ = self._sample(video, opts)
-        return self._plan(candidates, question, opts, label, None)[0]
+        if self.searching(video, run):
+            return self._search_plan(video, question, run, label, StatsRecorder())[1]  # no frame decoded at full size
+        candidates, _ = self._sample(video, run.settings.options)
+        return self._plan(candidates, question, run, label, None)[0]
 
-    def _plan(self, candidates: FrameBatch, question: str | None, opts: dict[str, Any], video: str,
+    def _plan(self, candidates: FrameBatch, question: str | None, run: AskRun, video: str,
               rec: StatsRecorder | None) -> tuple[TokenPlan, int, int]:
         from ..selectors import plan_frames
 
@@ -364,25 +312,24 @@ class Pipeline:
         with naming_video(video, self.adapter.family):
             tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
             full = self.adapter.tokens_for_frames(len(candidates), int(h), int(w))  # what encoding them all gives
-        budget_tokens = opts["budget"].resolve(full)
-        scorer = self._scorer(opts["scorer"] or "uniform")
+        budget_tokens = run.settings.budget.resolve(full)
+        scorer = self._scorer_of(run, "uniform")
         rec = rec or StatsRecorder()
         with rec.stage("score"):
             scores = score_frames(scorer, candidates, question, "" if video == "<frames>" else video)
-        kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
         with rec.stage("select"):
-            plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, k=opts.get("frames"),
-                               scorer=scorer, video=video, scores=scores, group=self.adapter.frames_per_group, **kwargs)
-        plan.settings.setdefault("merger", opts.get("merger") or "tome")
-        plan.settings.setdefault("temporal", opts.get("temporal"))
+            plan = plan_frames(candidates, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
+                               k=run.settings.options.frames, scorer=scorer, video=video, scores=scores,
+                               group=self.adapter.frames_per_group, **run.plan_members())
+        run.name_members(plan)
         if candidates.decode is not None:  # the file's decode report reaches --json and batch rows
             plan.stats["decode"] = candidates.decode
         return plan, full, budget_tokens
 
     # -- temporal search (long videos) ----------------------------------------------------------
-    def searching(self, video: Any, opts: dict[str, Any]) -> bool:
+    def searching(self, video: Any, run: AskRun) -> bool:
         """Whether a question about ``video`` plans with the temporal search (option ``search``)."""
-        mode = search_spec(opts.get("search", "auto"))[0]
+        mode, opts = run.search_mode, run.settings.options
         if mode == "off" or isinstance(video, FrameBatch):
             return False
         if mode in ("on", "dense"):
@@ -390,48 +337,48 @@ class Pipeline:
         from ..frames import open_for_planning
 
         with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
-            t0 = float(opts.get("start_s") or 0.0)
-            t1 = min(float(opts.get("end_s") or math.inf), float(reader.info.duration_s or 0.0))
-        cap = opts.get("max_frames")  # a cap chosen by the caller asks for the capped grid
-        return cap == SAMPLE_MAX_FRAMES and (t1 - t0) * float(opts.get("fps") or SAMPLE_FPS) > cap
+            t0 = float(opts.start_s or 0.0)
+            t1 = min(float(opts.end_s or math.inf), float(reader.info.duration_s or 0.0))
+        cap = opts.max_frames  # a cap chosen by the caller asks for the capped grid
+        return cap == SAMPLE_MAX_FRAMES and (t1 - t0) * float(opts.fps or SAMPLE_FPS) > cap
 
-    def index(self, video: str | os.PathLike, *, progress: Any = None, **overrides: Any) -> Any:
+    def index(self, video: str | os.PathLike, ask_options: AskOptions | AskRun | None = None, *, progress: Any = None,
+              **overrides: Any) -> Any:
         """The video's `VideoIndex` (the search's cheap pass: every ``1/fps`` candidate at the scan
         size, with features), from memory, from ``index_dir`` on disk, or built now."""
+        return self._index(video, self.resolve(ask_options, **overrides).settings.options, progress=progress)
+
+    def _index(self, video: str | os.PathLike, opts: AskOptions, *, progress: Any = None) -> Any:
         from ..selectors.video_index import load_index
 
-        opts = self._options(overrides)
-        fps = float(opts.get("fps") or SAMPLE_FPS)
-        key = (_video_key(video), fps, opts.get("start_s"), opts.get("end_s"))
+        fps = float(opts.fps or SAMPLE_FPS)
+        key = (_video_key(video), fps, opts.start_s, opts.end_s)
         entry = self._indexes.lookup(key)
         if entry is None:
-            entry = load_index(video, fps=fps, start_s=opts.get("start_s"), end_s=opts.get("end_s"),
+            entry = load_index(video, fps=fps, start_s=opts.start_s, end_s=opts.end_s,
                                cache_dir=self.index_dir, use_cache=self.index_cache, progress=progress)
             self._indexes.store(key, entry)
         return entry
 
-    def _search_plan(self, video: Any, question: str | None, opts: dict[str, Any], label: str,
+    def _search_plan(self, video: Any, question: str | None, run: AskRun, label: str,
                      rec: StatsRecorder) -> tuple[Any, TokenPlan, int, int]:
         """The index entry, the plan, the full video's tokens and the budget (nothing decoded at full size)."""
         from ..frames import open_for_planning
         from ..selectors.planner import plan_search
 
         with rec.stage("decode"):
-            entry = self.index(video, **{k: opts.get(k) for k in ("fps", "start_s", "end_s")})
+            entry = self._index(video, run.settings.options)
         with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
             h, w = reader.frame_size
         with naming_video(label, self.adapter.family):
             tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
             full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
-        budget_tokens = opts["budget"].resolve(full)
+        budget_tokens = run.settings.budget.resolve(full)
         with rec.stage("score"):
-            kwargs = {k: opts[k] for k in ("selector", "allocator", "allocation") if opts.get(k) is not None}
-            plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf,
-                               search=search_spec(opts.get("search", "auto"))[1],
-                               scorer=self._scorer(opts.get("scorer") or "mllm"), group=self.adapter.frames_per_group,
-                               video=label, k=opts.get("frames"), **kwargs)
-        plan.settings.setdefault("merger", opts.get("merger") or "tome")
-        plan.settings.setdefault("temporal", opts.get("temporal"))
+            plan = plan_search(entry, question, budget_tokens=budget_tokens, tokens_per_frame=tpf, search=run.search,
+                               scorer=self._scorer_of(run, "mllm"), group=self.adapter.frames_per_group,
+                               video=label, k=run.settings.options.frames, **run.plan_members())
+        run.name_members(plan)
         plan.stats["decode"] = entry.decode
         plan.stats["frame_size"] = [int(h), int(w)]  # the size the kept frames are encoded at
         return entry, plan, full, budget_tokens
@@ -453,34 +400,36 @@ class Pipeline:
         return chosen
 
     # -- questions ------------------------------------------------------------------------------
-    def prepare(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> tuple[ModelInputs, TokenPlan]:
+    def prepare(self, video: str | os.PathLike | FrameBatch, question: str, ask_options: AskOptions | AskRun | None = None,
+                **overrides: Any) -> tuple[ModelInputs, TokenPlan]:
         """Everything before generation: the model inputs (exactly the planned visual tokens,
         injected) and the plan. ``adapter.model(**inputs.kwargs)`` runs the prefill."""
-        inputs, plan, _ = self._prepare(video, question, self._options(overrides), StatsRecorder(self.adapter.device))
+        run = self.resolve(ask_options, **overrides)
+        inputs, plan, _ = self._prepare(video, question, run, StatsRecorder(self.adapter.device))
         return inputs, plan
 
-    def _prepare(self, video: Any, question: str, opts: dict[str, Any], rec: StatsRecorder) -> tuple[ModelInputs, TokenPlan, dict]:
+    def _prepare(self, video: Any, question: str, run: AskRun, rec: StatsRecorder) -> tuple[ModelInputs, TokenPlan, dict]:
         if not isinstance(question, str) or not question.strip():
             raise ConfigError(repr(question), "the question must be a non-empty string")
-        check_specs(**{k: opts.get(k) for k in ("selector", "allocator", "merger", "temporal")})
+        opts = run.settings.options
         label = "<frames>" if isinstance(video, FrameBatch) else str(video)
-        if self.searching(video, opts):
-            entry, plan, full, budget_tokens = self._search_plan(video, question, opts, label, rec)
+        if self.searching(video, run):
+            entry, plan, full, budget_tokens = self._search_plan(video, question, run, label, rec)
             with rec.stage("keyframes"):
                 chosen = self.kept_frames(video, entry, plan)
             key, n_candidates = (_video_key(video), ("search", entry.meta.get("key"))), len(entry)
         else:
             with rec.stage("decode"):
                 candidates, key = self._sample(video, opts)
-            plan, full, budget_tokens = self._plan(candidates, question, opts, label, rec)
+            plan, full, budget_tokens = self._plan(candidates, question, run, label, rec)
             chosen = candidates[np.searchsorted(candidates.index, plan.indices)]  # plan frames, in time order
             n_candidates = len(candidates)
-        span = timeline_span(opts.get("timeline", "true"))
+        span = run.timeline_span
         if span is not None:  # the model sees the kept frames over `span` seconds (the plan keeps real times)
             chosen, key = compact_times(chosen, span), (*key, ("timeline", span))
             plan.settings["timeline_span_s"] = span
         with rec.stage("encode"), naming_video(label, self.adapter.family):
-            resize = bool(opts.get("resize")) and budget_tokens < full
+            resize = bool(opts.resize) and budget_tokens < full
             tokens, resized = self._encode_resized(key, chosen, plan) if resize else (self._encode(key, chosen), False)
         encoded = tokens.n_tokens
         with rec.stage("reduce"):
@@ -488,8 +437,8 @@ class Pipeline:
                 from ..selectors import reduce_tokens
 
                 targets = group_targets(tokens, plan)
-                if targets != tokens.tokens_per_group or opts.get("temporal"):
-                    tokens = reduce_tokens(tokens, targets, merger=opts.get("merger") or "tome", temporal=opts.get("temporal"))
+                if targets != tokens.tokens_per_group or run.temporal is not None:
+                    tokens = reduce_tokens(tokens, targets, merger=run.merger, temporal=run.temporal)
         with rec.stage("build"):
             inputs = self.adapter.build_inputs(tokens, question)
         counts = dict(frames_candidates=n_candidates, frames_planned=len(plan.frames), tokens_full=full,
@@ -498,13 +447,15 @@ class Pipeline:
                       resized=resized)
         return inputs, plan, counts
 
-    def ask(self, video: str | os.PathLike | FrameBatch, question: str, **overrides: Any) -> Answer:
-        """Answer one question about ``video`` (a path, or already decoded frames)."""
-        opts = self._options(overrides)
+    def ask(self, video: str | os.PathLike | FrameBatch, question: str, ask_options: AskOptions | AskRun | None = None,
+            **overrides: Any) -> Answer:
+        """Answer one question about ``video`` (a path, or already decoded frames). Options as
+        keywords (``fps=2, budget="25%"``), an `AskOptions`, or an `AskRun` already built."""
+        run = self.resolve(ask_options, **overrides)  # validated, members built: a bad spec fails before any frame is decoded
         adapter = self.adapter
         rec = StatsRecorder(adapter.device, on_stage=self.on_stage)
-        members = build_members(opts["compression"])  # a bad spec fails before any frame is decoded
-        inputs, plan, counts = self._prepare(video, question, opts, rec)
+        members = {"prune": run.prune, "kv": run.kv}
+        inputs, plan, counts = self._prepare(video, question, run, rec)
         with ExitStack() as stack:  # one layout for this call's pruners and presses; their hooks go when it ends
             layout = stack.enter_context(CacheLayout(adapter, inputs)) if any(members.values()) else None
             observed = layout.observe() if layout else {}  # the call's stats (KV bytes, outside the cache too)
@@ -515,7 +466,7 @@ class Pipeline:
                 inputs.kwargs["past_key_values"] = DynamicCache(config=adapter.model.config.get_text_config())
             streamer = rec.streamer()
             rec.announce("generate")  # prefill, then decoding
-            new_ids = adapter.generate(inputs, max_new_tokens=int(opts["max_new_tokens"]), streamer=streamer)
+            new_ids = adapter.generate(inputs, max_new_tokens=int(run.settings.options.max_new_tokens), streamer=streamer)
         rec.record_generation(streamer, int(new_ids.shape[1]))
         text = adapter.decode(new_ids)[0].strip()
         # bytes the cache object holds; under a layout its observer's count, which adds what a press keeps
@@ -529,12 +480,13 @@ class Pipeline:
         )
         return Answer(text=text, plan=plan, stats=rec.finish())
 
-    def ask_many(self, video: str | os.PathLike | FrameBatch, questions: Sequence[str], **overrides: Any) -> list[Answer]:
+    def ask_many(self, video: str | os.PathLike | FrameBatch, questions: Sequence[str],
+                 ask_options: AskOptions | AskRun | None = None, **overrides: Any) -> list[Answer]:
         """Answer several questions about one video: frames decode once, and planned frames
         encode once for every plan they appear in."""
         if isinstance(questions, str):
             raise ConfigError(repr(questions), "ask_many takes a list of questions; use ask() for one")
-        return [self.ask(video, q, **overrides) for q in questions]
+        return [self.ask(video, q, ask_options, **overrides) for q in questions]
 
     def __repr__(self) -> str:
         return f"Pipeline(model={self.name!r}, family={self.adapter.family!r}, budget={self.budget}, compression={self.compression})"

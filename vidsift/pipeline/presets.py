@@ -31,7 +31,7 @@ from ..types import PRESET_SHARES, Budget
 
 __all__ = ["Compression", "PRESETS", "Preset"]
 
-_OFF = ("none", "off", "")  # an option that switches a stage off
+OFF = ("none", "off", "")  # an option that switches a stage off
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ class Compression:
     def __post_init__(self) -> None:
         for f in fields(self):
             spec = getattr(self, f.name)
-            if spec is not None and (not isinstance(spec, str) or spec.strip().lower() in _OFF):
+            if spec is not None and (not isinstance(spec, str) or spec.strip().lower() in OFF):
                 raise ConfigError(f.name, f"give a method spec such as 'name:key=value', or None for off; got {spec!r}")
 
     def apply(self, *, prune: str | None = None, kv: str | None = None) -> "Compression":
@@ -60,7 +60,7 @@ class Compression:
         out = self
         for key, spec in (("prune", prune), ("kv", kv)):
             if spec is not None:
-                off = isinstance(spec, str) and spec.strip().lower() in _OFF
+                off = isinstance(spec, str) and spec.strip().lower() in OFF
                 out = replace(out, **{key: None if off else spec})
         return out
 

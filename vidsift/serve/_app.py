@@ -234,7 +234,7 @@ class Server:
             except Exception as err:  # noqa: BLE001
                 yield sse(HTTPProblem(500, f"server: {type(err).__name__}: {err}").body())
                 return
-            yield sse(chunk(req, self.model_name, {}, finish_reason(answer.stats, req.options["max_new_tokens"])))
+            yield sse(chunk(req, self.model_name, {}, finish_reason(answer.stats, req.options.max_new_tokens)))
             if req.include_usage:
                 yield sse(chunk(req, self.model_name, {}, usage_=usage(answer.stats)))
             yield "data: [DONE]\n\n"

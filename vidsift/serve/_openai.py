@@ -29,7 +29,7 @@ VIDEO_PARTS = ("video_url", "input_video", "video")
 class ChatRequest:
     question: str
     video_url: str
-    options: dict[str, Any]
+    options: Any  # `RequestOptions`
     model: str
     stream: bool
     include_usage: bool
@@ -89,7 +89,7 @@ def parse_chat(body: Any, config: ServeConfig) -> ChatRequest:
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= config.max_new_tokens_limit:
             raise HTTPProblem(400, f"max_tokens: must be an integer 1..{config.max_new_tokens_limit}")
-        options["max_new_tokens"] = limit
+        options = options.with_max_new_tokens(limit)
     stream_options = body.get("stream_options") or {}
     return ChatRequest(question=question, video_url=video, options=options, model=str(body.get("model") or ""),
                        stream=bool(body.get("stream")), include_usage=bool(stream_options.get("include_usage")))
@@ -107,7 +107,7 @@ def finish_reason(stats: dict[str, Any], max_new_tokens: int) -> str:
 def completion(req: ChatRequest, model: str, text: str, stats: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return {"id": req.id, "object": "chat.completion", "created": req.created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": finish_reason(stats, req.options["max_new_tokens"]), "logprobs": None}],
+                         "finish_reason": finish_reason(stats, req.options.max_new_tokens), "logprobs": None}],
             "usage": usage(stats), "vidsift": extra}
 
 
