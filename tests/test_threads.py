@@ -114,3 +114,26 @@ def null_answerer(spec):
 def test_cli_threads_option(command, capsys):
     assert run([*command, "--threads", "0"]) == 1
     assert capsys.readouterr().err.strip() == "error: --threads 0: must be a whole number of threads >= 1"
+
+
+def test_video_decoder_uses_the_policy(tmp_path, monkeypatch):
+    """The PyAV decoder's slice threads follow the policy (an FFmpeg pool of its own size, one per
+    CPU, would compete with the model's threads): VIDSIFT_THREADS=2 and 4 give the codec 2 and 4
+    threads (two counts: FFmpeg's own automatic count may equal one), and `apply(1)` in the process
+    overrides the environment."""
+    from videos import make_video
+
+    from vidsift.frames import open_video, sample
+
+    path = make_video(tmp_path / "clip.mp4", n_frames=24)
+    monkeypatch.setattr(threads, "_chosen", [])
+
+    def codec_threads() -> tuple[int, int]:
+        with open_video(path, backend="pyav") as video:
+            sample(video, max_frames=4)
+            return video._decoder.stream.codec_context.thread_count, video._decoder.stream.thread_type.name
+    for count in (2, 4):
+        monkeypatch.setenv(threads.ENV, str(count))
+        assert codec_threads() == (count, "SLICE")
+    monkeypatch.setattr(threads, "_chosen", [1])
+    assert codec_threads()[0] == 1

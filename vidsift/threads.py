@@ -69,6 +69,12 @@ def chosen() -> int | None:
     return _chosen[0] if _chosen else None
 
 
+def current() -> int:
+    """The count in force in this process: the one `apply` chose, else `resolve`'s (for code that
+    sizes its own pool, e.g. the video decoder's slice threads)."""
+    return chosen() or resolve()
+
+
 def apply(threads: int | None = None) -> int:
     """Choose the count (`resolve`) and set it in every library loaded now and, through the
     environment, in those loaded later and in child processes; returns it."""

