@@ -42,6 +42,26 @@ def spread(rows: list[dict]) -> dict:
             "per_family": {f: cell([r["per_family"][f] for r in rows]) for f in fams}}
 
 
+def pool(runs: list[dict]) -> dict:
+    """Counterfactual pairs pooled over seeds: per edit the pairs, how many follow the edit and how
+    many originals were answered right; per family the share that follows."""
+    per_edit: dict = {}
+    for run in runs:
+        for name, e in run["per_edit"].items():
+            row = per_edit.setdefault(name, {"family": e["family"], "pairs": 0, "follows": 0, "original_right": 0})
+            row["pairs"] += e["pairs"]
+            row["follows"] += round(e["follows"] * e["pairs"])
+            row["original_right"] += round(e["original_right"] * e["pairs"])
+    fam: dict = defaultdict(lambda: [0, 0])
+    for row in per_edit.values():
+        row["follows_share"] = round(row["follows"] / row["pairs"], 4)
+        row["original_right_share"] = round(row["original_right"] / row["pairs"], 4)
+        fam[row["family"]][0] += row["follows"]
+        fam[row["family"]][1] += row["pairs"]
+    return {"seeds": [r["seed"] for r in runs], "per_edit": per_edit,
+            "per_family": {f: round(a / b, 4) for f, (a, b) in sorted(fam.items())}}
+
+
 def long_split(model: str, durations: tuple[int, ...], work: Path, videos: int = 6) -> dict:
     from vidsift.batch.results import ResultsFile
     from vidsift.eval.runner import add_choice
@@ -150,7 +170,8 @@ def main() -> None:
         report["counterfactual"] = [counterfactual(work / f"cf{s}", model=args.model, seed=int(s),
                                                    out=work / f"cf{s}-{Path(args.model).name}.jsonl", progress=False)
                                     for s in args.counterfactual_seeds.split(",")]
-        print(json.dumps([c["per_edit"] for c in report["counterfactual"]]))
+        report["counterfactual_pooled"] = pool(report["counterfactual"])
+        print(json.dumps(report["counterfactual_pooled"]))
     if "long" not in skip:
         report["long"] = long_split(args.model, tuple(int(d) for d in args.long_durations.split(",")), work)
         print(json.dumps(report["long"]["per_duration"]))

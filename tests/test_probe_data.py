@@ -424,3 +424,32 @@ def test_train_cli_refuses_an_init_that_is_not_a_checkpoint(tmp_path, capsys):
         main(["--out", str(tmp_path / "out"), "--init", str(tmp_path / "missing")])
     assert exit_.value.code == 2 and "not a checkpoint folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_count_holds_keep_the_number_of_appearances(tmp_path):
+    """A count-hold example (`count_holds`) shows its clip with one triangle held 1-4 samples longer
+    or the video frozen 1-4 samples on one picture, frame times still evenly spaced; its answer is
+    the number of triangles that appeared, not of the samples showing one: the copy's time-line
+    caption names the running count once per triangle, and most copies show a triangle in more
+    samples than the clip does."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    adapter = load_adapter(str(build_untrained(tmp_path / "ckpt")), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(noise=0.0))
+    vocab = adapter.tokenizer.convert_ids_to_tokens
+    rng, nrng = random.Random(11), np.random.default_rng(11)
+    longer, frozen = 0, 0
+    for _ in range(40):
+        scene, qs, times = ex.clip(rng, frac=1.0)
+        question, caption = ex.count_hold(rng, scene, qs["count"], times, nrng, caption=True)
+        n = len(qs["count"]["evidence"])
+        frames = question["frames"]
+        assert question["target"] == ex.word(str(n)) and question["text"] == ex.mc_text(qs["count"])
+        assert caption["frames"] is frames and np.allclose(np.diff(frames.pts_seconds), times[1] - times[0])
+        words = vocab(caption["target"])
+        assert [w for w in words if w.isdigit()] == [str(i) for i in range(1, n + 1)]
+        before = vocab(ex.caption(scene, times, nrng, timeline=True)["target"]).count("triangle")
+        longer += words.count("triangle") > before
+        frozen += len(frames) > len(times)
+    assert longer >= 15 and 10 <= frozen <= 35, (longer, frozen)

@@ -139,16 +139,24 @@ def main_not_first(scene, q, rng):
     return dataclasses.replace(scene, backgrounds=out), main, None
 
 
-@edit("triangle_held_longer", "count")
-def triangle_held_longer(scene, q, rng):
+def hold_triangle(scene: Scene, rng: random.Random, hold_s: float = HOLD_S) -> Scene | None:
+    """``scene`` with one triangle (tried in random order) on screen ``hold_s`` longer, later or
+    earlier, still `TRIANGLE_GAP` from the other triangles and 1 s from every other event (the
+    number of appearances is unchanged); None when no triangle has room. Training uses it too."""
     tris = [e for e in scene.events if e.shape == "triangle"]
     for tri in rng.sample(tris, len(tris)):
         others = [e for e in tris if e is not tri]
-        for start, end in ((tri.start_s, tri.end_s + HOLD_S), (tri.start_s - HOLD_S, tri.end_s)):
+        for start, end in ((tri.start_s, tri.end_s + hold_s), (tri.start_s - hold_s, tri.end_s)):
             apart = all(end + TRIANGLE_GAP <= e.start_s or start >= e.end_s + TRIANGLE_GAP for e in others)
             if apart and _free(scene, start, end, skip=(tri,)):
-                return _replace(scene, tri, dataclasses.replace(tri, start_s=start, end_s=end)), q["options"][q["answer"]], None
+                return _replace(scene, tri, dataclasses.replace(tri, start_s=start, end_s=end))
     return None
+
+
+@edit("triangle_held_longer", "count")
+def triangle_held_longer(scene, q, rng):
+    held = hold_triangle(scene, rng)
+    return None if held is None else (held, q["options"][q["answer"]], None)
 
 
 @edit("repeated_triangle_frame", "count")

@@ -81,6 +81,7 @@ class TrainConfig:
     pretrain_batch: int = 48  # caption examples per stage-1 step
     frame_captions: int = 8  # stage 2: caption examples (one or two frames) per step, beside the questions
     count_windows: int = 2  # stage 2: per clip, count questions about random stretches of it
+    count_holds: int = 0  # stage 2: per clip, count asked of a copy with a triangle held longer or a frame frozen (same answer)
     long_clips: int = 0  # stage 2: long scenes (2-60 min) per step, sampled as a search plan or the default cap would
     long_uniform: float = 0.3  # share of long scenes sampled as the default pipeline does (64 evenly spread frames)
     lr: float = 1.5e-3
@@ -161,6 +162,8 @@ class Examples:
                 out.append(self.caption(scene, times, nrng, frames, timeline=True))
             for _ in range(self.cfg.count_windows if len(times) > 4 else 0):
                 out.append(self.count_window(rng, scene, qs["count"], times, nrng))
+            for i in range(self.cfg.count_holds):
+                out += self.count_hold(rng, scene, qs["count"], times, nrng, caption=i == 0)
         for _ in range(self.cfg.long_clips):
             scene, qs, times, families = self.long_clip(rng)
             frames = _frames(scene, times, nrng, self.cfg.noise)
@@ -228,6 +231,38 @@ class Examples:
         seen = {id(e) for e in scene.events for t in window if e.shape == "triangle" and e.visible(float(t))}
         frames = _frames(scene, window, nrng, self.cfg.noise)
         return {"frames": frames, "text": self.mc_text(question), "target": self.word(str(len(seen))), "family": "count/window"}
+
+    def count_hold(self, rng: random.Random, scene, question: dict[str, Any], times: np.ndarray,
+                   nrng: np.random.Generator, *, caption: bool = False) -> list[dict[str, Any]]:
+        """``count`` asked of an edited copy of the clip whose answer is still the number of
+        triangles that appeared: half the time one triangle stays 1-4 samples longer
+        (`hold_triangle`), else the video freezes for 1-4 samples on one picture (in three of four
+        on a triangle's: a held or frozen triangle fills more samples but is one appearance; frame
+        times stay evenly spaced, as in a frozen video). With ``caption`` also the copy's time-line
+        caption, whose running count names each triangle once, on its first frame."""
+        from .counterfactual import hold_triangle
+
+        step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+        tris = [e for e in scene.events if e.shape == "triangle"]
+        content = np.asarray(times, dtype=np.float64)
+        held = None
+        if tris and rng.random() < 0.5:  # the longest hold of 1-4 samples that has room
+            for samples in range(rng.randint(1, 4), 0, -1):
+                if (held := hold_triangle(scene, rng, samples * step)) is not None:
+                    break
+        if held is not None:
+            scene = held
+        else:
+            shown = [float(t) for t in times if any(e.visible(float(t)) for e in tris)]
+            c = rng.choice(shown) if shown and rng.random() < 0.75 else float(rng.choice(times))
+            content = np.sort(np.concatenate([content, np.full(rng.randint(1, 4), c)]))
+        data = _frames(scene, content, nrng, self.cfg.noise)
+        frames = FrameBatch(data.data, np.arange(len(content), dtype=np.float64) * step, data.index)
+        out = [{"frames": frames, "text": self.mc_text(question), "target": self.word(question["options"][question["answer"]]),
+                "family": "count/hold"}]
+        if caption:
+            out.append(self.caption(scene, content, nrng, frames, timeline=True))
+        return out
 
     def caption(self, scene, times, nrng: np.random.Generator, frames: FrameBatch | None = None, *,
                 timeline: bool = False) -> dict[str, Any]:
