@@ -12,6 +12,7 @@ import random
 import numpy as np
 import pytest
 
+from vidsift.errors import ConfigError
 from vidsift.selectors.search import TemporalSearch, allocate_relevance, novelty
 from vidsift.selectors.video_index import load_index
 
@@ -122,6 +123,37 @@ def test_allocation_never_exceeds_the_budget(budget):
         if plan is not None:
             assert plan.tokens.sum() <= budget and plan.tokens.min() >= 1
             assert np.all(np.diff(plan.chosen) > 0)
+
+
+@pytest.mark.parametrize("budget", [3, 7, 13, 52, 400])
+def test_allocation_encodes_at_most_encode_ratio_of_what_it_keeps(budget):
+    """Every chosen frame is encoded at full tokens: len(chosen) * full <= 1.2 x the tokens kept
+    (issue 24: 25 frames encoded to keep 819 tokens was 1.95x); the relevant frames keep full tokens."""
+    rng = np.random.default_rng(budget)
+    capped = 0
+    for _ in range(60):
+        n, full, group = int(rng.integers(4, 300)), int(rng.integers(1, 65)), int(rng.integers(1, 3))
+        scores = rng.uniform(0, 0.4, n).astype(np.float32)
+        scores[rng.choice(n, int(rng.integers(1, 4)), replace=False)] = 0.95
+        plan = allocate_relevance(scores, budget, full=full, group=group)
+        if plan is None:
+            continue
+        assert plan.tokens.sum() <= budget and plan.tokens.min() >= 1
+        assert len(plan.chosen) * full <= 1.2 * plan.tokens.sum() + 1e-9, (n, full, group, plan.tokens.tolist())
+        assert np.all(plan.tokens[scores[plan.chosen] >= 0.5] == full)
+        old = allocate_relevance(scores, budget, full=full, group=group, encode_ratio=None)
+        capped += len(old.chosen) * full > 1.2 * old.tokens.sum()
+    assert budget < 13 or capped, "no case where the uncapped plan encodes more than 1.2x (the test shows nothing)"
+
+
+def test_allocation_encode_ratio_is_checked():
+    scores = np.zeros(40, np.float32)
+    scores[7] = 0.9
+    for bad in (0.5, float("nan")):
+        with pytest.raises(ConfigError, match="encode_ratio"):
+            allocate_relevance(scores, 20, full=4, encode_ratio=bad)
+    plan = allocate_relevance(scores, 20, full=4, encode_ratio=None)  # no cap: coverage at half tokens, as before
+    assert sorted(plan.tokens.tolist()) == [2] * 8 + [4] and len(plan.chosen) * 4 == 36  # 1.8x: what the cap stops
 
 
 # -- the per-video index ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from ..frames.types import DECODE_MAX_PIXELS
 from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan, whole_tokens
 from .base import ALLOCATORS, SCORERS, SELECTORS
 from .features import frame_features
+from .search import ENCODE_RATIO
 from .segments import ensure_coverage, segment_scenes
 
 # Candidate sampling and decode resolution shared by `plan` and `Pipeline.ask`, so that a plan
@@ -94,7 +95,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
                 k: int | None = None, scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
                 video: str = "", scores: FrameScores | None = None, min_fraction: float = 0.5, floor_tokens: int = 1,
                 coverage: bool | None = None, scene_threshold: float = 0.5,
-                allocation: str = "relevance", group: int = 1) -> TokenPlan:
+                allocation: str = "relevance", group: int = 1, encode_ratio: float | None = ENCODE_RATIO) -> TokenPlan:
     """Choose frames of ``candidates`` and tokens per frame so the total stays within ``budget_tokens``.
 
     coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the
@@ -103,6 +104,8 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     the relevant frames keep their full tokens and coverage gets the rest (`allocate_relevance`,
     in units of ``group`` neighbouring frames: the model's temporal patch); flat scores, or
     ``"spread"``, choose ``k`` frames with the selector and split the budget with the allocator.
+    encode_ratio: in a relevance plan, the most tokens encoded per token kept (fewer, fuller
+    coverage frames; None: coverage at half a frame's tokens). A spread plan is not capped.
     """
     times: dict[str, float] = {}
     n = len(candidates)
@@ -145,7 +148,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
         from .search import allocate_relevance
 
         t0 = time.perf_counter()
-        rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group)
+        rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group, encode_ratio=encode_ratio)
         times["allocate"] = time.perf_counter() - t0
     if rel is not None:
         frames, kept = _planned(candidates.index, candidates.pts_seconds, scores.scores, rel.chosen, rel.tokens, rel.reasons)
@@ -246,11 +249,11 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
 def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per_frame: float, scorer: Any,
                 group: int = 1, search: Any = None, video: str = "", selector: Any = "kcenter",
                 allocator: Any = "proportional", min_fraction: float = 0.5, k: int | None = None,
-                allocation: str = "relevance") -> TokenPlan:
+                allocation: str = "relevance", encode_ratio: float | None = ENCODE_RATIO) -> TokenPlan:
     """Plan over a `VideoIndex` (every candidate of the whole video) with the temporal search:
     the scorer sees only the candidates the search asks for (`TemporalSearch`), then the budget goes
     to the relevant frames at full tokens and to coverage (`allocate_relevance`); when relevance is
-    flat the budget is spread as `plan_frames` spreads it. The plan's stats say how many frames were
+    flat the budget is spread as `plan_frames` spreads it (``encode_ratio`` as in `plan_frames`). The plan's stats say how many frames were
     decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
     from .search import TemporalSearch, allocate_relevance
 
@@ -276,7 +279,7 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         raise ConfigError(f"allocation={allocation!r}", "choose from: relevance, spread")
     spread = k is not None or allocation == "spread" or budget_tokens >= n * full
     rel = None if spread else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
-                                                         found_by=result.found_by)
+                                                 found_by=result.found_by, encode_ratio=encode_ratio)
     if rel is None:  # flat relevance (or a fixed frame count): spread the budget as plan_frames does
         seen = np.isfinite(result.scores)
         fill = float(result.scores[seen].mean()) if seen.any() else 1.0
