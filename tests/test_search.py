@@ -219,8 +219,27 @@ def test_probe_model_finds_the_star_in_a_long_video_with_default_flags(tmp_path)
         kept = [f for f in plan.frames if star <= f.pts_seconds < star + 2]
         assert kept and all(f.tokens == 2 for f in kept), "the star's frames lost tokens"
         assert plan.stats["scorer_calls"] <= plan.stats["n_candidates"] // 4
+        assert answer.stats["tokens_encoded"] <= 1.2 * answer.stats["tokens_in_prompt"], answer.stats  # issue 24
         right += answer.text.split()[0] == colour
     assert right == 3
+
+
+def test_ask_on_a_short_clip_encodes_at_most_1_2x_the_tokens_in_the_prompt(tmp_path):
+    """A 60-s clip (60 candidates: no search), the probe model's own mllm scores: the relevance plan
+    keeps the star at full tokens and the vision tower encodes at most 1.2x the visual tokens the
+    prompt holds (before issue 24: 1.9x at 25%, coverage frames encoded whole and halved), never
+    more tokens in the prompt than the budget."""
+    from vidsift import Pipeline
+
+    video = _probe_video(tmp_path / "short.mp4", 60, star_at=30)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    for budget in ("25%", "10%", 20):
+        answer = pipe.ask(video, "What colour was the star?", budget=budget, scorer="mllm", max_new_tokens=1)
+        s = answer.stats
+        assert answer.plan.settings["allocation"] == "relevance" and s["frames_candidates"] == 60
+        assert s["tokens_in_prompt"] <= s["tokens_budget"]
+        assert s["tokens_encoded"] <= 1.2 * s["tokens_in_prompt"], (budget, s["tokens_encoded"], s["tokens_in_prompt"])
+        assert any(30 <= f.pts_seconds < 32 and f.tokens == 2 for f in answer.plan.frames), "the star lost its tokens"
 
 
 def test_model_features_are_kept_with_the_index_and_keyed_by_the_weights(tmp_path):
