@@ -45,7 +45,7 @@ from ..errors import ConfigError, FrameSizeError
 from ..types import Answer, Budget, FrameBatch, TokenPlan, VisualTokens
 from ..registry import parse_spec
 from ..selectors import check_specs, score_frames
-from ..selectors.planner import DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
+from ..selectors.planner import ALLOCATIONS, DECODE_MAX_PIXELS, SAMPLE_FPS, SAMPLE_MAX_FRAMES
 from .adapters.base import ModelAdapter
 from .hooks import CacheLayout
 from .presets import Compression, Preset
@@ -169,8 +169,8 @@ def resolve_options(defaults: dict[str, Any], base: Preset, overrides: dict[str,
         raise ConfigError(f"max_new_tokens={opts['max_new_tokens']}", "must be >= 1")
     search_spec(opts.get("search", "auto"))  # a bad mode or setting fails before any frame is decoded
     timeline_span(opts.get("timeline", "true"))  # a bad value fails before any frame is decoded
-    if opts.get("allocation", "relevance") not in ("relevance", "spread"):
-        raise ConfigError(f"allocation={opts['allocation']!r}", "choose from: relevance, spread")
+    if opts.get("allocation", "relevance") not in ALLOCATIONS:
+        raise ConfigError(f"allocation={opts['allocation']!r}", f"choose from: {', '.join(ALLOCATIONS)}")
     return opts
 
 

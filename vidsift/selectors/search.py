@@ -170,12 +170,12 @@ def _unit(i: int, n: int, group: int, scores: np.ndarray, taken: dict[int, str])
     return None
 
 
-ENCODE_RATIO = 1.2  # default cap on tokens encoded per token kept in a relevance plan (issue 24)
+ENCODE_RATIO = 1.2  # allocation "lean": the cap on tokens encoded per token kept in a relevance plan (issue 24)
 
 
 def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int = 1, relevant: float = 0.5,
                        coverage_fraction: float = 0.5, found_by: np.ndarray | None = None,
-                       encode_ratio: float | None = ENCODE_RATIO) -> RelevancePlan | None:
+                       encode_ratio: float | None = None) -> RelevancePlan | None:
     """Relevance-true plan over ``N`` candidates (``scores`` (N,), NaN = never scored), or None
     when relevance is flat: no informative score (all equal), nothing at or above ``relevant``, or
     more relevant frames than the budget holds at ``full`` tokens each.
