@@ -11,7 +11,7 @@ WHAT=${1:-all}
 # Two rounds, the settings alternated in each (full, 50, 25, 10, full, ...): medians per setting, every
 # run's load average in bench.json (rows[].each), the CPU flags in environment.machine.
 THREADS=${VIDSIFT_THREADS:-1}
-common=(--budgets ${BUDGETS:-100%,50%,25%,10%} --repeat 2 --warmup 1 --warmup-mode cheapest --device cpu --dtype auto
+common=(--budgets ${BUDGETS:-100%,50%,25%,10%} --repeat ${REPEAT:-2} --warmup ${WARMUP:-1} --warmup-mode cheapest --device cpu --dtype auto
         --max-new-tokens 8 --threads "$THREADS" --json)
 
 if [[ $WHAT == 32 || $WHAT == all ]]; then

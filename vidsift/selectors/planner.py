@@ -29,11 +29,11 @@ from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan, wh
 from .base import ALLOCATORS, SCORERS, SELECTORS
 from .features import frame_features
 from .search import ENCODE_RATIO
+from .segments import ensure_coverage, segment_scenes
 
 # How a query-aware plan spends the budget (option ``allocation``): relevance-true (coverage frames at
 # half their tokens), relevance-true encoding at most ENCODE_RATIO x the tokens kept, or spread.
 ALLOCATIONS = ("relevance", "lean", "spread")
-from .segments import ensure_coverage, segment_scenes
 
 # Candidate sampling and decode resolution shared by `plan` and `Pipeline.ask`, so that a plan
 # previews exactly the frames (and features) an ask plans with.
@@ -259,8 +259,8 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
     """Plan over a `VideoIndex` (every candidate of the whole video) with the temporal search:
     the scorer sees only the candidates the search asks for (`TemporalSearch`), then the budget goes
     to the relevant frames at full tokens and to coverage (`allocate_relevance`); when relevance is
-    flat the budget is spread as `plan_frames` spreads it (``encode_ratio`` as in `plan_frames`). The plan's stats say how many frames were
-    decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
+    flat the budget is spread as `plan_frames` spreads it (``allocation`` and ``encode_ratio`` as in
+    `plan_frames`). The plan's stats say how many frames were decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
     from .search import TemporalSearch, allocate_relevance
 
     search = search if search is not None else TemporalSearch()
