@@ -29,13 +29,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
+import statistics
 import sys
 import time
 from types import SimpleNamespace
 
 import torch
 
+from vidsift.bench.machine import machine_info
 from vidsift.pipeline import CacheLayout
 from vidsift.pipeline.press import PRESSES
 from vidsift.pipeline.prune import PRUNERS
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    load_before = list(os.getloadavg())
     dtype = getattr(torch, args.dtype)
     model = build_llm(args.arch, dtype, args.attn)
     n_keep = max(1, round(args.plan * args.frames))
@@ -150,11 +154,18 @@ def main(argv: list[str] | None = None) -> dict:
         s = runs[-1]
         results.append({"config": name, "prompt_len": s["prompt_len"], "visual_tokens": s["visual_tokens"],
                         "ttft_s": min(r["prefill_forward_s"] for r in runs),  # the prefill forward: the first token
+                        "ttft_s_median": statistics.median(r["prefill_forward_s"] for r in runs),
+                        "ttft_s_each": [r["prefill_forward_s"] for r in runs],
                         "decode_tokens_per_s": max(r["decode_steps_per_s"] for r in runs),  # one token a step
                         "kv_bytes": s["kv_bytes"], "prefill_tflops": s["prefill_flops"] / 1e12,
                         "kv_len_layer0": s["kv_len_per_layer"][0], "kv_len_last": s["kv_len_per_layer"][-1],
                         "wall_s": s["wall_s"]})
     base = results[0]
+    for r in results:  # the speed-up if time followed the prefill FLOPs (TTFT here is the prefill forward)
+        r["flops_bound"] = base["prefill_tflops"] / r["prefill_tflops"]
+        r["ttft_speedup"] = base["ttft_s"] / r["ttft_s"]
+        r["ttft_speedup_median"] = base["ttft_s_median"] / r["ttft_s_median"]
+        r["ttft_speedup_each"] = [b / x for b, x in zip(base["ttft_s_each"], r["ttft_s_each"])]
     print(f"\n{args.arch} LLM (random weights, {args.dtype}, {args.attn}), {args.frames} frames x "
           f"{args.tokens_per_frame} tokens, {args.new_tokens} new tokens, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"arch": args.arch, "dtype": args.dtype, "attn": args.attn, "frames": args.frames,
            "tokens_per_frame": args.tokens_per_frame, "new_tokens": args.new_tokens, "prune": args.prune,
            "kv": args.kv, "plan": args.plan, "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "results": results}
+           "load_before": load_before, "machine": machine_info(), "results": results}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

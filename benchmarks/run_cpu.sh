@@ -7,18 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RES=benchmarks/results
 WHAT=${1:-all}
-common=(--budgets 100%,50%,25%,10% --repeat 1 --warmup 1 --warmup-mode cheapest --device cpu --dtype bfloat16
-        --max-new-tokens 8 --json)
+# float32 (`auto` on a CPU; bf16 is fast only with AMX, which this CPU lacks: see environment.machine.cpu_flags).
+# Two rounds, the settings alternated in each (full, 50, 25, 10, full, ...): medians per setting, every
+# run's load average in bench.json (rows[].each), the CPU flags in environment.machine.
+THREADS=${VIDSIFT_THREADS:-1}
+common=(--budgets ${BUDGETS:-100%,50%,25%,10%} --repeat ${REPEAT:-2} --warmup ${WARMUP:-1} --warmup-mode cheapest --device cpu --dtype auto
+        --max-new-tokens 8 --threads "$THREADS" --json)
 
 if [[ $WHAT == 32 || $WHAT == all ]]; then
   # LLaVA-OneVision-0.5B (SigLIP-400M + Qwen2-0.5B, 196 tokens/frame): 32 frames = 6272 visual tokens
   python -m vidsift bench --model random:llava-onevision-0.5b --synthetic 64 --frames 32 "${common[@]}" \
-    --out $RES/llava-onevision-0.5b-32f > $RES/llava-onevision-0.5b-32f.json
+    --out $RES/llava-onevision-0.5b-32f-fp32 > $RES/llava-onevision-0.5b-32f-fp32.json
 fi
 if [[ $WHAT == 128 || $WHAT == all ]]; then
   # SmolVLM2-500M (SigLIP-93M + SmolLM2-360M, 64 tokens/frame): 128 frames = 8192 visual tokens
   python -m vidsift bench --model random:smolvlm2-500m --synthetic 128 --frames 128 "${common[@]}" \
-    --out $RES/smolvlm2-500m-128f > $RES/smolvlm2-500m-128f.json
+    --out $RES/smolvlm2-500m-128f-fp32 > $RES/smolvlm2-500m-128f-fp32.json
 fi
 if [[ $WHAT == ray || $WHAT == all ]]; then
   python benchmarks/batch_engines.py --out $RES/batch_engines.json

@@ -104,7 +104,7 @@ def test_the_readme_table_is_the_dataclass():
     (lambda: AskOptions.from_row({"fps": 0}, where="m.jsonl", number=3), "m.jsonl: line 3: overrides.fps: must be > 0"),
     (lambda: AskOptions.from_cli(start_s=-1.0), "--start -1: must be >= 0"),
     (lambda: AskOptions.from_cli(max_new_tokens=0), "--max-new-tokens 0: must be >= 1"),
-    (lambda: AskOptions.from_kwargs(allocation="even"), "allocation='even': choose from: relevance, spread"),
+    (lambda: AskOptions.from_kwargs(allocation="even"), "allocation='even': choose from: relevance, lean, spread"),
     (lambda: AskOptions.from_cli(search="sometimes"), "--search sometimes: choose from: auto, on, off, dense"),
     (lambda: AskOptions.from_cli(timeline="-3"), "--timeline -3: choose true, compact, or seconds > 0"),
     (lambda: AskOptions.from_kwargs(selector="nope"), "nope: unknown selector"),
@@ -224,3 +224,12 @@ def test_keywords_an_ask_options_and_an_ask_run_plan_alike(pipe, tmp_video):
     assert {p.settings["selector"] for p in plans} == {"uniform"}
     with pytest.raises(ConfigError, match="fps: give these in ask_options"):
         pipe.plan(tmp_video, "What moves?", AskOptions(**given), fps=3.0)
+
+
+def test_allocation_choices_match_the_planner():
+    """The options table's allocation choices are the planner's (a choice added to one only would be
+    refused by the other, or accepted and not planned)."""
+    from vidsift.pipeline.options import ALLOCATIONS
+    from vidsift.selectors.planner import ALLOCATIONS as PLANNED
+
+    assert ALLOCATIONS == PLANNED

@@ -77,6 +77,11 @@ def test_run_bench_measures_every_setting_against_full(pipe, clip: str, tmp_path
         assert set(row["time_s"]) >= {"decode", "score", "select", "encode", "reduce", "prefill", "generate"}
         assert row["ttft_s"] > 0 and row["total_s"] >= row["ttft_s"] and 0 <= row["overhead_share"] < 1
         assert row["vs_full"]["ttft_speedup"] > 0 and row["cpu_s"] > 0 and row["vs_full"]["cpu_speedup"] > 0
+    # the FLOPs bound beside every speed-up (issue 24), and each run's load average in the report
+    assert tenth["vs_full"]["flops_bound"] == pytest.approx(full["flops"]["total"] / tenth["flops"]["total"])
+    assert tenth["vs_full"]["flops_bound"] > half["vs_full"]["flops_bound"] > 1 == full["vs_full"]["flops_bound"]
+    assert all(len(r["each"]) == 2 and len(r["each"][0]["load_before"]) == 3 for r in report.rows)
+    assert report.environment["machine"]["load"] and "cores" in report.environment["machine"]
     # every run paid the vision tower: the encode cache was cleared between runs
     assert pipe.encode_calls >= 6
     data = json.loads(write_json(report, tmp_path / "b.json").read_text())

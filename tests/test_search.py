@@ -12,6 +12,7 @@ import random
 import numpy as np
 import pytest
 
+from vidsift.errors import ConfigError
 from vidsift.selectors.search import TemporalSearch, allocate_relevance, novelty
 from vidsift.selectors.video_index import load_index
 
@@ -124,6 +125,43 @@ def test_allocation_never_exceeds_the_budget(budget):
             assert np.all(np.diff(plan.chosen) > 0)
 
 
+@pytest.mark.parametrize("budget", [3, 7, 13, 52, 400])
+def test_allocation_encodes_at_most_encode_ratio_of_what_it_keeps(budget):
+    """Every chosen frame is encoded at full tokens: len(chosen) * full <= 1.2 x the tokens kept
+    (issue 24: 25 frames encoded to keep 819 tokens was 1.95x); the relevant frames keep full tokens."""
+    rng = np.random.default_rng(budget)
+    capped = 0
+    for _ in range(60):
+        n, full, group = int(rng.integers(4, 300)), int(rng.integers(1, 65)), int(rng.integers(1, 3))
+        scores = rng.uniform(0, 0.4, n).astype(np.float32)
+        scores[rng.choice(n, int(rng.integers(1, 4)), replace=False)] = 0.95
+        plan = allocate_relevance(scores, budget, full=full, group=group, encode_ratio=1.2)
+        if plan is None:
+            continue
+        assert plan.tokens.sum() <= budget and plan.tokens.min() >= 1
+        assert len(plan.chosen) * full <= 1.2 * plan.tokens.sum() + 1e-9, (n, full, group, plan.tokens.tolist())
+        assert np.all(plan.tokens[scores[plan.chosen] >= 0.5] == full)
+        old = allocate_relevance(scores, budget, full=full, group=group)  # the default: no cap
+        capped += len(old.chosen) * full > 1.2 * old.tokens.sum()
+    assert budget < 13 or capped, "no case where the uncapped plan encodes more than 1.2x (the test shows nothing)"
+
+
+def test_allocation_encode_ratio_is_checked():
+    from vidsift.selectors import plan_frames
+    from vidsift.types import FrameBatch
+
+    scores = np.zeros(40, np.float32)
+    scores[7] = 0.9
+    for bad in (0.5, float("nan")):
+        with pytest.raises(ConfigError, match="encode_ratio"):
+            allocate_relevance(scores, 20, full=4, encode_ratio=bad)
+    frames = FrameBatch(np.zeros((4, 8, 8, 3), np.uint8), np.arange(4.0), np.arange(4))
+    with pytest.raises(ConfigError, match="choose from: relevance, lean, spread"):
+        plan_frames(frames, "q", budget_tokens=4, tokens_per_frame=4, allocation="thin")
+    plan = allocate_relevance(scores, 20, full=4, encode_ratio=None)  # no cap: coverage at half tokens, as before
+    assert sorted(plan.tokens.tolist()) == [2] * 8 + [4] and len(plan.chosen) * 4 == 36  # 1.8x: what the cap stops
+
+
 # -- the per-video index ------------------------------------------------------------------------
 def _probe_video(path, seconds: float, *, star_at: float, colour: str = "red", seed: int = 0):
     """A long probe-world video: drifting discs, a background change every 20-90 s, a distractor
@@ -189,6 +227,27 @@ def test_probe_model_finds_the_star_in_a_long_video_with_default_flags(tmp_path)
         assert plan.stats["scorer_calls"] <= plan.stats["n_candidates"] // 4
         right += answer.text.split()[0] == colour
     assert right == 3
+
+
+def test_lean_allocation_encodes_at_most_1_2x_the_tokens_in_the_prompt(tmp_path):
+    """A 60-s clip (60 candidates: no search), the probe model's own mllm scores: with
+    ``allocation="lean"`` the relevance plan keeps the star at full tokens and the vision tower
+    encodes at most 1.2x the visual tokens the prompt holds (the default ``relevance``: 1.9x at 25%,
+    coverage frames encoded whole and halved), never more tokens in the prompt than the budget."""
+    from vidsift import Pipeline
+
+    video = _probe_video(tmp_path / "short.mp4", 60, star_at=30)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    default = pipe.ask(video, "What colour was the star?", budget="25%", scorer="mllm", max_new_tokens=1).stats
+    assert default["tokens_encoded"] > 1.5 * default["tokens_in_prompt"], "the default plan changed: the test shows nothing"
+    for budget in ("25%", "10%", 20):
+        answer = pipe.ask(video, "What colour was the star?", budget=budget, scorer="mllm", allocation="lean", max_new_tokens=1)
+        s = answer.stats
+        assert answer.plan.settings["allocation"] == "relevance" and answer.plan.settings["encode_ratio"] == 1.2
+        assert s["frames_candidates"] == 60
+        assert s["tokens_in_prompt"] <= s["tokens_budget"]
+        assert s["tokens_encoded"] <= 1.2 * s["tokens_in_prompt"], (budget, s["tokens_encoded"], s["tokens_in_prompt"])
+        assert any(30 <= f.pts_seconds < 32 and f.tokens == 2 for f in answer.plan.frames), "the star lost its tokens"
 
 
 def test_model_features_are_kept_with_the_index_and_keyed_by_the_weights(tmp_path):

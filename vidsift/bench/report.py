@@ -32,7 +32,7 @@ def bench_table(report: BenchReport):
     table = Table(title=f"vidsift bench: {report.model} on {Path(report.video).name} "
                         f"({report.frames} frames, {report.device}, median of {report.repeat})")
     cols = ["setting", "tokens", "TTFT s", "x full", "CPU s", "x CPU", "ovh s", "enc s", "prefill s",
-            "tok/s", "KV", "KV %", "peak mem", "GFLOP", "ovh %"]
+            "bound", "tok/s", "KV", "KV %", "peak mem", "GFLOP", "ovh %"]
     for c in cols:
         table.add_column(c, justify="left" if c == "setting" else "right", no_wrap=True)
     for row in report.rows:
@@ -41,14 +41,16 @@ def bench_table(report: BenchReport):
         table.add_row(
             row["setting"], str(row.get("tokens_in_prompt")), _fmt(row["ttft_s"]), _fmt(vs["ttft_speedup"], ".2f", "x"),
             _fmt(row.get("cpu_s"), ".1f"), _fmt(vs.get("cpu_speedup"), ".2f", "x"),
-            _fmt(row["overhead_s"]), _fmt(t.get("encode")), _fmt(t.get("prefill")), _fmt(row["decode_tokens_per_s"], ".1f"),
+            _fmt(row["overhead_s"]), _fmt(t.get("encode")), _fmt(t.get("prefill")), _fmt(vs.get("flops_bound"), ".2f", "x"),
+            _fmt(row["decode_tokens_per_s"], ".1f"),
             _fmt_bytes(row["kv_bytes"]), _fmt(vs["kv_ratio"], ".1%"),
             _fmt_bytes(row["peak_cuda_bytes"] if row["peak_cuda_bytes"] is not None else row["peak_mem_bytes"]),
             _fmt(None if row["flops"].get("total") is None else row["flops"]["total"] / 1e9, ".1f"),
             _fmt(row["overhead_share"], ".1%"),
         )
     table.caption = ("ovh = video decode + score + select + merge (vidsift's own work); x full = TTFT speed-up; x CPU = process "
-                     "CPU-time speed-up of the whole run (robust to other load); "
+                     "CPU-time speed-up of the whole run (robust to other load); bound = full's FLOPs / this setting's FLOPs "
+                     "(a speed-up above it says the runs did not get the same CPU); "
                      "KV % = KV-cache bytes vs full; peak mem = CUDA peak, else host RSS increase during the run")
     return table
 

@@ -13,6 +13,7 @@ time, as a share of the setting's total.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import psutil
 from ..batch.engine import Interrupts
 from ..errors import ConfigError
 from .flops import FlopModel
+from .machine import machine_info
 from .memory import PeakMemory
 
 OVERHEAD_STAGES = ("decode", "score", "select", "reduce")
@@ -99,6 +101,9 @@ def _summarise(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]])
         "flops": runs[0]["flops"],
         "answer": runs[0]["answer"],
         "runs": len(runs),
+        # every measured run, in order: a median hides drift, the load says what the run shared the CPU with
+        "each": [{"ttft_s": r["stats"].get("ttft_s"), "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                  "load_before": r.get("load_before"), "load_after": r.get("load_after")} for r in runs],
     }
     overhead = sum(row["time_s"].get(s) or 0.0 for s in OVERHEAD_STAGES)
     row["overhead_s"] = overhead
@@ -121,6 +126,9 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
             "mem_ratio": ratio(row["peak_mem_bytes"], full["peak_mem_bytes"]),
             "cuda_mem_ratio": ratio(row["peak_cuda_bytes"], full["peak_cuda_bytes"]),
             "flops_ratio": ratio(row["flops"]["total"], full["flops"]["total"]),
+            # the speed-up if time followed FLOPs: full's FLOPs over this setting's (a measured one above it
+            # says the runs did not get the same CPU, e.g. other load during the full run)
+            "flops_bound": ratio(full["flops"]["total"], row["flops"]["total"]),
             "tokens_ratio": ratio(row["tokens_in_prompt"], full["tokens_in_prompt"]),
         }
 
@@ -154,6 +162,7 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
 
     def one(setting: BenchSetting) -> dict[str, Any]:
         pipe.clear_cache()
+        load_before = list(os.getloadavg())
         cpu0 = proc.cpu_times()
         start = time.perf_counter()
         with PeakMemory(device) as mem:
@@ -165,7 +174,8 @@ def run_bench(pipe: Any, video: str, *, question: str = "What happens in this vi
         flops = flop_model.estimate(prompt_len=stats.get("prompt_len") or 0, new_tokens=stats.get("new_tokens") or 0,
                                     tokens_encoded=stats.get("tokens_encoded") or 0,
                                     frames_encoded=stats.get("frames_planned") or 1) if flop_model else {"total": None}
-        return {"stats": stats, "wall_s": wall, "cpu_s": cpu_s, "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
+        return {"stats": stats, "wall_s": wall, "cpu_s": cpu_s, "load_before": load_before, "load_after": list(os.getloadavg()),
+                "peak_rss_bytes": mem.rss_bytes, "peak_cuda_bytes": mem.cuda_bytes,
                 "flops": flops, "answer": answer.text}
 
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in settings}
@@ -204,7 +214,6 @@ def _duration(video: str) -> float:
 
 
 def _environment(pipe: Any) -> dict[str, Any]:
-    import os
     import platform
 
     import torch
@@ -219,4 +228,5 @@ def _environment(pipe: Any) -> dict[str, Any]:
         env["family"] = getattr(pipe.adapter, "family", None)
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
+    env["machine"] = machine_info()  # CPU flags (bf16/AMX or not) and the load at the end of the bench
     return env

@@ -33,7 +33,7 @@ from .presets import OFF, Compression, Preset
 __all__ = ["AskOptions", "AskRun", "AskSettings", "library_defaults", "OPTION_GROUPS", "fields_for", "options_table",
            "check_names", "resolve", "search_spec", "timeline_span"]
 
-Allocation = Literal["relevance", "spread"]
+Allocation = Literal["relevance", "lean", "spread"]
 SearchMode = Literal["auto", "on", "off", "dense"]
 Timeline = Literal["true", "compact"]  # or a number of seconds
 ALLOCATIONS: tuple[str, ...] = get_args(Allocation)
@@ -84,7 +84,8 @@ class AskOptions:
         "candidate); settings after a colon, e.g. on:call_share=0.1 (the share of candidates the scorer may see).", (str,))
     allocation: Allocation | None = _opt(
         "--allocation", "plan", "How a query-aware plan spends the budget: relevance (relevant frames keep their full tokens, "
-        "coverage gets the rest; flat relevance spreads) or spread (k frames at a share of their tokens, as before).", (str,))
+        "coverage gets the rest at half tokens; flat relevance spreads), lean (as relevance, with fewer coverage frames at "
+        "full tokens: at most 1.2x the prompt's tokens encoded) or spread (k frames at a share of their tokens).", (str,))
     timeline: Timeline | float | str | None = _opt(
         "--timeline", "plan", "How the model sees the kept frames' times: true (real seconds), compact (mapped onto 32 s, "
         "order and relative position kept: for a model trained on short clips, as the probe model), or a number of "

@@ -28,7 +28,12 @@ from ..frames.types import DECODE_MAX_PIXELS
 from ..types import Budget, FrameBatch, FrameScores, PlannedFrame, TokenPlan, whole_tokens
 from .base import ALLOCATORS, SCORERS, SELECTORS
 from .features import frame_features
+from .search import ENCODE_RATIO
 from .segments import ensure_coverage, segment_scenes
+
+# How a query-aware plan spends the budget (option ``allocation``): relevance-true (coverage frames at
+# half their tokens), relevance-true encoding at most ENCODE_RATIO x the tokens kept, or spread.
+ALLOCATIONS = ("relevance", "lean", "spread")
 
 # Candidate sampling and decode resolution shared by `plan` and `Pipeline.ask`, so that a plan
 # previews exactly the frames (and features) an ask plans with.
@@ -94,7 +99,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
                 k: int | None = None, scorer: Any = "uniform", selector: Any = "kcenter", allocator: Any = "proportional",
                 video: str = "", scores: FrameScores | None = None, min_fraction: float = 0.5, floor_tokens: int = 1,
                 coverage: bool | None = None, scene_threshold: float = 0.5,
-                allocation: str = "relevance", group: int = 1) -> TokenPlan:
+                allocation: str = "relevance", group: int = 1, encode_ratio: float | None = None) -> TokenPlan:
     """Choose frames of ``candidates`` and tokens per frame so the total stays within ``budget_tokens``.
 
     coverage: keep one frame per detected scene when ``k`` allows (default: on, except for the
@@ -103,6 +108,10 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     the relevant frames keep their full tokens and coverage gets the rest (`allocate_relevance`,
     in units of ``group`` neighbouring frames: the model's temporal patch); flat scores, or
     ``"spread"``, choose ``k`` frames with the selector and split the budget with the allocator.
+    ``"lean"`` is ``"relevance"`` with ``encode_ratio=ENCODE_RATIO`` (1.2) unless one is given.
+    encode_ratio: in a relevance plan, the most tokens encoded per token kept (every chosen frame is
+    encoded whole: fewer, fuller coverage frames; None: coverage at half a frame's tokens). A spread
+    plan is not capped.
     """
     times: dict[str, float] = {}
     n = len(candidates)
@@ -138,19 +147,19 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     n_segments = int(segments.max()) + 1
     times["segment"] = time.perf_counter() - t0
 
-    if allocation not in ("relevance", "spread"):
-        raise ConfigError(f"allocation={allocation!r}", "choose from: relevance, spread")
+    allocation, encode_ratio = _allocation(allocation, encode_ratio)
     rel = None
     if allocation == "relevance" and k is None and budget_tokens < n * full:
         from .search import allocate_relevance
 
         t0 = time.perf_counter()
-        rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group)
+        rel = allocate_relevance(scores.scores, budget_tokens, full=full, group=group, encode_ratio=encode_ratio)
         times["allocate"] = time.perf_counter() - t0
     if rel is not None:
         frames, kept = _planned(candidates.index, candidates.pts_seconds, scores.scores, rel.chosen, rel.tokens, rel.reasons)
         settings = {"scorer": _label(scorer_m, scorer) if scores.scorer == getattr(scorer_m, "name", None) else scores.scorer,
-                    "allocation": "relevance", "group": group, "tokens_per_frame": float(tokens_per_frame),
+                    "allocation": "relevance", "encode_ratio": encode_ratio, "group": group,
+                    "tokens_per_frame": float(tokens_per_frame),
                     "query": query, "frames": k}
         stats = {"time_s": {key: round(v, 6) for key, v in times.items()}, "n_candidates": n, "n_segments": n_segments,
                  "n_selected": len(frames), "relevant_frames": rel.relevant_frames, "tokens_full": n * full,
@@ -246,12 +255,12 @@ def plan(video: str | os.PathLike, query: str | None = None, *, budget: Budget |
 def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per_frame: float, scorer: Any,
                 group: int = 1, search: Any = None, video: str = "", selector: Any = "kcenter",
                 allocator: Any = "proportional", min_fraction: float = 0.5, k: int | None = None,
-                allocation: str = "relevance") -> TokenPlan:
+                allocation: str = "relevance", encode_ratio: float | None = None) -> TokenPlan:
     """Plan over a `VideoIndex` (every candidate of the whole video) with the temporal search:
     the scorer sees only the candidates the search asks for (`TemporalSearch`), then the budget goes
     to the relevant frames at full tokens and to coverage (`allocate_relevance`); when relevance is
-    flat the budget is spread as `plan_frames` spreads it. The plan's stats say how many frames were
-    decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
+    flat the budget is spread as `plan_frames` spreads it (``allocation`` and ``encode_ratio`` as in
+    `plan_frames`). The plan's stats say how many frames were decoded, scored per round and why each frame was kept (``PlannedFrame``s in ``stats["kept"]``)."""
     from .search import TemporalSearch, allocate_relevance
 
     search = search if search is not None else TemporalSearch()
@@ -272,11 +281,10 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
     times["score"] = time.perf_counter() - t0
     full = whole_tokens(tokens_per_frame)
     t0 = time.perf_counter()
-    if allocation not in ("relevance", "spread"):
-        raise ConfigError(f"allocation={allocation!r}", "choose from: relevance, spread")
+    allocation, encode_ratio = _allocation(allocation, encode_ratio)
     spread = k is not None or allocation == "spread" or budget_tokens >= n * full
     rel = None if spread else allocate_relevance(result.scores, int(budget_tokens), full=full, group=group,
-                                                         found_by=result.found_by)
+                                                 found_by=result.found_by, encode_ratio=encode_ratio)
     if rel is None:  # flat relevance (or a fixed frame count): spread the budget as plan_frames does
         seen = np.isfinite(result.scores)
         fill = float(result.scores[seen].mean()) if seen.any() else 1.0
@@ -302,6 +310,15 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         "tokens_planned": plan.total_tokens, "tokens_full": n * full,
     })
     return plan
+
+
+def _allocation(allocation: str, encode_ratio: float | None) -> tuple[str, float | None]:
+    """``allocation`` as ``relevance`` or ``spread``, and the encode cap it implies ("lean")."""
+    if allocation not in ALLOCATIONS:
+        raise ConfigError(f"allocation={allocation!r}", f"choose from: {', '.join(ALLOCATIONS)}")
+    if allocation == "lean":
+        return "relevance", ENCODE_RATIO if encode_ratio is None else encode_ratio
+    return allocation, encode_ratio
 
 
 def _planned(index: np.ndarray, pts: np.ndarray, scores: np.ndarray, chosen: np.ndarray, tokens: np.ndarray,

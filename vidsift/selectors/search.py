@@ -170,8 +170,12 @@ def _unit(i: int, n: int, group: int, scores: np.ndarray, taken: dict[int, str])
     return None
 
 
+ENCODE_RATIO = 1.2  # allocation "lean": the cap on tokens encoded per token kept in a relevance plan (issue 24)
+
+
 def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int = 1, relevant: float = 0.5,
-                       coverage_fraction: float = 0.5, found_by: np.ndarray | None = None) -> RelevancePlan | None:
+                       coverage_fraction: float = 0.5, found_by: np.ndarray | None = None,
+                       encode_ratio: float | None = None) -> RelevancePlan | None:
     """Relevance-true plan over ``N`` candidates (``scores`` (N,), NaN = never scored), or None
     when relevance is flat: no informative score (all equal), nothing at or above ``relevant``, or
     more relevant frames than the budget holds at ``full`` tokens each.
@@ -179,7 +183,15 @@ def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int
     Relevant frames (score >= ``relevant``) keep ``full`` tokens, in units of ``group`` neighbours.
     The rest of the budget goes to coverage units spread evenly over the timeline, at
     ``coverage_fraction`` of a frame's tokens (at least 1), then any tokens left raise coverage
-    frames towards ``full``. ``sum(tokens) <= budget`` always."""
+    frames towards ``full``. ``sum(tokens) <= budget`` always.
+
+    encode_ratio: every chosen frame is encoded at ``full`` tokens and merged down to its share,
+    so the tokens encoded are ``len(chosen) * full``; fewer coverage frames (each with more tokens)
+    are chosen until that is at most ``encode_ratio`` x the tokens kept (None: no cap, coverage
+    at ``coverage_fraction``). With a cap of 1.2 a coverage frame keeps >= 5/6 of its tokens on
+    average, so the vision encoder's work follows the budget."""
+    if encode_ratio is not None and not encode_ratio >= 1:
+        raise ConfigError(f"encode_ratio={encode_ratio!r}", "must be a number >= 1 (tokens encoded per token kept), or None")
     scores = np.asarray(scores, dtype=np.float32)
     n, full, budget, group = len(scores), int(full), int(budget), max(1, int(group))
     seen = np.isfinite(scores)
@@ -201,20 +213,27 @@ def allocate_relevance(scores: np.ndarray, budget: int, *, full: int, group: int
             taken[j] = "relevant" if j == i or (np.isfinite(scores[j]) and scores[j] >= relevant) else "pair"
     if not taken:
         return None
-    return _finish(taken, scores, budget, full, group, coverage_fraction, found_by)
+    return _finish(taken, scores, budget, full, group, coverage_fraction, found_by, encode_ratio)
 
 
 def _finish(taken: dict[int, str], scores: np.ndarray, budget: int, full: int, group: int,
-            coverage_fraction: float, found_by: np.ndarray | None) -> RelevancePlan:
+            coverage_fraction: float, found_by: np.ndarray | None, encode_ratio: float | None) -> RelevancePlan:
     n = len(scores)
     left = budget - len(taken) * full
     per = max(1, min(full, int(round(full * coverage_fraction))))
     units = [u for u in (tuple(range(s, min(n, s + group))) for s in range(0, n, group)) if not set(u) & taken.keys()]
     want = min(len(units), left // (per * group)) if left > 0 else 0
+    capped = False
+    if encode_ratio is not None:  # every chosen frame is encoded at full tokens: keep encoded / kept <= encode_ratio
+        kept = lambda c: len(taken) * full + min(left, c * group * full)  # noqa: E731
+        while want and (len(taken) + want * group) * full > encode_ratio * kept(want):
+            want, capped = want - 1, True
     cover: list[int] = []
     if want:
         picks = np.unique(np.linspace(0, len(units) - 1, want).round().astype(np.int64))
         cover = [j for p in picks for j in units[int(p)]]
+    if capped:  # fewer coverage frames than `per` allows: each gets an even share (at most full)
+        per = min(full, left // len(cover)) if cover else per
     tokens = {j: full for j in taken}
     tokens.update({j: per for j in cover})
     spare = budget - sum(tokens.values())
