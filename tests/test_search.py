@@ -358,3 +358,28 @@ def test_allocation_flag_reaches_the_plan(tmp_path, capsys, monkeypatch):
     assert run(["ask", str(video), "q", "--model", "vidsift/probe/checkpoint", "--allocation", "thin"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --allocation thin") and "\n" not in err, err
+
+
+def test_a_long_question_opens_the_video_once_per_need(tmp_path, monkeypatch):
+    """The search reads the video's duration and frame size once per video (it opened the file for
+    each, on every question): a first question opens it twice (those facts, the index's cheap pass;
+    the kept frames come from the index at this size), a second question about it not at all."""
+    from vidsift import Pipeline
+    from vidsift.frames import reader as reader_module
+
+    video = _probe_video(tmp_path / "v.mp4", 200, star_at=80)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    pipe.index_dir = tmp_path / "index"
+    opened = []
+    real_init = reader_module.VideoReader.__init__
+
+    def counting_init(self, source, *args, **kwargs):
+        opened.append(str(source))
+        real_init(self, source, *args, **kwargs)
+    monkeypatch.setattr(reader_module.VideoReader, "__init__", counting_init)
+    q = "What colour was the star?"
+    _, plan = pipe.prepare(video, q, budget=52)
+    assert plan.stats.get("search_rounds"), "the question did not search"
+    assert len(opened) == 2, opened
+    pipe.prepare(video, "Which shape came first?", budget=52)
+    assert len(opened) == 2, opened

@@ -167,6 +167,7 @@ class Pipeline:
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._indexes = _LRU(2)  # (video, scan settings) -> VideoIndex (the search's cheap pass)
+        self._facts = _LRU(8)  # video -> (duration s, decode frame size): what the search asks before decoding
         self.index_dir: str | os.PathLike | None = None  # where video indexes are kept (None: $VIDSIFT_CACHE/index)
         self.index_cache = True  # False: build the index of every video again, keep nothing on disk
         self._scorers: dict[str, Any] = {}
@@ -334,13 +335,24 @@ class Pipeline:
             return False
         if mode in ("on", "dense"):
             return True
-        from ..frames import open_for_planning
-
-        with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
-            t0 = float(opts.start_s or 0.0)
-            t1 = min(float(opts.end_s or math.inf), float(reader.info.duration_s or 0.0))
+        duration, _ = self._video_facts(video)
+        t0 = float(opts.start_s or 0.0)
+        t1 = min(float(opts.end_s or math.inf), duration)
         cap = opts.max_frames  # a cap chosen by the caller asks for the capped grid
         return cap == SAMPLE_MAX_FRAMES and (t1 - t0) * float(opts.fps or SAMPLE_FPS) > cap
+
+    def _video_facts(self, video: str | os.PathLike) -> tuple[float, tuple[int, int]]:
+        """The video's duration in seconds and its frame size as decoded (``decode_max_pixels``),
+        opened once per video (keyed by path, size and modification time) for every question."""
+        key = _video_key(video)
+        facts = self._facts.lookup(key)
+        if facts is None:
+            from ..frames import open_for_planning
+
+            with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
+                facts = (float(reader.info.duration_s or 0.0), tuple(int(x) for x in reader.frame_size))
+            self._facts.store(key, facts)
+        return facts
 
     def index(self, video: str | os.PathLike, ask_options: AskOptions | AskRun | None = None, *, progress: Any = None,
               **overrides: Any) -> Any:
@@ -363,13 +375,11 @@ class Pipeline:
     def _search_plan(self, video: Any, question: str | None, run: AskRun, label: str,
                      rec: StatsRecorder) -> tuple[Any, TokenPlan, int, int]:
         """The index entry, the plan, the full video's tokens and the budget (nothing decoded at full size)."""
-        from ..frames import open_for_planning
         from ..selectors.planner import plan_search
 
         with rec.stage("decode"):
             entry = self._index(video, run.settings.options)
-        with open_for_planning(video, max_pixels=self.decode_max_pixels) as reader:
-            h, w = reader.frame_size
+        _, (h, w) = self._video_facts(video)
         with naming_video(label, self.adapter.family):
             tpf = float(self.adapter.tokens_per_frame(int(h), int(w)))
             full = self.adapter.tokens_for_frames(len(entry), int(h), int(w))
