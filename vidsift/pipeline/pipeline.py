@@ -167,7 +167,7 @@ class Pipeline:
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._indexes = _LRU(2)  # (video, scan settings) -> VideoIndex (the search's cheap pass)
-        self._facts = _LRU(8)  # video -> (duration s, decode frame size): what the search asks before decoding
+        self._facts = _LRU(8)  # (video, decode limit) -> (duration s, frame size): what the search asks first
         self.index_dir: str | os.PathLike | None = None  # where video indexes are kept (None: $VIDSIFT_CACHE/index)
         self.index_cache = True  # False: build the index of every video again, keep nothing on disk
         self._scorers: dict[str, Any] = {}
@@ -343,8 +343,9 @@ class Pipeline:
 
     def _video_facts(self, video: str | os.PathLike) -> tuple[float, tuple[int, int]]:
         """The video's duration in seconds and its frame size as decoded (``decode_max_pixels``),
-        opened once per video (keyed by path, size and modification time) for every question."""
-        key = _video_key(video)
+        opened once per video (keyed by path, size, modification time and the decode size limit)
+        for every question."""
+        key = (_video_key(video), self.decode_max_pixels)
         facts = self._facts.lookup(key)
         if facts is None:
             from ..frames import open_for_planning
