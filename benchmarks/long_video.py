@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import resource
 import subprocess
 import sys
 import time
