@@ -72,3 +72,32 @@ def test_auto_seeks_for_sparse_requests_and_decodes_each_frame_once(tmp_path, mo
         dense = list(range(120, 136))
         assert [read_frame_code(img) for img in video.read(dense).data] == dense
         assert video._decoder.vr is not None  # a dense request: decord
+
+
+def test_decoded_pixels_are_stock_pyav_and_one_scaler_serves_the_read(tmp_path, monkeypatch):
+    """The decoder converts with one kept ``VideoReformatter`` (its swscale context reused, ~30x
+    cheaper a frame): the pixels equal stock PyAV's ``to_ndarray(format="rgb24")`` per frame, at
+    the file's size and scaled (``max_pixels``), and a read of many frames builds one reformatter."""
+    import av
+    from av.video import reformatter as reformatter_mod
+
+    path = make_video(tmp_path / "clip.mp4", n_frames=40, gop=10, codec="mpeg4", size=(96, 64))
+    with av.open(path) as c:
+        stock = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    made = []
+    real = reformatter_mod.VideoReformatter
+
+    def counting():
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr("vidsift.frames._pyav.VideoReformatter", counting)
+    with open_video(path, backend="pyav") as video:
+        got = video.read(np.arange(0, 40, 3))
+    assert np.array_equal(got.data, np.stack(stock[0:40:3]))
+    assert len(made) == 1, made
+    with av.open(path) as c:
+        small = [f.to_ndarray(format="rgb24", width=48, height=32, interpolation="AREA") for f in c.decode(video=0)]
+    with open_video(path, backend="pyav", max_pixels=48 * 32, downscale=True) as video:
+        got = video.read(np.arange(0, 40, 7))
+    assert got.data.shape[1:3] == (32, 48) and np.array_equal(got.data, np.stack(small[0:40:7]))

@@ -74,6 +74,7 @@ class PyAVSource(LiveSource):
         self._container = None
         self._frames: Iterator | None = None  # the demuxed packets of the open container
         self._stream = None
+        self._reformatter = None  # av's VideoReformatter, made at the first frame
         self._pending: collections.deque = collections.deque()  # decoded, not yet returned
         self._arrival: collections.OrderedDict = collections.OrderedDict()  # pts -> packet arrival
         self._last_packet_wall = 0.0
@@ -159,13 +160,15 @@ class PyAVSource(LiveSource):
         return None
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
+        if self._reformatter is None:  # kept across frames: it keeps its swscale context (30x cheaper a frame)
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
         width, height = frame.width, frame.height
         if self.max_side is not None and max(width, height) > self.max_side:
             scale = self.max_side / max(width, height)
             width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
-            rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-        else:
-            rgb = frame.to_ndarray(format="rgb24")
+        rgb = self._reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
         rotation = int(getattr(frame, "rotation", 0) or 0) % 360
         if rotation:  # PyAV reports counter-clockwise degrees; display orientation needs the inverse turn
             rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
