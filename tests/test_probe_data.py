@@ -453,3 +453,28 @@ def test_count_holds_keep_the_number_of_appearances(tmp_path):
         longer += words.count("triangle") > before
         frozen += len(frames) > len(times)
     assert longer >= 15 and 10 <= frozen <= 35, (longer, frozen)
+
+
+def test_long_triangles_keep_every_answer(tmp_path):
+    """`long_triangles` clips (`Examples.lengthen_triangles`) show their triangles in more samples,
+    up to ten, with the same number of appearances and every other family's answer unchanged: the
+    time-line caption still numbers each triangle once, and the scene's other events are untouched."""
+    from vidsift.pipeline.loader import load_adapter
+    from vidsift.probe.train import Examples, TrainConfig
+
+    adapter = load_adapter(str(build_untrained(tmp_path / "ckpt")), device="cpu", dtype="float32")
+    ex = Examples(adapter, TrainConfig(noise=0.0))
+    vocab = adapter.tokenizer.convert_ids_to_tokens
+    rng, nrng = random.Random(5), np.random.default_rng(5)
+    spans = []
+    for _ in range(40):
+        scene, qs, times = ex.clip(rng, frac=1.0)
+        long = ex.lengthen_triangles(rng, scene, times)
+        assert [e for e in long.events if e.shape != "triangle"] == [e for e in scene.events if e.shape != "triangle"]
+        assert long.backgrounds == scene.backgrounds
+        tris = [e for e in long.events if e.shape == "triangle"]
+        assert len(tris) == len(qs["count"]["evidence"])
+        words = vocab(ex.caption(long, times, nrng, timeline=True)["target"])
+        assert [w for w in words if w.isdigit()] == [str(i) for i in range(1, len(tris) + 1)]
+        spans += [sum(e.visible(float(t)) for t in times) for e in tris]
+    assert max(spans) >= 7 and min(spans) >= 1, spans

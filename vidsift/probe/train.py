@@ -82,6 +82,7 @@ class TrainConfig:
     frame_captions: int = 8  # stage 2: caption examples (one or two frames) per step, beside the questions
     count_windows: int = 2  # stage 2: per clip, count questions about random stretches of it
     count_holds: int = 0  # stage 2: per clip, count asked of a copy with a triangle held longer or a frame frozen (same answer)
+    long_triangles: float = 0.0  # stage 2: share of clips whose triangles are held 1-6 samples longer, for every question on them
     long_clips: int = 0  # stage 2: long scenes (2-60 min) per step, sampled as a search plan or the default cap would
     long_uniform: float = 0.3  # share of long scenes sampled as the default pipeline does (64 evenly spread frames)
     lr: float = 1.5e-3
@@ -154,6 +155,8 @@ class Examples:
         out = []
         for _ in range(self.cfg.videos):
             scene, qs, times = self.clip(rng, frac=frac)
+            if rng.random() < self.cfg.long_triangles:
+                scene = self.lengthen_triangles(rng, scene, times)
             frames = _frames(scene, times, nrng, self.cfg.noise)
             for fam in rng.sample(FAMILIES, self.cfg.questions):
                 word = qs[fam]["options"][qs[fam]["answer"]]
@@ -231,6 +234,22 @@ class Examples:
         seen = {id(e) for e in scene.events for t in window if e.shape == "triangle" and e.visible(float(t))}
         frames = _frames(scene, window, nrng, self.cfg.noise)
         return {"frames": frames, "text": self.mc_text(question), "target": self.word(str(len(seen))), "family": "count/window"}
+
+    @staticmethod
+    def lengthen_triangles(rng: random.Random, scene, times: np.ndarray):
+        """``scene`` after one hold per triangle it has: each lengthens a triangle with room by 1-6
+        samples (`hold_triangle`), so triangles span up to ten samples and only counting appearances
+        answers ``count`` (the generator's own span at most four). No answer changes: triangles stay
+        `TRIANGLE_GAP` apart and clear of every other event; the caption follows the edit."""
+        from .counterfactual import hold_triangle
+
+        step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+        for _ in [e for e in scene.events if e.shape == "triangle"]:
+            for samples in range(rng.randint(1, 6), 0, -1):
+                if (held := hold_triangle(scene, rng, samples * step)) is not None:
+                    scene = held
+                    break
+        return scene
 
     def count_hold(self, rng: random.Random, scene, question: dict[str, Any], times: np.ndarray,
                    nrng: np.random.Generator, *, caption: bool = False) -> list[dict[str, Any]]:
