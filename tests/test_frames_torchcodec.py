@@ -50,20 +50,23 @@ def _torchcodec(request):
 
 
 def _both(path, **kw):
-    """(PyAV batch, torchcodec batch, PyAV reader, torchcodec reader) for one sample() call."""
+    """(PyAV batch, torchcodec batch, PyAV reader, torchcodec reader, whether torchcodec decoded
+    every frame of its read) for one sample() call; the readers are closed."""
     out = []
     for backend in ("pyav", "torchcodec"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DecodeWarning)
             video = open_video(path, backend=backend)
-            out.append((sample(video, **kw), video))
+            out.append((sample(video, **kw), video, _served_by_torchcodec(video)))
             video.close()
-    (a, va), (b, vb) = out
-    return a, b, va, vb
+    (a, va, _), (b, vb, served) = out
+    return a, b, va, vb, served
 
 
 def _served_by_torchcodec(video) -> bool:
-    return video.backend == "torchcodec" and not any("torchcodec stopped" in w for w in video.report.warnings)
+    """Whether torchcodec decoded every frame read so far (PyAV took over nothing)."""
+    return (video.backend == "torchcodec" and not video._decoder.failed
+            and not any("torchcodec stopped" in w for w in video.report.warnings))
 
 
 @pytest.mark.parametrize("name", ["bframes.mp4", "vfr.mp4", "offset.mkv", "offset.mp4", "rot90.mp4", "rot270.mp4",
@@ -80,8 +83,8 @@ def test_sampled_frames_are_pyavs(tmp_path, name):
         "rot180.mov": lambda p: make_rotated_video(p, 180, size=(96, 64)),
         "bikes.mp4": lambda p: sample_clip("bikes.mp4"),
     }[name](tmp_path / name)
-    a, b, va, vb = _both(path, fps=7, max_frames=20)
-    assert _served_by_torchcodec(vb), vb.report.warnings
+    a, b, va, vb, served = _both(path, fps=7, max_frames=20)
+    assert served, vb.report.warnings
     assert dataclasses.replace(vb.info, backend="pyav") == va.info  # the same facts
     assert len(a) >= 7
     assert np.array_equal(a.index, b.index) and np.array_equal(a.pts_seconds, b.pts_seconds)
@@ -93,8 +96,8 @@ def test_sampled_frames_are_pyavs(tmp_path, name):
 def test_mpeg4_pixels_within_two_levels(tmp_path):
     """MPEG-4 Part 2: PyAV's FFmpeg (8.1) and torchcodec's (5.1) decode a few samples 1 apart: <= 2 levels in RGB."""
     path = make_video(tmp_path / "m.avi", n_frames=48, size=(320, 240))
-    a, b, va, vb = _both(path, fps=12)
-    assert _served_by_torchcodec(vb)
+    a, b, va, vb, served = _both(path, fps=12)
+    assert served
     assert np.array_equal(a.index, b.index) and a.data.shape == b.data.shape
     diff = np.abs(a.data.astype(np.int16) - b.data.astype(np.int16))
     assert int(diff.max()) <= 2
@@ -147,9 +150,9 @@ def test_damaged_file_reports_as_pyav(tmp_path, damage, capfd):
         path = corrupt_frames(src, tmp_path / "bad.mp4", frames=[30, 31])
     else:
         path = _damage_packet_tails(src, tmp_path / "bad.mp4", [30, 54])
-    a, b, va, vb = _both(path, fps=8, max_frames=64)
+    a, b, va, vb, served = _both(path, fps=8, max_frames=64)
     assert va.report.errors, "the damage must show in PyAV's own read"
-    assert vb.backend == "torchcodec"
+    assert vb.backend == "torchcodec" and not served
     note = [w for w in vb.report.warnings if w.startswith("torchcodec stopped at frame")]
     assert len(note) == 1
     if damage == "packet tails":
