@@ -36,7 +36,7 @@ def _load_error() -> str | None:
 
 LOAD_ERROR = _load_error()
 SKIP_REASON = (f"torchcodec cannot load ({LOAD_ERROR}): pip install torchcodec==0.13.0 --no-deps "
-               "(and FFmpeg's shared libraries); scripts/run-tests installs both")
+               "(and FFmpeg's shared libraries: apt-get install ffmpeg); scripts/run-tests installs it, .ci/run both")
 if LOAD_ERROR is not None and not os.environ.get("VIDSIFT_REQUIRE_TORCHCODEC"):
     warnings.warn(f"tests/test_frames_torchcodec.py skipped: {SKIP_REASON}", stacklevel=1)
 

@@ -74,8 +74,7 @@ class DecordDecoder:
 
         from . import _ffmpeg_log
 
-        captured = _ffmpeg_log.install(_ffmpeg_log.decord_libavutil())  # its FFmpeg's stderr lines
-        self.log = _ffmpeg_log if captured else None
+        self.log = _ffmpeg_log.capture(_ffmpeg_log.decord_libavutil())  # its FFmpeg's stderr lines, or None
         kwargs = {}
         if self.out_size is not None:
             kwargs = {"width": int(self.out_size[0]), "height": int(self.out_size[1])}

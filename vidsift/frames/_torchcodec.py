@@ -31,6 +31,7 @@ reported per frame with PyAV's messages and counts, never a traceback or a short
 from __future__ import annotations
 
 import re
+import threading
 from typing import Callable
 
 import numpy as np
@@ -44,6 +45,9 @@ from ..errors import ConfigError
 INSTALL = "pip install torchcodec==0.13.0 --no-deps (it needs FFmpeg's shared libraries: apt-get install ffmpeg)"
 TORCHCODEC_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}  # indexable containers: exact seeks
 _CPP_PLACE = re.compile(r"^.*\.cpp:\d+, ")  # torchcodec's messages start with its source file and line
+# held while a torchcodec decoder opens or decodes: its FFmpeg's log is one per process, so each
+# error line belongs to the decode that holds this, and pausing the capture to open loses no one's line
+_DECODING = threading.Lock()
 
 
 def video_decoder_class():
@@ -86,21 +90,22 @@ class TorchcodecDecoder:
         self.path, self.fallback, self.on_warning = path, fallback, on_warning
         self.failed = False  # torchcodec reported an error: PyAV reads everything from then on
         decoder_class = video_decoder_class()
-        self.log = _ffmpeg_log
-        self.lib = _ffmpeg_log.system_libavutil()
-        if not _ffmpeg_log.install(self.lib, when_debugging=True):
+        self.log = _ffmpeg_log.capture(_ffmpeg_log.system_libavutil(), when_debugging=True)
+        if self.log is None:
             raise RuntimeError("its FFmpeg's error log cannot be captured")
-        self.vd = decoder_class(path, stream_index=stream_index, seek_mode="exact", dimension_order="NHWC",
-                                num_ffmpeg_threads=threads.current())
+        with _DECODING, self.log.paused():  # its scan's trace lines are not wanted (nor its parser's errors)
+            self.vd = decoder_class(path, stream_index=stream_index, seek_mode="exact", dimension_order="NHWC",
+                                    num_ffmpeg_threads=threads.current())
         if len(self.vd) != len(index):
             raise RuntimeError(f"torchcodec sees {len(self.vd)} frames, the index {len(index)}")
         self.pts_s = index.pts.astype(np.float64) * float(index.time_base)  # (N,) what each frame must carry
         self.tol = max(0.5 * float(index.time_base), 1e-6)
-        self.log.drain()  # lines from opening (its scan's parser): the frames they concern are checked when read
-        self.log.arm(self.lib)
-        self.k_ccw = turns_to_display(self._decode(0), first_frame, who="torchcodec")
-        if self.log.drain():
-            raise RuntimeError("its FFmpeg reported errors on frame 0")
+        with _DECODING:
+            self.log.drain()
+            self.log.arm()
+            self.k_ccw = turns_to_display(self._decode(0), first_frame, who="torchcodec")
+            if self.log.drain():
+                raise RuntimeError("its FFmpeg reported errors on frame 0")
         self.shape = first_frame.shape  # (H, W, 3) display orientation
 
     def _decode(self, i: int) -> np.ndarray:
@@ -112,16 +117,19 @@ class TorchcodecDecoder:
 
     def _put(self, i: int, out: FrameRows) -> bool:
         """Decode frame ``i`` into ``out``; False (and PyAV from now on) on any error."""
-        self.log.arm(self.lib)
-        try:
-            img = self._decode(i)
-            if self.k_ccw:
-                img = np.rot90(img, k=self.k_ccw)
-            if img.shape != self.shape:
-                raise RuntimeError(f"frame {i} is {img.shape[1]}x{img.shape[0]}, not {self.shape[1]}x{self.shape[0]}")
-        except Exception as err:  # noqa: BLE001 - torchcodec raises plain RuntimeError / IndexError
-            return self._fail(i, short_error(err))
-        errors = self.log.drain()
+        with _DECODING:
+            self.log.drain()  # nobody's: the lock's previous holder drained its own
+            self.log.arm()
+            try:
+                img = self._decode(i)
+            except Exception as err:  # noqa: BLE001 - torchcodec raises plain RuntimeError / IndexError
+                self.log.drain()
+                return self._fail(i, short_error(err))
+            errors = self.log.drain()
+        if self.k_ccw:
+            img = np.rot90(img, k=self.k_ccw)
+        if img.shape != self.shape:
+            return self._fail(i, f"frame {i} is {img.shape[1]}x{img.shape[0]}, not {self.shape[1]}x{self.shape[0]}")
         if errors:
             return self._fail(i, f"its FFmpeg reported {len(errors)} error(s) (first: {errors[0]})")
         out.put(i, img)
