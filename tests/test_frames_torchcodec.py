@@ -191,7 +191,9 @@ def test_auto_never_picks_torchcodec(tmp_path):
             assert video.backend != "torchcodec"
 
 
-def test_missing_torchcodec_is_one_line(tmp_path, monkeypatch):
+def test_missing_torchcodec_is_one_line(tmp_path, monkeypatch, capsys):
+    """In Python a ConfigError naming the backend and the install command; `vidsift info --backend
+    torchcodec` prints it as one line and exits 1."""
     path = make_video(tmp_path / "v.mp4", n_frames=12)
     monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # `from torchcodec.decoders import ...` fails
     with pytest.raises(ConfigError) as caught:
@@ -200,3 +202,8 @@ def test_missing_torchcodec_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in msg
     assert msg.startswith("backend='torchcodec': torchcodec is not installed")
     assert "pip install torchcodec==0.13.0 --no-deps" in msg
+    from vidsift.cli.app import run
+
+    assert run(["info", path, "--backend", "torchcodec"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"error: {msg}" and captured.out == ""
