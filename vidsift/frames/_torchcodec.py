@@ -36,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import _ffmpeg_log
 from ._decord import turns_to_display
 from ._probe import FrameIndex, one_line
 from ._pyav import FrameRows
@@ -85,8 +86,6 @@ class TorchcodecDecoder:
 
     def __init__(self, path: str, *, stream_index: int, index: FrameIndex, first_frame: np.ndarray, fallback,
                  on_warning: Callable[[str], None]) -> None:
-        from . import _ffmpeg_log
-
         self.path, self.fallback, self.on_warning = path, fallback, on_warning
         self.failed = False  # torchcodec reported an error: PyAV reads everything from then on
         decoder_class = video_decoder_class()
