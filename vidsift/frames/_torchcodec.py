@@ -30,6 +30,7 @@ reported per frame with PyAV's messages and counts, never a traceback or a short
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Callable
@@ -63,6 +64,12 @@ def video_decoder_class():
     return VideoDecoder
 
 
+@functools.cache
+def _system_log() -> _ffmpeg_log.FFmpegLog | None:
+    """The capture of the FFmpeg torchcodec links (found once: reading the process's map costs 3 ms)."""
+    return _ffmpeg_log.capture(_ffmpeg_log.system_libavutil(), when_debugging=True)
+
+
 def short_error(err: BaseException) -> str:
     """torchcodec's exception as one short line, without its C++ source place."""
     return _CPP_PLACE.sub("", one_line(err, 400))[:160]
@@ -89,7 +96,7 @@ class TorchcodecDecoder:
         self.path, self.fallback, self.on_warning = path, fallback, on_warning
         self.failed = False  # torchcodec reported an error: PyAV reads everything from then on
         decoder_class = video_decoder_class()
-        self.log = _ffmpeg_log.capture(_ffmpeg_log.system_libavutil(), when_debugging=True)
+        self.log = _system_log()  # after the import above: its FFmpeg is loaded by then
         if self.log is None:
             raise RuntimeError("its FFmpeg's error log cannot be captured")
         with _DECODING, self.log.paused():  # its scan's trace lines are not wanted (nor its parser's errors)
