@@ -6,6 +6,8 @@ For each file it takes the frame times vidsift's sampler picks, then times, each
 subprocess (so peak RSS is per method):
 
     vidsift        open_video + sample (backend auto)
+    vidsift-torchcodec  open_video(backend="torchcodec") + sample: vidsift's own torchcodec backend
+                   (needs torchcodec in vidsift's interpreter; its import is not timed)
     pyav-seek      one PyAV seek (backward to a keyframe) + decode forward per time
     pyav-straight  one sequential PyAV decode of the file, keeping the frames at those times
     decord         decord.VideoReader.get_batch on the same indices
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("vidsift", "pyav-seek", "pyav-straight", "decord", "torchcodec")
+METHODS = ("vidsift", "vidsift-torchcodec", "pyav-seek", "pyav-straight", "decord", "torchcodec")
 
 
 def synthesize(path: Path, *, minutes: float, gop: int, fps: int = 25, size: tuple[int, int] = (640, 360)) -> Path:
@@ -79,12 +81,15 @@ if method == "torchcodec":
 else:
     import av, decord
     from vidsift.frames import open_video, sample
+    if method == "vidsift-torchcodec":
+        import torchcodec.decoders  # loads torch: not timed, as the torchcodec method's import
 with open("/proc/self/status") as fh:  # resident size after the imports, before any decoding
     base_kb = int(next(line for line in fh if line.startswith("VmRSS:")).split()[1])
 t0 = time.perf_counter()  # imports are not timed
-if method == "vidsift":
-    with open_video(path) as video:
+if method in ("vidsift", "vidsift-torchcodec"):
+    with open_video(path, backend="torchcodec" if method == "vidsift-torchcodec" else "auto") as video:
         n = len(sample(video, fps=1, max_frames=len(times)))
+        assert video.backend == method.partition("-")[2] or method == "vidsift", video.backend
 elif method == "pyav-seek":
     n = 0
     with av.open(path) as c:
@@ -176,15 +181,17 @@ def main() -> None:
                 for _ in range(args.repeat)]  # interleaved
         got = {m: min((r[i] for r in runs), key=lambda x: x["seconds"]) | {"all_seconds": [round(r[i]["seconds"], 3) for r in runs]}
                for i, m in enumerate(methods)}
-        fastest = min(got[m]["seconds"] for m in methods if m != "vidsift")
+        fastest = min(got[m]["seconds"] for m in methods if not m.startswith("vidsift"))
         yardstick = got["torchcodec"]["seconds"] if "torchcodec" in got else None
+        seeks = got["pyav-seek"]["seconds"] if "pyav-seek" in got else None
         frame_mb = len(times) * 640 * 360 * 3 / 2**20
         for m in methods:
             grew = got[m]["peak_rss_mb"] - got[m]["base_rss_mb"]  # memory the decoding took, imports left out
             rows.append({"file": path.name, "gop": gop, "method": m,
                          **{k: v if isinstance(v, list) else round(v, 3) for k, v in got[m].items()},
                          "vs_fastest_raw": round(got[m]["seconds"] / fastest, 2),
-                         "vs_torchcodec": round(got[m]["seconds"] / yardstick, 2) if yardstick else None, "frames_mb": round(frame_mb, 1),
+                         "vs_torchcodec": round(got[m]["seconds"] / yardstick, 2) if yardstick else None,
+                         "vs_pyav_seek": round(got[m]["seconds"] / seeks, 2) if seeks else None, "frames_mb": round(frame_mb, 1),
                          "rss_growth_mb": round(grew, 1), "within_frames_plus_200mb": grew <= frame_mb + 200})
     if args.out:
         Path(args.out).write_text(json.dumps({
@@ -194,11 +201,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'file':28} {'method':14} {'frames':>6} {'seconds':>8} {'x fastest raw':>13} {'x torchcodec':>12} "
-          f"{'RSS growth MB':>13}")
+    print(f"{'file':28} {'method':18} {'frames':>6} {'seconds':>8} {'x fastest raw':>13} {'x torchcodec':>12} "
+          f"{'x pyav-seek':>11} {'RSS growth MB':>13}")
     for r in rows:
         tc = f"{r['vs_torchcodec']:12.2f}" if r["vs_torchcodec"] else f"{'-':>12}"
-        print(f"{r['file']:28} {r['method']:14} {r['frames']:6d} {r['seconds']:8.3f} {r['vs_fastest_raw']:13.2f} {tc} "
+        ps = f"{r['vs_pyav_seek']:11.2f}" if r["vs_pyav_seek"] else f"{'-':>11}"
+        print(f"{r['file']:28} {r['method']:18} {r['frames']:6d} {r['seconds']:8.3f} {r['vs_fastest_raw']:13.2f} {tc} {ps} "
               f"{r['rss_growth_mb']:13.1f}")
 
 

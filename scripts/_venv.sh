@@ -28,6 +28,10 @@ fi
 extra=${1:-test}
 if [ "$extra" = main ]; then spec="."; else spec=".[$extra]"; fi
 stamp=".venv/.installed-${extra}-$(sha1sum pyproject.toml | cut -c1-12)"
+# The tests also run the opt-in torchcodec decoding backend: 0.13.0 is the release that loads with
+# torch 2.13 CPU (--no-deps keeps that torch); it links the system FFmpeg (.ci/run installs it).
+torchcodec="torchcodec==0.13.0"
+if [ "$extra" = test ]; then stamp="${stamp}-${torchcodec}"; fi
 if [ ! -e "$stamp" ]; then
   : > .venv/install.log
   _step "upgrading pip" python -m pip install --upgrade pip
@@ -35,6 +39,9 @@ if [ ! -e "$stamp" ]; then
     _step "installing torch 2.13.0 (the largest download; a minute or two)" python -m pip install "torch==2.13.0"
   fi
   _step "installing vidsift${spec#.} and its dependencies" python -m pip install -e "$spec"
+  if [ "$extra" = test ]; then
+    _step "installing $torchcodec" python -m pip install "$torchcodec" --no-deps
+  fi
   touch "$stamp"
   echo "vidsift set-up: done; 'source .venv/bin/activate' puts vidsift on your PATH (or run scripts/vidsift ...)" >&2
 fi

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         video: str = typer.Argument(..., metavar="VIDEO", help="Video file."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
         scan: bool = typer.Option(False, "--scan", help="Decode every frame and report what decoded."),
-        backend: str = typer.Option("auto", "--backend", help="Decoder: auto, pyav or decord."),
+        backend: str = typer.Option("auto", "--backend", help="Decoder: auto, pyav, decord or torchcodec (opt-in, installed apart)."),
     ) -> None:
         """Show what a video is: duration, fps, frames, size, rotation, codec, backend."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

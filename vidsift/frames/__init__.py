@@ -1,11 +1,11 @@
-"""Decoding and sampling video frames (PyAV reference backend, decord fast path).
+"""Decoding and sampling video frames (PyAV reference backend, decord fast path, torchcodec opt-in).
 
     with open_video("talk.mp4") as video:          # typed errors, fast, before any bulk decoding
         video.info                                  # VideoInfo: true n_frames, display width/height
         frames = sample(video, fps=1, max_frames=64)   # FrameBatch by presentation time
         video.report                                # DecodeReport: asked vs delivered, errors
 
-Frame ``i`` is the ``i``-th frame in presentation order in both backends; times are real pts.
+Frame ``i`` is the ``i``-th frame in presentation order in every backend; times are real pts.
 """
 
 from __future__ import annotations

@@ -36,6 +36,25 @@ def decord_suitable(path: str, format_name: str) -> bool:
     return format_name in DECORD_FORMATS and os.path.splitext(path)[1].lower() in DECORD_EXTENSIONS
 
 
+def turns_to_display(img: np.ndarray, display: np.ndarray, *, who: str) -> int:
+    """How many 90-degree CCW turns take ``who``'s frame 0 (decord, torchcodec) to PyAV's display
+    frame 0. Some builds apply the display matrix themselves and some do not; a mismatch means:
+    do not use it."""
+    if img.shape == display.shape and np.array_equal(img, display):
+        return 0  # the usual case, at a tenth of the cost of the four differences below
+    best, best_k = None, None
+    for k in range(4):
+        turned = np.rot90(img, k=k)
+        if turned.shape != display.shape:
+            continue
+        err = float(np.abs(turned.astype(np.int16) - display.astype(np.int16)).mean())
+        if best is None or err < best:
+            best, best_k = err, k
+    if best is None or best > 12.0:
+        raise RuntimeError(f"{who}'s frames do not match PyAV's (shape or orientation)")
+    return int(best_k)
+
+
 class DecordDecoder:
     """Random-access reads through ``decord.VideoReader.get_batch``, guarded, with a PyAV fallback."""
 
@@ -55,16 +74,16 @@ class DecordDecoder:
     def _open(self) -> None:
         import decord  # lazy: optional fast path
 
-        from . import _decord_log
+        from . import _ffmpeg_log
 
-        self.log = _decord_log if _decord_log.install() else None  # its FFmpeg's stderr lines, captured
+        self.log = _ffmpeg_log.capture(_ffmpeg_log.decord_libavutil())  # its FFmpeg's stderr lines, or None
         kwargs = {}
         if self.out_size is not None:
             kwargs = {"width": int(self.out_size[0]), "height": int(self.out_size[1])}
         self.vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=0, **kwargs)
         if len(self.vr) != self.n_frames:
             raise RuntimeError(f"decord sees {len(self.vr)} frames, the index {self.n_frames}")
-        self.k_ccw = self._calibrate(self.vr[0].asnumpy(), self.first_frame)
+        self.k_ccw = turns_to_display(self.vr[0].asnumpy(), self.first_frame, who="decord")
         self._errors()  # lines from opening: the frames they concern are read (and checked) later
         self.hw = np.rot90(self.first_frame, k=-self.k_ccw).shape[:2]  # what decord must return, (H, W)
 
@@ -83,22 +102,6 @@ class DecordDecoder:
                 self.vr, self.unusable = None, True
                 return False
         return True
-
-    @staticmethod
-    def _calibrate(img: np.ndarray, display: np.ndarray) -> int:
-        """How many 90-degree CCW turns take decord's frame 0 to PyAV's display frame 0. Some decord
-        builds apply the display matrix themselves and some do not; a mismatch means: do not use it."""
-        best, best_k = None, None
-        for k in range(4):
-            turned = np.rot90(img, k=k)
-            if turned.shape != display.shape:
-                continue
-            err = float(np.abs(turned.astype(np.int16) - display.astype(np.int16)).mean())
-            if best is None or err < best:
-                best, best_k = err, k
-        if best is None or best > 12.0:
-            raise RuntimeError("decord's frames do not match PyAV's (shape or orientation)")
-        return int(best_k)
 
     def _ok(self, img: np.ndarray | None) -> bool:
         return img is not None and img.shape == (*self.hw, 3) and img.dtype == np.uint8

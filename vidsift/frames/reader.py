@@ -22,11 +22,12 @@ from ._probe import (
     open_container, scan_file, slice_threads, video_stream,
 )
 from ._pyav import FrameRows, PyAVDecoder, to_rgb
+from ._torchcodec import TorchcodecDecoder, short_error, torchcodec_unsuitable, video_decoder_class
 from .errors import DamagedVideoError, DecodeWarning
 from .types import DECODE_MAX_PIXELS, DecodeReport, FrameBatch, VideoInfo
 from ..errors import ConfigError, VidsiftError
 
-BACKENDS = ("auto", "pyav", "decord")
+BACKENDS = ("auto", "pyav", "decord", "torchcodec")
 
 
 def _budget_size(width: int, height: int, max_pixels: int | None) -> tuple[int, int] | None:
@@ -44,7 +45,7 @@ class VideoReader:
     ``info``: :class:`VideoInfo` (display orientation, true frame count).
     ``report``: :class:`DecodeReport` accumulated over every read: ``expected_frames`` counts the
     frames asked for, ``decoded_frames`` those delivered, ``missing_indices`` the rest.
-    ``backend``: ``"pyav"`` or ``"decord"`` (what ``auto`` picked).
+    ``backend``: ``"pyav"``, ``"decord"`` (what ``auto`` picked) or ``"torchcodec"``.
     """
 
     def __init__(self, source: str | os.PathLike, *, backend: str = "auto", strict: bool = False,
@@ -53,6 +54,8 @@ class VideoReader:
             raise ConfigError(f"backend={backend!r}", f"must be one of {', '.join(BACKENDS)}")
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels <= 0):
             raise ConfigError(f"max_pixels={max_pixels!r}", "must be a positive int or None")
+        if backend == "torchcodec":
+            video_decoder_class()  # not installed: one line naming the install command, before any work
         self.path = path = check_path(source)
         self.strict = strict
         self._decoder = None
@@ -93,9 +96,21 @@ class VideoReader:
         # decord trusts headers (it allocates what they claim) and numbers frames by pts: only for files
         # whose header agrees with their content
         suspect = bool(notes or index.notes)
-        if backend == "decord" and suspect:
-            warnings.warn(f"{path}: decord cannot be trusted with this file ({(notes or index.notes)[0]}); "
+        if backend in ("decord", "torchcodec") and suspect:
+            warnings.warn(f"{path}: {backend} cannot be trusted with this file ({(notes or index.notes)[0]}); "
                           "using PyAV", DecodeWarning, stacklevel=3)
+        elif backend == "torchcodec":
+            why = torchcodec_unsuitable(path, container.format.name, out_size=out_size)
+            try:
+                if why is None:
+                    self._decoder = TorchcodecDecoder(path, stream_index=stream.index, index=index,
+                                                      first_frame=to_rgb(frame0, k_ccw, None), fallback=pyav,
+                                                      on_warning=self.report.warnings.append)
+                    chosen = "torchcodec"
+            except Exception as err:  # noqa: BLE001 - torchcodec cannot open it: PyAV it is
+                why = f"it cannot read this file ({short_error(err)})"
+            if why is not None:
+                warnings.warn(f"{path}: torchcodec is not used: {why}; using PyAV", DecodeWarning, stacklevel=3)
         elif backend == "decord" or (backend == "auto" and not strict and not suspect
                                      and decord_suitable(path, container.format.name)):
             try:
@@ -261,13 +276,15 @@ class VideoReader:
                 f"{i.duration_s:.2f}s, {i.codec}, backend={i.backend})")
 
 
-def open_video(source: str | os.PathLike, *, backend: Literal["auto", "pyav", "decord"] = "auto",
+def open_video(source: str | os.PathLike, *, backend: Literal["auto", "pyav", "decord", "torchcodec"] = "auto",
                strict: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                downscale: bool = False) -> VideoReader:
     """Open a video file for decoding.
 
     backend:    ``"auto"`` (decord for ordinary mp4/mov/mkv/avi files it can open, else PyAV;
-                always PyAV when ``strict``), ``"pyav"`` or ``"decord"``.
+                always PyAV when ``strict``), ``"pyav"``, ``"decord"`` or ``"torchcodec"`` (opt-in,
+                installed apart: ``pip install torchcodec==0.13.0 --no-deps``; PyAV reads what it
+                cannot, and damaged frames: see ``vidsift/frames/_torchcodec.py``).
     strict:     raise :class:`DamagedVideoError` instead of returning fewer frames (+ a warning).
     max_pixels: pixel budget per frame (default 8192*4320); larger videos raise
                 :class:`TooLargeError` before decoding, or with ``downscale=True`` are decoded

@@ -26,7 +26,7 @@ class VideoInfo:
     height: int
     rotation: int  # degrees clockwise applied to get display orientation (0/90/180/270)
     codec: str
-    backend: str  # "pyav" or "decord"
+    backend: str  # "pyav", "decord" or "torchcodec"
 
     def to_dict(self) -> dict:
         return asdict(self)
