@@ -2,8 +2,9 @@
 
 torchcodec (0.13 with torch 2.13 CPU) decodes with the system's FFmpeg (Debian 12: 5.1), whose
 H.264 decoding is faster here than the FFmpeg PyAV bundles: sampling 64 frames of a 30-minute
-GOP-250 file took 1.17x torchcodec's time with PyAV, nearly all of it inside the decoder, and
-1.06x with this backend (`benchmarks/README.md`, "Sampling speed"). Its open costs more (torchcodec
+GOP-250 file took 1.11-1.35x torchcodec's time with PyAV, nearly all of it inside the decoder, and
+1.06-1.18x with this backend (two interleaved runs, fastest and median; `benchmarks/README.md`,
+"Sampling speed"). Its open costs more (torchcodec
 scans the file's packets too), so on short GOPs the PyAV backend stays faster.
 
 Frame ``i`` is :class:`~vidsift.frames._probe.FrameIndex`'s frame ``i``: torchcodec's exact seek
