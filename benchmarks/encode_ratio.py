@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import tempfile
 import time
@@ -32,22 +31,12 @@ QUESTION = "What colour was the star?"
 
 def probe_clip(path: Path, seconds: float = 64.0, star_at: float = 30.0) -> Path:
     """A probe-world clip: drifting discs, distractor shapes every ~12 s, one 2-s star."""
-    from vidsift.probe.scene import BACKGROUNDS, COLOURS, Distractor, Event, Scene, write_video
+    from vidsift.probe.generate import needle_scene
+    from vidsift.probe.scene import BACKGROUNDS, write_video
 
     rng = random.Random(0)
-    scene = Scene(duration_s=seconds, backgrounds=[(0.0, rng.choice(list(BACKGROUNDS)))])
-    for _ in range(3):
-        a = rng.uniform(0, 6.28)
-        scene.distractors.append(Distractor(rng.uniform(5, 50), rng.uniform(5, 50), 8 * math.cos(a), 8 * math.sin(a), 3, 140))
-    cell = lambda: (rng.randrange(2) * 28 + 14, rng.randrange(2) * 28 + 14)  # noqa: E731
-    t = 3.0
-    while t < seconds - 4:
-        if not (star_at - 4 < t < star_at + 3):
-            scene.events.append(Event(rng.choice(("diamond", "ring", "bar")), rng.choice(list(COLOURS)), t,
-                                      t + rng.uniform(1, 2), *cell(), radius=12))
-        t += rng.uniform(9, 15)
-    scene.events.append(Event("star", "red", star_at, star_at + 2.0, *cell(), radius=12))
-    return write_video(scene, path, fps=2)
+    backgrounds = [(0.0, rng.choice(list(BACKGROUNDS)))]
+    return write_video(needle_scene(rng, seconds, star_at=star_at, backgrounds=backgrounds), path, fps=2)
 
 
 def main() -> None:

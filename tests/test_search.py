@@ -6,7 +6,6 @@ flags at a 52-token budget."""
 
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
@@ -166,26 +165,15 @@ def test_allocation_encode_ratio_is_checked():
 def _probe_video(path, seconds: float, *, star_at: float, colour: str = "red", seed: int = 0):
     """A long probe-world video: drifting discs, a background change every 20-90 s, a distractor
     shape every ~12 s and one 2-s star at ``star_at``; written at 2 fps."""
-    from vidsift.probe.scene import BACKGROUNDS, COLOURS, Distractor, Event, Scene, write_video
+    from vidsift.probe.generate import needle_scene
+    from vidsift.probe.scene import BACKGROUNDS, write_video
 
     rng = random.Random(seed)
     bgs, t = [], 0.0
     while t < seconds:
         bgs.append((t, rng.choice(list(BACKGROUNDS))))
         t += rng.uniform(20, 90)
-    scene = Scene(duration_s=seconds, backgrounds=bgs)
-    for _ in range(3):
-        a = rng.uniform(0, 6.28)
-        scene.distractors.append(Distractor(rng.uniform(5, 50), rng.uniform(5, 50), 8 * math.cos(a), 8 * math.sin(a), 3, 140))
-    cell = lambda: (rng.randrange(2) * 28 + 14, rng.randrange(2) * 28 + 14)  # noqa: E731
-    t = 3.0
-    while t < seconds - 4:
-        if not (star_at - 4 < t < star_at + 3):
-            shape = rng.choice(("diamond", "ring", "bar"))
-            scene.events.append(Event(shape, rng.choice(list(COLOURS)), t, t + rng.uniform(1, 2), *cell(), radius=12))
-        t += rng.uniform(9, 15)
-    scene.events.append(Event("star", colour, star_at, star_at + 2.0, *cell(), radius=12))
-    return write_video(scene, path, fps=2)
+    return write_video(needle_scene(rng, seconds, star_at=star_at, colour=colour, backgrounds=bgs), path, fps=2)
 
 
 def test_index_is_reused_and_rebuilt_when_the_file_changes(tmp_path):

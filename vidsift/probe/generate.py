@@ -326,6 +326,26 @@ def draw_scene(rng: random.Random, duration_s: float, **options: Any) -> tuple[S
 PLACEMENTS = 60  # layouts tried for one drawn number of triangles (4 long triangles need a few tries)
 
 
+def needle_scene(rng: random.Random, seconds: float, *, star_at: float, colour: str = "red",
+                 backgrounds: list[tuple[float, str]]) -> Scene:
+    """A plain needle-in-a-haystack scene for benchmarks and tests: ``backgrounds`` as given, three
+    drifting discs, a now-type distractor shape every 9-15 s (none within 4 s of the star) and one
+    2-s ``colour`` star at ``star_at``, each shape inside one token cell. Drawn from ``rng``."""
+    scene = Scene(duration_s=seconds, backgrounds=backgrounds)
+    for _ in range(3):
+        a = rng.uniform(0, 6.28)
+        scene.distractors.append(Distractor(rng.uniform(5, 50), rng.uniform(5, 50), 8 * math.cos(a), 8 * math.sin(a), 3, 140))
+    cell = lambda: (rng.randrange(2) * 28 + 14, rng.randrange(2) * 28 + 14)  # noqa: E731
+    t = 3.0
+    while t < seconds - 4:
+        if not (star_at - 4 < t < star_at + 3):
+            shape = rng.choice(("diamond", "ring", "bar"))
+            scene.events.append(Event(shape, rng.choice(list(COLOURS)), t, t + rng.uniform(1, 2), *cell(), radius=12))
+        t += rng.uniform(9, 15)
+    scene.events.append(Event("star", colour, star_at, star_at + 2.0, *cell(), radius=12))
+    return scene
+
+
 def triangle_length(rng: random.Random) -> float:
     """Seconds a triangle stays on screen (v4): half of them 1-2 s, half 2-4 s, so many span
     two to four 1 fps samples and only counting appearances (not frames) gives `count`."""
