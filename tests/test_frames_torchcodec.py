@@ -104,20 +104,48 @@ def test_mpeg4_pixels_within_two_levels(tmp_path):
     assert float((diff > 0).mean()) < 1e-3
 
 
-def test_pts_check_hands_wrong_frames_to_pyav(tmp_path):
-    """A frame whose pts is not the index's is never returned as that frame: torchcodec made to
-    answer each request with the next frame (as a mapping that disagreed with the index would), and
-    PyAV reads the request instead, with a note in the report."""
+def _answer_with_next_frame(monkeypatch, *, by_time: bool, by_number: bool) -> None:
+    """torchcodec made to answer a request with the frame after the one asked for (as a container
+    whose frame durations, or a mapping, disagreed with the index would)."""
+    from torchcodec.decoders import VideoDecoder
+
+    if by_time:
+        real_time = VideoDecoder.get_frame_played_at
+        monkeypatch.setattr(VideoDecoder, "get_frame_played_at",
+                            lambda self, s: real_time(self, s + 1 / float(self.metadata.average_fps)))
+    if by_number:
+        real_number = VideoDecoder.get_frame_at
+        monkeypatch.setattr(VideoDecoder, "get_frame_at", lambda self, i: real_number(self, min(int(i) + 1, len(self) - 1)))
+
+
+def test_pts_check_hands_wrong_frames_to_pyav(tmp_path, monkeypatch):
+    """A frame whose pts is not the index's is never returned as that frame: with torchcodec
+    answering each request, by time and then by number, with the next frame, PyAV reads the request
+    instead from a keyframe after the first (its container, closed while torchcodec decoded, is opened
+    again and seeks), with a note in the report."""
+    path = make_video(tmp_path / "v.mp4", n_frames=48, size=(96, 64), pattern="noise")
+    with open_video(path, backend="pyav") as ref:
+        want = ref.read(range(13, 48, 5)).data
+    with open_video(path, backend="torchcodec") as video:
+        assert video._decoder.fallback.container is None  # released: one demuxer and decoder open, torchcodec's
+        _answer_with_next_frame(monkeypatch, by_time=True, by_number=True)
+        got = video.read(range(13, 48, 5))
+        assert np.array_equal(got.data, want)
+        assert any(w.startswith("torchcodec stopped at frame 13: it returned the frame at 0.583s") for w in video.report.warnings)
+
+
+def test_frames_missed_by_time_are_found_by_number(tmp_path, monkeypatch):
+    """Frames are asked for by time (no scan at open); when that finds the wrong frame, torchcodec's
+    exact index (its scan) serves this and every later frame: the same pixels as PyAV, no warning."""
     path = make_video(tmp_path / "v.mp4", n_frames=48, size=(96, 64), pattern="noise")
     with open_video(path, backend="pyav") as ref:
         want = ref.read(range(0, 48, 5)).data
     with open_video(path, backend="torchcodec") as video:
-        vd = video._decoder.vd
-        real = vd.get_frame_at
-        vd.get_frame_at = lambda i: real(min(int(i) + 1, len(vd) - 1))
+        _answer_with_next_frame(monkeypatch, by_time=True, by_number=False)
         got = video.read(range(0, 48, 5))
         assert np.array_equal(got.data, want)
-        assert any(w.startswith("torchcodec stopped at frame 0: it returned the frame at 0.042s") for w in video.report.warnings)
+        assert _served_by_torchcodec(video), video.report.warnings
+        assert video._decoder.exact
 
 
 def _damage_packet_tails(src, dst, frames, *, keep: float = 0.2, seed: int = 0) -> str:

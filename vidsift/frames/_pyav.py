@@ -80,6 +80,7 @@ class PyAVDecoder:
                  out_size: tuple[int, int] | None, on_error: Callable[[int, str], None], on_suspect: Callable[[int], None],
                  on_resize: Callable[[int, tuple[int, int]], None]) -> None:
         self.path, self.container, self.stream, self.index = path, container, stream, index
+        self.stream_index = stream.index
         self.k_ccw, self.size, self.out_size = k_ccw, size, out_size  # (W, H) stored orientation: first frame's, output's
         self.on_error, self.on_suspect, self.on_resize = on_error, on_suspect, on_resize
         self._reformatter = VideoReformatter()
@@ -97,12 +98,22 @@ class PyAVDecoder:
 
     # ------------------------------------------------------------------ positioning
     def _restart(self) -> None:
-        """Reopen the container: the only exact way back to the first frame (MPEG-TS seeks are approximate)."""
+        """Reopen the container: the only exact way back to the first frame (MPEG-TS seeks are
+        approximate), and the way back after :meth:`release`."""
         old = self.container
         self.container = av.open(self.path, "r", options=OPEN_OPTIONS, **OPEN_KWARGS)
-        self.stream = self.container.streams[self.stream.index]
+        self.stream = self.container.streams[self.stream_index]
         slice_threads(self.stream)
-        old.close()
+        if old is not None:
+            old.close()
+
+    def release(self) -> None:
+        """Close the container (its demuxer's index, its decoder's buffers) while another backend
+        decodes; the next read reopens it."""
+        self._gen, self._pending, self._pos = None, None, -1
+        if self.container is not None:
+            self.container.close()
+            self.container = None
 
     def _seek(self, i: int, *, restart: bool = False) -> None:
         """Position the decoder so the next frames start at or before frame ``i`` (``restart``: reopen
@@ -110,9 +121,9 @@ class PyAVDecoder:
         self._gen = None
         kf = self.index.keyframe_before(i) if len(self.index) and not self.index.sequential else 0
         synced = kf == 0
-        if synced:  # reopening is exact (frames before timestamp 0 included); a seek to the start is not
-            self._restart()
-        else:
+        if synced or self.container is None:  # reopening is exact (frames before timestamp 0 included);
+            self._restart()  # a seek to the start is not
+        if not synced:
             try:
                 self.container.seek(int(self.index.pts[kf]), backward=True, any_frame=False, stream=self.stream)
             except PYAV_ERRORS:
@@ -233,7 +244,7 @@ class PyAVDecoder:
         level = av.logging.get_level()
         av.logging.set_level(None)  # silent: errors surface as exceptions or missing keyframes
         try:
-            stream = container.streams[self.stream.index]
+            stream = container.streams[self.stream_index]
             stream.codec_context.skip_frame = "NONKEY"
             slice_threads(stream)
             keys = iter(np.flatnonzero(self.index.keyframe))  # sequential index: the k-th keyframe out
@@ -261,5 +272,4 @@ class PyAVDecoder:
             container.close()
 
     def close(self) -> None:
-        self._gen = None
-        self.container.close()
+        self.release()

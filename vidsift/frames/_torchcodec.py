@@ -96,20 +96,23 @@ class TorchcodecDecoder:
 
     def __init__(self, path: str, *, stream_index: int, index: FrameIndex, first_frame: np.ndarray, fallback,
                  on_warning: Callable[[str], None]) -> None:
-        self.path, self.fallback, self.on_warning = path, fallback, on_warning
+        self.path, self.stream_index, self.fallback, self.on_warning = path, stream_index, fallback, on_warning
         self.failed = False  # torchcodec reported an error: PyAV reads everything from then on
-        decoder_class = video_decoder_class()
+        self.decoder_class = video_decoder_class()
         self.log = _system_log()  # after the import above: its FFmpeg is loaded by then
         if self.log is None:
             raise RuntimeError("its FFmpeg's error log cannot be captured")
-        with _DECODING, self.log.paused():  # its scan's trace lines are not wanted (nor its parser's errors)
-            self.vd = decoder_class(path, stream_index=stream_index, seek_mode="exact", dimension_order="NHWC",
-                                    num_ffmpeg_threads=threads.current())
-        if len(self.vd) != len(index):
-            raise RuntimeError(f"torchcodec sees {len(self.vd)} frames, the index {len(index)}")
         self.pts_s = index.pts.astype(np.float64) * float(index.time_base)  # (N,) what each frame must carry
         self.tol = max(0.5 * float(index.time_base), 1e-6)
+        gaps = np.diff(self.pts_s)
+        # a time inside each frame's display interval (its start would be one rounding away from the
+        # frame before): halfway to the next frame; the last frame, half the previous gap on
+        self.play_s = self.pts_s + 0.5 * np.append(gaps, gaps[-1:] if len(gaps) else [self.tol])
+        self.n_frames = len(index)
+        self.exact = False
+        fallback.release()  # PyAV's demuxer and decoder are freed before torchcodec's allocate
         with _DECODING:
+            self.vd = self._open("approximate")
             self.log.drain()
             self.log.arm()
             self.k_ccw = turns_to_display(self._decode(0), first_frame, who="torchcodec")
@@ -117,9 +120,30 @@ class TorchcodecDecoder:
                 raise RuntimeError("its FFmpeg reported errors on frame 0")
         self.shape = first_frame.shape  # (H, W, 3) display orientation
 
+    def _open(self, seek_mode: str):
+        """A torchcodec decoder (the caller holds ``_DECODING``). ``approximate`` opens at once and
+        finds frames by time through the container's own index; ``exact`` first scans every packet
+        (50 ms for 30 minutes of 25 fps), then finds them by number."""
+        with self.log.paused():  # its scan's trace lines are not wanted (nor its parser's errors)
+            vd = self.decoder_class(self.path, stream_index=self.stream_index, seek_mode=seek_mode,
+                                    dimension_order="NHWC", num_ffmpeg_threads=threads.current())
+        if seek_mode == "exact" and len(vd) != self.n_frames:
+            raise RuntimeError(f"torchcodec sees {len(vd)} frames, the index {self.n_frames}")
+        return vd
+
     def _decode(self, i: int) -> np.ndarray:
-        frame = self.vd.get_frame_at(i)
+        """Frame ``i`` (the caller holds ``_DECODING``), by time while that finds it, by torchcodec's
+        scanned index once it has not (frame durations the container gets wrong, say)."""
+        if self.exact:
+            frame = self.vd.get_frame_at(i)
+        else:
+            frame = self.vd.get_frame_played_at(float(self.play_s[i]))
         if abs(frame.pts_seconds - self.pts_s[i]) > self.tol:
+            if not self.exact:
+                self.exact, self.vd = True, None
+                self.vd = self._open("exact")
+                self.log.arm()
+                return self._decode(i)
             raise RuntimeError(f"it returned the frame at {frame.pts_seconds:.3f}s for frame {i} "
                                f"({self.pts_s[i]:.3f}s)")
         return frame.data.numpy()  # (H, W, 3) uint8, display orientation (torchcodec applies the rotation)
