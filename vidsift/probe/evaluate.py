@@ -65,6 +65,11 @@ METHODS: dict[str, Callable[[float], dict[str, Any]]] = {
     # planner before relevance-true allocation
     "mllm+topk/spread": _plan(scorer="mllm", selector="topk", allocator="proportional", allocation="spread"),
     "mllm+kcenter/spread": _plan(scorer="mllm", selector="kcenter", allocator="proportional", allocation="spread"),
+    # the same with at most 1.2x the kept tokens encoded (fewer, fuller frames: `--allocation lean`);
+    # kcenter/lean is the plan of flat scores (the uniform scorer), as `vidsift bench --allocation lean`
+    "mllm+topk/lean": _plan(scorer="mllm", selector="topk", allocator="proportional", allocation="lean"),
+    "mllm+kcenter/lean": _plan(scorer="mllm", selector="kcenter", allocator="proportional", allocation="lean"),
+    "kcenter/lean": _plan(selector="kcenter", allocation="lean"),
     # token mergers (kcenter frames)
     "tome": _plan(merger="tome"),
     "adjacent": _plan(merger="adjacent"),
