@@ -91,6 +91,22 @@ def test_run_bench_measures_every_setting_against_full(pipe, clip: str, tmp_path
     assert bench_table(report).row_count == 3
 
 
+def test_allocation_goes_with_every_budget(pipe, clip: str) -> None:
+    """``--allocation lean`` reaches the plan of each reduced setting (issue 24: at most 1.2x the
+    prompt's tokens encoded), where the default plan, spreading the budget, encodes more; the full
+    run is untouched."""
+    settings = parse_bench_settings("10%", "fast", allocation="lean")
+    assert [s.overrides.get("allocation") for s in settings] == [None, "lean", "lean"]
+    spread, lean = (run_bench(pipe, clip, settings=parse_bench_settings("10%", allocation=a), repeat=1, warmup=0,
+                              frames=16, max_new_tokens=2).rows for a in (None, "lean"))
+    assert lean[1]["allocation"] == "lean" and lean[0]["allocation"] is None
+    assert lean[0]["tokens_encoded"] == spread[0]["tokens_encoded"] == spread[0]["tokens_full"]
+    assert lean[1]["tokens_encoded"] <= 1.2 * lean[1]["tokens_in_prompt"]
+    assert spread[1]["tokens_encoded"] > 1.2 * spread[1]["tokens_in_prompt"]
+    with pytest.raises(ConfigError, match="choose from: relevance, lean, spread"):
+        parse_bench_settings("10%", allocation="thin")
+
+
 def test_flop_model_reads_the_configs(pipe) -> None:
     fm = FlopModel.from_model(pipe.adapter.model)
     assert fm.n_layers == pipe.adapter.model.config.get_text_config().num_hidden_layers

@@ -145,6 +145,32 @@ def test_allocation_encodes_at_most_encode_ratio_of_what_it_keeps(budget):
     assert budget < 13 or capped, "no case where the uncapped plan encodes more than 1.2x (the test shows nothing)"
 
 
+@pytest.mark.parametrize("group", [1, 2])
+def test_lean_plan_of_flat_scores_encodes_at_most_encode_ratio(group):
+    """Flat scores (the uniform scorer, as in `vidsift bench`) give relevance nothing to keep whole,
+    so the plan spreads the budget; with ``allocation="lean"`` it keeps at most 1.2 x budget / full
+    frames, in whole units of ``group`` (a Qwen temporal pair), where the plain spread keeps ~2x as
+    many at half their tokens. 128 frames of 64 tokens (SmolVLM2-500M in the README's headline)."""
+    from vidsift.selectors import plan_frames
+    from vidsift.types import FrameBatch
+
+    rng = np.random.default_rng(group)
+    frames = FrameBatch(rng.integers(0, 256, (128, 16, 16, 3), np.uint8), np.arange(128.0), np.arange(128))
+    for budget in (30, 200, 819, 2048, 4000):
+        lean, plain = (plan_frames(frames, "q", budget_tokens=budget, tokens_per_frame=64, group=group, allocation=a)
+                       for a in ("lean", "relevance"))
+        assert lean.settings["allocation"] == "spread" and lean.settings["encode_ratio"] == 1.2
+        kept = sum(f.tokens for f in lean.frames)
+        assert kept <= budget
+        if budget >= 64 * group / 1.2:  # one unit fits the cap
+            assert len(lean.frames) * 64 <= 1.2 * kept and len(lean.frames) % group == 0, (budget, len(lean.frames), kept)
+            assert kept >= min(budget, 64 * len(lean.frames)) - len(lean.frames)  # what the frames can hold is spent
+        else:  # below one unit: one frame (a pair encodes it with its neighbour), merged to the budget
+            assert len(lean.frames) == 1 and kept == budget
+        if budget >= 200:
+            assert len(plain.frames) * 64 > 1.5 * sum(f.tokens for f in plain.frames), "the plain spread changed"
+
+
 def test_allocation_encode_ratio_is_checked():
     from vidsift.selectors import plan_frames
     from vidsift.types import FrameBatch

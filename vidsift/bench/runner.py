@@ -38,21 +38,25 @@ class BenchSetting:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None) -> list[BenchSetting]:
-    """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first."""
+def parse_bench_settings(budgets: str | None = "100%,50%,25%,10%", presets: str | None = None, *,
+                         allocation: str | None = None) -> list[BenchSetting]:
+    """``"100%,50%,25%,10%"`` and ``"fast,balanced"`` -> settings, the full reference first;
+    ``allocation`` (relevance, lean, spread) goes with every budget (a setting's overrides, so its row records it)."""
+    from ..pipeline.options import AskOptions
     from ..pipeline.presets import Preset
     from ..types import Budget
 
+    extra = {} if allocation is None else {"allocation": AskOptions(allocation=allocation).allocation}  # validated
     settings = [BenchSetting("full", {"budget": "all"})]
     for b in (budgets or "").split(","):
         b = b.strip()
         if not b or Budget.parse(b) in (Budget(), Budget(fraction=1.0)):  # validated early: one-line error before any model work
             continue
-        settings.append(BenchSetting(b, {"budget": b}))
+        settings.append(BenchSetting(b, {"budget": b, **extra}))
     for p in (presets or "").split(","):
         if p.strip():
             Preset.named(p.strip())
-            settings.append(BenchSetting(f"preset:{p.strip()}", {"preset": p.strip()}))
+            settings.append(BenchSetting(f"preset:{p.strip()}", {"preset": p.strip(), **extra}))
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise ConfigError(",".join(names), "a setting is listed twice")
@@ -85,7 +89,7 @@ def _summarise(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]])
     stages = sorted({k for r in runs for k in r["stats"].get("time_s", {})})
     stats0 = runs[0]["stats"]
     row: dict[str, Any] = {
-        "setting": name, "budget": overrides.get("budget"),
+        "setting": name, "budget": overrides.get("budget"), "allocation": overrides.get("allocation"),
         "tokens_full": stats0.get("tokens_full"), "tokens_budget": stats0.get("tokens_budget"),
         "tokens_encoded": stats0.get("tokens_encoded"), "tokens_in_prompt": stats0.get("tokens_in_prompt"),
         "prompt_len": stats0.get("prompt_len"), "frames_candidates": stats0.get("frames_candidates"),

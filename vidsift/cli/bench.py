@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         frames: int = typer.Option(32, "--frames", help="Candidate frames sampled evenly from the video."),
         budgets: str = typer.Option("100%,50%,25%,10%", "--budgets", help="Budgets compared with full, comma-separated."),
         presets: Optional[str] = typer.Option(None, "--presets", "--preset", help="Budget presets to add, comma-separated: fast, balanced, faithful, mustdrop."),
+        allocation: Optional[str] = typer.Option(None, "--allocation", help="How every budget's plan spends it (relevance, lean, spread); default: the planner's."),
         repeat: int = typer.Option(3, "--repeat", "-r", help="Measured rounds (medians are reported)."),
         warmup: int = typer.Option(1, "--warmup", help="Unmeasured runs per setting first."),
         warmup_mode: str = typer.Option("each", "--warmup-mode", help="each: warm every setting; cheapest: only the last listed (smallest) one."),
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--video/--synthetic", "give exactly one: a video path or a synthetic length in seconds")
         if video is not None and not Path(video).is_file():
             raise ConfigError(video, "no such video file")
-        settings = parse_bench_settings(budgets, presets)
+        settings = parse_bench_settings(budgets, presets, allocation=allocation)
         out_dir = Path(out)
         from .output import writable_out
 

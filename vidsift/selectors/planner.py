@@ -109,9 +109,11 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
     in units of ``group`` neighbouring frames: the model's temporal patch); flat scores, or
     ``"spread"``, choose ``k`` frames with the selector and split the budget with the allocator.
     ``"lean"`` is ``"relevance"`` with ``encode_ratio=ENCODE_RATIO`` (1.2) unless one is given.
-    encode_ratio: in a relevance plan, the most tokens encoded per token kept (every chosen frame is
-    encoded whole: fewer, fuller coverage frames; None: coverage at half a frame's tokens). A spread
-    plan is not capped.
+    encode_ratio: the most tokens encoded per token kept (every chosen frame is encoded whole): a
+    relevance plan takes fewer, fuller coverage frames; a spread plan (flat scores) without a fixed
+    ``k`` keeps at most ``encode_ratio * budget / full`` frames, in units of ``group``, at least one
+    unit. None: coverage at half a frame's tokens, and a spread plan as many frames as fit at
+    ``min_fraction``.
     """
     times: dict[str, float] = {}
     n = len(candidates)
@@ -166,6 +168,9 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
                  "tokens_planned": int(sum(f.tokens for f in frames)), "kept": kept}
         return TokenPlan(video=video, budget=budget_tokens, frames=frames, settings=settings, stats=stats)
     want = default_k(n, budget_tokens, float(tokens_per_frame), min_fraction) if k is None else min(int(k), n)
+    if k is None and encode_ratio is not None:  # every chosen frame is encoded whole: fewer, fuller frames,
+        # in units of the model's temporal patch (`group` frames are encoded together)
+        want = min(want, max(group, int(encode_ratio * budget_tokens // (full * group)) * group))
     want = min(want, budget_tokens)  # every chosen frame gets at least one token
     t0 = time.perf_counter()
     chosen = np.asarray(selector_m.select(features, scores.scores, want), dtype=np.int64)
@@ -189,7 +194,7 @@ def plan_frames(candidates: FrameBatch, query: str | None = None, *, budget_toke
         "selector": _label(selector_m, selector), "allocator": _label(allocator_m, allocator),
         "tokens_per_frame": float(tokens_per_frame), "frames": k, "min_fraction": min_fraction,
         "floor_tokens": floor, "coverage": bool(coverage), "scene_threshold": scene_threshold, "query": query,
-        "allocation": "spread",
+        "allocation": "spread", "encode_ratio": encode_ratio,
     }
     stats = {
         "time_s": {key: round(v, 6) for key, v in times.items()},
