@@ -178,7 +178,9 @@ class PyAVDecoder:
         """Index of the frame with this pts; the one after ``last`` when the pts is unknown or the
         index numbers frames in decode order (``FrameIndex.sequential``)."""
         if pts is not None and not self.index.sequential:
-            j = int(np.searchsorted(self.index.pts, pts))
+            j = last + 1  # the usual case, checked first: a numpy search costs 2-3 us a frame
+            if not (j < len(self.index) and self.index.pts[j] == pts):  # (pts are unique in such an index)
+                j = int(np.searchsorted(self.index.pts, pts))
             if j < len(self.index) and self.index.pts[j] == pts:
                 return j
         return last + 1
