@@ -20,9 +20,10 @@ and prints seconds, peak RSS and vidsift / fastest-raw ratios in one table (``--
 ``--out``: rows, CPU model and flags, load average). Each method runs ``--repeat`` times,
 interleaved, and its fastest run counts: on a shared machine one run can take 10x another.
 Memory is the child's own peak (VmHWM) less its size after the imports, as a multiple of the
-returned frames' bytes (issue 24 asks <= 1.5x), and beside it the part of the growth at the end that
-is data (anonymous pages), not pages of the decoders' shared libraries (their code: two FFmpeg
-builds when vidsift's torchcodec backend runs, PyAV's and the system's). Files are synthesised once (640x360 H.264, 25 fps) into ``--dir`` and kept.
+returned frames' bytes (issue 24 asks <= 1.5x), and beside it the part of the growth, with the
+frames held and the decoder open, that is data (anonymous pages), not pages of the decoders' shared
+libraries (their code: two FFmpeg builds when vidsift's torchcodec backend runs, PyAV's and the
+system's). Files are synthesised once (640x360 H.264, 25 fps) into ``--dir`` and kept.
 
     python benchmarks/sampling_speed.py [--minutes 30] [--gops 12,250] [--frames 64] [--repeat 3]
         [--methods vidsift,pyav-seek,...] [--out benchmarks/results/sampling_speed.json] [--json]

@@ -265,9 +265,11 @@ def table_index(container, stream, path: str) -> FrameIndex | None:
     if not n or n != int(stream.frames or 0):
         return None
     rows = np.empty((n, 3), np.int64)  # (N, 3) time, end offset, key flag
-    for a in range(0, n, TABLE_CHUNK):  # slices (5x faster than iterating the table), a few at a time:
-        entries = stream.index_entries[a:min(n, a + TABLE_CHUNK)]  # the table at once, as Python objects,
-        rows[a:a + len(entries)] = [(e.timestamp, e.pos + e.size, e.is_keyframe) for e in entries]  # held 8 MB
+    # slices of the table (5x faster than iterating it), TABLE_CHUNK entries at a time: the whole
+    # table as Python objects held 8 MB at once for 45,000 frames
+    for a in range(0, n, TABLE_CHUNK):
+        entries = stream.index_entries[a:min(n, a + TABLE_CHUNK)]
+        rows[a:a + len(entries)] = [(e.timestamp, e.pos + e.size, e.is_keyframe) for e in entries]
     ts, keys = rows[:, 0], rows[:, 2].astype(bool)
     if (n > 1 and (np.diff(ts) <= 0).any()) or rows[:, 1].max() > os.path.getsize(path) or not keys[0]:
         return None
