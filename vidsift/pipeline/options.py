@@ -84,8 +84,9 @@ class AskOptions:
         "candidate); settings after a colon, e.g. on:call_share=0.1 (the share of candidates the scorer may see).", (str,))
     allocation: Allocation | None = _opt(
         "--allocation", "plan", "How a query-aware plan spends the budget: relevance (relevant frames keep their full tokens, "
-        "coverage gets the rest at half tokens; flat relevance spreads), lean (as relevance, with fewer coverage frames at "
-        "full tokens: at most 1.2x the prompt's tokens encoded) or spread (k frames at a share of their tokens).", (str,))
+        "coverage gets the rest at half tokens; flat relevance spreads), lean (as relevance, with fewer, fuller coverage "
+        "frames, and fewer, fuller frames where relevance is flat: at most 1.2x the prompt's tokens encoded) or spread (k "
+        "frames at a share of their tokens).", (str,))
     timeline: Timeline | float | str | None = _opt(
         "--timeline", "plan", "How the model sees the kept frames' times: true (real seconds), compact (mapped onto 32 s, "
         "order and relative position kept: for a model trained on short clips, as the probe model), or a number of "
