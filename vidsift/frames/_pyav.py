@@ -36,6 +36,25 @@ def to_rgb(frame, k_ccw: int, out_size: tuple[int, int] | None, *, reformatter=N
     return img
 
 
+def turns_to_display(img: np.ndarray, display: np.ndarray, *, who: str) -> int:
+    """How many 90-degree CCW turns take ``who``'s frame 0 (decord, torchcodec) to PyAV's display
+    frame 0. Some builds apply the display matrix themselves and some do not; a mismatch means:
+    do not use it."""
+    if img.shape == display.shape and np.array_equal(img, display):
+        return 0  # the usual case, at a tenth of the cost of the four differences below
+    best, best_k = None, None
+    for k in range(4):
+        turned = np.rot90(img, k=k)
+        if turned.shape != display.shape:
+            continue
+        err = float(np.abs(turned.astype(np.int16) - display.astype(np.int16)).mean())
+        if best is None or err < best:
+            best, best_k = err, k
+    if best is None or best > 12.0:
+        raise RuntimeError(f"{who}'s frames do not match PyAV's (shape or orientation)")
+    return int(best_k)
+
+
 class FrameRows:
     """Decoded frames written straight into one ``(n, H, W, 3)`` array as they decode, row ``j`` for
     ``targets[j]`` (allocated at the first frame: its shape is the decoder's), so a read holds each

@@ -41,9 +41,8 @@ from typing import Callable
 import numpy as np
 
 from . import _ffmpeg_log
-from ._decord import turns_to_display
 from ._probe import FrameIndex, one_line
-from ._pyav import FrameRows
+from ._pyav import FrameRows, turns_to_display
 from .. import threads
 from ..errors import ConfigError
 
@@ -102,13 +101,8 @@ class TorchcodecDecoder:
         self.log = _system_log()  # after the import above: its FFmpeg is loaded by then
         if self.log is None:
             raise RuntimeError("its FFmpeg's error log cannot be captured")
-        self.pts_s = index.pts.astype(np.float64) * float(index.time_base)  # (N,) what each frame must carry
-        self.tol = max(0.5 * float(index.time_base), 1e-6)
-        gaps = np.diff(self.pts_s)
-        # a time inside each frame's display interval (its start would be one rounding away from the
-        # frame before): halfway to the next frame; the last frame, half the previous gap on
-        self.play_s = self.pts_s + 0.5 * np.append(gaps, gaps[-1:] if len(gaps) else [self.tol])
-        self.n_frames = len(index)
+        self.pts, self.tb = index.pts, float(index.time_base)  # what each frame must carry
+        self.tol = max(0.5 * self.tb, 1e-6)
         self.exact = False
         fallback.release()  # PyAV's demuxer and decoder are freed before torchcodec's allocate
         with _DECODING:
@@ -127,25 +121,27 @@ class TorchcodecDecoder:
         with self.log.paused():  # its scan's trace lines are not wanted (nor its parser's errors)
             vd = self.decoder_class(self.path, stream_index=self.stream_index, seek_mode=seek_mode,
                                     dimension_order="NHWC", num_ffmpeg_threads=threads.current())
-        if seek_mode == "exact" and len(vd) != self.n_frames:
-            raise RuntimeError(f"torchcodec sees {len(vd)} frames, the index {self.n_frames}")
+        if seek_mode == "exact" and len(vd) != len(self.pts):
+            raise RuntimeError(f"torchcodec sees {len(vd)} frames, the index {len(self.pts)}")
         return vd
 
     def _decode(self, i: int) -> np.ndarray:
         """Frame ``i`` (the caller holds ``_DECODING``), by time while that finds it, by torchcodec's
         scanned index once it has not (frame durations the container gets wrong, say)."""
+        want = float(self.pts[i]) * self.tb
         if self.exact:
             frame = self.vd.get_frame_at(i)
-        else:
-            frame = self.vd.get_frame_played_at(float(self.play_s[i]))
-        if abs(frame.pts_seconds - self.pts_s[i]) > self.tol:
+        else:  # a time inside the frame (its start is one rounding away from the frame before):
+            # halfway to the next frame; the last one, half the gap before it on
+            neighbour = i + 1 if i + 1 < len(self.pts) else max(i - 1, 0)
+            frame = self.vd.get_frame_played_at(want + 0.5 * abs(float(self.pts[neighbour]) * self.tb - want))
+        if abs(frame.pts_seconds - want) > self.tol:
             if not self.exact:
                 self.exact, self.vd = True, None
                 self.vd = self._open("exact")
                 self.log.arm()
                 return self._decode(i)
-            raise RuntimeError(f"it returned the frame at {frame.pts_seconds:.3f}s for frame {i} "
-                               f"({self.pts_s[i]:.3f}s)")
+            raise RuntimeError(f"it returned the frame at {frame.pts_seconds:.3f}s for frame {i} ({want:.3f}s)")
         return frame.data.numpy()  # (H, W, 3) uint8, display orientation (torchcodec applies the rotation)
 
     def _put(self, i: int, out: FrameRows) -> bool:
