@@ -70,6 +70,21 @@ def test_the_server_takes_exactly_its_fields_and_the_question_options():
     assert sorted(listed) == sorted([*fields_for("server"), "options"])
 
 
+@pytest.mark.parametrize("search", ["dense", " dense", "dense ", "dense:grid=4"])
+def test_the_server_refuses_a_dense_search_however_it_is_spelled(search):
+    """A dense search scores every frame: the server refuses it by the mode the option parses to,
+    so padding the name does not get it through; auto, on and off pass."""
+    from vidsift.serve import ServeConfig
+    from vidsift.serve._ask import ask_options
+    from vidsift.serve._errors import HTTPProblem
+
+    config = ServeConfig(port=0)
+    with pytest.raises(HTTPProblem, match="this server allows auto, on or off"):
+        ask_options({"search": search}, config)
+    for allowed in ("auto", " on", "off"):
+        assert ask_options({"search": allowed}, config).ask.search == allowed
+
+
 def test_a_manifest_row_takes_exactly_the_manifest_fields(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x")
     taken = set()

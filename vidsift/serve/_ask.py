@@ -87,7 +87,7 @@ def ask_options(raw: Any, config: ServeConfig, *, where: str = "options") -> Req
             raise HTTPProblem(400, f"{where}.{key}: must be 1..{MAX_FRAMES_LIMIT}")
     if ask.fps is not None and not 0 < ask.fps <= 30:
         raise HTTPProblem(400, f"{where}.fps: must be in (0, 30]")
-    if ask.search is not None and ask.search.partition(":")[0] == "dense":
+    if ask.search is not None and ask.parsed("search")[0] == "dense":  # the mode as parsed (" dense" is dense)
         raise HTTPProblem(400, f"{where}.search: this server allows auto, on or off (a dense search scores every frame)")
     if choices is not None:
         try:
