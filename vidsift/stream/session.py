@@ -233,9 +233,8 @@ class StreamSession:
             self.error = text if text.startswith(f"{name}: ") else f"{name}: {text}"
             self.queue.emit({"event": "error", "error": self.error})
         finally:
-            self._finish()
             self.capture.stop()
-            self.queue.wake()
+            self._finish()  # wakes the event queue and any question waiting for a frame
 
 
 def open_session(model: Pipeline | ModelAdapter, source: str | LiveSource, options: StreamOptions | None = None, *,
