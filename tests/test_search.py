@@ -264,6 +264,24 @@ def test_lean_allocation_encodes_at_most_1_2x_the_tokens_in_the_prompt(tmp_path)
         assert any(30 <= f.pts_seconds < 32 and f.tokens == 2 for f in answer.plan.frames), "the star lost its tokens"
 
 
+def test_lean_caps_the_search_plan_of_flat_scores_too(tmp_path):
+    """With the temporal search on and flat scores (the uniform scorer), the search's plan falls back
+    to spreading the budget; under ``allocation="lean"`` that spread is capped as `plan_frames`' is:
+    at most 1.2x the prompt's tokens encoded, where the default spreads at half tokens."""
+    from vidsift import Pipeline
+
+    video = _probe_video(tmp_path / "short.mp4", 60, star_at=30)
+    pipe = Pipeline.from_pretrained("vidsift/probe/checkpoint", device="cpu", dtype="float32")
+    ask = dict(budget="25%", scorer="uniform", search="on", max_new_tokens=1)
+    default = pipe.ask(video, "What colour was the star?", **ask).stats
+    assert default["tokens_encoded"] > 1.5 * default["tokens_in_prompt"], "the default plan changed: the test shows nothing"
+    answer = pipe.ask(video, "What colour was the star?", allocation="lean", **ask)
+    s = answer.stats
+    assert answer.plan.settings["search"] is not None
+    assert s["tokens_in_prompt"] <= s["tokens_budget"]
+    assert s["tokens_encoded"] <= 1.2 * s["tokens_in_prompt"], (s["tokens_encoded"], s["tokens_in_prompt"])
+
+
 def test_model_features_are_kept_with_the_index_and_keyed_by_the_weights(tmp_path):
     """The search's model features are computed once per (video, model weights): a second pipeline
     on the same entry reads them from disk; other weights under the same name do not."""

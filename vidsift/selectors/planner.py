@@ -296,7 +296,7 @@ def plan_search(index: Any, query: str | None, *, budget_tokens: int, tokens_per
         scores = FrameScores(np.where(seen, result.scores, fill), features=index.features, scorer=getattr(scorer_m, "name", "scorer"))
         plan = plan_frames(index.batch(), query, budget_tokens=int(budget_tokens), tokens_per_frame=tokens_per_frame, k=k,
                            scorer=scorer_m, selector=selector, allocator=allocator, video=video, scores=scores,
-                           min_fraction=min_fraction, allocation="spread")
+                           min_fraction=min_fraction, allocation="spread", encode_ratio=encode_ratio, group=group)
         kept = [{"pts_seconds": f.pts_seconds, "index": f.index, "tokens": f.tokens, "why": "spread"} for f in plan.frames]
         allocation = "spread"
     else:
