@@ -208,7 +208,23 @@ def pipe(checkpoint):
 def test_one_ask_builds_each_member_once(search, pipe, tmp_video, builds):
     pipe.ask(tmp_video, "What moves?", search=search, **ASKED)
     _each_member_once(builds)
-    assert builds["budget"] == 1, builds  # the question's budget parts resolved once over the pipeline's
+    assert builds["budget"] == 2, builds  # the pipeline's defaults and the question's budget parts, once each
+
+
+def test_a_question_budget_replaces_the_defaults_frame_cap(checkpoint):
+    """A pipeline whose default budget caps the frames (``max_frames``) and a question with a budget
+    that does not: the question runs uncapped, as its resume key (`options_key`) says. The cap the
+    defaults derived is not carried over as if ``frames`` had been given."""
+    from vidsift.pipeline import Pipeline
+    from vidsift.types import Budget
+
+    pipe = Pipeline.from_pretrained(checkpoint, device="cpu", budget=Budget(fraction=0.5, max_frames=8))
+    assert pipe.resolve().settings.options.frames == 8  # the defaults' own cap
+    for question in (dict(budget=Budget(fraction=0.5)), dict(preset="fast")):
+        settings = pipe.resolve(**question).settings
+        assert settings.options.frames == resolve(pipe.defaults, AskOptions.from_kwargs(**question)).options.frames
+        assert settings.options.frames is None, question
+    assert pipe.resolve(budget=Budget(fraction=0.5), frames=4).settings.options.frames == 4  # given frames stay
 
 
 def test_vidsift_ask_builds_each_member_once_check_included(tmp_video, builds, capsys):

@@ -420,15 +420,12 @@ class AskSettings:
         return {**out, "budget": dataclasses.asdict(self.budget), "compression": dataclasses.asdict(self.compression)}
 
 
-def resolve(*layers: AskOptions, base: AskSettings | None = None) -> AskSettings:
+def resolve(*layers: AskOptions) -> AskSettings:
     """The layers (lowest first: a pipeline's defaults, then the question's) as one `AskSettings`
-    on top of ``base`` (None: the library's defaults): the budget parts applied layer by layer
-    (`Preset.apply`: a preset replaces both parts, then the size, then prune and kv), every other
-    field the last one given."""
-    if base is None:
-        preset, plan = Preset(), [(library_defaults(), None)]
-    else:
-        preset, plan = Preset(budget=base.budget, compression=base.compression), [(base.options.given(), base.options)]
+    on top of the library's defaults: the budget parts applied layer by layer (`Preset.apply`: a
+    preset replaces both parts, then the size, then prune and kv), every other field the last one
+    given; a budget's frame cap bounds ``frames`` once, from the budget all layers resolve to."""
+    preset, plan = Preset(), [(library_defaults(), None)]
     for layer in layers:
         preset = preset.apply(preset=layer.preset, budget=layer.budget, prune=layer.prune, kv=layer.kv)
         plan.append(({k: v for k, v in layer.given().items() if k not in _BUDGET_PARTS}, layer))

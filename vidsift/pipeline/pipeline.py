@@ -163,7 +163,7 @@ class Pipeline:
         self.adapter = adapter
         self.name = name or str(getattr(adapter.model, "name_or_path", "") or adapter.family)
         self.defaults = AskOptions.from_kwargs(budget=budget, **plan_defaults)  # what the pipeline was given
-        self.base = resolve(self.defaults)  # every question starts from these (`resolve`)
+        self.base = resolve(self.defaults)  # what the defaults resolve to (every question resolves over them)
         self._candidates = _LRU(4)  # (video, sampling) -> FrameBatch
         self._encoded = _LRU(8)  # (video, sampling, frame indices) -> VisualTokens
         self._indexes = _LRU(2)  # (video, scan settings) -> VideoIndex (the search's cheap pass)
@@ -205,7 +205,7 @@ class Pipeline:
         given = ask_options if ask_options is not None else AskOptions.from_kwargs(**overrides)
         if not isinstance(given, AskOptions):
             raise ConfigError(repr(given), "ask_options must be an AskOptions or an AskRun")
-        return AskRun.build(resolve(given, base=self.base), scorer=False)  # the scorer: `_scorer`, once per pipeline
+        return AskRun.build(resolve(self.defaults, given), scorer=False)  # the scorer: `_scorer`, once per pipeline
 
     @property
     def budget(self) -> Budget:
