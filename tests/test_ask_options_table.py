@@ -145,6 +145,9 @@ def test_resume_keys_follow_the_resolved_options():
     for overrides in ({name: SAMPLES[name]} for name in NAMES):  # every valid option keys by its resolved form
         assert "unparsed" not in options_key(spec, overrides), overrides
     assert options_key(spec, {"kv": "off", "prune": "none"})["compression"] == {"prune": None, "kv": None, "merger": None}
+    # the generation length as the worker asks it: the spec's, over any in its pipeline options
+    both = WorkerSpec(model="m", answerer="test_batch:echo_answerer", max_new_tokens=7, options={"max_new_tokens": 5})
+    assert options_key(both, {})["max_new_tokens"] == 7 and options_key(both, {"max_new_tokens": 3})["max_new_tokens"] == 3
 
 
 @pytest.fixture()

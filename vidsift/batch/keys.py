@@ -71,8 +71,9 @@ def options_key(spec: Any, overrides: dict[str, Any]) -> Any:
     from ..pipeline.options import AskOptions, resolve
 
     try:
-        defaults = AskOptions.from_kwargs(budget=spec.budget, max_new_tokens=spec.max_new_tokens, **spec.options)
-        return resolve(defaults, AskOptions.from_kwargs(**overrides)).canonical()
+        defaults = AskOptions.from_kwargs(budget=spec.budget, **spec.options)  # the worker's pipeline defaults
+        question = AskOptions.from_kwargs(**{"max_new_tokens": spec.max_new_tokens, **overrides})  # as it asks
+        return resolve(defaults, question).canonical()
     except VidsiftError:
         return {"unparsed": [spec.budget, spec.max_new_tokens, spec.options, overrides]}
 
