@@ -14,13 +14,16 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 
 from vidsift.batch import Job, WorkerSpec, read_manifest
 from vidsift.batch.keys import job_key, options_key
 from vidsift.errors import ConfigError
+from vidsift.pipeline.check import check_ask
 from vidsift.pipeline.options import FLAGS, NAMES, AskOptions, fields_for, options_table, resolve
+from vidsift.types import FrameBatch
 from vidsift.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +127,9 @@ def test_the_readme_table_is_the_dataclass():
     (lambda: AskOptions.from_cli(timeline="-3"), "--timeline -3: choose true, compact, or seconds > 0"),
     (lambda: AskOptions.from_kwargs(selector="nope"), "nope: unknown selector"),
     (lambda: AskOptions.from_kwargs(fsp=2), "fsp: unknown option; choose from: budget, preset"),
+    (lambda: AskOptions.from_json(["fps", 2]), "options: must be a JSON object, got list"),
+    (lambda: check_ask(FrameBatch(np.zeros((2, 8, 8, 3), np.uint8), np.arange(2.0), np.arange(2)), "q",
+                       ask_options={"fps": 2}), "{'fps': 2}: ask_options must be an AskOptions"),
 ])
 def test_errors_name_what_the_user_typed(make, message):
     with pytest.raises(ConfigError) as err:

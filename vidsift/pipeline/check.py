@@ -44,6 +44,8 @@ def check_ask(video: str | os.PathLike | Any, question: str, *, model: str | Non
     elif budget is not None or overrides:
         raise ConfigError(", ".join(sorted({*overrides, *(["budget"] if budget is not None else [])})),
                           "give these in ask_options, or give keywords alone")
+    elif not isinstance(ask_options, AskOptions):
+        raise ConfigError(repr(ask_options), "ask_options must be an AskOptions")
     from .loader import check_model
 
     run = AskRun.build(resolve(ask_options))

@@ -135,6 +135,8 @@ class AskOptions:
     def from_json(cls, raw: Mapping[str, Any], *, where: str = "options", surface: str = "server") -> "AskOptions":
         """From a JSON object (the server's ``options`` / ``vidsift`` field): the names `fields_for`
         ``surface`` allows, each of its JSON types; errors read ``options.fps: must be > 0``."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError(where, f"must be a JSON object, got {type(raw).__name__}")
         allowed = fields_for(surface)
         given: dict[str, Any] = {}
         for key, value in raw.items():
