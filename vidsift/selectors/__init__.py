@@ -43,7 +43,7 @@ _LAZY = {
     **dict.fromkeys(("Reduction", "merge_groups", "merge_tokens"), ".merging"),
     **dict.fromkeys(("plan_resolutions", "resolution_to_tokens", "split_budget", "tokens_to_resolution"), ".budget"),
     **dict.fromkeys(("FEATURE_CACHE", "frame_features"), ".features"),
-    **dict.fromkeys(("check_specs", "plan", "plan_frames", "plan_search", "plan_video", "score_frames", "scorer_spec"),
+    **dict.fromkeys(("plan", "plan_frames", "plan_search", "plan_video", "score_frames", "scorer_spec"),
                     ".planner"),
     **dict.fromkeys(("TemporalSearch", "allocate_relevance", "novelty"), ".search"),
     **dict.fromkeys(("VideoIndex", "load_index"), ".video_index"),

@@ -50,26 +50,6 @@ def scorer_spec(text: str) -> str:
     return text
 
 
-def check_specs(*, scorer: Any = None, selector: Any = None, allocator: Any = None, merger: Any = None,
-                temporal: Any = None, **scorer_defaults: Any) -> list[str]:
-    """Build every given spec once (cheap: nothing loads weights) so a bad one fails before any model
-    work; returns the checkpoints the scorer will load (folders or Hub ids) for an early check."""
-    from .reduce import build_merger
-
-    for registry, spec in ((SELECTORS, selector), (ALLOCATORS, allocator)):
-        if spec is not None:
-            registry.build(spec)
-    if merger is not None:
-        build_merger(merger, "spatial", "merger")
-    if temporal is not None:
-        build_merger(temporal, "temporal", "temporal")
-    if scorer is None:
-        return []
-    member = SCORERS.build(scorer_spec(scorer) if isinstance(scorer, str) else scorer, **scorer_defaults)
-    model = getattr(member, "model", None)
-    return [model] if isinstance(model, str) and model else []
-
-
 def _label(member: Any, spec: Any) -> str:
     return spec if isinstance(spec, str) else getattr(member, "name", type(member).__name__)
 
