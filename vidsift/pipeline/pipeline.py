@@ -192,6 +192,7 @@ class Pipeline:
         self._candidates.clear()
         self._encoded.clear()
         self._indexes.clear()
+        self._facts.clear()  # a cold run probes the video again too
 
     # -- options --------------------------------------------------------------------------------
     def resolve(self, ask_options: AskOptions | AskRun | None = None, **overrides: Any) -> AskRun:
