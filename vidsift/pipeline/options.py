@@ -319,7 +319,6 @@ def _compression(name: str) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         if not isinstance(value, str):
             raise _Bad(name, value, "must be a method spec (name:key=value) or none")
-        Compression().apply(**{name: value})
         if value.strip().lower() not in OFF:  # "none", "off", "": the stage switched off
             _spec(name)(value)
     return check
