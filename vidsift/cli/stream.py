@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
                            max_new_tokens=max_new_tokens, incremental=False if reprefill else None, stall_s=stall,
                            respond=respond, trigger=trigger, cooldown_s=cooldown, realtime=realtime, max_side=max_side,
                            open_timeout_s=timeout, read_timeout_s=timeout)
-        src = open_source(source, realtime=realtime, max_side=max_side, open_timeout_s=timeout, read_timeout_s=timeout)
+        src = open_source(source, **options.source_settings())
         src.open()  # fail fast (missing device, unreachable URL) before loading a model
         try:  # a file's frames keep one size: one the model cannot encode fails before it loads too
             first = src.read() if src.kind == "file" and os.path.isfile(src.target) else None

@@ -102,3 +102,8 @@ class StreamOptions:
         if unknown:
             raise ConfigError(", ".join(unknown), f"unknown stream option; options: {', '.join(sorted(known))}")
         return dataclasses.replace(options or cls(), **settings)
+
+    def source_settings(self) -> dict[str, Any]:
+        """What `open_source` takes from these options, for a source named by text."""
+        return {"realtime": self.realtime, "max_side": self.max_side, "open_timeout_s": self.open_timeout_s,
+                "read_timeout_s": self.read_timeout_s}

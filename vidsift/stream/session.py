@@ -81,8 +81,7 @@ class StreamSession:
         if isinstance(source, LiveSource):
             self.source = source
         else:
-            self.source = open_source(source, realtime=options.realtime, max_side=options.max_side,
-                                      open_timeout_s=options.open_timeout_s, read_timeout_s=options.read_timeout_s)
+            self.source = open_source(source, **options.source_settings())
         self._model_lock = model_lock if model_lock is not None else contextlib.nullcontext()
         self.store = MemoryStore(adapter, options, length_s=lambda: self.source.length_s())
         self.capture = Capture(self.source, reconnect=options.reconnect, stall_s=options.stall_s,
