@@ -45,7 +45,8 @@ import numpy as np
 from ..errors import VidsiftError
 from ..pipeline.choice import Choice, mc_prompt, parse_options
 from ..stream.budget import describe, memory_tokens
-from ..stream.session import StreamOptions, StreamSession
+from ..stream.options import StreamOptions
+from ..stream.session import StreamSession
 from ..types import Budget
 from ..stream.sources.base import LiveFrame, LiveSource
 from ._config import ServeConfig

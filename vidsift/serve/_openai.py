@@ -20,7 +20,7 @@ from typing import Any
 
 from ._config import ServeConfig
 from ._errors import HTTPProblem
-from ._ask import ask_options
+from ._ask import RequestOptions, ask_options
 
 VIDEO_PARTS = ("video_url", "input_video", "video")
 
@@ -29,7 +29,7 @@ VIDEO_PARTS = ("video_url", "input_video", "video")
 class ChatRequest:
     question: str
     video_url: str
-    options: Any  # `RequestOptions`
+    options: RequestOptions
     model: str
     stream: bool
     include_usage: bool
