@@ -107,6 +107,17 @@ def _frames(scene, times: np.ndarray, rng: np.random.Generator, noise: float) ->
     return FrameBatch(data, times.astype(np.float64), np.arange(len(times), dtype=np.int64))
 
 
+
+def _longest_hold(rng: random.Random, scene, step: float, *, most: int):
+    """``scene`` with one triangle held longer (`hold_triangle`): the longest hold of 1 to a random
+    count of at most ``most`` samples that has room; None when none has."""
+    from .counterfactual import hold_triangle
+
+    for samples in range(rng.randint(1, most), 0, -1):
+        if (held := hold_triangle(scene, rng, samples * step)) is not None:
+            return held
+    return None
+
 class Examples:
     """Builds training batches with the adapter's ``pixel_inputs``."""
 
@@ -241,14 +252,9 @@ class Examples:
         samples (`hold_triangle`), so triangles span up to ten samples and only counting appearances
         answers ``count`` (the generator's own span at most four). No answer changes: triangles stay
         `TRIANGLE_GAP` apart and clear of every other event; the caption follows the edit."""
-        from .counterfactual import hold_triangle
-
         step = float(times[1] - times[0]) if len(times) > 1 else 1.0
-        for _ in [e for e in scene.events if e.shape == "triangle"]:
-            for samples in range(rng.randint(1, 6), 0, -1):
-                if (held := hold_triangle(scene, rng, samples * step)) is not None:
-                    scene = held
-                    break
+        for _ in range(sum(e.shape == "triangle" for e in scene.events)):
+            scene = _longest_hold(rng, scene, step, most=6) or scene
         return scene
 
     def count_hold(self, rng: random.Random, scene, question: dict[str, Any], times: np.ndarray,
@@ -259,16 +265,10 @@ class Examples:
         on a triangle's: a held or frozen triangle fills more samples but is one appearance; frame
         times stay evenly spaced, as in a frozen video). With ``caption`` also the copy's time-line
         caption, whose running count names each triangle once, on its first frame."""
-        from .counterfactual import hold_triangle
-
         step = float(times[1] - times[0]) if len(times) > 1 else 1.0
         tris = [e for e in scene.events if e.shape == "triangle"]
         content = np.asarray(times, dtype=np.float64)
-        held = None
-        if tris and rng.random() < 0.5:  # the longest hold of 1-4 samples that has room
-            for samples in range(rng.randint(1, 4), 0, -1):
-                if (held := hold_triangle(scene, rng, samples * step)) is not None:
-                    break
+        held = _longest_hold(rng, scene, step, most=4) if tris and rng.random() < 0.5 else None
         if held is not None:
             scene = held
         else:
